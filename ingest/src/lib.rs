@@ -1,0 +1,13 @@
+//! Ingest: everything that happens to a source before it is transcoded.
+//!
+//! [`probe`] reads a file with GStreamer's Discoverer and describes it as a
+//! [`MediaInfo`]; [`Limits::check`] decides whether cdlc will accept it and,
+//! when it will not, says why in a sentence a person can act on.
+
+mod error;
+mod limits;
+mod probe;
+
+pub use error::IngestError;
+pub use limits::Limits;
+pub use probe::{probe, AudioInfo, MediaInfo, Rotation, VideoInfo};

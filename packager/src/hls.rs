@@ -1,0 +1,114 @@
+//! HLS (RFC 8216) playlists for CMAF segments: version 7, `EXT-X-MAP`.
+
+use std::fmt::Write;
+use std::time::Duration;
+
+use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, TranscodeOutput};
+
+use crate::{seconds, Completeness};
+
+/// The HLS group id of the audio rendition.
+pub const AUDIO_GROUP: &str = "audio";
+
+/// The master playlist: one `EXT-X-STREAM-INF` per video rung, largest
+/// first, each tied to the audio group when there is audio.
+pub fn master_playlist(output: &TranscodeOutput) -> String {
+    let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    let audio = output.audio();
+    if let Some(audio) = audio {
+        let channels = match audio.kind {
+            RenditionKind::Audio { channels, .. } => channels,
+            RenditionKind::Video { .. } => 2,
+        };
+        let _ = writeln!(
+            out,
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}\"",
+            layout::media_playlist(&audio.name)
+        );
+    }
+    for video in output.video() {
+        let RenditionKind::Video {
+            width,
+            height,
+            frame_rate,
+            bitrate_kbps,
+        } = video.kind
+        else {
+            continue;
+        };
+        let nominal = bitrate_kbps as u64 * 1000;
+        let (mut peak, mut average) = measured_or(video, nominal);
+        let mut codecs = video.codec.clone();
+        if let Some(audio) = audio {
+            let nominal_audio = match audio.kind {
+                RenditionKind::Audio { bitrate, .. } => bitrate as u64,
+                RenditionKind::Video { .. } => 0,
+            };
+            let (audio_peak, audio_average) = measured_or(audio, nominal_audio);
+            peak += audio_peak;
+            average += audio_average;
+            codecs = format!("{codecs},{}", audio.codec);
+        }
+        let fps = frame_rate.0 as f64 / frame_rate.1 as f64;
+        let _ = write!(
+            out,
+            "#EXT-X-STREAM-INF:BANDWIDTH={peak},AVERAGE-BANDWIDTH={average},CODECS=\"{codecs}\",RESOLUTION={width}x{height},FRAME-RATE={fps:.3}"
+        );
+        if audio.is_some() {
+            let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
+        }
+        let _ = writeln!(out, "\n{}", layout::media_playlist(&video.name));
+    }
+    out
+}
+
+/// Peak and average bitrate as measured, or the nominal bitrate (with room
+/// for the peak) before any segment exists.
+fn measured_or(rendition: &RenditionOutput, nominal: u64) -> (u64, u64) {
+    if rendition.segments.is_empty() {
+        (nominal + nominal / 5, nominal)
+    } else {
+        (rendition.peak_bitrate(), rendition.average_bitrate())
+    }
+}
+
+/// A media playlist. Segment URIs are relative to the playlist, which sits in
+/// the rendition's folder. `target_duration` is the announced upper bound
+/// for a growing playlist; a complete one computes its own.
+pub fn media_playlist(
+    rendition: &RenditionOutput,
+    completeness: Completeness,
+    target_duration: Option<Duration>,
+) -> String {
+    let longest = rendition
+        .segments
+        .iter()
+        .map(|s| s.duration)
+        .chain(target_duration)
+        .max()
+        .unwrap_or(Duration::from_secs(2));
+    // RFC 8216 4.3.3.1: each EXTINF, rounded to the nearest integer, is at
+    // most the target duration.
+    let target = longest.as_secs_f64().round().max(1.0) as u64;
+    let playlist_type = match completeness {
+        Completeness::Growing => "EVENT",
+        Completeness::Complete => "VOD",
+    };
+    let first_number = rendition.segments.first().map(|s| s.number).unwrap_or(1);
+    let mut out = format!(
+        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first_number}\n#EXT-X-PLAYLIST-TYPE:{playlist_type}\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
+        layout::INIT_SEGMENT
+    );
+    for segment in &rendition.segments {
+        let _ = writeln!(
+            out,
+            "#EXTINF:{},\n{}",
+            seconds(segment.duration),
+            layout::media_segment_file(segment.number)
+        );
+    }
+    if completeness == Completeness::Complete {
+        out.push_str("#EXT-X-ENDLIST\n");
+    }
+    out
+}

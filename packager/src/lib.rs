@@ -1,0 +1,50 @@
+//! Packager: HLS and DASH manifests over one set of CMAF segments.
+//!
+//! Both formats point at the same init and media segments that the
+//! transcoder wrote (see [`cdlc_transcoder::layout`]); nothing is copied.
+//! Each function is pure text generation, so a caller can rewrite the
+//! manifests after every new segment while a transcode runs (fast publish)
+//! and once more when it ends.
+
+pub mod dash;
+pub mod hls;
+
+use std::io;
+
+use cdlc_transcoder::{layout, TranscodeOutput};
+
+/// Whether the presentation is still growing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completeness {
+    /// Transcoding still runs: HLS `EVENT` playlists without an end, a
+    /// dynamic MPD.
+    Growing,
+    /// Every segment is there: HLS `VOD` with `EXT-X-ENDLIST`, a static MPD.
+    Complete,
+}
+
+/// Writes the HLS master playlist, every media playlist and the DASH MPD
+/// of `output` through `write(relative_path, bytes)`.
+pub fn write_manifests(
+    output: &TranscodeOutput,
+    mut write: impl FnMut(&str, &[u8]) -> io::Result<()>,
+) -> io::Result<()> {
+    for rendition in &output.renditions {
+        let playlist = hls::media_playlist(rendition, Completeness::Complete, None);
+        write(
+            &layout::media_playlist(&rendition.name),
+            playlist.as_bytes(),
+        )?;
+    }
+    write(layout::HLS_MASTER, hls::master_playlist(output).as_bytes())?;
+    write(
+        layout::DASH_MANIFEST,
+        dash::manifest(output, &dash::Timing::Static).as_bytes(),
+    )?;
+    Ok(())
+}
+
+/// Seconds with millisecond precision, the way both formats want them.
+fn seconds(d: std::time::Duration) -> String {
+    format!("{:.3}", d.as_secs_f64())
+}

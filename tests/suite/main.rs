@@ -1,0 +1,7 @@
+//! cdlc's end-to-end suite: every test generates its own short media,
+//! runs the real `cdlc` binary and checks the output as a player would.
+
+mod bad_input;
+mod inputs;
+mod support;
+mod verify;

@@ -1,0 +1,37 @@
+//! Transcoder: turns a probed source into an aligned ladder of CMAF renditions.
+//!
+//! The way through this crate:
+//! 1. [`ladder::plan`] picks the rungs from the source (never upscaling) and a
+//!    GOP equal to the segment duration, so every rung has keyframes at the
+//!    same instants.
+//! 2. [`transcode`] runs one GStreamer pipeline: the source is decoded once,
+//!    teed to one scaler + x264enc + cmafmux per rung, and the first audio
+//!    track goes through avenc_aac + cmafmux.
+//! 3. Every init and media segment is handed to a [`SegmentSink`] the moment
+//!    cmafmux produces it, and progress is reported as it goes.
+
+pub mod cmaf;
+mod error;
+pub mod ladder;
+pub mod output;
+mod pipeline;
+
+pub use error::TranscodeError;
+pub use ladder::{plan, AudioPlan, LadderOptions, LadderPlan, Rung, RungSpec};
+pub use output::{
+    layout, DirectorySink, RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput,
+};
+pub use pipeline::{transcode, EncoderOptions, Progress, DEFAULT_X264_PRESET};
+
+/// Registers the GStreamer elements cdlc ships inside its own binary
+/// (cmafmux from gst-plugin-fmp4). Safe to call more than once.
+pub fn init() -> Result<(), TranscodeError> {
+    static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    REGISTERED
+        .get_or_init(|| {
+            gst::init().map_err(|e| e.to_string())?;
+            gstfmp4::plugin_register_static().map_err(|e| e.to_string())
+        })
+        .clone()
+        .map_err(TranscodeError::Init)
+}

@@ -1,0 +1,628 @@
+//! The one GStreamer pipeline of a transcode job.
+//!
+//! ```text
+//! filesrc ! decodebin ─video─ videoconvert ! I420/BT.709 ! deinterlace ! videoflip(rotation)
+//!                              ! videorate ! framerate ! tee ─┬─ queue ! videoscale ! WxH ! x264enc ! cmafmux ! appsink
+//!                                                            └─ … one branch per rung
+//!                     ─audio─ audioconvert ! audioresample ! 48k stereo ! avenc_aac ! cmafmux ! appsink
+//!                     ─other─ fakesink
+//! ```
+
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use gst::prelude::*;
+use tracing::{debug, info, info_span, warn};
+
+use crate::output::{RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput};
+use crate::{cmaf, LadderPlan, TranscodeError};
+use cdlc_ingest::Rotation;
+
+/// x264 speed preset when none is asked for.
+pub const DEFAULT_X264_PRESET: &str = "veryfast";
+/// How long the pipeline may go without producing anything before the job
+/// is declared stalled.
+pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// A decode that ends this much short of the probed duration (and at least
+/// [`TRUNCATION_MIN_GAP`]) means the source is truncated.
+const TRUNCATION_RATIO: f64 = 0.9;
+const TRUNCATION_MIN_GAP: Duration = Duration::from_millis(1500);
+
+/// How the encoders are tuned.
+#[derive(Debug, Clone)]
+pub struct EncoderOptions {
+    /// x264 speed preset: ultrafast … placebo.
+    pub x264_preset: String,
+    pub stall_timeout: Duration,
+}
+
+impl Default for EncoderOptions {
+    fn default() -> Self {
+        EncoderOptions {
+            x264_preset: DEFAULT_X264_PRESET.into(),
+            stall_timeout: DEFAULT_STALL_TIMEOUT,
+        }
+    }
+}
+
+/// Progress of a running transcode.
+#[derive(Debug, Clone, Copy)]
+pub struct Progress {
+    /// 0 to 100.
+    pub percent: f64,
+    /// Media time encoded by the slowest rung.
+    pub encoded: Duration,
+    pub elapsed: Duration,
+}
+
+/// What the streaming threads share with the job.
+struct Shared {
+    sink: Arc<dyn SegmentSink>,
+    renditions: Mutex<Vec<RenditionOutput>>,
+    /// First error raised in a streaming thread (a sink that failed to write).
+    error: Mutex<Option<TranscodeError>>,
+}
+
+impl Shared {
+    fn fail(&self, error: TranscodeError) {
+        let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
+        slot.get_or_insert(error);
+    }
+}
+
+/// Transcodes `source` into the ladder `plan`, handing every segment to
+/// `sink` as it is produced and calling `progress` about four times a
+/// second. Blocks until the job ends.
+pub fn transcode(
+    source: &Path,
+    plan: &LadderPlan,
+    encoder: &EncoderOptions,
+    sink: Arc<dyn SegmentSink>,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<TranscodeOutput, TranscodeError> {
+    crate::init()?;
+    let span = info_span!("transcode", source = %source.display());
+    let _entered = span.enter();
+
+    let mut renditions: Vec<RenditionOutput> = plan
+        .rungs
+        .iter()
+        .map(|rung| RenditionOutput {
+            name: rung.name.clone(),
+            kind: RenditionKind::Video {
+                width: rung.width,
+                height: rung.height,
+                frame_rate: plan.frame_rate,
+                bitrate_kbps: rung.bitrate_kbps,
+            },
+            codec: String::new(),
+            init_size: 0,
+            segments: Vec::new(),
+        })
+        .collect();
+    if let Some(audio) = &plan.audio {
+        renditions.push(RenditionOutput {
+            name: audio.name.clone(),
+            kind: RenditionKind::Audio {
+                channels: audio.channels,
+                sample_rate: audio.sample_rate,
+                bitrate: audio.bitrate,
+            },
+            codec: String::new(),
+            init_size: 0,
+            segments: Vec::new(),
+        });
+    }
+    let shared = Arc::new(Shared {
+        sink,
+        renditions: Mutex::new(renditions),
+        error: Mutex::new(None),
+    });
+
+    let built = build(source, plan, encoder, &shared)?;
+    let result = run(&built, plan, encoder, &shared, progress);
+    let _ = built.pipeline.set_state(gst::State::Null);
+    result?;
+
+    if let Some(error) = shared
+        .error
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    {
+        return Err(error);
+    }
+    let renditions =
+        std::mem::take(&mut *shared.renditions.lock().unwrap_or_else(|e| e.into_inner()));
+    check_complete(plan, &renditions)?;
+    Ok(TranscodeOutput { renditions })
+}
+
+struct Built {
+    pipeline: gst::Pipeline,
+    /// Latest PTS encoded, one per video rung, for progress.
+    encoded: Vec<Arc<AtomicU64>>,
+}
+
+fn make(factory: &str) -> Result<gst::Element, TranscodeError> {
+    gst::ElementFactory::make(factory)
+        .build()
+        .map_err(|_| TranscodeError::MissingElement(factory.to_owned()))
+}
+
+fn capsfilter(caps: gst::Caps) -> Result<gst::Element, TranscodeError> {
+    gst::ElementFactory::make("capsfilter")
+        .property("caps", caps)
+        .build()
+        .map_err(|_| TranscodeError::MissingElement("capsfilter".into()))
+}
+
+fn build_error(e: impl std::fmt::Display) -> TranscodeError {
+    TranscodeError::Build(e.to_string())
+}
+
+fn add_chain(pipeline: &gst::Pipeline, chain: &[&gst::Element]) -> Result<(), TranscodeError> {
+    pipeline
+        .add_many(chain.iter().copied())
+        .map_err(build_error)?;
+    gst::Element::link_many(chain.iter().copied()).map_err(build_error)
+}
+
+fn build(
+    source: &Path,
+    plan: &LadderPlan,
+    encoder: &EncoderOptions,
+    shared: &Arc<Shared>,
+) -> Result<Built, TranscodeError> {
+    let pipeline = gst::Pipeline::with_name("transcode");
+    let filesrc = gst::ElementFactory::make("filesrc")
+        .property("location", source.to_string_lossy().to_string())
+        .build()
+        .map_err(|_| TranscodeError::MissingElement("filesrc".into()))?;
+    let decodebin = make("decodebin")?;
+    pipeline
+        .add_many([&filesrc, &decodebin])
+        .map_err(build_error)?;
+    filesrc.link(&decodebin).map_err(build_error)?;
+
+    // Video head: one decode, one colour conversion, upright, constant rate.
+    let convert = make("videoconvert")?;
+    let colour = capsfilter(
+        gst::Caps::builder("video/x-raw")
+            .field("format", "I420")
+            .field("colorimetry", "bt709")
+            .build(),
+    )?;
+    let deinterlace = make("deinterlace")?;
+    deinterlace.set_property_from_str("fields", "top");
+    // The rotation comes from the probe rather than from videoflip's
+    // "auto", which misses the orientation tag when it arrives after caps
+    // are fixed downstream of the tee.
+    let flip = make("videoflip")?;
+    flip.set_property_from_str(
+        "video-direction",
+        match plan.rotation {
+            Rotation::None => "identity",
+            Rotation::Clockwise90 => "90r",
+            Rotation::Rotate180 => "180",
+            Rotation::Clockwise270 => "90l",
+        },
+    );
+    strip_orientation_tags(&flip);
+    let rate = make("videorate")?;
+    let (fps_n, fps_d) = plan.frame_rate;
+    let rate_caps = capsfilter(
+        gst::Caps::builder("video/x-raw")
+            .field("framerate", gst::Fraction::new(fps_n, fps_d))
+            .build(),
+    )?;
+    let tee = make("tee")?;
+    add_chain(
+        &pipeline,
+        &[
+            &convert,
+            &colour,
+            &deinterlace,
+            &flip,
+            &rate,
+            &rate_caps,
+            &tee,
+        ],
+    )?;
+
+    // The fragment duration sits half a frame below the GOP so that each
+    // keyframe, which lands exactly on the GOP, starts a new fragment.
+    let gop = plan.segment_duration();
+    let half_frame = Duration::from_secs_f64(0.5 * fps_d as f64 / fps_n as f64);
+    let fragment_duration = gst::ClockTime::from_nseconds((gop - half_frame).as_nanos() as u64);
+
+    let mut encoded = Vec::new();
+    for (index, rung) in plan.rungs.iter().enumerate() {
+        let queue = make("queue")?;
+        let scale = make("videoscale")?;
+        scale.set_property_from_str("method", "bilinear2");
+        let size = capsfilter(
+            gst::Caps::builder("video/x-raw")
+                .field("format", "I420")
+                .field("width", rung.width as i32)
+                .field("height", rung.height as i32)
+                .field("pixel-aspect-ratio", gst::Fraction::new(1, 1))
+                .field("colorimetry", "bt709")
+                .build(),
+        )?;
+        let x264 = make("x264enc")?;
+        x264.set_property("bitrate", rung.bitrate_kbps);
+        x264.set_property("key-int-max", plan.gop_frames);
+        x264.set_property_from_str("speed-preset", &encoder.x264_preset);
+        // Keyframes exactly every GOP: no scene-cut keyframes, closed GOPs.
+        x264.set_property("option-string", "scenecut=0:open-gop=0");
+        let profile = capsfilter(
+            gst::Caps::builder("video/x-h264")
+                .field("profile", "high")
+                .field("stream-format", "avc")
+                .build(),
+        )?;
+        let mux = cmafmux(fragment_duration)?;
+        let appsink = segment_appsink(shared, index)?;
+        add_chain(
+            &pipeline,
+            &[&queue, &scale, &size, &x264, &profile, &mux, &appsink],
+        )?;
+        tee.link(&queue).map_err(build_error)?;
+
+        let latest = Arc::new(AtomicU64::new(0));
+        let probe_latest = latest.clone();
+        if let Some(pad) = x264.static_pad("src") {
+            pad.add_probe(gst::PadProbeType::BUFFER, move |_, info| {
+                if let Some(pts) = info.buffer().and_then(|b| b.pts()) {
+                    probe_latest.fetch_max(pts.nseconds(), Ordering::Relaxed);
+                }
+                gst::PadProbeReturn::Ok
+            });
+        }
+        encoded.push(latest);
+    }
+
+    let audio_head = match &plan.audio {
+        Some(audio) => {
+            let convert = make("audioconvert")?;
+            let resample = make("audioresample")?;
+            let format = capsfilter(
+                gst::Caps::builder("audio/x-raw")
+                    .field("rate", audio.sample_rate as i32)
+                    .field("channels", audio.channels as i32)
+                    .build(),
+            )?;
+            let aac = make("avenc_aac")?;
+            aac.set_property("bitrate", audio.bitrate as i32);
+            let mux = cmafmux(fragment_duration)?;
+            let appsink = segment_appsink(shared, plan.rungs.len())?;
+            add_chain(
+                &pipeline,
+                &[&convert, &resample, &format, &aac, &mux, &appsink],
+            )?;
+            Some(convert)
+        }
+        None => None,
+    };
+
+    connect_decoded_streams(&pipeline, &decodebin, &convert, audio_head);
+    Ok(Built { pipeline, encoded })
+}
+
+/// Drops the image-orientation tag after videoflip has applied it, so that
+/// cmafmux does not write a rotation matrix and players rotate again.
+fn strip_orientation_tags(flip: &gst::Element) {
+    let Some(pad) = flip.static_pad("src") else {
+        return;
+    };
+    pad.add_probe(gst::PadProbeType::EVENT_DOWNSTREAM, |_, info| {
+        let Some(gst::PadProbeData::Event(event)) = &info.data else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let gst::EventView::Tag(tag) = event.view() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let tags = tag.tag();
+        if tags.get::<gst::tags::ImageOrientation>().is_none() {
+            return gst::PadProbeReturn::Ok;
+        }
+        let mut upright = tags.to_owned();
+        upright
+            .make_mut()
+            .add::<gst::tags::ImageOrientation>(&"rotate-0", gst::TagMergeMode::Replace);
+        let scope = upright.scope();
+        let replaced = gst::event::Tag::new(upright);
+        debug!(?scope, "orientation tag replaced by rotate-0");
+        info.data = Some(gst::PadProbeData::Event(replaced));
+        gst::PadProbeReturn::Ok
+    });
+}
+
+fn cmafmux(fragment_duration: gst::ClockTime) -> Result<gst::Element, TranscodeError> {
+    gst::ElementFactory::make("cmafmux")
+        .property("fragment-duration", fragment_duration)
+        .build()
+        .map_err(|_| TranscodeError::MissingElement("cmafmux".into()))
+}
+
+/// Links decodebin's pads as they appear: the first video stream to the
+/// video head, the first audio stream to the audio head, anything else to a
+/// fakesink so that it cannot stall the demuxer.
+fn connect_decoded_streams(
+    pipeline: &gst::Pipeline,
+    decodebin: &gst::Element,
+    video_head: &gst::Element,
+    audio_head: Option<gst::Element>,
+) {
+    let pipeline_weak = pipeline.downgrade();
+    let video_sink = video_head.static_pad("sink");
+    let audio_sink = audio_head.and_then(|a| a.static_pad("sink"));
+    decodebin.connect_pad_added(move |_, pad| {
+        let Some(pipeline) = pipeline_weak.upgrade() else {
+            return;
+        };
+        let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
+        let media = caps
+            .structure(0)
+            .map(|s| s.name().to_string())
+            .unwrap_or_default();
+        let target = if media.starts_with("video/") {
+            video_sink.as_ref()
+        } else if media.starts_with("audio/") {
+            audio_sink.as_ref()
+        } else {
+            None
+        };
+        if let Some(target) = target.filter(|t| !t.is_linked()) {
+            match pad.link(target) {
+                Ok(_) => {
+                    debug!(media, "linked decoded stream");
+                    return;
+                }
+                Err(e) => warn!(media, error = ?e, "could not link decoded stream"),
+            }
+        }
+        debug!(media, "discarding decoded stream");
+        if let Ok(fakesink) = gst::ElementFactory::make("fakesink")
+            .property("sync", false)
+            .property("async", false)
+            .build()
+        {
+            if pipeline.add(&fakesink).is_ok() {
+                let _ = fakesink.sync_state_with_parent();
+                if let Some(sink_pad) = fakesink.static_pad("sink") {
+                    let _ = pad.link(&sink_pad);
+                }
+            }
+        }
+    });
+}
+
+/// An appsink that takes cmafmux's output and hands it to the sink: the init
+/// segment (flagged HEADER) once, then one media segment per buffer list.
+fn segment_appsink(shared: &Arc<Shared>, index: usize) -> Result<gst::Element, TranscodeError> {
+    let shared = shared.clone();
+    let appsink = gst_app::AppSink::builder()
+        .sync(false)
+        .buffer_list(true)
+        .callbacks(
+            gst_app::AppSinkCallbacks::builder()
+                .new_sample(move |appsink| {
+                    let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                    match store_sample(&shared, index, &sample) {
+                        Ok(()) => Ok(gst::FlowSuccess::Ok),
+                        Err(error) => {
+                            shared.fail(error);
+                            Err(gst::FlowError::Error)
+                        }
+                    }
+                })
+                .build(),
+        )
+        .build();
+    Ok(appsink.upcast())
+}
+
+fn store_sample(shared: &Shared, index: usize, sample: &gst::Sample) -> Result<(), TranscodeError> {
+    let buffers: Vec<gst::Buffer> = match (sample.buffer_list(), sample.buffer()) {
+        (Some(list), _) => list.iter_owned().collect(),
+        (None, Some(buffer)) => vec![buffer.to_owned()],
+        (None, None) => return Ok(()),
+    };
+    let mut media = buffers.as_slice();
+    let name = {
+        let renditions = shared.renditions.lock().unwrap_or_else(|e| e.into_inner());
+        renditions[index].name.clone()
+    };
+    if let Some(first) = media.first() {
+        // cmafmux flags the start of every fragment HEADER; only the init
+        // segment is also DISCONT.
+        if first
+            .flags()
+            .contains(gst::BufferFlags::HEADER | gst::BufferFlags::DISCONT)
+        {
+            let map = first.map_readable().map_err(build_error)?;
+            shared
+                .sink
+                .init_segment(&name, &map)
+                .map_err(|source| TranscodeError::Output {
+                    what: format!("the init segment of {name}"),
+                    source,
+                })?;
+            let codec = cmaf::avc_codec_string(&map)
+                .or_else(|| cmaf::aac_codec_string(&map))
+                .unwrap_or_default();
+            let mut renditions = shared.renditions.lock().unwrap_or_else(|e| e.into_inner());
+            renditions[index].codec = codec;
+            renditions[index].init_size = map.len() as u64;
+            media = &media[1..];
+        }
+    }
+    if media.is_empty() {
+        return Ok(());
+    }
+
+    let mut data = Vec::with_capacity(media.iter().map(|b| b.size()).sum());
+    // Times are running times, so every rendition shares one clock from 0
+    // whatever offset the encoders added to their timestamps.
+    let segment = sample
+        .segment()
+        .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+    let running_time = |pts: gst::ClockTime| {
+        segment
+            .as_ref()
+            .and_then(|s| s.to_running_time(pts))
+            .unwrap_or(pts)
+            .nseconds()
+    };
+    let (mut start, mut end) = (u64::MAX, 0u64);
+    for buffer in media {
+        if let Some(pts) = buffer.pts() {
+            let pts = running_time(pts);
+            start = start.min(pts);
+            end = end.max(pts + buffer.duration().map(|d| d.nseconds()).unwrap_or(0));
+        }
+        let map = buffer.map_readable().map_err(build_error)?;
+        data.extend_from_slice(&map);
+    }
+    if start == u64::MAX {
+        start = 0;
+    }
+    let number = {
+        let renditions = shared.renditions.lock().unwrap_or_else(|e| e.into_inner());
+        renditions[index].segments.len() as u32 + 1
+    };
+    let segment = Segment {
+        number,
+        start: Duration::from_nanos(start),
+        duration: Duration::from_nanos(end.saturating_sub(start)),
+        size: data.len() as u64,
+    };
+    shared
+        .sink
+        .media_segment(&name, &segment, &data)
+        .map_err(|source| TranscodeError::Output {
+            what: format!("segment {number} of {name}"),
+            source,
+        })?;
+    debug!(rendition = %name, number, start = ?segment.start, duration = ?segment.duration, "segment written");
+    shared.renditions.lock().unwrap_or_else(|e| e.into_inner())[index]
+        .segments
+        .push(segment);
+    Ok(())
+}
+
+fn run(
+    built: &Built,
+    plan: &LadderPlan,
+    encoder: &EncoderOptions,
+    shared: &Shared,
+    progress: &mut dyn FnMut(Progress),
+) -> Result<(), TranscodeError> {
+    let started = Instant::now();
+    let bus = built
+        .pipeline
+        .bus()
+        .ok_or_else(|| build_error("the pipeline has no bus"))?;
+    built.pipeline.set_state(gst::State::Playing).map_err(|_| {
+        decode_error_from_bus(&bus).unwrap_or_else(|| build_error("the pipeline would not start"))
+    })?;
+
+    let total = plan.source_duration.max(Duration::from_millis(1));
+    let mut last_encoded = 0u64;
+    let mut last_change = Instant::now();
+    loop {
+        if let Some(message) = bus.timed_pop(gst::ClockTime::from_mseconds(250)) {
+            match message.view() {
+                gst::MessageView::Eos(_) => break,
+                gst::MessageView::Error(err) => {
+                    if let Some(error) = shared
+                        .error
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .take()
+                    {
+                        return Err(error);
+                    }
+                    let source = err.src().map(|s| s.name().to_string()).unwrap_or_default();
+                    let detail = match err.debug() {
+                        Some(debug) => format!("{} [{source}: {debug}]", err.error()),
+                        None => format!("{} [{source}]", err.error()),
+                    };
+                    warn!(%detail, "pipeline error");
+                    return Err(TranscodeError::Decode {
+                        detail: err.error().to_string(),
+                    });
+                }
+                gst::MessageView::Warning(w) => debug!(warning = %w.error(), "pipeline warning"),
+                _ => {}
+            }
+        }
+        let encoded = built
+            .encoded
+            .iter()
+            .map(|a| a.load(Ordering::Relaxed))
+            .min()
+            .unwrap_or(0);
+        if encoded != last_encoded {
+            last_encoded = encoded;
+            last_change = Instant::now();
+        } else if last_change.elapsed() > encoder.stall_timeout {
+            return Err(TranscodeError::Stalled(encoder.stall_timeout));
+        }
+        let encoded = Duration::from_nanos(encoded);
+        progress(Progress {
+            percent: (encoded.as_secs_f64() / total.as_secs_f64() * 100.0).clamp(0.0, 99.9),
+            encoded,
+            elapsed: started.elapsed(),
+        });
+    }
+    info!(elapsed = ?started.elapsed(), "pipeline finished");
+    progress(Progress {
+        percent: 100.0,
+        encoded: plan.source_duration,
+        elapsed: started.elapsed(),
+    });
+    Ok(())
+}
+
+fn decode_error_from_bus(bus: &gst::Bus) -> Option<TranscodeError> {
+    let message = bus.timed_pop_filtered(
+        gst::ClockTime::from_mseconds(100),
+        &[gst::MessageType::Error],
+    )?;
+    match message.view() {
+        gst::MessageView::Error(err) => Some(TranscodeError::Decode {
+            detail: err.error().to_string(),
+        }),
+        _ => None,
+    }
+}
+
+/// After EOS: every rendition has segments, and the video covers the source.
+fn check_complete(plan: &LadderPlan, renditions: &[RenditionOutput]) -> Result<(), TranscodeError> {
+    let expected = plan.source_duration;
+    for rendition in renditions {
+        if rendition.segments.is_empty() {
+            return Err(TranscodeError::Decode {
+                detail: format!("no {} could be decoded", rendition.name),
+            });
+        }
+    }
+    let decoded = renditions
+        .iter()
+        .filter(|r| matches!(r.kind, RenditionKind::Video { .. }))
+        .filter_map(|r| r.segments.last().map(|s| s.start + s.duration))
+        .min()
+        .unwrap_or_default();
+    let short_by = expected.saturating_sub(decoded);
+    if decoded.as_secs_f64() < expected.as_secs_f64() * TRUNCATION_RATIO
+        && short_by > TRUNCATION_MIN_GAP
+    {
+        return Err(TranscodeError::Truncated { decoded, expected });
+    }
+    Ok(())
+}
