@@ -15,33 +15,22 @@ use std::time::{Duration, Instant};
 use nix::sys::resource::{getrusage, UsageWho};
 
 /// (width, height, kbit/s), as cdlc's default ladder gives for 1080p.
-const RUNGS: [(u32, u32, u32); 4] = [
-    (1920, 1080, 5000),
-    (1280, 720, 2800),
-    (854, 480, 1400),
-    (640, 360, 800),
-];
+const RUNGS: [(u32, u32, u32); 4] =
+    [(1920, 1080, 5000), (1280, 720, 2800), (854, 480, 1400), (640, 360, 800)];
 const FPS: u32 = 30;
 const SEGMENT_SECONDS: u32 = 2;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
 fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("workspace")
-        .to_owned()
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned()
 }
 
 fn children_cpu() -> Duration {
     let usage = getrusage(UsageWho::RUSAGE_CHILDREN).expect("getrusage");
-    let tv =
-        |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
+    let tv = |t: nix::sys::time::TimeVal| Duration::new(t.tv_sec() as u64, t.tv_usec() as u32 * 1000);
     tv(usage.user_time()) + tv(usage.system_time())
 }
 
@@ -51,11 +40,7 @@ fn measure(command: &mut Command) -> (Duration, Duration) {
     let started = Instant::now();
     let output = command.output().expect("spawn");
     let wall = started.elapsed();
-    assert!(
-        output.status.success(),
-        "{command:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     (wall, children_cpu() - cpu_before)
 }
 
@@ -70,20 +55,9 @@ fn generate_source(path: &Path, seconds: u32) {
     let video = format!("testsrc2=s=1920x1080:r={FPS}:d={seconds},noise=alls=8:allf=t");
     let audio = format!("sine=f=440:d={seconds}:sample_rate=48000");
     let status = Command::new("ffmpeg")
-        .args([
-            "-v", "error", "-y", "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &audio,
-        ])
-        .args([
-            "-c:v", "libx264", "-preset", "fast", "-crf", "14", "-pix_fmt", "yuv420p",
-        ])
-        .args([
-            "-colorspace",
-            "bt709",
-            "-color_primaries",
-            "bt709",
-            "-color_trc",
-            "bt709",
-        ])
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &audio])
+        .args(["-c:v", "libx264", "-preset", "fast", "-crf", "14", "-pix_fmt", "yuv420p"])
+        .args(["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"])
         .args(["-c:a", "aac", "-b:a", "192k", "-shortest"])
         .arg(path)
         .status()
@@ -95,17 +69,7 @@ fn cdlc_command(cdlc: &Path, source: &Path, out: &Path, preset: &str) -> Command
     let _ = std::fs::remove_dir_all(out);
     let ladder: Vec<String> = RUNGS.iter().map(|(_, h, k)| format!("{h}:{k}")).collect();
     let mut command = Command::new(cdlc);
-    command
-        .args([
-            "transcode",
-            "-q",
-            "--preset",
-            preset,
-            "--ladder",
-            &ladder.join(","),
-        ])
-        .arg(source)
-        .arg(out);
+    command.args(["transcode", "-q", "--preset", preset, "--ladder", &ladder.join(",")]).arg(source).arg(out);
     command
 }
 
@@ -123,32 +87,18 @@ fn ffmpeg_command(source: &Path, out: &Path, preset: &str) -> Command {
         filter.push_str(&format!(";[s{i}]scale={w}:{h}[v{i}]"));
     }
     let mut command = Command::new("ffmpeg");
-    command
-        .args(["-v", "error", "-y", "-i"])
-        .arg(source)
-        .args(["-filter_complex", &filter]);
+    command.args(["-v", "error", "-y", "-i"]).arg(source).args(["-filter_complex", &filter]);
     for (i, (_, h, kbps)) in RUNGS.iter().enumerate() {
         let bufsize = format!("{}k", kbps * 6 / 10);
         let rate = format!("{kbps}k");
         command
-            .args([
-                "-map",
-                &format!("[v{i}]"),
-                "-c:v",
-                "libx264",
-                "-preset",
-                preset,
-                "-profile:v",
-                "high",
-            ])
+            .args(["-map", &format!("[v{i}]"), "-c:v", "libx264", "-preset", preset, "-profile:v", "high"])
             .args(["-b:v", &rate, "-maxrate", &rate, "-bufsize", &bufsize])
             .args(["-g", &gop, "-keyint_min", &gop, "-sc_threshold", "0", "-an"])
             .arg(out.join(format!("{h}p.mp4")));
     }
     command
-        .args([
-            "-map", "0:a", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000", "-vn",
-        ])
+        .args(["-map", "0:a", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-ar", "48000", "-vn"])
         .arg(out.join("audio.mp4"));
     command
 }
@@ -202,9 +152,8 @@ fn main() {
     let runs: usize = env_or("CDLC_BENCH_RUNS", 3);
     let preset: String = env_or("CDLC_BENCH_PRESET", "veryfast".to_owned());
     let root = workspace_root();
-    let cdlc = std::env::var_os("CDLC_BIN")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("target/release/cdlc"));
+    let cdlc =
+        std::env::var_os("CDLC_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/cdlc"));
     assert!(
         cdlc.exists(),
         "{} is missing: `cargo build --release -p cdlc` (make bench does)",
@@ -218,11 +167,7 @@ fn main() {
     let mut cdlc_times = Vec::new();
     let mut ffmpeg_times = Vec::new();
     for run in 0..runs {
-        let order: [bool; 2] = if run % 2 == 0 {
-            [true, false]
-        } else {
-            [false, true]
-        };
+        let order: [bool; 2] = if run % 2 == 0 { [true, false] } else { [false, true] };
         for is_cdlc in order {
             if is_cdlc {
                 let t = measure(&mut cdlc_command(&cdlc, &source, &cdlc_out, &preset));
@@ -243,20 +188,15 @@ fn main() {
             }
         }
     }
-    let (cw, cc) = (
-        median(cdlc_times.iter().map(|t| t.0).collect()),
-        median(cdlc_times.iter().map(|t| t.1).collect()),
-    );
+    let (cw, cc) =
+        (median(cdlc_times.iter().map(|t| t.0).collect()), median(cdlc_times.iter().map(|t| t.1).collect()));
     let (fw, fc) = (
         median(ffmpeg_times.iter().map(|t| t.0).collect()),
         median(ffmpeg_times.iter().map(|t| t.1).collect()),
     );
 
     println!("transcode_vs_ffmpeg: {seconds}s 1080p30 source, 4 rungs, x264 preset {preset}, {runs} alternating runs each");
-    println!(
-        "{:<8} {:>10} {:>10} {:>12}",
-        "tool", "wall s", "cpu s", "x realtime"
-    );
+    println!("{:<8} {:>10} {:>10} {:>12}", "tool", "wall s", "cpu s", "x realtime");
     println!(
         "{:<8} {:>10.2} {:>10.2} {:>12.2}",
         "cdlc",

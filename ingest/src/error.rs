@@ -15,9 +15,7 @@ pub enum IngestError {
     Empty,
     #[error("the file is {size} bytes, larger than the limit of {limit} bytes")]
     TooLarge { size: u64, limit: u64 },
-    #[error(
-        "the file is not a video cdlc can read ({detail}); upload an MP4, MOV, MKV or WebM file"
-    )]
+    #[error("the file is not a video cdlc can read ({detail}); upload an MP4, MOV, MKV or WebM file")]
     NotMedia { detail: String },
     #[error("the file is incomplete or damaged ({detail}); upload the whole file again")]
     Damaged { detail: String },
@@ -31,15 +29,8 @@ pub enum IngestError {
     UnknownDuration,
     #[error("the video is {}s long, longer than the limit of {}s", .duration.as_secs(), .limit.as_secs())]
     TooLong { duration: Duration, limit: Duration },
-    #[error(
-        "the video is {width}x{height} pixels, larger than the limit of {max_width}x{max_height}"
-    )]
-    TooManyPixels {
-        width: u32,
-        height: u32,
-        max_width: u32,
-        max_height: u32,
-    },
+    #[error("the video is {width}x{height} pixels, larger than the limit of {max_width}x{max_height}")]
+    TooManyPixels { width: u32, height: u32, max_width: u32, max_height: u32 },
     #[error("the video has no pictures (its size reads as {width}x{height})")]
     NoPictures { width: u32, height: u32 },
     #[error("probing the file took longer than {}s; it may be damaged", .0.as_secs())]

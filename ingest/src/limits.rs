@@ -43,10 +43,7 @@ impl Limits {
             return Err(IngestError::Empty);
         }
         if size > self.max_file_size {
-            return Err(IngestError::TooLarge {
-                size,
-                limit: self.max_file_size,
-            });
+            return Err(IngestError::TooLarge { size, limit: self.max_file_size });
         }
         Ok(())
     }
@@ -56,10 +53,7 @@ impl Limits {
         self.check_file_size(info.file_size)?;
         self.check_picture(&info.video)?;
         if info.duration > self.max_duration {
-            return Err(IngestError::TooLong {
-                duration: info.duration,
-                limit: self.max_duration,
-            });
+            return Err(IngestError::TooLong { duration: info.duration, limit: self.max_duration });
         }
         Ok(())
     }
@@ -72,10 +66,7 @@ impl Limits {
             (video.display_height, video.display_width)
         };
         if short == 0 || long == 0 {
-            return Err(IngestError::NoPictures {
-                width: video.display_width,
-                height: video.display_height,
-            });
+            return Err(IngestError::NoPictures { width: video.display_width, height: video.display_height });
         }
         if long > self.max_width || short > self.max_height {
             return Err(IngestError::TooManyPixels {
@@ -126,31 +117,13 @@ mod tests {
 
     #[test]
     fn each_limit_gives_its_own_sentence() {
-        let limits = Limits {
-            max_file_size: 1000,
-            max_duration: Duration::from_secs(60),
-            ..Limits::default()
-        };
-        let too_long = limits
-            .check(&media(640, 360, 61, 10))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            too_long.contains("61s long, longer than the limit of 60s"),
-            "{too_long}"
-        );
-        let too_big = limits
-            .check(&media(640, 360, 1, 1001))
-            .unwrap_err()
-            .to_string();
-        assert!(
-            too_big.contains("larger than the limit of 1000 bytes"),
-            "{too_big}"
-        );
-        let empty = limits
-            .check(&media(640, 360, 1, 0))
-            .unwrap_err()
-            .to_string();
+        let limits =
+            Limits { max_file_size: 1000, max_duration: Duration::from_secs(60), ..Limits::default() };
+        let too_long = limits.check(&media(640, 360, 61, 10)).unwrap_err().to_string();
+        assert!(too_long.contains("61s long, longer than the limit of 60s"), "{too_long}");
+        let too_big = limits.check(&media(640, 360, 1, 1001)).unwrap_err().to_string();
+        assert!(too_big.contains("larger than the limit of 1000 bytes"), "{too_big}");
+        let empty = limits.check(&media(640, 360, 1, 0)).unwrap_err().to_string();
         assert!(empty.contains("empty"), "{empty}");
         let no_pictures = limits.check(&media(0, 0, 1, 10)).unwrap_err().to_string();
         assert!(no_pictures.contains("no pictures"), "{no_pictures}");

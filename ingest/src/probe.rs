@@ -86,10 +86,7 @@ impl Rotation {
 impl MediaInfo {
     /// Frames per second as a float, or `None` for variable frame rate.
     pub fn frame_rate(&self) -> Option<f64> {
-        self.video
-            .frame_rate
-            .filter(|(n, d)| *n > 0 && *d > 0)
-            .map(|(n, d)| n as f64 / d as f64)
+        self.video.frame_rate.filter(|(n, d)| *n > 0 && *d > 0).map(|(n, d)| n as f64 / d as f64)
     }
 }
 
@@ -98,26 +95,19 @@ impl MediaInfo {
 /// The checks that need no decoding (empty, too large) run first, so a
 /// zero-byte or oversized file is refused without starting GStreamer.
 pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
-    let metadata = std::fs::metadata(path).map_err(|source| IngestError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
+    let metadata = std::fs::metadata(path)
+        .map_err(|source| IngestError::Unreadable { path: path.to_owned(), source })?;
     limits.check_file_size(metadata.len())?;
     gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
 
-    let absolute = std::path::absolute(path).map_err(|source| IngestError::Unreadable {
-        path: path.to_owned(),
-        source,
-    })?;
-    let uri = gst::glib::filename_to_uri(&absolute, None).map_err(|e| IngestError::NotMedia {
-        detail: e.to_string(),
-    })?;
+    let absolute = std::path::absolute(path)
+        .map_err(|source| IngestError::Unreadable { path: path.to_owned(), source })?;
+    let uri = gst::glib::filename_to_uri(&absolute, None)
+        .map_err(|e| IngestError::NotMedia { detail: e.to_string() })?;
     let timeout = DEFAULT_PROBE_TIMEOUT;
     let discoverer = Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
         .map_err(|e| IngestError::Init(e.to_string()))?;
-    let info = discoverer
-        .discover_uri(&uri)
-        .map_err(|e| classify_discoverer_error(&e.to_string()))?;
+    let info = discoverer.discover_uri(&uri).map_err(|e| classify_discoverer_error(&e.to_string()))?;
 
     match info.result() {
         DiscovererResult::Ok => {}
@@ -126,11 +116,7 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
             let missing = info.missing_elements_installer_details().join(", ");
             return Err(IngestError::MissingDecoder { detail: missing });
         }
-        other => {
-            return Err(IngestError::NotMedia {
-                detail: format!("{other:?}"),
-            })
-        }
+        other => return Err(IngestError::NotMedia { detail: format!("{other:?}") }),
     }
 
     let videos = info.video_streams();
@@ -155,10 +141,7 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
         .map(|d| Duration::from_nanos(d.nseconds()))
         .filter(|d| !d.is_zero())
         .ok_or(IngestError::UnknownDuration)?;
-    let container = info
-        .stream_info()
-        .and_then(|s| s.caps())
-        .map(|caps| describe_caps(&caps));
+    let container = info.stream_info().and_then(|s| s.caps()).map(|caps| describe_caps(&caps));
 
     let media = MediaInfo {
         file_size: metadata.len(),
@@ -175,13 +158,9 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
 fn classify_discoverer_error(message: &str) -> IngestError {
     let lower = message.to_lowercase();
     if lower.contains("incomplete") || lower.contains("truncated") || lower.contains("moov") {
-        IngestError::Damaged {
-            detail: message.to_owned(),
-        }
+        IngestError::Damaged { detail: message.to_owned() }
     } else {
-        IngestError::NotMedia {
-            detail: message.to_owned(),
-        }
+        IngestError::NotMedia { detail: message.to_owned() }
     }
 }
 
@@ -190,41 +169,28 @@ fn describe_caps(caps: &gst::CapsRef) -> String {
 }
 
 fn describe_video(stream: &gst_pbutils::DiscovererVideoInfo) -> VideoInfo {
-    let orientation = stream.tags().and_then(|t| {
-        t.get::<gst::tags::ImageOrientation>()
-            .map(|v| v.get().to_owned())
-    });
-    let rotation = orientation
-        .as_deref()
-        .map(Rotation::from_orientation_tag)
-        .unwrap_or(Rotation::None);
+    let orientation =
+        stream.tags().and_then(|t| t.get::<gst::tags::ImageOrientation>().map(|v| v.get().to_owned()));
+    let rotation = orientation.as_deref().map(Rotation::from_orientation_tag).unwrap_or(Rotation::None);
 
     let (stored_width, stored_height) = (stream.width(), stream.height());
     let par = stream.par();
     let (par_n, par_d) = (par.numer().max(1) as u64, par.denom().max(1) as u64);
     // Square the pixels by stretching the width, as players do.
     let square_width = (stored_width as u64 * par_n / par_d) as u32;
-    let (display_width, display_height) = if rotation.swaps_axes() {
-        (stored_height, square_width)
-    } else {
-        (square_width, stored_height)
-    };
+    let (display_width, display_height) =
+        if rotation.swaps_axes() { (stored_height, square_width) } else { (square_width, stored_height) };
     let rate = stream.framerate();
     let frame_rate = (rate.numer() > 0 && rate.denom() > 0).then(|| (rate.numer(), rate.denom()));
     let caps = stream.caps();
     let structure_field = |name: &str| -> Option<gst::glib::SendValue> {
-        caps.as_ref()
-            .and_then(|c| c.structure(0))
-            .and_then(|s| s.value(name).ok().cloned())
+        caps.as_ref().and_then(|c| c.structure(0)).and_then(|s| s.value(name).ok().cloned())
     };
     let bit_depth = structure_field("bit-depth-luma").and_then(|v| v.get::<u32>().ok());
     let chroma_format = structure_field("chroma-format").and_then(|v| v.get::<String>().ok());
 
     VideoInfo {
-        codec: caps
-            .as_ref()
-            .map(|c| describe_caps(c))
-            .unwrap_or_else(|| "unknown".into()),
+        codec: caps.as_ref().map(|c| describe_caps(c)).unwrap_or_else(|| "unknown".into()),
         stored_width,
         stored_height,
         display_width,
@@ -240,10 +206,7 @@ fn describe_video(stream: &gst_pbutils::DiscovererVideoInfo) -> VideoInfo {
 
 fn describe_audio(stream: &gst_pbutils::DiscovererAudioInfo) -> AudioInfo {
     AudioInfo {
-        codec: stream
-            .caps()
-            .map(|c| describe_caps(&c))
-            .unwrap_or_else(|| "unknown".into()),
+        codec: stream.caps().map(|c| describe_caps(&c)).unwrap_or_else(|| "unknown".into()),
         channels: stream.channels(),
         sample_rate: stream.sample_rate(),
         language: stream.language().map(|s| s.to_string()),

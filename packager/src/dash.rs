@@ -21,11 +21,7 @@ pub enum Timing {
 /// The MPD of `output`: one video adaptation set with a representation per
 /// rung, and one audio adaptation set when there is audio.
 pub fn manifest(output: &TranscodeOutput, timing: &Timing) -> String {
-    let duration = output
-        .video()
-        .map(|r| r.duration())
-        .max()
-        .unwrap_or_default();
+    let duration = output.video().map(|r| r.duration()).max().unwrap_or_default();
     let max_segment = output
         .renditions
         .iter()
@@ -56,20 +52,11 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing) -> String {
             "    <AdaptationSet id=\"0\" contentType=\"video\" mimeType=\"video/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\" maxWidth=\"{max_width}\" maxHeight=\"{max_height}\">"
         );
         for video in videos {
-            let RenditionKind::Video {
-                width,
-                height,
-                frame_rate,
-                bitrate_kbps,
-            } = video.kind
-            else {
+            let RenditionKind::Video { width, height, frame_rate, bitrate_kbps } = video.kind else {
                 continue;
             };
-            let bandwidth = if video.segments.is_empty() {
-                bitrate_kbps as u64 * 1000
-            } else {
-                video.peak_bitrate()
-            };
+            let bandwidth =
+                if video.segments.is_empty() { bitrate_kbps as u64 * 1000 } else { video.peak_bitrate() };
             let _ = writeln!(
                 out,
                 "      <Representation id=\"{}\" bandwidth=\"{bandwidth}\" codecs=\"{}\" width=\"{width}\" height=\"{height}\" frameRate=\"{}/{}\" sar=\"1:1\">",
@@ -82,17 +69,8 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing) -> String {
     }
 
     if let Some(audio) = output.audio() {
-        if let RenditionKind::Audio {
-            channels,
-            sample_rate,
-            bitrate,
-        } = audio.kind
-        {
-            let bandwidth = if audio.segments.is_empty() {
-                bitrate as u64
-            } else {
-                audio.peak_bitrate()
-            };
+        if let RenditionKind::Audio { channels, sample_rate, bitrate } = audio.kind {
+            let bandwidth = if audio.segments.is_empty() { bitrate as u64 } else { audio.peak_bitrate() };
             out.push_str("    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n");
             let _ = writeln!(
                 out,
@@ -130,9 +108,7 @@ fn segment_template(out: &mut String, rendition: &RenditionOutput, timescale: u6
         let start = ticks(segment.start);
         let d = ticks(segment.start + segment.duration) - start;
         match runs.last_mut() {
-            Some((t, last_d, r)) if *last_d == d && *t + *last_d * (*r as u64 + 1) == start => {
-                *r += 1
-            }
+            Some((t, last_d, r)) if *last_d == d && *t + *last_d * (*r as u64 + 1) == start => *r += 1,
             _ => runs.push((start, d, 0)),
         }
     }

@@ -27,13 +27,7 @@ pub fn master_playlist(output: &TranscodeOutput) -> String {
         );
     }
     for video in output.video() {
-        let RenditionKind::Video {
-            width,
-            height,
-            frame_rate,
-            bitrate_kbps,
-        } = video.kind
-        else {
+        let RenditionKind::Video { width, height, frame_rate, bitrate_kbps } = video.kind else {
             continue;
         };
         let nominal = bitrate_kbps as u64 * 1000;

@@ -31,16 +31,10 @@ pub fn write_manifests(
 ) -> io::Result<()> {
     for rendition in &output.renditions {
         let playlist = hls::media_playlist(rendition, Completeness::Complete, None);
-        write(
-            &layout::media_playlist(&rendition.name),
-            playlist.as_bytes(),
-        )?;
+        write(&layout::media_playlist(&rendition.name), playlist.as_bytes())?;
     }
     write(layout::HLS_MASTER, hls::master_playlist(output).as_bytes())?;
-    write(
-        layout::DASH_MANIFEST,
-        dash::manifest(output, &dash::Timing::Static).as_bytes(),
-    )?;
+    write(layout::DASH_MANIFEST, dash::manifest(output, &dash::Timing::Static).as_bytes())?;
     Ok(())
 }
 

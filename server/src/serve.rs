@@ -25,8 +25,7 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<()> {
     let streams = args.data_dir.join("streams");
-    std::fs::create_dir_all(&streams)
-        .with_context(|| format!("cannot create {}", streams.display()))?;
+    std::fs::create_dir_all(&streams).with_context(|| format!("cannot create {}", streams.display()))?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
         let listener = tokio::net::TcpListener::bind(args.listen)

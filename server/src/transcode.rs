@@ -89,16 +89,12 @@ fn prepare_outdir(outdir: &Path) -> anyhow::Result<bool> {
     match std::fs::read_dir(outdir) {
         Ok(mut entries) => {
             if entries.next().is_some() {
-                bail!(
-                    "{} is not empty; choose a new or empty output directory",
-                    outdir.display()
-                );
+                bail!("{} is not empty; choose a new or empty output directory", outdir.display());
             }
             Ok(false)
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
-        Err(e) => Err(e)
-            .with_context(|| format!("cannot use {} as the output directory", outdir.display())),
+        Err(e) => Err(e).with_context(|| format!("cannot use {} as the output directory", outdir.display())),
     }
 }
 
@@ -133,19 +129,12 @@ fn transcode_into(args: &Args, started: Instant) -> anyhow::Result<(TranscodeOut
         .with_context(|| format!("cannot create {}", args.outdir.display()))?;
     let sink = Arc::new(DirectorySink::new(&args.outdir));
     let bar = progress_bar(args.quiet);
-    let encoder = EncoderOptions {
-        x264_preset: args.preset.clone(),
-        ..Default::default()
-    };
-    let transcoded =
-        cdlc_transcoder::transcode(&args.input, &plan, &encoder, sink.clone(), &mut |p| {
-            bar.set_position(p.percent.round() as u64);
-            let speed = p.encoded.as_secs_f64() / started.elapsed().as_secs_f64().max(0.001);
-            bar.set_message(format!(
-                "{:.1}s encoded, {speed:.2}x",
-                p.encoded.as_secs_f64()
-            ));
-        });
+    let encoder = EncoderOptions { x264_preset: args.preset.clone(), ..Default::default() };
+    let transcoded = cdlc_transcoder::transcode(&args.input, &plan, &encoder, sink.clone(), &mut |p| {
+        bar.set_position(p.percent.round() as u64);
+        let speed = p.encoded.as_secs_f64() / started.elapsed().as_secs_f64().max(0.001);
+        bar.set_message(format!("{:.1}s encoded, {speed:.2}x", p.encoded.as_secs_f64()));
+    });
     let packaged = transcoded.map_err(anyhow::Error::from).and_then(|output| {
         cdlc_packager::write_manifests(&output, |path, bytes| sink.write_file(path, bytes))
             .context("could not write the manifests")?;
@@ -179,19 +168,14 @@ fn progress_bar(quiet: bool) -> ProgressBar {
 }
 
 fn print_summary(outdir: &Path, output: &TranscodeOutput, source: Duration, wall: Duration) {
-    println!(
-        "{:<10} {:>11} {:>10} {:>9} {:>10}",
-        "rendition", "size", "bitrate", "segments", "MiB"
-    );
+    println!("{:<10} {:>11} {:>10} {:>9} {:>10}", "rendition", "size", "bitrate", "segments", "MiB");
     let mut total = 0u64;
     for r in &output.renditions {
         let size = match r.kind {
             RenditionKind::Video { width, height, .. } => format!("{width}x{height}"),
-            RenditionKind::Audio {
-                channels,
-                sample_rate,
-                ..
-            } => format!("{channels}ch {}k", sample_rate / 1000),
+            RenditionKind::Audio { channels, sample_rate, .. } => {
+                format!("{channels}ch {}k", sample_rate / 1000)
+            }
         };
         let bytes = r.media_bytes() + r.init_size;
         total += bytes;
@@ -215,8 +199,6 @@ fn print_summary(outdir: &Path, output: &TranscodeOutput, source: Duration, wall
     println!(
         "HLS:  {}\nDASH: {}",
         outdir.join(cdlc_transcoder::layout::HLS_MASTER).display(),
-        outdir
-            .join(cdlc_transcoder::layout::DASH_MANIFEST)
-            .display()
+        outdir.join(cdlc_transcoder::layout::DASH_MANIFEST).display()
     );
 }

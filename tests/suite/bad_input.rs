@@ -4,34 +4,22 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::support::{cdlc_transcode, ffmpeg, files_under, stderr};
+use crate::support::{cdlc_transcode, files_under, stderr, Clip};
 
 /// Asserts the run failed cleanly and its last line says `expected`.
 fn assert_refused(output: &Output, expected: &str) {
     let err = stderr(output);
     assert!(!output.status.success(), "cdlc should have failed: {err}");
     assert!(!err.contains("panicked"), "cdlc panicked: {err}");
-    let last = err
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or_default();
-    assert!(
-        last.starts_with("error: "),
-        "the error is the last line: {err}"
-    );
+    let last = err.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default();
+    assert!(last.starts_with("error: "), "the error is the last line: {err}");
     assert!(last.contains(expected), "expected {expected:?} in {last:?}");
     assert!(last.len() < 400, "one sentence, not a dump: {last}");
 }
 
 fn assert_no_output(outdir: &Path) {
     if outdir.exists() {
-        assert_eq!(
-            files_under(outdir),
-            Vec::<String>::new(),
-            "partial output left in {}",
-            outdir.display()
-        );
+        assert_eq!(files_under(outdir), Vec::<String>::new(), "partial output left in {}", outdir.display());
     }
 }
 
@@ -59,49 +47,20 @@ fn an_empty_file_is_refused() {
 fn a_missing_file_is_named() {
     let dir = tempfile::tempdir().expect("tmp");
     let src = dir.path().join("nowhere.mp4");
-    assert_refused(
-        &cdlc_transcode(&src, &dir.path().join("out"), &[]),
-        "nowhere.mp4",
-    );
+    assert_refused(&cdlc_transcode(&src, &dir.path().join("out"), &[]), "nowhere.mp4");
 }
 
 #[test]
 fn audio_only_file_has_no_video() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let src = dir.path().join("song.m4a");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "sine=d=2",
-        "-c:a",
-        "aac",
-        src.to_str().expect("utf-8"),
-    ]);
-    assert_refused(
-        &cdlc_transcode(&src, &dir.path().join("out"), &[]),
-        "no video stream",
-    );
+    let (dir, src) = Clip::default().input("sine=d=2").args(&["-c:a", "aac"]).write("song.m4a");
+    assert_refused(&cdlc_transcode(&src, &dir.path().join("out"), &[]), "no video stream");
 }
 
-fn generate_mp4(path: &Path, faststart: bool) {
-    let mut args = vec![
-        "-f",
-        "lavfi",
-        "-i",
-        "testsrc2=s=640x360:r=30:d=6",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-    ];
-    if faststart {
-        args.extend(["-movflags", "+faststart"]);
-    }
-    args.push(path.to_str().expect("utf-8"));
-    ffmpeg(&args);
+/// A 6 s H.264 MP4, its index (moov) first or last.
+fn six_second_mp4(moov_first: bool) -> (tempfile::TempDir, std::path::PathBuf) {
+    let clip = Clip::video("testsrc2=s=640x360:r=30:d=6").h264();
+    let clip = if moov_first { clip.args(&["-movflags", "+faststart"]) } else { clip };
+    clip.write("source.mp4")
 }
 
 fn truncate_to_half(path: &Path) {
@@ -112,18 +71,13 @@ fn truncate_to_half(path: &Path) {
 #[test]
 fn a_truncated_file_leaves_nothing_behind() {
     // moov first, media cut in half: probing succeeds, decoding stops early.
-    let dir = tempfile::tempdir().expect("tmp");
-    let src = dir.path().join("cut.mp4");
-    generate_mp4(&src, true);
+    let (dir, src) = six_second_mp4(true);
     truncate_to_half(&src);
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("an empty OUTDIR made by the user");
     let output = cdlc_transcode(&src, &out, &[]);
     let err = stderr(&output);
-    assert!(
-        err.contains("truncated") || err.contains("damaged"),
-        "{err}"
-    );
+    assert!(err.contains("truncated") || err.contains("damaged"), "{err}");
     assert_refused(&output, "error: the source");
     assert_no_output(&out);
     assert!(out.exists(), "a directory the user made is kept");
@@ -132,17 +86,12 @@ fn a_truncated_file_leaves_nothing_behind() {
 #[test]
 fn a_file_cut_before_its_index_is_incomplete() {
     // moov last and cut away: nothing can be read.
-    let dir = tempfile::tempdir().expect("tmp");
-    let src = dir.path().join("cut.mp4");
-    generate_mp4(&src, false);
+    let (dir, src) = six_second_mp4(false);
     truncate_to_half(&src);
     let out = dir.path().join("out");
     let output = cdlc_transcode(&src, &out, &[]);
     let err = stderr(&output);
-    assert!(
-        err.contains("incomplete") || err.contains("not a video"),
-        "{err}"
-    );
+    assert!(err.contains("incomplete") || err.contains("not a video"), "{err}");
     assert_refused(&output, "upload");
     assert_no_output(&out);
 }
@@ -150,32 +99,15 @@ fn a_file_cut_before_its_index_is_incomplete() {
 #[test]
 fn an_absurd_picture_size_is_refused() {
     // A real, tiny H.264 file 10000 pixels wide: beyond any screen.
-    let dir = tempfile::tempdir().expect("tmp");
-    let src = dir.path().join("wide.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=s=10000x16:r=25:d=1",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        src.to_str().expect("utf-8"),
-    ]);
+    let (dir, src) = Clip::video("color=s=10000x16:r=25:d=1").h264().write("wide.mp4");
     let out = dir.path().join("out");
-    assert_refused(
-        &cdlc_transcode(&src, &out, &[]),
-        "10000x16 pixels, larger than the limit of 7680x4320",
-    );
+    assert_refused(&cdlc_transcode(&src, &out, &[]), "10000x16 pixels, larger than the limit of 7680x4320");
     assert!(!out.exists());
 }
 
 #[test]
 fn a_non_empty_outdir_is_not_touched() {
-    let dir = tempfile::tempdir().expect("tmp");
-    let src = dir.path().join("ok.mp4");
-    generate_mp4(&src, true);
+    let (dir, src) = six_second_mp4(true);
     let out = dir.path().join("out");
     std::fs::create_dir(&out).expect("mkdir");
     std::fs::write(out.join("keep.txt"), "mine").expect("write");
@@ -192,13 +124,7 @@ fn bad_options_say_what_to_fix() {
     let output = cdlc_transcode(&src, &out, &["--ladder", "720:fast"]);
     assert!(!output.status.success());
     assert!(stderr(&output).contains("kbit/s"), "{}", stderr(&output));
-    assert_refused(
-        &cdlc_transcode(&src, &out, &["--segment-duration", "100"]),
-        "--segment-duration",
-    );
-    assert_refused(
-        &cdlc_transcode(&src, &out, &["--preset", "warp"]),
-        "--preset",
-    );
+    assert_refused(&cdlc_transcode(&src, &out, &["--segment-duration", "100"]), "--segment-duration");
+    assert_refused(&cdlc_transcode(&src, &out, &["--preset", "warp"]), "--preset");
     assert!(!out.exists());
 }

@@ -13,16 +13,9 @@ pub fn cdlc_bin() -> PathBuf {
         return bin.into();
     }
     let exe = std::env::current_exe().expect("test binary path");
-    let profile_dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>");
+    let profile_dir = exe.parent().and_then(Path::parent).expect("target/<profile>");
     let bin = profile_dir.join("cdlc");
-    assert!(
-        bin.exists(),
-        "{} is missing: run `cargo build -p cdlc` first (make test does)",
-        bin.display()
-    );
+    assert!(bin.exists(), "{} is missing: run `cargo build -p cdlc` first (make test does)", bin.display());
     bin
 }
 
@@ -33,11 +26,7 @@ pub fn ffmpeg(args: &[&str]) {
         .args(args)
         .output()
         .expect("ffmpeg is installed (make test installs it)");
-    assert!(
-        output.status.success(),
-        "ffmpeg {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "ffmpeg {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
 }
 
 /// Runs ffprobe and returns its stdout.
@@ -47,23 +36,13 @@ pub fn ffprobe(args: &[&str]) -> String {
         .args(args)
         .output()
         .expect("ffprobe is installed");
-    assert!(
-        output.status.success(),
-        "ffprobe {args:?} failed: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "ffprobe {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// Runs `cdlc transcode INPUT OUTDIR EXTRA…`.
 pub fn cdlc_transcode(input: &Path, outdir: &Path, extra: &[&str]) -> Output {
-    Command::new(cdlc_bin())
-        .arg("transcode")
-        .arg(input)
-        .arg(outdir)
-        .args(extra)
-        .output()
-        .expect("run cdlc")
+    Command::new(cdlc_bin()).arg("transcode").arg(input).arg(outdir).args(extra).output().expect("run cdlc")
 }
 
 pub fn stderr(output: &Output) -> String {
@@ -81,11 +60,7 @@ pub fn decoded_video_frames(input: &Path, video_index: usize) -> u64 {
         .output()
         .expect("ffmpeg");
     let err = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success() && err.trim().is_empty(),
-        "decoding {} failed: {err}",
-        input.display()
-    );
+    assert!(output.status.success() && err.trim().is_empty(), "decoding {} failed: {err}", input.display());
     let progress = String::from_utf8_lossy(&output.stdout);
     progress
         .lines()
@@ -161,21 +136,13 @@ pub fn read_segment(data: &[u8], timescale: u32) -> SegmentBoxes {
     let first_flags = if trun_flags & 0x4 != 0 {
         Some(be32(trun, at))
     } else if trun_flags & 0x400 != 0 {
-        let skip = [0x100, 0x200]
-            .iter()
-            .filter(|f| trun_flags & **f != 0)
-            .count()
-            * 4;
+        let skip = [0x100, 0x200].iter().filter(|f| trun_flags & **f != 0).count() * 4;
         Some(be32(trun, at + skip))
     } else {
         default_flags
     };
     let non_sync = first_flags.map(|f| f & 0x0001_0000 != 0).unwrap_or(false);
-    SegmentBoxes {
-        start: decode_time as f64 / timescale as f64,
-        starts_with_keyframe: !non_sync,
-        samples,
-    }
+    SegmentBoxes { start: decode_time as f64 / timescale as f64, starts_with_keyframe: !non_sync, samples }
 }
 
 /// Decodes frame number `frame` of `input` (ffmpeg applies any rotation)
@@ -185,38 +152,17 @@ fn raw_frame(input: &Path, frame: u32, w: u32, h: u32, pix_fmt: &str) -> Vec<u8>
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
         .arg(input)
-        .args([
-            "-map",
-            "0:v:0",
-            "-vf",
-            &filter,
-            "-frames:v",
-            "1",
-            "-pix_fmt",
-            pix_fmt,
-            "-f",
-            "rawvideo",
-            "-",
-        ])
+        .args(["-map", "0:v:0", "-vf", &filter, "-frames:v", "1", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"])
         .output()
         .expect("ffmpeg");
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     output.stdout
 }
 
 /// One grey frame of `input`, scaled to `w`x`h`.
 pub fn grey_frame(input: &Path, frame: u32, w: u32, h: u32) -> Vec<u8> {
     let pixels = raw_frame(input, frame, w, h, "gray");
-    assert_eq!(
-        pixels.len(),
-        (w * h) as usize,
-        "frame {frame} of {} decoded",
-        input.display()
-    );
+    assert_eq!(pixels.len(), (w * h) as usize, "frame {frame} of {} decoded", input.display());
     pixels
 }
 
@@ -224,12 +170,7 @@ pub fn grey_frame(input: &Path, frame: u32, w: u32, h: u32) -> Vec<u8> {
 /// with the colour matrix the file declares.
 pub fn mean_rgb(input: &Path, frame: u32) -> [f64; 3] {
     let rgb = raw_frame(input, frame, 64, 36, "rgb24");
-    assert_eq!(
-        rgb.len(),
-        64 * 36 * 3,
-        "frame {frame} of {} decoded",
-        input.display()
-    );
+    assert_eq!(rgb.len(), 64 * 36 * 3, "frame {frame} of {} decoded", input.display());
     let pixels = rgb.len() / 3;
     let mut sum = [0f64; 3];
     for px in rgb.chunks_exact(3) {
@@ -263,10 +204,7 @@ pub fn files_under(dir: &Path) -> Vec<String> {
 /// to write it).
 pub fn set_rotation_90(path: &Path) {
     let mut data = std::fs::read(path).expect("read mp4");
-    let at = data
-        .windows(4)
-        .position(|w| w == b"tkhd")
-        .expect("tkhd box");
+    let at = data.windows(4).position(|w| w == b"tkhd").expect("tkhd box");
     let payload = at + 4;
     assert_eq!(data[payload], 0, "version 0 tkhd");
     let matrix = payload + 40;
@@ -278,4 +216,51 @@ pub fn set_rotation_90(path: &Path) {
     }
     let _ = width;
     std::fs::write(path, data).expect("write mp4");
+}
+
+/// A source clip for a test, generated by ffmpeg from lavfi test sources.
+#[derive(Debug, Default)]
+pub struct Clip {
+    args: Vec<String>,
+}
+
+impl Clip {
+    /// A clip whose video is the lavfi graph `video` (for example
+    /// `testsrc2=s=640x360:r=30:d=3`).
+    pub fn video(video: &str) -> Clip {
+        Clip::default().input(video)
+    }
+
+    /// Adds a lavfi input (an audio track, say).
+    pub fn input(mut self, lavfi: &str) -> Clip {
+        self.args.extend(["-f", "lavfi", "-i", lavfi].map(String::from));
+        self
+    }
+
+    /// Adds raw ffmpeg output options.
+    pub fn args(mut self, args: &[&str]) -> Clip {
+        self.args.extend(args.iter().map(|a| a.to_string()));
+        self
+    }
+
+    /// H.264 8-bit 4:2:0, fast to make.
+    pub fn h264(self) -> Clip {
+        self.args(&["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"])
+    }
+
+    /// AAC audio, cut to the video's length.
+    pub fn aac(self) -> Clip {
+        self.args(&["-c:a", "aac", "-shortest"])
+    }
+
+    /// Writes the clip as `name` in a fresh temp dir.
+    pub fn write(self, name: &str) -> (tempfile::TempDir, PathBuf) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join(name);
+        let mut args: Vec<&str> = self.args.iter().map(String::as_str).collect();
+        let path_str = path.to_str().expect("utf-8 path").to_owned();
+        args.push(&path_str);
+        ffmpeg(&args);
+        (dir, path)
+    }
 }

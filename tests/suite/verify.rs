@@ -37,20 +37,9 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
         Ok(Playlist::MasterPlaylist(m)) => m,
         other => panic!("master.m3u8 is not a master playlist: {other:?}"),
     };
-    assert!(
-        !master.variants.is_empty(),
-        "master playlist has no variants"
-    );
-    let audio_uri = master
-        .alternatives
-        .iter()
-        .find(|a| a.group_id == "audio")
-        .and_then(|a| a.uri.clone());
-    assert_eq!(
-        audio_uri.is_some(),
-        expect.audio,
-        "audio rendition present iff the source has audio"
-    );
+    assert!(!master.variants.is_empty(), "master playlist has no variants");
+    let audio_uri = master.alternatives.iter().find(|a| a.group_id == "audio").and_then(|a| a.uri.clone());
+    assert_eq!(audio_uri.is_some(), expect.audio, "audio rendition present iff the source has audio");
 
     let mut rungs = Vec::new();
     for variant in &master.variants {
@@ -64,19 +53,14 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
         );
         assert!(w % 2 == 0 && h % 2 == 0, "rung {w}x{h} has an odd size");
         let codecs = variant.codecs.clone().expect("CODECS on every variant");
-        assert!(
-            codecs.starts_with("avc1.64"),
-            "video codec is H.264 High: {codecs}"
-        );
+        assert!(codecs.starts_with("avc1.64"), "video codec is H.264 High: {codecs}");
         assert_eq!(
             codecs.contains("mp4a.40.2"),
             expect.audio,
             "CODECS lists AAC iff there is audio: {codecs}"
         );
         assert!(variant.frame_rate.is_some(), "FRAME-RATE on every variant");
-        let average = variant
-            .average_bandwidth
-            .expect("AVERAGE-BANDWIDTH on every variant");
+        let average = variant.average_bandwidth.expect("AVERAGE-BANDWIDTH on every variant");
         assert!(
             average > 0 && average <= variant.bandwidth,
             "AVERAGE-BANDWIDTH {average} within BANDWIDTH {}",
@@ -85,19 +69,12 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
         if expect.audio {
             assert_eq!(variant.audio.as_deref(), Some("audio"));
         }
-        rungs.push(RungSeen {
-            uri: variant.uri.clone(),
-            width: w,
-            height: h,
-        });
+        rungs.push(RungSeen { uri: variant.uri.clone(), width: w, height: h });
     }
 
     // Every media playlist: VOD, ended, EXT-X-MAP, keyframe-first segments.
     let mut video_starts: Vec<(String, Vec<f64>)> = Vec::new();
-    let playlists = rungs
-        .iter()
-        .map(|r| (r.uri.clone(), true))
-        .chain(audio_uri.map(|u| (u, false)));
+    let playlists = rungs.iter().map(|r| (r.uri.clone(), true)).chain(audio_uri.map(|u| (u, false)));
     let mut segment_counts = Vec::new();
     for (uri, is_video) in playlists {
         let path = out.join(&uri);
@@ -106,17 +83,10 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
             other => panic!("{uri} is not a media playlist: {other:?}"),
         };
         assert!(playlist.end_list, "{uri} has EXT-X-ENDLIST");
-        assert_eq!(
-            playlist.playlist_type,
-            Some(m3u8_rs::MediaPlaylistType::Vod),
-            "{uri} is VOD"
-        );
+        assert_eq!(playlist.playlist_type, Some(m3u8_rs::MediaPlaylistType::Vod), "{uri} is VOD");
         assert!(!playlist.segments.is_empty(), "{uri} has segments");
         let dir = path.parent().expect("playlist folder");
-        let map = playlist.segments[0]
-            .map
-            .as_ref()
-            .expect("EXT-X-MAP before the first segment");
+        let map = playlist.segments[0].map.as_ref().expect("EXT-X-MAP before the first segment");
         let init = read(&dir.join(&map.uri));
         let timescale = init_timescale(&init);
         let mut starts = Vec::new();
@@ -130,11 +100,7 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
             let boxes = read_segment(&read(&dir.join(&segment.uri)), timescale);
             assert!(boxes.samples > 0, "{uri}/{} has samples", segment.uri);
             if is_video {
-                assert!(
-                    boxes.starts_with_keyframe,
-                    "{uri}/{} does not start with a keyframe",
-                    segment.uri
-                );
+                assert!(boxes.starts_with_keyframe, "{uri}/{} does not start with a keyframe", segment.uri);
             }
             starts.push(boxes.start);
         }
@@ -151,11 +117,7 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
     }
     let (first_uri, first_starts) = &video_starts[0];
     for (uri, starts) in &video_starts[1..] {
-        assert_eq!(
-            starts.len(),
-            first_starts.len(),
-            "{uri} and {first_uri} have different segment counts"
-        );
+        assert_eq!(starts.len(), first_starts.len(), "{uri} and {first_uri} have different segment counts");
         for (a, b) in starts.iter().zip(first_starts) {
             assert!(
                 (a - b).abs() < 1e-3,
@@ -172,39 +134,23 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
 fn verify_mpd(out: &Path, expect: &Expect, rungs: &[RungSeen], segment_counts: &[(String, usize)]) {
     let mpd_path = std::path::absolute(out.join("manifest.mpd")).expect("absolute path");
     let text = String::from_utf8(read(&mpd_path)).expect("MPD is UTF-8");
-    let mpd = dash_mpd_core::parse(&text)
-        .unwrap_or_else(|e| panic!("manifest.mpd does not parse: {e:?}"));
+    let mpd = dash_mpd_core::parse(&text).unwrap_or_else(|e| panic!("manifest.mpd does not parse: {e:?}"));
     assert_eq!(mpd.mpdtype.as_deref(), Some("static"));
     assert!(mpd.mediaPresentationDuration.is_some());
     let period = &mpd.periods[0];
-    let video_sets: Vec<_> = period
-        .adaptations
-        .iter()
-        .filter(|a| a.contentType.as_deref() == Some("video"))
-        .collect();
-    let audio_sets: Vec<_> = period
-        .adaptations
-        .iter()
-        .filter(|a| a.contentType.as_deref() == Some("audio"))
-        .collect();
+    let video_sets: Vec<_> =
+        period.adaptations.iter().filter(|a| a.contentType.as_deref() == Some("video")).collect();
+    let audio_sets: Vec<_> =
+        period.adaptations.iter().filter(|a| a.contentType.as_deref() == Some("audio")).collect();
     assert_eq!(video_sets.len(), 1);
     assert_eq!(audio_sets.len(), usize::from(expect.audio));
     let reps = &video_sets[0].representations;
     assert_eq!(reps.len(), rungs.len(), "one representation per rung");
     for (rep, rung) in reps.iter().zip(rungs) {
-        assert_eq!(
-            (rep.width, rep.height),
-            (Some(rung.width as u64), Some(rung.height as u64))
-        );
+        assert_eq!((rep.width, rep.height), (Some(rung.width as u64), Some(rung.height as u64)));
     }
-    for rep in reps
-        .iter()
-        .chain(audio_sets.iter().flat_map(|a| a.representations.iter()))
-    {
-        let template = rep
-            .SegmentTemplate
-            .as_ref()
-            .expect("SegmentTemplate per representation");
+    for rep in reps.iter().chain(audio_sets.iter().flat_map(|a| a.representations.iter())) {
+        let template = rep.SegmentTemplate.as_ref().expect("SegmentTemplate per representation");
         let init = template.initialization.as_ref().expect("initialization");
         assert!(out.join(init).exists(), "MPD initialization {init} exists");
         let timeline = template.SegmentTimeline.as_ref().expect("SegmentTimeline");
@@ -221,10 +167,7 @@ fn verify_mpd(out: &Path, expect: &Expect, rungs: &[RungSeen], segment_counts: &
             .iter()
             .find(|(uri, _)| uri.starts_with(&format!("{id}/")))
             .expect("same rendition in HLS");
-        assert_eq!(
-            count as usize, hls.1,
-            "{id}: MPD and HLS list the same segments"
-        );
+        assert_eq!(count as usize, hls.1, "{id}: MPD and HLS list the same segments");
     }
     decode_all(&mpd_path);
     for index in 0..rungs.len() {

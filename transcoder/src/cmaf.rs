@@ -34,9 +34,8 @@ pub fn boxes(data: &[u8]) -> impl Iterator<Item = Mp4Box<'_>> {
 }
 
 /// Boxes whose payload is itself a list of boxes.
-const CONTAINERS: [&[u8; 4]; 10] = [
-    b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex", b"edts", b"dinf",
-];
+const CONTAINERS: [&[u8; 4]; 10] =
+    [b"moov", b"trak", b"mdia", b"minf", b"stbl", b"moof", b"traf", b"mvex", b"edts", b"dinf"];
 
 /// Finds the first box at `path` (for example `["moov", "trak", "mdia"]`).
 pub fn find<'a>(data: &'a [u8], path: &[&[u8; 4]]) -> Option<&'a [u8]> {
@@ -109,10 +108,7 @@ pub fn aac_codec_string(init: &[u8]) -> Option<String> {
             }
             0x05 => {
                 let audio_object_type = esds.get(i)? >> 3;
-                return Some(format!(
-                    "mp4a.{:x}.{}",
-                    object_type_indication?, audio_object_type
-                ));
+                return Some(format!("mp4a.{:x}.{}", object_type_indication?, audio_object_type));
             }
             _ => i += len,
         }
@@ -134,15 +130,8 @@ mod tests {
     #[test]
     fn finds_nested_boxes_and_stops_on_garbage() {
         let inner = boxed(b"mdia", &boxed(b"hdlr", b"vide"));
-        let data = [
-            boxed(b"ftyp", b"cmfc"),
-            boxed(b"moov", &boxed(b"trak", &inner)),
-        ]
-        .concat();
-        assert_eq!(
-            find(&data, &[b"moov", b"trak", b"mdia", b"hdlr"]),
-            Some(&b"vide"[..])
-        );
+        let data = [boxed(b"ftyp", b"cmfc"), boxed(b"moov", &boxed(b"trak", &inner))].concat();
+        assert_eq!(find(&data, &[b"moov", b"trak", b"mdia", b"hdlr"]), Some(&b"vide"[..]));
         assert_eq!(find_deep(&data, b"hdlr"), Some(&b"vide"[..]));
         assert_eq!(boxes(&[0, 0, 0, 99, b'x', b'x', b'x', b'x']).count(), 0);
     }

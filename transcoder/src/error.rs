@@ -6,19 +6,14 @@ use std::time::Duration;
 pub enum TranscodeError {
     #[error("GStreamer could not start: {0}")]
     Init(String),
-    #[error(
-        "the GStreamer element {0} is missing; install the GStreamer plugins named in the README"
-    )]
+    #[error("the GStreamer element {0} is missing; install the GStreamer plugins named in the README")]
     MissingElement(String),
     #[error("could not build the transcoding pipeline: {0}")]
     Build(String),
     #[error("the source could not be decoded ({detail}); it may be damaged")]
     Decode { detail: String },
     #[error("the source is truncated or damaged: only {:.1}s of its {:.1}s could be decoded", .decoded.as_secs_f64(), .expected.as_secs_f64())]
-    Truncated {
-        decoded: Duration,
-        expected: Duration,
-    },
+    Truncated { decoded: Duration, expected: Duration },
     #[error("transcoding made no progress for {}s; the source may be damaged", .0.as_secs())]
     Stalled(Duration),
     #[error("the ladder is empty: {0}")]
@@ -35,9 +30,6 @@ impl TranscodeError {
     /// Whether running the same job again could succeed: output and stalls
     /// can be passing faults, a bad source stays bad.
     pub fn is_retryable(&self) -> bool {
-        matches!(
-            self,
-            TranscodeError::Output { .. } | TranscodeError::Stalled(_)
-        )
+        matches!(self, TranscodeError::Output { .. } | TranscodeError::Stalled(_))
     }
 }

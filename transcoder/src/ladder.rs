@@ -11,22 +11,10 @@ use crate::TranscodeError;
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
 /// Rungs by short side and video bitrate in kbit/s, for up to 30 fps.
 pub const DEFAULT_RUNGS: [RungSpec; 4] = [
-    RungSpec {
-        short_side: 1080,
-        bitrate_kbps: Some(5000),
-    },
-    RungSpec {
-        short_side: 720,
-        bitrate_kbps: Some(2800),
-    },
-    RungSpec {
-        short_side: 480,
-        bitrate_kbps: Some(1400),
-    },
-    RungSpec {
-        short_side: 360,
-        bitrate_kbps: Some(800),
-    },
+    RungSpec { short_side: 1080, bitrate_kbps: Some(5000) },
+    RungSpec { short_side: 720, bitrate_kbps: Some(2800) },
+    RungSpec { short_side: 480, bitrate_kbps: Some(1400) },
+    RungSpec { short_side: 360, bitrate_kbps: Some(800) },
 ];
 /// Frame rate used when the source does not declare one (variable frame rate).
 pub const DEFAULT_FRAME_RATE: (i32, i32) = (30, 1);
@@ -57,13 +45,12 @@ impl std::str::FromStr for RungSpec {
             Some((s, r)) => (s, Some(r)),
             None => (text, None),
         };
-        let short_side: u32 = size.trim().trim_end_matches('p').parse().map_err(|_| {
-            format!("rung {text:?}: the size must be a number of lines such as 720 or 720p")
-        })?;
+        let short_side: u32 =
+            size.trim().trim_end_matches('p').parse().map_err(|_| {
+                format!("rung {text:?}: the size must be a number of lines such as 720 or 720p")
+            })?;
         if !(64..=4320).contains(&short_side) {
-            return Err(format!(
-                "rung {text:?}: the size must be between 64 and 4320 lines"
-            ));
+            return Err(format!("rung {text:?}: the size must be between 64 and 4320 lines"));
         }
         let bitrate_kbps = match rate {
             None => None,
@@ -72,17 +59,12 @@ impl std::str::FromStr for RungSpec {
                     format!("rung {text:?}: the bitrate must be kbit/s such as 2800 or 2800k")
                 })?;
                 if !(50..=100_000).contains(&kbps) {
-                    return Err(format!(
-                        "rung {text:?}: the bitrate must be between 50 and 100000 kbit/s"
-                    ));
+                    return Err(format!("rung {text:?}: the bitrate must be between 50 and 100000 kbit/s"));
                 }
                 Some(kbps)
             }
         };
-        Ok(RungSpec {
-            short_side,
-            bitrate_kbps,
-        })
+        Ok(RungSpec { short_side, bitrate_kbps })
     }
 }
 
@@ -174,22 +156,17 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
     let (src_w, src_h) = (source.video.display_width, source.video.display_height);
     let (src_long, src_short) = (src_w.max(src_h), src_w.min(src_h));
     let landscape = src_w >= src_h;
-    let fps_factor = if fps > 32.0 {
-        HIGH_FRAME_RATE_FACTOR
-    } else {
-        1.0
-    };
+    let fps_factor = if fps > 32.0 { HIGH_FRAME_RATE_FACTOR } else { 1.0 };
 
     let specs: Vec<RungSpec> = match &options.rungs {
         Some(asked) => {
-            let mut kept: Vec<RungSpec> = asked
-                .iter()
-                .copied()
-                .filter(|r| r.short_side <= src_short)
-                .collect();
+            let mut kept: Vec<RungSpec> =
+                asked.iter().copied().filter(|r| r.short_side <= src_short).collect();
             let dropped = asked.len() - kept.len();
             if dropped > 0 {
-                notes.push(format!("{dropped} rung(s) above the source's {src_short} lines were dropped (never upscaled)"));
+                notes.push(format!(
+                    "{dropped} rung(s) above the source's {src_short} lines were dropped (never upscaled)"
+                ));
             }
             if kept.is_empty() {
                 notes.push(format!(
@@ -212,13 +189,8 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         if !seen.insert(short) {
             continue;
         }
-        let long =
-            even_round(short as f64 * src_long as f64 / src_short as f64).min(even_floor(src_long));
-        let (width, height) = if landscape {
-            (long, short)
-        } else {
-            (short, long)
-        };
+        let long = even_round(short as f64 * src_long as f64 / src_short as f64).min(even_floor(src_long));
+        let (width, height) = if landscape { (long, short) } else { (short, long) };
         let bitrate = spec.bitrate_kbps.unwrap_or_else(|| default_bitrate(short));
         rungs.push(Rung {
             name: format!("{short}p"),
@@ -229,9 +201,7 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
     }
     rungs.sort_by_key(|r| std::cmp::Reverse(r.height.min(r.width)));
     if rungs.is_empty() {
-        return Err(TranscodeError::EmptyLadder(
-            "no rung fits the source".into(),
-        ));
+        return Err(TranscodeError::EmptyLadder("no rung fits the source".into()));
     }
 
     let audio = source.audio.first().map(|_| AudioPlan {
@@ -241,25 +211,16 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         sample_rate: 48_000,
     });
     if source.audio.len() > 1 {
-        notes.push(format!(
-            "the source has {} audio tracks; only the first is kept",
-            source.audio.len()
-        ));
+        notes.push(format!("the source has {} audio tracks; only the first is kept", source.audio.len()));
     }
     if source.audio.is_empty() {
         notes.push("the source has no audio; the streams are video only".into());
     }
     if source.ignored_video_streams > 0 {
-        notes.push(format!(
-            "{} extra video stream(s) ignored",
-            source.ignored_video_streams
-        ));
+        notes.push(format!("{} extra video stream(s) ignored", source.ignored_video_streams));
     }
     if source.video.rotation != Rotation::None {
-        notes.push(format!(
-            "the source is flagged {:?}; it is rotated upright",
-            source.video.rotation
-        ));
+        notes.push(format!("the source is flagged {:?}; it is rotated upright", source.video.rotation));
     }
     if source.video.interlaced {
         notes.push("the source is interlaced; it is deinterlaced".into());
@@ -281,26 +242,17 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
 /// clearly below it.
 fn default_specs_for(src_short: u32) -> Vec<RungSpec> {
     let top = even_floor(src_short.min(DEFAULT_RUNGS[0].short_side));
-    let mut specs = vec![RungSpec {
-        short_side: top,
-        bitrate_kbps: None,
-    }];
-    specs.extend(
-        DEFAULT_RUNGS
-            .iter()
-            .copied()
-            .filter(|r| (r.short_side as f64) < top as f64 * MIN_RUNG_STEP),
-    );
+    let mut specs = vec![RungSpec { short_side: top, bitrate_kbps: None }];
+    specs
+        .extend(DEFAULT_RUNGS.iter().copied().filter(|r| (r.short_side as f64) < top as f64 * MIN_RUNG_STEP));
     specs
 }
 
 /// Bitrate for a rung of `short` lines: the default ladder's, interpolated
 /// by lines between its rungs and scaled by area below the smallest one.
 fn default_bitrate(short: u32) -> u32 {
-    let table: Vec<(f64, f64)> = DEFAULT_RUNGS
-        .iter()
-        .map(|r| (r.short_side as f64, r.bitrate_kbps.unwrap_or(0) as f64))
-        .collect();
+    let table: Vec<(f64, f64)> =
+        DEFAULT_RUNGS.iter().map(|r| (r.short_side as f64, r.bitrate_kbps.unwrap_or(0) as f64)).collect();
     let s = short as f64;
     let (top, bottom) = (table[0], table[table.len() - 1]);
     if s >= top.0 {
@@ -385,10 +337,7 @@ mod tests {
     #[test]
     fn full_hd_source_gets_the_default_ladder() {
         let p = plan(&source(1920, 1080, (30, 1)), &LadderOptions::default()).unwrap();
-        assert_eq!(
-            sizes(&p),
-            vec![(1920, 1080), (1280, 720), (854, 480), (640, 360)]
-        );
+        assert_eq!(sizes(&p), vec![(1920, 1080), (1280, 720), (854, 480), (640, 360)]);
         assert_eq!(p.gop_frames, 60);
         assert_eq!(p.rungs[0].bitrate_kbps, 5000);
     }
@@ -398,10 +347,7 @@ mod tests {
         let p = plan(&source(1918, 1078, (25, 1)), &LadderOptions::default()).unwrap();
         assert_eq!(sizes(&p)[0], (1918, 1078));
         assert!(p.rungs.iter().all(|r| r.width <= 1918 && r.height <= 1078));
-        assert!(p
-            .rungs
-            .iter()
-            .all(|r| r.width % 2 == 0 && r.height % 2 == 0));
+        assert!(p.rungs.iter().all(|r| r.width % 2 == 0 && r.height % 2 == 0));
     }
 
     #[test]
@@ -433,10 +379,7 @@ mod tests {
     #[test]
     fn asked_rungs_above_the_source_are_dropped() {
         let options = LadderOptions {
-            rungs: Some(vec![
-                "1080:5000".parse().unwrap(),
-                "360p:700k".parse().unwrap(),
-            ]),
+            rungs: Some(vec!["1080:5000".parse().unwrap(), "360p:700k".parse().unwrap()]),
             ..Default::default()
         };
         let p = plan(&source(640, 360, (30, 1)), &options).unwrap();
@@ -447,14 +390,8 @@ mod tests {
 
     #[test]
     fn bad_rung_specs_say_what_to_fix() {
-        assert!("abc"
-            .parse::<RungSpec>()
-            .unwrap_err()
-            .contains("number of lines"));
-        assert!("720:fast"
-            .parse::<RungSpec>()
-            .unwrap_err()
-            .contains("kbit/s"));
+        assert!("abc".parse::<RungSpec>().unwrap_err().contains("number of lines"));
+        assert!("720:fast".parse::<RungSpec>().unwrap_err().contains("kbit/s"));
         assert!("99999".parse::<RungSpec>().is_err());
     }
 }

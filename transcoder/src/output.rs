@@ -20,17 +20,8 @@ pub struct Segment {
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub enum RenditionKind {
-    Video {
-        width: u32,
-        height: u32,
-        frame_rate: (i32, i32),
-        bitrate_kbps: u32,
-    },
-    Audio {
-        channels: u32,
-        sample_rate: u32,
-        bitrate: u32,
-    },
+    Video { width: u32, height: u32, frame_rate: (i32, i32), bitrate_kbps: u32 },
+    Audio { channels: u32, sample_rate: u32, bitrate: u32 },
 }
 
 /// One rendition as it was written.
@@ -82,15 +73,11 @@ pub struct TranscodeOutput {
 
 impl TranscodeOutput {
     pub fn video(&self) -> impl Iterator<Item = &RenditionOutput> {
-        self.renditions
-            .iter()
-            .filter(|r| matches!(r.kind, RenditionKind::Video { .. }))
+        self.renditions.iter().filter(|r| matches!(r.kind, RenditionKind::Video { .. }))
     }
 
     pub fn audio(&self) -> Option<&RenditionOutput> {
-        self.renditions
-            .iter()
-            .find(|r| matches!(r.kind, RenditionKind::Audio { .. }))
+        self.renditions.iter().find(|r| matches!(r.kind, RenditionKind::Audio { .. }))
     }
 }
 
@@ -138,10 +125,7 @@ pub struct DirectorySink {
 
 impl DirectorySink {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        DirectorySink {
-            root: root.into(),
-            written: Mutex::new(Vec::new()),
-        }
+        DirectorySink { root: root.into(), written: Mutex::new(Vec::new()) }
     }
 
     pub fn root(&self) -> &Path {

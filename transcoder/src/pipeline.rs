@@ -40,10 +40,7 @@ pub struct EncoderOptions {
 
 impl Default for EncoderOptions {
     fn default() -> Self {
-        EncoderOptions {
-            x264_preset: DEFAULT_X264_PRESET.into(),
-            stall_timeout: DEFAULT_STALL_TIMEOUT,
-        }
+        EncoderOptions { x264_preset: DEFAULT_X264_PRESET.into(), stall_timeout: DEFAULT_STALL_TIMEOUT }
     }
 }
 
@@ -66,6 +63,10 @@ struct Shared {
 }
 
 impl Shared {
+    fn take_error(&self) -> Option<TranscodeError> {
+        self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
+    }
+
     fn fail(&self, error: TranscodeError) {
         let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
         slot.get_or_insert(error);
@@ -115,27 +116,17 @@ pub fn transcode(
             segments: Vec::new(),
         });
     }
-    let shared = Arc::new(Shared {
-        sink,
-        renditions: Mutex::new(renditions),
-        error: Mutex::new(None),
-    });
+    let shared = Arc::new(Shared { sink, renditions: Mutex::new(renditions), error: Mutex::new(None) });
 
     let built = build(source, plan, encoder, &shared)?;
     let result = run(&built, plan, encoder, &shared, progress);
     let _ = built.pipeline.set_state(gst::State::Null);
     result?;
 
-    if let Some(error) = shared
-        .error
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .take()
-    {
+    if let Some(error) = shared.take_error() {
         return Err(error);
     }
-    let renditions =
-        std::mem::take(&mut *shared.renditions.lock().unwrap_or_else(|e| e.into_inner()));
+    let renditions = std::mem::take(&mut *shared.renditions.lock().unwrap_or_else(|e| e.into_inner()));
     check_complete(plan, &renditions)?;
     Ok(TranscodeOutput { renditions })
 }
@@ -147,9 +138,7 @@ struct Built {
 }
 
 fn make(factory: &str) -> Result<gst::Element, TranscodeError> {
-    gst::ElementFactory::make(factory)
-        .build()
-        .map_err(|_| TranscodeError::MissingElement(factory.to_owned()))
+    gst::ElementFactory::make(factory).build().map_err(|_| TranscodeError::MissingElement(factory.to_owned()))
 }
 
 fn capsfilter(caps: gst::Caps) -> Result<gst::Element, TranscodeError> {
@@ -164,9 +153,7 @@ fn build_error(e: impl std::fmt::Display) -> TranscodeError {
 }
 
 fn add_chain(pipeline: &gst::Pipeline, chain: &[&gst::Element]) -> Result<(), TranscodeError> {
-    pipeline
-        .add_many(chain.iter().copied())
-        .map_err(build_error)?;
+    pipeline.add_many(chain.iter().copied()).map_err(build_error)?;
     gst::Element::link_many(chain.iter().copied()).map_err(build_error)
 }
 
@@ -182,18 +169,13 @@ fn build(
         .build()
         .map_err(|_| TranscodeError::MissingElement("filesrc".into()))?;
     let decodebin = make("decodebin")?;
-    pipeline
-        .add_many([&filesrc, &decodebin])
-        .map_err(build_error)?;
+    pipeline.add_many([&filesrc, &decodebin]).map_err(build_error)?;
     filesrc.link(&decodebin).map_err(build_error)?;
 
     // Video head: one decode, one colour conversion, upright, constant rate.
     let convert = make("videoconvert")?;
     let colour = capsfilter(
-        gst::Caps::builder("video/x-raw")
-            .field("format", "I420")
-            .field("colorimetry", "bt709")
-            .build(),
+        gst::Caps::builder("video/x-raw").field("format", "I420").field("colorimetry", "bt709").build(),
     )?;
     let deinterlace = make("deinterlace")?;
     deinterlace.set_property_from_str("fields", "top");
@@ -214,23 +196,10 @@ fn build(
     let rate = make("videorate")?;
     let (fps_n, fps_d) = plan.frame_rate;
     let rate_caps = capsfilter(
-        gst::Caps::builder("video/x-raw")
-            .field("framerate", gst::Fraction::new(fps_n, fps_d))
-            .build(),
+        gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(fps_n, fps_d)).build(),
     )?;
     let tee = make("tee")?;
-    add_chain(
-        &pipeline,
-        &[
-            &convert,
-            &colour,
-            &deinterlace,
-            &flip,
-            &rate,
-            &rate_caps,
-            &tee,
-        ],
-    )?;
+    add_chain(&pipeline, &[&convert, &colour, &deinterlace, &flip, &rate, &rate_caps, &tee])?;
 
     // The fragment duration sits half a frame below the GOP so that each
     // keyframe, which lands exactly on the GOP, starts a new fragment.
@@ -259,17 +228,11 @@ fn build(
         // Keyframes exactly every GOP: no scene-cut keyframes, closed GOPs.
         x264.set_property("option-string", "scenecut=0:open-gop=0");
         let profile = capsfilter(
-            gst::Caps::builder("video/x-h264")
-                .field("profile", "high")
-                .field("stream-format", "avc")
-                .build(),
+            gst::Caps::builder("video/x-h264").field("profile", "high").field("stream-format", "avc").build(),
         )?;
         let mux = cmafmux(fragment_duration)?;
         let appsink = segment_appsink(shared, index)?;
-        add_chain(
-            &pipeline,
-            &[&queue, &scale, &size, &x264, &profile, &mux, &appsink],
-        )?;
+        add_chain(&pipeline, &[&queue, &scale, &size, &x264, &profile, &mux, &appsink])?;
         tee.link(&queue).map_err(build_error)?;
 
         let latest = Arc::new(AtomicU64::new(0));
@@ -299,10 +262,7 @@ fn build(
             aac.set_property("bitrate", audio.bitrate as i32);
             let mux = cmafmux(fragment_duration)?;
             let appsink = segment_appsink(shared, plan.rungs.len())?;
-            add_chain(
-                &pipeline,
-                &[&convert, &resample, &format, &aac, &mux, &appsink],
-            )?;
+            add_chain(&pipeline, &[&convert, &resample, &format, &aac, &mux, &appsink])?;
             Some(convert)
         }
         None => None,
@@ -330,9 +290,7 @@ fn strip_orientation_tags(flip: &gst::Element) {
             return gst::PadProbeReturn::Ok;
         }
         let mut upright = tags.to_owned();
-        upright
-            .make_mut()
-            .add::<gst::tags::ImageOrientation>(&"rotate-0", gst::TagMergeMode::Replace);
+        upright.make_mut().add::<gst::tags::ImageOrientation>(&"rotate-0", gst::TagMergeMode::Replace);
         let scope = upright.scope();
         let replaced = gst::event::Tag::new(upright);
         debug!(?scope, "orientation tag replaced by rotate-0");
@@ -365,10 +323,7 @@ fn connect_decoded_streams(
             return;
         };
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
-        let media = caps
-            .structure(0)
-            .map(|s| s.name().to_string())
-            .unwrap_or_default();
+        let media = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
         let target = if media.starts_with("video/") {
             video_sink.as_ref()
         } else if media.starts_with("audio/") {
@@ -386,10 +341,8 @@ fn connect_decoded_streams(
             }
         }
         debug!(media, "discarding decoded stream");
-        if let Ok(fakesink) = gst::ElementFactory::make("fakesink")
-            .property("sync", false)
-            .property("async", false)
-            .build()
+        if let Ok(fakesink) =
+            gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()
         {
             if pipeline.add(&fakesink).is_ok() {
                 let _ = fakesink.sync_state_with_parent();
@@ -440,21 +393,14 @@ fn store_sample(shared: &Shared, index: usize, sample: &gst::Sample) -> Result<(
     if let Some(first) = media.first() {
         // cmafmux flags the start of every fragment HEADER; only the init
         // segment is also DISCONT.
-        if first
-            .flags()
-            .contains(gst::BufferFlags::HEADER | gst::BufferFlags::DISCONT)
-        {
+        if first.flags().contains(gst::BufferFlags::HEADER | gst::BufferFlags::DISCONT) {
             let map = first.map_readable().map_err(build_error)?;
-            shared
-                .sink
-                .init_segment(&name, &map)
-                .map_err(|source| TranscodeError::Output {
-                    what: format!("the init segment of {name}"),
-                    source,
-                })?;
-            let codec = cmaf::avc_codec_string(&map)
-                .or_else(|| cmaf::aac_codec_string(&map))
-                .unwrap_or_default();
+            shared.sink.init_segment(&name, &map).map_err(|source| TranscodeError::Output {
+                what: format!("the init segment of {name}"),
+                source,
+            })?;
+            let codec =
+                cmaf::avc_codec_string(&map).or_else(|| cmaf::aac_codec_string(&map)).unwrap_or_default();
             let mut renditions = shared.renditions.lock().unwrap_or_else(|e| e.into_inner());
             renditions[index].codec = codec;
             renditions[index].init_size = map.len() as u64;
@@ -468,16 +414,9 @@ fn store_sample(shared: &Shared, index: usize, sample: &gst::Sample) -> Result<(
     let mut data = Vec::with_capacity(media.iter().map(|b| b.size()).sum());
     // Times are running times, so every rendition shares one clock from 0
     // whatever offset the encoders added to their timestamps.
-    let segment = sample
-        .segment()
-        .and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
-    let running_time = |pts: gst::ClockTime| {
-        segment
-            .as_ref()
-            .and_then(|s| s.to_running_time(pts))
-            .unwrap_or(pts)
-            .nseconds()
-    };
+    let segment = sample.segment().and_then(|s| s.downcast_ref::<gst::ClockTime>().cloned());
+    let running_time =
+        |pts: gst::ClockTime| segment.as_ref().and_then(|s| s.to_running_time(pts)).unwrap_or(pts).nseconds();
     let (mut start, mut end) = (u64::MAX, 0u64);
     for buffer in media {
         if let Some(pts) = buffer.pts() {
@@ -504,14 +443,9 @@ fn store_sample(shared: &Shared, index: usize, sample: &gst::Sample) -> Result<(
     shared
         .sink
         .media_segment(&name, &segment, &data)
-        .map_err(|source| TranscodeError::Output {
-            what: format!("segment {number} of {name}"),
-            source,
-        })?;
+        .map_err(|source| TranscodeError::Output { what: format!("segment {number} of {name}"), source })?;
     debug!(rendition = %name, number, start = ?segment.start, duration = ?segment.duration, "segment written");
-    shared.renditions.lock().unwrap_or_else(|e| e.into_inner())[index]
-        .segments
-        .push(segment);
+    shared.renditions.lock().unwrap_or_else(|e| e.into_inner())[index].segments.push(segment);
     Ok(())
 }
 
@@ -523,10 +457,7 @@ fn run(
     progress: &mut dyn FnMut(Progress),
 ) -> Result<(), TranscodeError> {
     let started = Instant::now();
-    let bus = built
-        .pipeline
-        .bus()
-        .ok_or_else(|| build_error("the pipeline has no bus"))?;
+    let bus = built.pipeline.bus().ok_or_else(|| build_error("the pipeline has no bus"))?;
     built.pipeline.set_state(gst::State::Playing).map_err(|_| {
         decode_error_from_bus(&bus).unwrap_or_else(|| build_error("the pipeline would not start"))
     })?;
@@ -539,12 +470,7 @@ fn run(
             match message.view() {
                 gst::MessageView::Eos(_) => break,
                 gst::MessageView::Error(err) => {
-                    if let Some(error) = shared
-                        .error
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .take()
-                    {
+                    if let Some(error) = shared.take_error() {
                         return Err(error);
                     }
                     let source = err.src().map(|s| s.name().to_string()).unwrap_or_default();
@@ -553,20 +479,13 @@ fn run(
                         None => format!("{} [{source}]", err.error()),
                     };
                     warn!(%detail, "pipeline error");
-                    return Err(TranscodeError::Decode {
-                        detail: err.error().to_string(),
-                    });
+                    return Err(TranscodeError::Decode { detail: err.error().to_string() });
                 }
                 gst::MessageView::Warning(w) => debug!(warning = %w.error(), "pipeline warning"),
                 _ => {}
             }
         }
-        let encoded = built
-            .encoded
-            .iter()
-            .map(|a| a.load(Ordering::Relaxed))
-            .min()
-            .unwrap_or(0);
+        let encoded = built.encoded.iter().map(|a| a.load(Ordering::Relaxed)).min().unwrap_or(0);
         if encoded != last_encoded {
             last_encoded = encoded;
             last_change = Instant::now();
@@ -581,23 +500,14 @@ fn run(
         });
     }
     info!(elapsed = ?started.elapsed(), "pipeline finished");
-    progress(Progress {
-        percent: 100.0,
-        encoded: plan.source_duration,
-        elapsed: started.elapsed(),
-    });
+    progress(Progress { percent: 100.0, encoded: plan.source_duration, elapsed: started.elapsed() });
     Ok(())
 }
 
 fn decode_error_from_bus(bus: &gst::Bus) -> Option<TranscodeError> {
-    let message = bus.timed_pop_filtered(
-        gst::ClockTime::from_mseconds(100),
-        &[gst::MessageType::Error],
-    )?;
+    let message = bus.timed_pop_filtered(gst::ClockTime::from_mseconds(100), &[gst::MessageType::Error])?;
     match message.view() {
-        gst::MessageView::Error(err) => Some(TranscodeError::Decode {
-            detail: err.error().to_string(),
-        }),
+        gst::MessageView::Error(err) => Some(TranscodeError::Decode { detail: err.error().to_string() }),
         _ => None,
     }
 }
@@ -607,9 +517,7 @@ fn check_complete(plan: &LadderPlan, renditions: &[RenditionOutput]) -> Result<(
     let expected = plan.source_duration;
     for rendition in renditions {
         if rendition.segments.is_empty() {
-            return Err(TranscodeError::Decode {
-                detail: format!("no {} could be decoded", rendition.name),
-            });
+            return Err(TranscodeError::Decode { detail: format!("no {} could be decoded", rendition.name) });
         }
     }
     let decoded = renditions
@@ -619,9 +527,7 @@ fn check_complete(plan: &LadderPlan, renditions: &[RenditionOutput]) -> Result<(
         .min()
         .unwrap_or_default();
     let short_by = expected.saturating_sub(decoded);
-    if decoded.as_secs_f64() < expected.as_secs_f64() * TRUNCATION_RATIO
-        && short_by > TRUNCATION_MIN_GAP
-    {
+    if decoded.as_secs_f64() < expected.as_secs_f64() * TRUNCATION_RATIO && short_by > TRUNCATION_MIN_GAP {
         return Err(TranscodeError::Truncated { decoded, expected });
     }
     Ok(())
