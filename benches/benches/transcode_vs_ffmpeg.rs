@@ -52,11 +52,11 @@ fn generate_source(path: &Path, seconds: u32) {
     eprintln!("generating a {seconds}s 1080p source at {}", path.display());
     // Moving test pattern with film-like grain: harder to encode than a
     // clean synthetic picture.
-    let video = format!("testsrc2=s=1920x1080:r={FPS}:d={seconds},noise=alls=8:allf=t");
+    let video = format!("testsrc2=s=1920x1080:r={FPS}:d={seconds},noise=alls=4:allf=t");
     let audio = format!("sine=f=440:d={seconds}:sample_rate=48000");
     let status = Command::new("ffmpeg")
         .args(["-v", "error", "-y", "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &audio])
-        .args(["-c:v", "libx264", "-preset", "fast", "-crf", "14", "-pix_fmt", "yuv420p"])
+        .args(["-c:v", "libx264", "-preset", "fast", "-crf", "18", "-pix_fmt", "yuv420p"])
         .args(["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"])
         .args(["-c:a", "aac", "-b:a", "192k", "-shortest"])
         .arg(path)

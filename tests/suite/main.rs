@@ -3,5 +3,6 @@
 
 mod bad_input;
 mod inputs;
+mod streaming;
 mod support;
 mod verify;
