@@ -27,6 +27,9 @@ pub struct Args {
     /// x264 speed preset (ultrafast … veryslow).
     #[arg(long, default_value = cdlc_transcoder::DEFAULT_X264_PRESET)]
     preset: String,
+    /// Encoder threads shared by all rungs (default: the machine's cores + 1).
+    #[arg(long)]
+    threads: Option<u32>,
     /// AAC bitrate in kbit/s.
     #[arg(long, default_value_t = 128)]
     audio_kbps: u32,
@@ -57,6 +60,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     }
     if !(0.5..=20.0).contains(&args.segment_duration) {
         bail!("--segment-duration must be between 0.5 and 20 seconds");
+    }
+    if args.threads.is_some_and(|t| !(1..=256).contains(&t)) {
+        bail!("--threads must be between 1 and 256");
     }
     if !(16..=512).contains(&args.audio_kbps) {
         bail!("--audio-kbps must be between 16 and 512");
@@ -129,7 +135,12 @@ fn transcode_into(args: &Args, started: Instant) -> anyhow::Result<(TranscodeOut
         .with_context(|| format!("cannot create {}", args.outdir.display()))?;
     let sink = Arc::new(DirectorySink::new(&args.outdir));
     let bar = progress_bar(args.quiet);
-    let encoder = EncoderOptions { x264_preset: args.preset.clone(), ..Default::default() };
+    let defaults = EncoderOptions::default();
+    let encoder = EncoderOptions {
+        x264_preset: args.preset.clone(),
+        threads: args.threads.unwrap_or(defaults.threads),
+        ..defaults
+    };
     let transcoded = cdlc_transcoder::transcode(&args.input, &plan, &encoder, sink.clone(), &mut |p| {
         bar.set_position(p.percent.round() as u64);
         let speed = p.encoded.as_secs_f64() / started.elapsed().as_secs_f64().max(0.001);

@@ -44,7 +44,7 @@ pub struct EncoderOptions {
     /// x264 speed preset: ultrafast … placebo.
     pub x264_preset: String,
     pub stall_timeout: Duration,
-    /// Encoder threads shared by all rungs; the machine's cores by default.
+    /// Encoder threads shared by all rungs; the machine's cores + 1 by default.
     pub threads: u32,
 }
 
@@ -53,7 +53,9 @@ impl Default for EncoderOptions {
         EncoderOptions {
             x264_preset: DEFAULT_X264_PRESET.into(),
             stall_timeout: DEFAULT_STALL_TIMEOUT,
-            threads: std::thread::available_parallelism().map(|n| n.get() as u32).unwrap_or(2),
+            // One more than the cores: on 2 cores that gives the 1080p rung
+            // two threads, and the job no longer ends waiting on one thread.
+            threads: std::thread::available_parallelism().map(|n| n.get() as u32 + 1).unwrap_or(3),
         }
     }
 }
