@@ -1,0 +1,27 @@
+/// Why a metadata operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum MetadataError {
+    #[error("no asset with id {0}")]
+    NoSuchAsset(String),
+    #[error("no job with id {0} held by this worker")]
+    NotHeld(String),
+    #[error("the cursor is not one this server gave out; start the list again without it")]
+    BadCursor,
+    #[error("the metadata database failed: {0}")]
+    Database(String),
+    #[error("the metadata database holds a value cdlc cannot read: {0}")]
+    Corrupt(String),
+}
+
+impl MetadataError {
+    /// Whether trying again later could succeed.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, MetadataError::Database(_))
+    }
+}
+
+impl From<rusqlite::Error> for MetadataError {
+    fn from(e: rusqlite::Error) -> Self {
+        MetadataError::Database(e.to_string())
+    }
+}
