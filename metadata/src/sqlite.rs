@@ -217,6 +217,16 @@ fn insert_event(
     })
 }
 
+/// A foreign-key failure means the asset a row belongs to does not exist.
+fn unless_asset_missing(error: rusqlite::Error, asset_id: &str) -> MetadataError {
+    match error {
+        rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+            MetadataError::NoSuchAsset(asset_id.to_owned())
+        }
+        other => other.into(),
+    }
+}
+
 fn is_valid_id(text: &str) -> bool {
     text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
