@@ -366,14 +366,7 @@ impl MetadataStore for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![r.asset_id, r.name, r.kind, r.width, r.height, r.bitrate as i64, r.codec],
             )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    MetadataError::NoSuchAsset(r.asset_id.clone())
-                }
-                other => other.into(),
-            })?;
+            .map_err(|e| unless_asset_missing(e, &r.asset_id))?;
             Ok(())
         })
         .await
@@ -416,14 +409,7 @@ impl MetadataStore for SqliteStore {
                     s.size as i64
                 ],
             )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    MetadataError::NoSuchAsset(s.asset_id.clone())
-                }
-                other => other.into(),
-            })?;
+            .map_err(|e| unless_asset_missing(e, &s.asset_id))?;
             Ok(())
         })
         .await
@@ -477,14 +463,7 @@ impl MetadataStore for SqliteStore {
                  VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5)",
                 params![id, asset_id, kind.as_str(), max_attempts.max(1), now_ms()],
             )
-            .map_err(|e| match e {
-                rusqlite::Error::SqliteFailure(f, _)
-                    if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-                {
-                    MetadataError::NoSuchAsset(asset_id.clone())
-                }
-                other => other.into(),
-            })?;
+            .map_err(|e| unless_asset_missing(e, &asset_id))?;
             get_job(conn, &id)?.ok_or(MetadataError::NotHeld(id))
         })
         .await
