@@ -1,0 +1,204 @@
+//! Objects as files under one directory.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::UNIX_EPOCH;
+
+use bytes::Bytes;
+
+use crate::{validate_key, ObjectMeta, ObjectStore, StorageError};
+
+/// The embedded object store: `key` lives at `root/key`.
+#[derive(Debug, Clone)]
+pub struct LocalStore {
+    root: PathBuf,
+}
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl LocalStore {
+    /// A store rooted at `root`, created if missing.
+    pub fn open(root: impl Into<PathBuf>) -> Result<LocalStore, StorageError> {
+        let root = root.into();
+        std::fs::create_dir_all(&root).map_err(|source| StorageError::Io { key: String::new(), source })?;
+        Ok(LocalStore { root })
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The file that holds `key` (for serving it with sendfile and the like).
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, StorageError> {
+        validate_key(key)?;
+        Ok(self.root.join(key))
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        key: &str,
+        work: impl FnOnce(&Path) -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, StorageError> {
+        let root = self.root.clone();
+        let owned_key = key.to_owned();
+        tokio::task::spawn_blocking(move || work(&root))
+            .await
+            .map_err(|e| StorageError::Io { key: owned_key.clone(), source: std::io::Error::other(e) })?
+            .map_err(|source| match source.kind() {
+                std::io::ErrorKind::NotFound => StorageError::NotFound(owned_key),
+                _ => StorageError::Io { key: owned_key, source },
+            })
+    }
+}
+
+fn meta_of(key: &str, metadata: &std::fs::Metadata) -> ObjectMeta {
+    let modified =
+        metadata.modified().ok().and_then(|t| t.duration_since(UNIX_EPOCH).ok()).unwrap_or_default();
+    ObjectMeta {
+        key: key.to_owned(),
+        size: metadata.len(),
+        modified_ms: modified.as_millis() as i64,
+        etag: format!("\"{:x}-{:x}\"", modified.as_nanos(), metadata.len()),
+    }
+}
+
+/// Writes through a temporary file in the same folder, then renames it
+/// over the target, so no reader ever sees a partial object.
+fn write_atomically(
+    path: &Path,
+    key: &str,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<ObjectMeta> {
+    let parent = path.parent().ok_or_else(|| std::io::Error::other("key has no folder"))?;
+    std::fs::create_dir_all(parent)?;
+    let temp =
+        parent.join(format!(".tmp-{}-{}", std::process::id(), TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)));
+    let result = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        fill(&mut file)?;
+        file.sync_data()?;
+        std::fs::rename(&temp, path)?;
+        Ok(meta_of(key, &std::fs::metadata(path)?))
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    result
+}
+
+fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> std::io::Result<()> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(e),
+    };
+    for entry in entries {
+        let entry = entry?;
+        let path = entry.path();
+        let file_type = entry.file_type()?;
+        let Some(key) = path.strip_prefix(root).ok().and_then(|p| p.to_str()).map(|k| k.replace('\\', "/"))
+        else {
+            continue;
+        };
+        if file_type.is_dir() {
+            if key.starts_with(prefix) || prefix.starts_with(&format!("{key}/")) {
+                walk(root, &path, prefix, out)?;
+            }
+        } else if file_type.is_file() && key.starts_with(prefix) && validate_key(&key).is_ok() {
+            out.push(meta_of(&key, &entry.metadata()?));
+        }
+    }
+    Ok(())
+}
+
+#[async_trait::async_trait]
+impl ObjectStore for LocalStore {
+    async fn put(&self, key: &str, data: Bytes) -> Result<ObjectMeta, StorageError> {
+        let path = self.path_of(key)?;
+        let owned = key.to_owned();
+        self.blocking(key, move |_| write_atomically(&path, &owned, |f| std::io::Write::write_all(f, &data)))
+            .await
+    }
+
+    async fn put_file(&self, key: &str, source: &Path) -> Result<ObjectMeta, StorageError> {
+        let path = self.path_of(key)?;
+        let (owned, source) = (key.to_owned(), source.to_owned());
+        self.blocking(key, move |_| {
+            write_atomically(&path, &owned, |f| {
+                std::io::copy(&mut std::fs::File::open(&source)?, f)?;
+                Ok(())
+            })
+        })
+        .await
+    }
+
+    async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+        let path = self.path_of(key)?;
+        self.blocking(key, move |_| std::fs::read(&path).map(Bytes::from)).await
+    }
+
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
+        let path = self.path_of(key)?;
+        let owned = key.to_owned();
+        let read = self
+            .blocking(key, move |_| {
+                let mut file = std::fs::File::open(&path)?;
+                let size = file.metadata()?.len();
+                if start > end || end > size {
+                    return Ok(Err(size));
+                }
+                file.seek(SeekFrom::Start(start))?;
+                let mut buffer = vec![0; (end - start) as usize];
+                file.read_exact(&mut buffer)?;
+                Ok(Ok(Bytes::from(buffer)))
+            })
+            .await?;
+        read.map_err(|size| StorageError::BadRange { key: owned, start, end, size })
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+        let path = self.path_of(key)?;
+        let owned = key.to_owned();
+        match self.blocking(key, move |_| std::fs::metadata(&path)).await {
+            Ok(metadata) if metadata.is_file() => Ok(Some(meta_of(&owned, &metadata))),
+            Ok(_) | Err(StorageError::NotFound(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+        let path = self.path_of(key)?;
+        let result = self
+            .blocking(key, move |root| {
+                std::fs::remove_file(&path)?;
+                // Prune the folders the object leaves empty.
+                let mut dir = path.parent();
+                while let Some(d) = dir.filter(|d| *d != root) {
+                    if std::fs::remove_dir(d).is_err() {
+                        break;
+                    }
+                    dir = d.parent();
+                }
+                Ok(())
+            })
+            .await;
+        match result {
+            Ok(()) => Ok(true),
+            Err(StorageError::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+        let prefix = prefix.to_owned();
+        let key = prefix.clone();
+        self.blocking(&key, move |root| {
+            let mut out = Vec::new();
+            walk(root, root, &prefix, &mut out)?;
+            out.sort_by(|a, b| a.key.cmp(&b.key));
+            Ok(out)
+        })
+        .await
+    }
+}
