@@ -1,7 +1,11 @@
 //! `cdlc`: the one binary of the cdlc media server.
 
+mod api;
+mod config;
 mod serve;
+mod state;
 mod transcode;
+mod worker;
 
 use std::process::ExitCode;
 
@@ -18,7 +22,7 @@ struct Cli {
 enum Command {
     /// Transcode one video file into an HLS + DASH ladder of CMAF segments.
     Transcode(transcode::Args),
-    /// Serve packaged streams from a data directory over HTTP.
+    /// Run the media server: upload API, workers and stream serving.
     Serve(serve::Args),
 }
 

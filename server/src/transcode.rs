@@ -41,7 +41,7 @@ pub struct Args {
     quiet: bool,
 }
 
-const PRESETS: [&str; 10] = [
+pub const PRESETS: [&str; 10] = [
     "ultrafast",
     "superfast",
     "veryfast",

@@ -1,0 +1,86 @@
+//! One error type for every handler: a status and a JSON body that says
+//! what to fix, never internals.
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+#[derive(Debug)]
+pub enum ApiError {
+    BadRequest(String),
+    Unauthorized,
+    Forbidden(String),
+    NotFound(String),
+    TooLarge(u64),
+    RangeNotSatisfiable(u64),
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    fn parts(&self) -> (StatusCode, &'static str, String) {
+        match self {
+            ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
+            ApiError::Unauthorized => (
+                StatusCode::UNAUTHORIZED,
+                "unauthorized",
+                "send the admin token as `Authorization: Bearer TOKEN`".into(),
+            ),
+            ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
+            ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::TooLarge(limit) => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "too_large",
+                format!("the upload is larger than the limit of {limit} bytes"),
+            ),
+            ApiError::RangeNotSatisfiable(size) => (
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                "range_not_satisfiable",
+                format!("the range is outside the object's {size} bytes"),
+            ),
+            ApiError::Internal(_) => {
+                (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; see its log".into())
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        if let ApiError::Internal(error) = &self {
+            tracing::error!(error = format!("{error:#}"), "request failed");
+        }
+        let (status, code, message) = self.parts();
+        let mut response =
+            (status, Json(serde_json::json!({ "error": { "code": code, "message": message } })))
+                .into_response();
+        if let ApiError::RangeNotSatisfiable(size) = self {
+            if let Ok(value) = format!("bytes */{size}").parse() {
+                response.headers_mut().insert(axum::http::header::CONTENT_RANGE, value);
+            }
+        }
+        response
+    }
+}
+
+impl From<cdlc_metadata::MetadataError> for ApiError {
+    fn from(e: cdlc_metadata::MetadataError) -> Self {
+        match e {
+            cdlc_metadata::MetadataError::NoSuchAsset(id) => {
+                ApiError::NotFound(format!("no asset with id {id}"))
+            }
+            cdlc_metadata::MetadataError::BadCursor => ApiError::BadRequest(e.to_string()),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<cdlc_storage::StorageError> for ApiError {
+    fn from(e: cdlc_storage::StorageError) -> Self {
+        match e {
+            cdlc_storage::StorageError::NotFound(key) => ApiError::NotFound(format!("no object {key}")),
+            cdlc_storage::StorageError::InvalidKey { .. } => ApiError::BadRequest(e.to_string()),
+            cdlc_storage::StorageError::BadRange { size, .. } => ApiError::RangeNotSatisfiable(size),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}

@@ -1,0 +1,148 @@
+//! `cdlc serve` settings: defaults, then a TOML file, then `CDLC_*`
+//! environment variables, then command-line flags; validated at start.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+
+/// Every setting of `cdlc serve`. Each has a default; see `docs/config.md`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address the HTTP server listens on. Env: CDLC_LISTEN.
+    pub listen: SocketAddr,
+    /// Directory of the embedded backends: objects/, cdlc.db, uploads/. Env: CDLC_DATA_DIR.
+    pub data_dir: PathBuf,
+    /// Bearer token for uploads and deletes. When unset, one is generated on
+    /// first start, stored in DATA_DIR/admin-token and printed. Env: CDLC_ADMIN_TOKEN.
+    pub admin_token: Option<String>,
+    /// Largest upload accepted, in bytes. Env: CDLC_MAX_UPLOAD_BYTES.
+    pub max_upload_bytes: u64,
+    /// Transcoding workers in this process (0 runs none). Env: CDLC_WORKERS.
+    pub workers: usize,
+    /// Attempts of a job before its asset is errored. Env: CDLC_MAX_ATTEMPTS.
+    pub max_attempts: u32,
+    /// Segment and GOP duration in seconds. Env: CDLC_SEGMENT_DURATION.
+    pub segment_duration: f64,
+    /// x264 speed preset. Env: CDLC_X264_PRESET.
+    pub x264_preset: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("data"),
+            admin_token: None,
+            max_upload_bytes: 20 << 30,
+            workers: 1,
+            max_attempts: 3,
+            segment_duration: 2.0,
+            x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
+        }
+    }
+}
+
+fn parse_env<T: std::str::FromStr>(name: &str, value: &str) -> anyhow::Result<T>
+where
+    T::Err: std::fmt::Display,
+{
+    value.parse().map_err(|e| anyhow::anyhow!("{name}={value:?} is not valid: {e}"))
+}
+
+impl Config {
+    /// Reads `file` (if given) and the environment, then validates.
+    pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
+        let mut config = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .with_context(|| format!("cannot read config {}", path.display()))?;
+                toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))?
+            }
+            None => Config::default(),
+        };
+        if let Some(v) = env("CDLC_LISTEN") {
+            config.listen = parse_env("CDLC_LISTEN", &v)?;
+        }
+        if let Some(v) = env("CDLC_DATA_DIR") {
+            config.data_dir = PathBuf::from(v);
+        }
+        if let Some(v) = env("CDLC_ADMIN_TOKEN") {
+            config.admin_token = Some(v);
+        }
+        if let Some(v) = env("CDLC_MAX_UPLOAD_BYTES") {
+            config.max_upload_bytes = parse_env("CDLC_MAX_UPLOAD_BYTES", &v)?;
+        }
+        if let Some(v) = env("CDLC_WORKERS") {
+            config.workers = parse_env("CDLC_WORKERS", &v)?;
+        }
+        if let Some(v) = env("CDLC_MAX_ATTEMPTS") {
+            config.max_attempts = parse_env("CDLC_MAX_ATTEMPTS", &v)?;
+        }
+        if let Some(v) = env("CDLC_SEGMENT_DURATION") {
+            config.segment_duration = parse_env("CDLC_SEGMENT_DURATION", &v)?;
+        }
+        if let Some(v) = env("CDLC_X264_PRESET") {
+            config.x264_preset = v;
+        }
+        Ok(config)
+    }
+
+    /// Checks every field; the message names the field and what to set.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if let Some(token) = &self.admin_token {
+            if token.len() < 16 {
+                bail!("admin_token must be at least 16 characters");
+            }
+        }
+        if self.max_upload_bytes == 0 {
+            bail!("max_upload_bytes must be above 0");
+        }
+        if self.workers > 64 {
+            bail!("workers must be 64 or fewer");
+        }
+        if !(1..=20).contains(&self.max_attempts) {
+            bail!("max_attempts must be between 1 and 20");
+        }
+        if !(0.5..=20.0).contains(&self.segment_duration) {
+            bail!("segment_duration must be between 0.5 and 20 seconds");
+        }
+        if !crate::transcode::PRESETS.contains(&self.x264_preset.as_str()) {
+            bail!("x264_preset must be one of {}", crate::transcode::PRESETS.join(", "));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment_then_validation() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("cdlc.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\nworkers = 3\n").expect("write");
+        let env = |name: &str| (name == "CDLC_WORKERS").then(|| "2".to_owned());
+        let config = Config::load(Some(&file), env).expect("load");
+        assert_eq!(config.listen.port(), 9000, "from the file");
+        assert_eq!(config.workers, 2, "the environment wins over the file");
+        assert_eq!(config.max_attempts, 3, "the default where neither says");
+        config.validate().expect("valid");
+    }
+
+    #[test]
+    fn mistakes_name_the_field() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("cdlc.toml");
+        std::fs::write(&file, "wrokers = 3\n").expect("write");
+        let error = format!("{:#}", Config::load(Some(&file), |_| None).unwrap_err());
+        assert!(error.contains("wrokers"), "{error}");
+        let error = Config::load(None, |n| (n == "CDLC_WORKERS").then(|| "many".into())).unwrap_err();
+        assert!(error.to_string().contains("CDLC_WORKERS"), "{error}");
+        let config = Config { segment_duration: 99.0, ..Config::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("segment_duration"));
+    }
+}

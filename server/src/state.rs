@@ -1,0 +1,84 @@
+//! What every request handler and worker shares.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use cdlc_metadata::{MetadataStore, SqliteStore};
+use cdlc_storage::LocalStore;
+
+use crate::config::Config;
+
+/// Object keys of an asset.
+pub mod keys {
+    pub fn source(asset: &str) -> String {
+        format!("sources/{asset}/original")
+    }
+
+    pub fn stream_prefix(asset: &str) -> String {
+        format!("streams/{asset}/")
+    }
+
+    pub fn stream(asset: &str, relative: &str) -> String {
+        format!("streams/{asset}/{relative}")
+    }
+}
+
+pub struct AppState {
+    pub config: Config,
+    pub metadata: Arc<dyn MetadataStore>,
+    pub objects: Arc<LocalStore>,
+    pub admin_token: String,
+    /// Where uploads are spooled before they become objects.
+    pub spool_dir: PathBuf,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("config", &self.config).finish_non_exhaustive()
+    }
+}
+
+impl AppState {
+    /// Opens the embedded backends under the data directory.
+    pub fn open(config: Config) -> anyhow::Result<AppState> {
+        let data = &config.data_dir;
+        std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+        let metadata =
+            SqliteStore::open(&data.join("cdlc.db")).context("cannot open the metadata database")?;
+        let objects = LocalStore::open(data.join("objects")).context("cannot open the object store")?;
+        let spool_dir = data.join("spool");
+        std::fs::create_dir_all(&spool_dir)
+            .with_context(|| format!("cannot create {}", spool_dir.display()))?;
+        let admin_token = match &config.admin_token {
+            Some(token) => token.clone(),
+            None => stored_or_new_token(&data.join("admin-token"))?,
+        };
+        Ok(AppState {
+            config,
+            metadata: Arc::new(metadata),
+            objects: Arc::new(objects),
+            admin_token,
+            spool_dir,
+        })
+    }
+}
+
+/// The token kept in `path`, or a new random one written there (mode 600).
+fn stored_or_new_token(path: &std::path::Path) -> anyhow::Result<String> {
+    if let Ok(token) = std::fs::read_to_string(path) {
+        let token = token.trim().to_owned();
+        if token.len() >= 16 {
+            return Ok(token);
+        }
+    }
+    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    std::fs::write(path, &token).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
+    }
+    eprintln!("generated an admin token (kept in {}): {token}", path.display());
+    Ok(token)
+}
