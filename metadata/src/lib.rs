@@ -80,6 +80,10 @@ pub trait MetadataStore: Send + Sync {
         retry_in: Option<Duration>,
     ) -> Result<JobState, MetadataError>;
     async fn jobs(&self, asset_id: &str) -> Result<Vec<Job>, MetadataError>;
+    /// Puts every running job back in the queue; returns how many. For a
+    /// store that one process owns (embedded mode), called at start: the
+    /// workers that held those jobs died with the previous process.
+    async fn requeue_running_jobs(&self) -> Result<usize, MetadataError>;
 
     /// Appends an event; events are numbered in the order they were appended.
     async fn append_event(

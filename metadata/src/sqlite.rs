@@ -590,6 +590,17 @@ impl MetadataStore for SqliteStore {
         .await
     }
 
+    async fn requeue_running_jobs(&self) -> Result<usize, MetadataError> {
+        self.with(|conn| {
+            Ok(conn.execute(
+                "UPDATE jobs SET state = 'queued', lease_owner = NULL, lease_until = NULL, run_after = ?1
+                 WHERE state = 'running'",
+                [now_ms()],
+            )?)
+        })
+        .await
+    }
+
     async fn append_event(
         &self,
         asset_id: &str,

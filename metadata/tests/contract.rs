@@ -245,3 +245,15 @@ async fn the_database_file_survives_a_reopen() {
     let asset = store.get_asset(&id).await.expect("get").expect("still there");
     assert_eq!(asset.title.as_deref(), Some("kept"));
 }
+
+#[tokio::test]
+async fn running_jobs_go_back_to_the_queue_after_a_restart() {
+    let store = store();
+    let id = new_asset(&store, "film").await;
+    let job = store.enqueue_job(&id, JobKind::Transcode, 3).await.expect("enqueue");
+    store.claim_job("old-process", Duration::from_secs(600)).await.expect("claim").expect("job");
+    assert_eq!(store.requeue_running_jobs().await.expect("requeue"), 1);
+    let again =
+        store.claim_job("new-process", Duration::from_secs(60)).await.expect("claim").expect("at once");
+    assert_eq!((again.id, again.attempts), (job.id, 2));
+}

@@ -38,6 +38,12 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let workers = config.workers;
         let listen = config.listen;
         let state = Arc::new(AppState::open(config)?);
+        // The embedded store belongs to this process alone: jobs left
+        // running belonged to a previous run that died.
+        let requeued = state.metadata.requeue_running_jobs().await?;
+        if requeued > 0 {
+            eprintln!("resuming {requeued} job(s) interrupted by the previous stop");
+        }
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .with_context(|| format!("cannot listen on {listen}"))?;

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod inputs;
+mod server;
 mod streaming;
 mod support;
 mod verify;

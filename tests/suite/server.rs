@@ -1,0 +1,293 @@
+//! `cdlc serve` on a loopback port, driven over HTTP with curl.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::{cdlc_bin, decode_all, files_under, Clip};
+
+const TOKEN: &str = "integration-test-token-0123456789";
+
+/// A running `cdlc serve` with its own data directory; killed on drop.
+struct Server {
+    child: Child,
+    port: u16,
+    data: PathBuf,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+impl Server {
+    fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+        let port = free_port();
+        let mut command = Command::new(cdlc_bin());
+        command
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
+            .arg(data)
+            .env("CDLC_ADMIN_TOKEN", TOKEN)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let child = command.spawn().expect("start cdlc serve");
+        let server = Server { child, port, data: data.to_owned() };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while server.get("/healthz").0 != 200 {
+            assert!(Instant::now() < deadline, "cdlc serve did not answer /healthz");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        server
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    /// Runs curl; returns the status and the body.
+    fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
+        let output = Command::new("curl")
+            .args(["-s", "-S", "--max-time", "60", "-w", "\n%{http_code}"])
+            .args(args)
+            .arg(self.url(path))
+            .output()
+            .expect("curl is installed (make test installs it)");
+        let text = String::from_utf8_lossy(&output.stdout).into_owned();
+        let (body, status) = text.rsplit_once('\n').unwrap_or(("", "0"));
+        (status.trim().parse().unwrap_or(0), body.to_owned())
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        self.curl(&[], path)
+    }
+
+    fn json(&self, path: &str) -> serde_json::Value {
+        let (status, body) = self.get(path);
+        assert_eq!(status, 200, "GET {path}: {body}");
+        serde_json::from_str(&body).expect("JSON")
+    }
+
+    fn upload(&self, file: &Path, token: Option<&str>) -> (u16, serde_json::Value) {
+        let form = format!("file=@{}", file.display());
+        let auth = format!("Authorization: Bearer {}", token.unwrap_or(""));
+        let mut args = vec!["-X", "POST", "-F", &form, "-F", "title=test clip"];
+        if token.is_some() {
+            args.extend(["-H", &auth]);
+        }
+        let (status, body) = self.curl(&args, "/api/v1/assets");
+        (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Polls the asset until its status is one of `wanted`.
+    fn wait_for(&self, id: &str, wanted: &[&str], timeout: Duration) -> serde_json::Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let asset = self.json(&format!("/api/v1/assets/{id}"));
+            if wanted.contains(&asset["status"].as_str().unwrap_or_default()) {
+                return asset;
+            }
+            assert!(Instant::now() < deadline, "asset never reached {wanted:?}: {asset}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn clip(seconds: u32) -> (tempfile::TempDir, PathBuf) {
+    Clip::video(&format!("testsrc2=s=640x360:r=30:d={seconds}"))
+        .input(&format!("sine=d={seconds}"))
+        .h264()
+        .aac()
+        .write("clip.mp4")
+}
+
+/// Objects of an asset's stream, relative to its folder.
+fn stream_objects(server: &Server, id: &str) -> BTreeSet<String> {
+    files_under(&server.data.join("objects/streams").join(id)).into_iter().collect()
+}
+
+/// Every object the final manifests name, plus the manifests themselves.
+fn referenced_objects(server: &Server, id: &str) -> BTreeSet<String> {
+    let root = server.data.join("objects/streams").join(id);
+    let mut names: BTreeSet<String> = ["master.m3u8", "manifest.mpd"].map(String::from).into();
+    let master = std::fs::read_to_string(root.join("master.m3u8")).expect("master");
+    let playlists = master
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(str::to_owned)
+        .chain(master.split("URI=\"").skip(1).filter_map(|s| s.split('"').next()).map(str::to_owned));
+    for playlist in playlists {
+        let folder = playlist.rsplit_once('/').map(|(f, _)| f.to_owned()).unwrap_or_default();
+        let text = std::fs::read_to_string(root.join(&playlist)).expect("media playlist");
+        names.insert(playlist.clone());
+        names.insert(format!("{folder}/init.mp4"));
+        for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            names.insert(format!("{folder}/{line}"));
+        }
+    }
+    names
+}
+
+#[test]
+fn an_upload_is_transcoded_published_and_plays_over_http() {
+    let (dir, src) = clip(4);
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let (status, asset) = server.upload(&src, Some(TOKEN));
+    assert_eq!(status, 201, "{asset}");
+    assert_eq!(asset["status"], "processing");
+    let id = asset["id"].as_str().expect("id").to_owned();
+
+    let ready = server.wait_for(&id, &["ready", "errored"], Duration::from_secs(120));
+    assert_eq!(ready["status"], "ready", "{ready}");
+    assert_eq!(ready["progress"], 100.0);
+    assert_eq!(ready["renditions"].as_array().map(Vec::len), Some(2), "360p and audio: {ready}");
+    let hls = ready["playback"]["hls"].as_str().expect("hls URL");
+    let dash = ready["playback"]["dash"].as_str().expect("dash URL");
+
+    decode_all(Path::new(&server.url(hls)));
+    decode_all(Path::new(&server.url(dash)));
+
+    let segment = format!("/streams/{id}/360p/00001.m4s");
+    let (status, headers) = server.curl(&["-D", "-", "-o", "/dev/null"], &segment);
+    assert_eq!(status, 200);
+    let headers = headers.to_lowercase();
+    assert!(headers.contains("content-type: video/iso.segment"), "{headers}");
+    assert!(headers.contains("immutable"), "{headers}");
+    assert!(headers.contains("access-control-allow-origin: *"), "{headers}");
+    let etag = headers.lines().find_map(|l| l.strip_prefix("etag: ")).expect("etag").trim().to_owned();
+    let (status, _) = server.curl(&["-H", &format!("If-None-Match: {etag}")], &segment);
+    assert_eq!(status, 304);
+    let (status, body) = server.curl(&["-H", "Range: bytes=0-7"], &segment);
+    let on_disk =
+        std::fs::read(server.data.join(format!("objects/streams/{id}/360p/00001.m4s"))).expect("object");
+    assert_eq!((status, body.as_bytes()), (206, &on_disk[..8]));
+    let (status, _) = server.curl(&["-H", "Range: bytes=999999999-"], &segment);
+    assert_eq!(status, 416);
+    let (_, playlist_headers) =
+        server.curl(&["-D", "-", "-o", "/dev/null"], &format!("/streams/{id}/master.m3u8"));
+    assert!(playlist_headers.to_lowercase().contains("application/vnd.apple.mpegurl"));
+
+    assert_eq!(
+        stream_objects(&server, &id),
+        referenced_objects(&server, &id),
+        "exactly the objects the manifests name"
+    );
+    let listed = server.json("/api/v1/assets?status=ready");
+    assert_eq!(listed["items"][0]["id"], id.as_str());
+}
+
+#[test]
+fn bad_uploads_get_clear_errors() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let server = Server::start(&dir.path().join("data"), &[("CDLC_MAX_UPLOAD_BYTES", "300000")]);
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a movie\n".repeat(100)).expect("write");
+
+    let (status, body) = server.upload(&text, None);
+    assert_eq!(status, 401, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("Bearer"), "{body}");
+
+    let empty = dir.path().join("empty.mp4");
+    std::fs::write(&empty, b"").expect("write");
+    let (status, body) = server.upload(&empty, Some(TOKEN));
+    assert_eq!(status, 400);
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("empty"), "{body}");
+
+    let big = dir.path().join("big.mp4");
+    std::fs::write(&big, vec![7u8; 400_000]).expect("write");
+    let (status, body) = server.upload(&big, Some(TOKEN));
+    assert_eq!(status, 413, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or_default().contains("300000"), "{body}");
+
+    let (status, asset) = server.upload(&text, Some(TOKEN));
+    assert_eq!(status, 201);
+    let id = asset["id"].as_str().expect("id");
+    let errored = server.wait_for(id, &["errored", "ready"], Duration::from_secs(60));
+    assert_eq!(errored["status"], "errored");
+    assert!(errored["error"].as_str().unwrap_or_default().contains("not a video"), "{errored}");
+    assert!(errored["playback"].is_null());
+
+    let (status, body) = server.get("/api/v1/assets?status=bogus");
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = server.get("/api/v1/assets/0123456789abcdef0123456789abcdef");
+    assert_eq!(status, 404);
+    let (status, _) = server.get("/streams/0123456789abcdef0123456789abcdef/master.m3u8");
+    assert_eq!(status, 404);
+}
+
+#[test]
+fn three_uploads_at_once_all_finish_and_delete_removes_everything() {
+    let (dir, src) = clip(2);
+    let server = Server::start(&dir.path().join("data"), &[("CDLC_WORKERS", "2")]);
+    let ids: Vec<String> = std::thread::scope(|scope| {
+        let uploads: Vec<_> = (0..3).map(|_| scope.spawn(|| server.upload(&src, Some(TOKEN)))).collect();
+        uploads
+            .into_iter()
+            .map(|u| {
+                let (status, asset) = u.join().expect("upload thread");
+                assert_eq!(status, 201, "{asset}");
+                asset["id"].as_str().expect("id").to_owned()
+            })
+            .collect()
+    });
+    for id in &ids {
+        let asset = server.wait_for(id, &["ready", "errored"], Duration::from_secs(180));
+        assert_eq!(asset["status"], "ready", "{asset}");
+    }
+    let (status, _) = server.curl(&["-X", "DELETE"], &format!("/api/v1/assets/{}", ids[0]));
+    assert_eq!(status, 401, "deleting needs the token");
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let (status, _) = server.curl(&["-X", "DELETE", "-H", &auth], &format!("/api/v1/assets/{}", ids[0]));
+    assert_eq!(status, 204);
+    assert!(stream_objects(&server, &ids[0]).is_empty());
+    assert!(!server.data.join("objects/sources").join(&ids[0]).exists());
+    assert_eq!(server.get(&format!("/api/v1/assets/{}", ids[0])).0, 404);
+    assert!(!stream_objects(&server, &ids[1]).is_empty(), "the others are untouched");
+}
+
+#[test]
+fn a_server_killed_mid_transcode_finishes_the_job_after_restart() {
+    let (dir, src) = clip(20);
+    let data = dir.path().join("data");
+    // A slow preset, so the kill lands while the job runs.
+    let env = [("CDLC_X264_PRESET", "slow")];
+    let mut server = Server::start(&data, &env);
+    let (status, asset) = server.upload(&src, Some(TOKEN));
+    assert_eq!(status, 201);
+    let id = asset["id"].as_str().expect("id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let asset = server.json(&format!("/api/v1/assets/{id}"));
+        if asset["progress"].as_f64().unwrap_or(0.0) > 5.0 {
+            assert_eq!(asset["status"], "processing", "killed mid-transcode, not after");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no progress: {asset}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server.kill(); // SIGKILL
+
+    let server = Server::start(&data, &env);
+    let ready = server.wait_for(&id, &["ready", "errored"], Duration::from_secs(240));
+    assert_eq!(ready["status"], "ready", "{ready}");
+    decode_all(Path::new(&server.url(ready["playback"]["hls"].as_str().expect("hls"))));
+    assert_eq!(
+        stream_objects(&server, &id),
+        referenced_objects(&server, &id),
+        "no orphaned or missing objects"
+    );
+    assert!(files_under(&data.join("spool")).is_empty(), "no spooled upload left behind");
+}
