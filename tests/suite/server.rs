@@ -291,3 +291,153 @@ fn a_server_killed_mid_transcode_finishes_the_job_after_restart() {
     );
     assert!(files_under(&data.join("spool")).is_empty(), "no spooled upload left behind");
 }
+
+/// A tus upload as a client does it: POST, then PATCHes from HEAD's offset.
+struct TusUpload<'a> {
+    server: &'a Server,
+    location: String,
+}
+
+impl<'a> TusUpload<'a> {
+    fn create(server: &'a Server, length: usize) -> TusUpload<'a> {
+        let auth = format!("Authorization: Bearer {TOKEN}");
+        let (status, headers) = server.curl(
+            &[
+                "-D",
+                "-",
+                "-o",
+                "/dev/null",
+                "-X",
+                "POST",
+                "-H",
+                &auth,
+                "-H",
+                "Tus-Resumable: 1.0.0",
+                "-H",
+                &format!("Upload-Length: {length}"),
+                "-H",
+                "Upload-Metadata: filename Y2xpcC5tcDQ=",
+            ],
+            "/api/v1/uploads",
+        );
+        assert_eq!(status, 201, "{headers}");
+        let location = headers
+            .lines()
+            .find_map(|l| l.to_lowercase().starts_with("location:").then(|| l[9..].trim().to_owned()))
+            .expect("Location");
+        TusUpload { server, location }
+    }
+
+    fn id(&self) -> &str {
+        self.location.rsplit('/').next().expect("id")
+    }
+
+    fn offset(&self) -> u64 {
+        let (status, headers) = self.server.curl(&["-I", "-H", "Tus-Resumable: 1.0.0"], &self.location);
+        assert_eq!(status, 200, "{headers}");
+        headers
+            .lines()
+            .find_map(|l| l.to_lowercase().strip_prefix("upload-offset:").map(|v| v.trim().to_owned()))
+            .and_then(|v| v.parse().ok())
+            .expect("Upload-Offset")
+    }
+
+    fn patch(&self, data: &[u8], offset: u64) -> u16 {
+        let chunk = tempfile::NamedTempFile::new().expect("tmp");
+        std::fs::write(chunk.path(), data).expect("write");
+        let auth = format!("Authorization: Bearer {TOKEN}");
+        let body = format!("@{}", chunk.path().display());
+        let (status, _) = self.server.curl(
+            &[
+                "-X",
+                "PATCH",
+                "-H",
+                &auth,
+                "-H",
+                "Tus-Resumable: 1.0.0",
+                "-H",
+                "Content-Type: application/offset+octet-stream",
+                "-H",
+                &format!("Upload-Offset: {offset}"),
+                "--data-binary",
+                &body,
+            ],
+            &self.location,
+        );
+        status
+    }
+
+    /// Sends PATCH headers announcing `data` but only `sent` bytes of it, then
+    /// drops the connection, as a phone losing its network does.
+    fn patch_and_drop(&self, data: &[u8], offset: u64, sent: usize) {
+        use std::io::Write;
+        let mut socket = std::net::TcpStream::connect(("127.0.0.1", self.server.port)).expect("connect");
+        let head = format!(
+            "PATCH {} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {TOKEN}\r\nTus-Resumable: 1.0.0\r\n\
+             Content-Type: application/offset+octet-stream\r\nUpload-Offset: {offset}\r\nContent-Length: {}\r\n\r\n",
+            self.location,
+            data.len()
+        );
+        socket.write_all(head.as_bytes()).expect("headers");
+        socket.write_all(&data[..sent]).expect("part of the body");
+        socket.flush().expect("flush");
+        std::thread::sleep(Duration::from_millis(300));
+        drop(socket);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn a_tus_upload_in_chunks_survives_a_dropped_connection_and_a_server_kill() {
+    let (dir, src) = clip(4);
+    let data = dir.path().join("data");
+    let file = std::fs::read(&src).expect("clip");
+    let third = file.len() / 3;
+    let mut server = Server::start(&data, &[]);
+    let (status, headers) = server.curl(&["-X", "OPTIONS", "-D", "-"], "/api/v1/uploads");
+    assert_eq!(status, 204);
+    assert!(headers.to_lowercase().contains("tus-extension: creation,termination"), "{headers}");
+    let (status, headers) = server.curl(
+        &[
+            "-X",
+            "OPTIONS",
+            "-D",
+            "-",
+            "-H",
+            "Origin: http://example.test",
+            "-H",
+            "Access-Control-Request-Method: PATCH",
+        ],
+        "/api/v1/uploads/abc",
+    );
+    assert_eq!(status, 204, "a browser preflight");
+    assert!(headers.to_lowercase().contains("upload-offset"), "{headers}");
+
+    let upload = TusUpload::create(&server, file.len());
+    let id = upload.id().to_owned();
+    assert_eq!(server.json(&format!("/api/v1/assets/{id}"))["status"], "uploading");
+    assert_eq!(upload.patch(&file[..third], 0), 204);
+    assert_eq!(upload.offset(), third as u64);
+    assert_eq!(upload.patch(&file[..10], 0), 409, "a stale offset is refused");
+
+    // The connection drops halfway through the second chunk: what arrived is kept.
+    upload.patch_and_drop(&file[third..2 * third], third as u64, third / 2);
+    let resumed_at = upload.offset();
+    assert!(resumed_at > third as u64 && resumed_at <= (third + third / 2) as u64, "kept {resumed_at}");
+
+    // The server dies; the upload resumes where the restarted server says.
+    let location = upload.location.clone();
+    drop(upload);
+    server.kill();
+    let server = Server::start(&data, &[]);
+    let upload = TusUpload { server: &server, location };
+    let offset = upload.offset();
+    assert_eq!(offset, resumed_at, "the offset survives a kill");
+    assert_eq!(upload.patch(&file[offset as usize..], offset), 204);
+
+    let ready = server.wait_for(&id, &["ready", "errored"], Duration::from_secs(120));
+    assert_eq!(ready["status"], "ready", "{ready}");
+    let stored = std::fs::read(data.join(format!("objects/sources/{id}/original"))).expect("source");
+    assert!(stored == file, "the source is byte for byte the file");
+    decode_all(Path::new(&server.url(ready["playback"]["dash"].as_str().expect("dash"))));
+}

@@ -11,6 +11,10 @@ pub enum ApiError {
     Unauthorized,
     Forbidden(String),
     NotFound(String),
+    Conflict(String),
+    /// A tus request without `Tus-Resumable: 1.0.0`.
+    TusVersion,
+    UnsupportedMediaType(String),
     TooLarge(u64),
     RangeNotSatisfiable(u64),
     Internal(anyhow::Error),
@@ -27,6 +31,15 @@ impl ApiError {
             ),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
+            ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
+            ApiError::TusVersion => (
+                StatusCode::PRECONDITION_FAILED,
+                "tus_version",
+                "send the header Tus-Resumable: 1.0.0".into(),
+            ),
+            ApiError::UnsupportedMediaType(m) => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type", m.clone())
+            }
             ApiError::TooLarge(limit) => (
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too_large",
@@ -53,6 +66,9 @@ impl IntoResponse for ApiError {
         let mut response =
             (status, Json(serde_json::json!({ "error": { "code": code, "message": message } })))
                 .into_response();
+        if let ApiError::TusVersion = self {
+            response.headers_mut().insert("tus-version", axum::http::HeaderValue::from_static("1.0.0"));
+        }
         if let ApiError::RangeNotSatisfiable(size) = self {
             if let Ok(value) = format!("bytes */{size}").parse() {
                 response.headers_mut().insert(axum::http::header::CONTENT_RANGE, value);

@@ -4,15 +4,15 @@
 mod assets;
 mod error;
 mod streams;
+mod tus;
 
 use std::sync::Arc;
 
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
-use axum::routing::get;
+use axum::routing::{get, head, post};
 use axum::{Json, Router};
-use tower_http::cors::{Any, CorsLayer};
 
 pub use error::ApiError;
 
@@ -22,20 +22,46 @@ pub type SharedState = Arc<AppState>;
 
 pub fn app(state: SharedState) -> Router {
     let body_limit = state.config.max_upload_bytes.saturating_add(1 << 20).min(usize::MAX as u64) as usize;
-    let cors = CorsLayer::new()
-        .allow_origin(Any)
-        .allow_methods([Method::GET, Method::HEAD, Method::OPTIONS])
-        .allow_headers([header::RANGE, header::IF_NONE_MATCH, header::AUTHORIZATION])
-        .expose_headers([header::CONTENT_RANGE, header::CONTENT_LENGTH, header::ETAG, header::ACCEPT_RANGES]);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
         .route("/api/v1/assets", get(assets::list).post(assets::upload))
         .route("/api/v1/assets/{id}", get(assets::get).delete(assets::delete))
+        .route("/api/v1/uploads", post(tus::create).options(tus::options))
+        .route("/api/v1/uploads/{id}", head(tus::head).patch(tus::patch).delete(tus::terminate))
         .route("/streams/{id}/{*path}", get(streams::serve))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(cors)
+        .layer(axum::middleware::from_fn(cors))
         .with_state(state)
+}
+
+/// Headers browsers may send and read across origins.
+const CORS_ALLOW_HEADERS: &str =
+    "range, if-none-match, authorization, content-type, tus-resumable, upload-length, upload-offset, upload-metadata";
+const CORS_EXPOSE_HEADERS: &str =
+    "content-range, content-length, etag, accept-ranges, location, upload-offset, upload-length, tus-resumable, cdlc-asset-id";
+
+/// CORS for every route: preflights are answered here; other requests,
+/// tus's own OPTIONS among them, reach their handler and gain the headers.
+async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
+    use axum::http::HeaderValue;
+    use axum::response::IntoResponse;
+    let preflight = request.method() == Method::OPTIONS
+        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+    let mut response =
+        if preflight { axum::http::StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE_HEADERS));
+    if preflight {
+        headers.insert(
+            header::ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET, HEAD, OPTIONS, POST, PATCH, DELETE"),
+        );
+        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_ALLOW_HEADERS));
+        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    }
+    response
 }
 
 /// Ready when the metadata store answers.

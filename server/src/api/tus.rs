@@ -1,0 +1,291 @@
+//! Resumable uploads, tus 1.0 (core, creation, termination) at
+//! `/api/v1/uploads`. The upload id is the asset id. Bytes land in
+//! `DATA_DIR/spool/tus-{id}.part`, synced after every request, so the
+//! offset a HEAD reports survives a crash; the length sits beside it in
+//! `tus-{id}.json`. The last byte turns the upload into the asset's source
+//! and queues the transcode.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cdlc_metadata::{AssetStatus, JobKind, NewAsset};
+use cdlc_storage::ObjectStore;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt;
+
+use super::{Admin, ApiError, SharedState};
+use crate::state::keys;
+
+const TUS_VERSION: &str = "1.0.0";
+
+/// Uploads with a PATCH in flight: a second one at the same time gets 409.
+static BUSY: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+
+struct BusyGuard(String);
+
+impl BusyGuard {
+    fn take(id: &str) -> Option<BusyGuard> {
+        let mut busy = BUSY.lock().unwrap_or_else(|e| e.into_inner());
+        busy.get_or_insert_with(HashSet::new).insert(id.to_owned()).then(|| BusyGuard(id.to_owned()))
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        let mut busy = BUSY.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(set) = busy.as_mut() {
+            set.remove(&self.0);
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct UploadInfo {
+    length: u64,
+}
+
+fn part_path(state: &SharedState, id: &str) -> PathBuf {
+    state.spool_dir.join(format!("tus-{id}.part"))
+}
+
+fn info_path(state: &SharedState, id: &str) -> PathBuf {
+    state.spool_dir.join(format!("tus-{id}.json"))
+}
+
+fn tus_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert("tus-resumable", HeaderValue::from_static(TUS_VERSION));
+    headers.insert("cache-control", HeaderValue::from_static("no-store"));
+    response
+}
+
+fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+    match headers.get(name) {
+        None => Ok(None),
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .map(Some)
+            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a whole number of bytes"))),
+    }
+}
+
+fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
+    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
+        Some(TUS_VERSION) => Ok(()),
+        _ => Err(ApiError::TusVersion),
+    }
+}
+
+/// Reads `title` from Upload-Metadata (`key base64value,…`).
+fn title_from_metadata(headers: &HeaderMap) -> Option<String> {
+    let metadata = headers.get("upload-metadata")?.to_str().ok()?;
+    metadata.split(',').find_map(|pair| {
+        let (key, value) = pair.trim().split_once(' ')?;
+        (key == "title" || key == "filename").then(|| decode_base64(value.trim())).flatten()
+    })
+}
+
+fn decode_base64(text: &str) -> Option<String> {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut bits = 0u32;
+    let mut count = 0;
+    let mut out = Vec::new();
+    for c in text.bytes().filter(|c| *c != b'=') {
+        let value = ALPHABET.iter().position(|a| *a == c)? as u32;
+        bits = (bits << 6) | value;
+        count += 6;
+        if count >= 8 {
+            count -= 8;
+            out.push((bits >> count) as u8);
+        }
+    }
+    String::from_utf8(out).ok().map(|s| s.chars().take(500).collect())
+}
+
+/// `OPTIONS /api/v1/uploads`: what this server supports.
+pub async fn options(State(state): State<SharedState>) -> Response {
+    let mut response = tus_headers(StatusCode::NO_CONTENT.into_response());
+    let headers = response.headers_mut();
+    headers.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
+    headers.insert("tus-extension", HeaderValue::from_static("creation,termination"));
+    if let Ok(max) = HeaderValue::from_str(&state.config.max_upload_bytes.to_string()) {
+        headers.insert("tus-max-size", max);
+    }
+    response
+}
+
+/// `POST /api/v1/uploads`: creates the asset and an empty upload.
+pub async fn create(
+    _admin: Admin,
+    State(state): State<SharedState>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_tus(&headers)?;
+    let length = header_u64(&headers, "upload-length")?
+        .ok_or_else(|| ApiError::BadRequest("send Upload-Length: the size of the file in bytes".into()))?;
+    if length == 0 {
+        return Err(ApiError::BadRequest("the file is empty (0 bytes); upload the video file again".into()));
+    }
+    if length > state.config.max_upload_bytes {
+        return Err(ApiError::TooLarge(state.config.max_upload_bytes));
+    }
+    let asset = state
+        .metadata
+        .create_asset(NewAsset { title: title_from_metadata(&headers), private: false })
+        .await?;
+    let info = serde_json::to_vec(&UploadInfo { length }).map_err(|e| ApiError::Internal(e.into()))?;
+    tokio::fs::write(info_path(&state, &asset.id), info).await.map_err(|e| ApiError::Internal(e.into()))?;
+    tokio::fs::File::create(part_path(&state, &asset.id)).await.map_err(|e| ApiError::Internal(e.into()))?;
+    let location = format!("/api/v1/uploads/{}", asset.id);
+    let mut response = tus_headers(StatusCode::CREATED.into_response());
+    response
+        .headers_mut()
+        .insert("location", HeaderValue::from_str(&location).map_err(|e| ApiError::Internal(e.into()))?);
+    response
+        .headers_mut()
+        .insert("cdlc-asset-id", HeaderValue::from_str(&asset.id).map_err(|e| ApiError::Internal(e.into()))?);
+    Ok(response)
+}
+
+async fn load(state: &SharedState, id: &str) -> Result<(UploadInfo, u64), ApiError> {
+    let not_found = || ApiError::NotFound(format!("no upload {id}; create one with POST /api/v1/uploads"));
+    if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_found());
+    }
+    let info = tokio::fs::read(info_path(state, id)).await.map_err(|_| not_found())?;
+    let info: UploadInfo = serde_json::from_slice(&info).map_err(|e| ApiError::Internal(e.into()))?;
+    let offset = tokio::fs::metadata(part_path(state, id)).await.map_err(|_| not_found())?.len();
+    Ok((info, offset))
+}
+
+/// `HEAD /api/v1/uploads/{id}`: how many bytes the server has.
+pub async fn head(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_tus(&headers)?;
+    let (info, offset) = load(&state, &id).await?;
+    let mut response = tus_headers(StatusCode::OK.into_response());
+    response.headers_mut().insert("upload-offset", HeaderValue::from(offset));
+    response.headers_mut().insert("upload-length", HeaderValue::from(info.length));
+    Ok(response)
+}
+
+/// `PATCH /api/v1/uploads/{id}`: appends bytes at Upload-Offset.
+pub async fn patch(
+    _admin: Admin,
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    require_tus(&headers)?;
+    if headers.get("content-type").and_then(|v| v.to_str().ok()) != Some("application/offset+octet-stream") {
+        return Err(ApiError::UnsupportedMediaType(
+            "send Content-Type: application/offset+octet-stream".into(),
+        ));
+    }
+    let _guard = BusyGuard::take(&id).ok_or_else(|| conflict("another PATCH to this upload is running"))?;
+    let (info, offset) = load(&state, &id).await?;
+    let claimed = header_u64(&headers, "upload-offset")?
+        .ok_or_else(|| ApiError::BadRequest("send Upload-Offset: the offset from HEAD".into()))?;
+    if claimed != offset {
+        return Err(conflict(&format!(
+            "Upload-Offset is {claimed} but the server has {offset} bytes; HEAD and resume"
+        )));
+    }
+
+    let mut file = tokio::fs::OpenOptions::new()
+        .append(true)
+        .open(part_path(&state, &id))
+        .await
+        .map_err(|e| ApiError::Internal(e.into()))?;
+    let mut written = offset;
+    let mut stream = body.into_data_stream();
+    let mut cut_off = None;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(chunk) => {
+                if written + chunk.len() as u64 > info.length {
+                    cut_off = Some(ApiError::BadRequest(format!(
+                        "the body goes past Upload-Length ({})",
+                        info.length
+                    )));
+                    break;
+                }
+                file.write_all(&chunk).await.map_err(|e| ApiError::Internal(e.into()))?;
+                written += chunk.len() as u64;
+            }
+            Err(e) => {
+                // A dropped connection: keep what arrived; the client resumes.
+                cut_off = Some(ApiError::BadRequest(format!("the upload was cut off: {e}")));
+                break;
+            }
+        }
+    }
+    file.sync_all().await.map_err(|e| ApiError::Internal(e.into()))?;
+    drop(file);
+    if let Some(error) = cut_off {
+        return Err(error);
+    }
+    if written == info.length {
+        finish(&state, &id).await?;
+    }
+    let mut response = tus_headers(StatusCode::NO_CONTENT.into_response());
+    response.headers_mut().insert("upload-offset", HeaderValue::from(written));
+    Ok(response)
+}
+
+fn conflict(message: &str) -> ApiError {
+    ApiError::Conflict(message.to_owned())
+}
+
+/// The whole file is here: it becomes the source and the transcode is queued.
+async fn finish(state: &SharedState, id: &str) -> Result<(), ApiError> {
+    let part = part_path(state, id);
+    state.objects.put_file(&keys::source(id), &part).await?;
+    state.metadata.set_status(id, AssetStatus::Processing, None).await?;
+    state.metadata.enqueue_job(id, JobKind::Transcode, state.config.max_attempts).await?;
+    state.metadata.append_event(id, "asset.created", serde_json::json!({ "upload": "tus" })).await?;
+    let _ = tokio::fs::remove_file(&part).await;
+    let _ = tokio::fs::remove_file(info_path(state, id)).await;
+    Ok(())
+}
+
+/// `DELETE /api/v1/uploads/{id}`: abandons an unfinished upload and its asset.
+pub async fn terminate(
+    _admin: Admin,
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    require_tus(&headers)?;
+    let _guard = BusyGuard::take(&id).ok_or_else(|| conflict("a PATCH to this upload is running"))?;
+    load(&state, &id).await?;
+    let _ = tokio::fs::remove_file(part_path(&state, &id)).await;
+    let _ = tokio::fs::remove_file(info_path(&state, &id)).await;
+    state.metadata.delete_asset(&id).await?;
+    Ok(tus_headers(StatusCode::NO_CONTENT.into_response()))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn metadata_titles_are_base64() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(
+            "upload-metadata",
+            "filetype dmlkZW8vbXA0,filename bXkgZmlsbS5tcDQ=".parse().expect("header"),
+        );
+        assert_eq!(super::title_from_metadata(&headers).as_deref(), Some("my film.mp4"));
+    }
+}
