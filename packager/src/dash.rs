@@ -2,7 +2,7 @@
 //! the same CMAF segments as the HLS playlists.
 
 use std::fmt::Write;
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, TranscodeOutput};
 
@@ -16,6 +16,40 @@ pub const VIDEO_TIMESCALE: u64 = 90_000;
 pub enum Timing {
     /// Every segment is known: `type="static"` with its total duration.
     Static,
+    /// Transcoding still runs: `type="dynamic"`, every listed segment
+    /// available, reloaded every `update_period` until it turns static.
+    Dynamic {
+        /// When the presentation's time 0 became available; fixed for the
+        /// life of the presentation.
+        availability_start: SystemTime,
+        /// When this version of the MPD was written.
+        publish_time: SystemTime,
+        update_period: Duration,
+    },
+}
+
+/// `xs:dateTime` in UTC with millisecond precision.
+pub fn xs_datetime(time: SystemTime) -> String {
+    let since = time.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs() as i64;
+    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60,
+        since.subsec_millis()
+    )
 }
 
 /// The MPD of `output`: one video adaptation set with a representation per
@@ -28,14 +62,27 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing) -> String {
         .flat_map(|r| r.segments.iter().map(|s| s.duration))
         .max()
         .unwrap_or(Duration::from_secs(2));
-    let Timing::Static = timing;
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    let _ = writeln!(
+    let _ = write!(
         out,
-        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019\" type=\"static\" mediaPresentationDuration=\"PT{}S\" minBufferTime=\"PT{}S\">",
-        seconds(duration),
+        "<MPD xmlns=\"urn:mpeg:dash:schema:mpd:2011\" profiles=\"urn:mpeg:dash:profile:isoff-live:2011,urn:mpeg:dash:profile:cmaf:2019\" minBufferTime=\"PT{}S\"",
         seconds(max_segment * 2)
     );
+    match timing {
+        Timing::Static => {
+            let _ = writeln!(out, " type=\"static\" mediaPresentationDuration=\"PT{}S\">", seconds(duration));
+        }
+        Timing::Dynamic { availability_start, publish_time, update_period } => {
+            let _ = writeln!(
+                out,
+                " type=\"dynamic\" availabilityStartTime=\"{}\" publishTime=\"{}\" minimumUpdatePeriod=\"PT{}S\" suggestedPresentationDelay=\"PT{}S\">",
+                xs_datetime(*availability_start),
+                xs_datetime(*publish_time),
+                seconds(*update_period),
+                seconds(max_segment * 2)
+            );
+        }
+    }
     out.push_str("  <Period id=\"0\" start=\"PT0S\">\n");
 
     let videos: Vec<&RenditionOutput> = output.video().collect();
@@ -86,7 +133,16 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing) -> String {
         }
         out.push_str("    </AdaptationSet>\n");
     }
-    out.push_str("  </Period>\n</MPD>\n");
+    out.push_str("  </Period>\n");
+    if let Timing::Dynamic { publish_time, .. } = timing {
+        // dash.js needs a clock for dynamic presentations.
+        let _ = writeln!(
+            out,
+            "  <UTCTiming schemeIdUri=\"urn:mpeg:dash:utc:direct:2014\" value=\"{}\"/>",
+            xs_datetime(*publish_time)
+        );
+    }
+    out.push_str("</MPD>\n");
     out
 }
 
@@ -126,4 +182,62 @@ fn segment_template(out: &mut String, rendition: &RenditionOutput, timescale: u6
         expected_next = Some(t + d * (r as u64 + 1));
     }
     out.push_str("          </SegmentTimeline>\n        </SegmentTemplate>\n");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use cdlc_transcoder::{RenditionKind, RenditionOutput, Segment, TranscodeOutput};
+
+    fn output() -> TranscodeOutput {
+        let segments = (1..=3)
+            .map(|n| Segment {
+                number: n,
+                start: Duration::from_secs(2 * (n as u64 - 1)),
+                duration: Duration::from_secs(2),
+                size: 1000,
+            })
+            .collect();
+        TranscodeOutput {
+            renditions: vec![RenditionOutput {
+                name: "360p".into(),
+                kind: RenditionKind::Video {
+                    width: 640,
+                    height: 360,
+                    frame_rate: (30, 1),
+                    bitrate_kbps: 800,
+                },
+                codec: "avc1.64001e".into(),
+                init_size: 800,
+                segments,
+            }],
+        }
+    }
+
+    #[test]
+    fn static_and_dynamic_manifests_parse() {
+        let mpd = dash_mpd_core::parse(&manifest(&output(), &Timing::Static)).expect("static MPD");
+        assert_eq!(mpd.mpdtype.as_deref(), Some("static"));
+        let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let timing = Timing::Dynamic {
+            availability_start: start,
+            publish_time: start + Duration::from_secs(6),
+            update_period: Duration::from_secs(2),
+        };
+        let text = manifest(&output(), &timing);
+        let mpd = dash_mpd_core::parse(&text).expect("dynamic MPD");
+        assert_eq!(mpd.mpdtype.as_deref(), Some("dynamic"));
+        assert!(mpd.mediaPresentationDuration.is_none(), "a growing presentation has no duration yet");
+        assert!(text.contains("availabilityStartTime=\"2023-11-14T22:13:20.000Z\""), "{text}");
+        assert!(text.contains("<UTCTiming"), "{text}");
+        assert!(text.contains("<S t=\"0\" d=\"180000\" r=\"2\"/>"), "three 2 s segments in one run: {text}");
+    }
+
+    #[test]
+    fn dates_are_xs_datetime_in_utc() {
+        assert_eq!(xs_datetime(UNIX_EPOCH), "1970-01-01T00:00:00.000Z");
+        let leap_day = UNIX_EPOCH + Duration::from_millis(1_709_210_096_789);
+        assert_eq!(xs_datetime(leap_day), "2024-02-29T12:34:56.789Z");
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use cdlc_metadata::{AssetStatus, Job, JobState, RenditionRecord, SegmentRecord};
 use cdlc_packager::Completeness;
@@ -223,6 +223,8 @@ struct PublishingSink {
     segment_duration: Duration,
     renditions: Mutex<Vec<RenditionOutput>>,
     master_published: AtomicBool,
+    /// Time 0 of the dynamic MPD: set when the stream first becomes playable.
+    availability_start: std::sync::OnceLock<SystemTime>,
 }
 
 impl PublishingSink {
@@ -263,6 +265,7 @@ impl PublishingSink {
             segment_duration: plan.segment_duration(),
             renditions: Mutex::new(renditions),
             master_published: AtomicBool::new(false),
+            availability_start: std::sync::OnceLock::new(),
         }
     }
 
@@ -299,7 +302,7 @@ impl SegmentSink for PublishingSink {
         };
         self.handle.block_on(self.state.metadata.put_segment(record)).map_err(std::io::Error::other)?;
 
-        let (playlist, master) = {
+        let (playlist, master, mpd) = {
             let mut renditions = self.renditions.lock().unwrap_or_else(|e| e.into_inner());
             let Some(current) = renditions.iter_mut().find(|r| r.name == rendition) else {
                 return Ok(());
@@ -311,12 +314,27 @@ impl SegmentSink for PublishingSink {
                 Some(self.segment_duration),
             );
             let everyone_started = renditions.iter().all(|r| !r.segments.is_empty() && !r.codec.is_empty());
-            let master = (everyone_started && !self.master_published.load(Ordering::SeqCst)).then(|| {
-                cdlc_packager::hls::master_playlist(&TranscodeOutput { renditions: renditions.clone() })
+            let snapshot = TranscodeOutput { renditions: renditions.clone() };
+            let master = (everyone_started && !self.master_published.load(Ordering::SeqCst))
+                .then(|| cdlc_packager::hls::master_playlist(&snapshot));
+            // A dynamic MPD listing every segment so far, once all renditions play.
+            let mpd = everyone_started.then(|| {
+                let now = SystemTime::now();
+                let listed = renditions.iter().map(|r| r.duration()).min().unwrap_or_default();
+                let availability_start = *self.availability_start.get_or_init(|| now - listed);
+                let timing = cdlc_packager::dash::Timing::Dynamic {
+                    availability_start,
+                    publish_time: now,
+                    update_period: self.segment_duration,
+                };
+                cdlc_packager::dash::manifest(&snapshot, &timing)
             });
-            (playlist, master)
+            (playlist, master, mpd)
         };
         self.put(&layout::media_playlist(rendition), Bytes::from(playlist))?;
+        if let Some(mpd) = mpd {
+            self.put(layout::DASH_MANIFEST, Bytes::from(mpd))?;
+        }
         if let Some(master) = master {
             self.put(layout::HLS_MASTER, Bytes::from(master))?;
             self.master_published.store(true, Ordering::SeqCst);

@@ -441,3 +441,41 @@ fn a_tus_upload_in_chunks_survives_a_dropped_connection_and_a_server_kill() {
     assert!(stored == file, "the source is byte for byte the file");
     decode_all(Path::new(&server.url(ready["playback"]["dash"].as_str().expect("dash"))));
 }
+
+#[test]
+fn streams_are_playable_while_the_transcode_runs() {
+    let (dir, src) = clip(20);
+    let server = Server::start(&dir.path().join("data"), &[("CDLC_X264_PRESET", "slow")]);
+    let (status, asset) = server.upload(&src, Some(TOKEN));
+    assert_eq!(status, 201);
+    let id = asset["id"].as_str().expect("id").to_owned();
+
+    let uploaded = Instant::now();
+    let asset = loop {
+        let asset = server.json(&format!("/api/v1/assets/{id}"));
+        if !asset["playback"].is_null() {
+            break asset;
+        }
+        assert!(uploaded.elapsed() < Duration::from_secs(60), "never playable: {asset}");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    eprintln!("playable {:?} after the upload, at {}%", uploaded.elapsed(), asset["progress"]);
+    assert_eq!(asset["status"], "processing", "playable before the transcode ends");
+
+    let (status, media) = server.get(&format!("/streams/{id}/360p/playlist.m3u8"));
+    assert_eq!(status, 200);
+    assert!(media.contains("#EXT-X-PLAYLIST-TYPE:EVENT") && !media.contains("#EXT-X-ENDLIST"), "{media}");
+    let (status, mpd) = server.get(&format!("/streams/{id}/manifest.mpd"));
+    assert_eq!(status, 200);
+    let parsed = dash_mpd_core::parse(&mpd).expect("dynamic MPD parses");
+    assert_eq!(parsed.mpdtype.as_deref(), Some("dynamic"), "{mpd}");
+    let (_, headers) = server.curl(&["-D", "-", "-o", "/dev/null"], &format!("/streams/{id}/master.m3u8"));
+    assert!(headers.contains("max-age=1"), "growing manifests are not cached for long: {headers}");
+
+    // A player that starts now follows the growing playlist to its end.
+    decode_all(Path::new(&server.url(&format!("/streams/{id}/master.m3u8"))));
+    let ready = server.wait_for(&id, &["ready", "errored"], Duration::from_secs(240));
+    assert_eq!(ready["status"], "ready");
+    let (_, mpd) = server.get(&format!("/streams/{id}/manifest.mpd"));
+    assert_eq!(dash_mpd_core::parse(&mpd).expect("static MPD").mpdtype.as_deref(), Some("static"));
+}
