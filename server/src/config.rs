@@ -28,6 +28,11 @@ pub struct Config {
     pub segment_duration: f64,
     /// x264 speed preset. Env: CDLC_X264_PRESET.
     pub x264_preset: String,
+    /// URL that receives a POST when an asset is ready or errored. Env: CDLC_WEBHOOK_URL.
+    pub webhook_url: Option<String>,
+    /// Key of the HMAC-SHA256 in each webhook's `Cdlc-Signature` header;
+    /// required with webhook_url. Env: CDLC_WEBHOOK_SECRET.
+    pub webhook_secret: Option<String>,
 }
 
 impl Default for Config {
@@ -41,6 +46,8 @@ impl Default for Config {
             max_attempts: 3,
             segment_duration: 2.0,
             x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
+            webhook_url: None,
+            webhook_secret: None,
         }
     }
 }
@@ -87,6 +94,12 @@ impl Config {
         if let Some(v) = env("CDLC_X264_PRESET") {
             config.x264_preset = v;
         }
+        if let Some(v) = env("CDLC_WEBHOOK_URL") {
+            config.webhook_url = Some(v);
+        }
+        if let Some(v) = env("CDLC_WEBHOOK_SECRET") {
+            config.webhook_secret = Some(v);
+        }
         Ok(config)
     }
 
@@ -108,6 +121,14 @@ impl Config {
         }
         if !(0.5..=20.0).contains(&self.segment_duration) {
             bail!("segment_duration must be between 0.5 and 20 seconds");
+        }
+        if let Some(url) = &self.webhook_url {
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                bail!("webhook_url must start with http:// or https://");
+            }
+            if self.webhook_secret.as_ref().is_none_or(|s| s.len() < 16) {
+                bail!("webhook_secret of at least 16 characters is required with webhook_url");
+            }
         }
         if !crate::transcode::PRESETS.contains(&self.x264_preset.as_str()) {
             bail!("x264_preset must be one of {}", crate::transcode::PRESETS.join(", "));

@@ -5,6 +5,7 @@ mod config;
 mod serve;
 mod state;
 mod transcode;
+mod webhooks;
 mod worker;
 
 use std::process::ExitCode;

@@ -96,7 +96,10 @@ async fn run_job(state: &SharedState, worker: &str, job: Job) {
     heartbeat.abort();
     let metadata = &state.metadata;
     let outcome = match result {
-        Ok(()) => metadata.complete_job(&job.id, worker).await.map(|_| JobState::Done),
+        Ok(()) => {
+            crate::webhooks::notify(state, "asset.ready", &job.asset_id);
+            metadata.complete_job(&job.id, worker).await.map(|_| JobState::Done)
+        }
         Err(failure) => {
             warn!(error = %failure.message, retryable = failure.retryable, "job failed");
             let retry = failure
@@ -113,6 +116,7 @@ async fn run_job(state: &SharedState, worker: &str, job: Job) {
                         serde_json::json!({ "error": failure.message }),
                     )
                     .await;
+                crate::webhooks::notify(state, "asset.errored", &job.asset_id);
             }
             outcome
         }

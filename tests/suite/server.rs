@@ -479,3 +479,106 @@ fn streams_are_playable_while_the_transcode_runs() {
     let (_, mpd) = server.get(&format!("/streams/{id}/manifest.mpd"));
     assert_eq!(dash_mpd_core::parse(&mpd).expect("static MPD").mpdtype.as_deref(), Some("static"));
 }
+
+/// One HTTP request as a webhook receiver sees it.
+#[derive(Debug)]
+struct Received {
+    headers: String,
+    body: String,
+}
+
+/// Accepts `count` requests on a loopback port, answering 200 to each.
+fn webhook_receiver(count: usize) -> (u16, std::thread::JoinHandle<Vec<Received>>) {
+    use std::io::{BufRead, BufReader, Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    listener.set_nonblocking(true).expect("nonblocking");
+    let handle = std::thread::spawn(move || {
+        let mut received = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(180);
+        while received.len() < count && Instant::now() < deadline {
+            let mut stream = match listener.accept() {
+                Ok((stream, _)) => stream,
+                Err(_) => {
+                    std::thread::sleep(Duration::from_millis(50));
+                    continue;
+                }
+            };
+            stream.set_nonblocking(false).expect("blocking");
+            stream.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut headers = String::new();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                    break;
+                }
+                headers.push_str(&line.to_lowercase());
+            }
+            let length: usize = headers
+                .lines()
+                .find_map(|l| l.strip_prefix("content-length:"))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            reader.read_exact(&mut body).expect("body");
+            let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+            received.push(Received { headers, body: String::from_utf8_lossy(&body).into_owned() });
+        }
+        received
+    });
+    (port, handle)
+}
+
+#[test]
+fn progress_streams_as_server_sent_events_and_webhooks_are_signed() {
+    use hmac::{Hmac, Mac};
+    let (dir, src) = clip(8);
+    let (hook_port, hook) = webhook_receiver(2);
+    let secret = "webhook-secret-0123456789";
+    let url = format!("http://127.0.0.1:{hook_port}/hook");
+    let server = Server::start(
+        &dir.path().join("data"),
+        &[("CDLC_WEBHOOK_URL", &url), ("CDLC_WEBHOOK_SECRET", secret), ("CDLC_X264_PRESET", "medium")],
+    );
+    let (_, asset) = server.upload(&src, Some(TOKEN));
+    let id = asset["id"].as_str().expect("id").to_owned();
+
+    let (status, stream) = server.curl(&["-N", "--max-time", "120"], &format!("/api/v1/assets/{id}/events"));
+    assert_eq!(status, 200, "{stream}");
+    let snapshots: Vec<serde_json::Value> = stream
+        .lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .map(|d| serde_json::from_str(d.trim()).expect("event JSON"))
+        .collect();
+    assert!(snapshots.len() >= 3, "several progress events: {stream}");
+    let progress: Vec<f64> = snapshots.iter().map(|s| s["progress"].as_f64().unwrap_or(-1.0)).collect();
+    assert!(progress.windows(2).all(|w| w[0] <= w[1]), "progress only rises: {progress:?}");
+    assert_eq!(snapshots.last().map(|s| s["status"].clone()), Some("ready".into()), "ends at ready");
+
+    // An errored asset too, so both kinds of webhook are sent.
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a movie\n".repeat(100)).expect("write");
+    let (_, bad) = server.upload(&text, Some(TOKEN));
+    let bad_id = bad["id"].as_str().expect("id").to_owned();
+    server.wait_for(&bad_id, &["errored"], Duration::from_secs(60));
+
+    let mut received = hook.join().expect("receiver");
+    assert_eq!(received.len(), 2, "one webhook for ready, one for errored: {received:?}");
+    received.sort_by_key(|r| r.body.contains("asset.errored"));
+    for (request, (kind, asset_id)) in received.iter().zip([("asset.ready", &id), ("asset.errored", &bad_id)])
+    {
+        let body: serde_json::Value = serde_json::from_str(&request.body).expect("webhook JSON");
+        assert_eq!(
+            (body["type"].as_str(), body["asset"]["id"].as_str()),
+            (Some(kind), Some(asset_id.as_str()))
+        );
+        let header =
+            request.headers.lines().find_map(|l| l.strip_prefix("cdlc-signature:")).expect("signature");
+        let (t, v1) = header.trim().split_once(",v1=").expect("t=…,v1=…");
+        let t = t.trim_start_matches("t=");
+        let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("key");
+        mac.update(format!("{t}.{}", request.body).as_bytes());
+        assert_eq!(hex::encode(mac.finalize().into_bytes()), v1, "the signature checks out");
+    }
+}

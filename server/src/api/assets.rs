@@ -190,3 +190,52 @@ pub async fn upload(
     state.metadata.append_event(&asset.id, "asset.created", serde_json::json!({})).await?;
     Ok((StatusCode::CREATED, Json(view(&state, asset).await?)))
 }
+
+/// `GET /api/v1/assets/{id}/events`: server-sent events, one `asset`
+/// event (the asset as JSON) each time its status or progress changes,
+/// ending after `ready` or `errored` (or `deleted`).
+pub async fn events(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> Result<
+    axum::response::sse::Sse<
+        impl futures_util::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>,
+    >,
+    ApiError,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    if state.metadata.get_asset(&id).await?.is_none() {
+        return Err(ApiError::NotFound(format!("no asset with id {id}")));
+    }
+    struct Cursor {
+        state: SharedState,
+        id: String,
+        last: Option<(AssetStatus, f64)>,
+        finished: bool,
+    }
+    let start = Cursor { state, id, last: None, finished: false };
+    let stream = futures_util::stream::unfold(start, |mut cursor| async move {
+        if cursor.finished {
+            return None;
+        }
+        loop {
+            let asset = match cursor.state.metadata.get_asset(&cursor.id).await {
+                Ok(Some(asset)) => asset,
+                _ => {
+                    cursor.finished = true;
+                    return Some((Ok(Event::default().event("deleted").data("{}")), cursor));
+                }
+            };
+            let seen = (asset.status, asset.progress);
+            if cursor.last != Some(seen) {
+                cursor.last = Some(seen);
+                cursor.finished = matches!(asset.status, AssetStatus::Ready | AssetStatus::Errored);
+                let event =
+                    Event::default().event("asset").json_data(&asset).unwrap_or_else(|_| Event::default());
+                return Some((Ok(event), cursor));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}

@@ -27,6 +27,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/readyz", get(ready))
         .route("/api/v1/assets", get(assets::list).post(assets::upload))
         .route("/api/v1/assets/{id}", get(assets::get).delete(assets::delete))
+        .route("/api/v1/assets/{id}/events", get(assets::events))
         .route("/api/v1/uploads", post(tus::create).options(tus::options))
         .route("/api/v1/uploads/{id}", head(tus::head).patch(tus::patch).delete(tus::terminate))
         .route("/streams/{id}/{*path}", get(streams::serve))
