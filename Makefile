@@ -32,7 +32,8 @@ test: deps
 
 bench: deps
 	cargo build --release -p cdlc
-	cargo bench -p cdlc-benches
+	cargo bench -p cdlc-benches --bench transcode_vs_ffmpeg
+	cargo bench -p cdlc-benches --bench time_to_playable
 
 lint: deps
 	cargo fmt --all --check

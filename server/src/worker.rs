@@ -107,6 +107,9 @@ async fn run_job(state: &SharedState, worker: &str, job: Job) {
                 .then(|| RETRY_BACKOFF * 2u32.saturating_pow(job.attempts.saturating_sub(1)));
             let outcome = metadata.fail_job(&job.id, worker, &failure.message, retry).await;
             if let Ok(JobState::Failed) = outcome {
+                // Nothing half-written stays behind an errored asset.
+                let _ = state.objects.delete_prefix(&keys::stream_prefix(&job.asset_id)).await;
+                let _ = metadata.clear_outputs(&job.asset_id).await;
                 let _ =
                     metadata.set_status(&job.asset_id, AssetStatus::Errored, Some(&failure.message)).await;
                 let _ = metadata

@@ -220,6 +220,23 @@ fn bad_uploads_get_clear_errors() {
     assert!(errored["error"].as_str().unwrap_or_default().contains("not a video"), "{errored}");
     assert!(errored["playback"].is_null());
 
+    // Truncated: the index says 6 s, the media stops halfway.
+    let (_clip_dir, whole) = Clip::video("testsrc2=s=320x180:r=30:d=6")
+        .h264()
+        .args(&["-crf", "40", "-movflags", "+faststart"])
+        .write("whole.mp4");
+    let bytes = std::fs::read(&whole).expect("read");
+    assert!(bytes.len() / 2 < 300_000, "under the upload limit of this test");
+    let cut = dir.path().join("cut.mp4");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).expect("write");
+    let (status, asset) = server.upload(&cut, Some(TOKEN));
+    assert_eq!(status, 201);
+    let cut_id = asset["id"].as_str().expect("id");
+    let errored = server.wait_for(cut_id, &["errored", "ready"], Duration::from_secs(60));
+    assert_eq!(errored["status"], "errored");
+    assert!(errored["error"].as_str().unwrap_or_default().contains("truncated"), "{errored}");
+    assert!(stream_objects(&server, cut_id).is_empty(), "nothing half-written stays behind");
+
     let (status, body) = server.get("/api/v1/assets?status=bogus");
     assert_eq!(status, 400, "{body}");
     let (status, _) = server.get("/api/v1/assets/0123456789abcdef0123456789abcdef");

@@ -25,6 +25,7 @@ pub fn app(state: SharedState) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(ready))
+        .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/assets", get(assets::list).post(assets::upload))
         .route("/api/v1/assets/{id}", get(assets::get).delete(assets::delete))
         .route("/api/v1/assets/{id}/events", get(assets::events))
@@ -65,6 +66,13 @@ async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> 
     response
 }
 
+/// The OpenAPI document of every route in [`app`].
+pub const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> ([(header::HeaderName, &'static str); 1], &'static str) {
+    ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
+}
+
 /// Ready when the metadata store answers.
 async fn ready(State(state): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
     state.metadata.list_assets(None, 1, None).await?;
@@ -98,5 +106,24 @@ impl FromRequestParts<SharedState> for Admin {
         } else {
             Err(ApiError::Unauthorized)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// Every route of the router is in the OpenAPI document, and nothing else.
+    #[test]
+    fn the_openapi_document_lists_every_route() {
+        let document: serde_json::Value = serde_json::from_str(super::OPENAPI).expect("valid JSON");
+        let documented: std::collections::BTreeSet<String> =
+            document["paths"].as_object().expect("paths").keys().cloned().collect();
+        let source = include_str!("mod.rs");
+        let routed: std::collections::BTreeSet<String> = source
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix(".route(\""))
+            .filter_map(|l| l.split('"').next())
+            .map(|p| p.replace("{*path}", "{path}"))
+            .collect();
+        assert_eq!(documented, routed);
     }
 }
