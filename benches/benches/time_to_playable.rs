@@ -10,33 +10,11 @@
 //!
 //! Settings: CDLC_BENCH_LENGTHS (seconds, default "10,60,180").
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const TOKEN: &str = "bench-token-0123456789abcdef";
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned()
-}
-
-fn generate(path: &Path, seconds: u32) {
-    if path.exists() {
-        return;
-    }
-    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-    eprintln!("generating a {seconds}s 1080p source at {}", path.display());
-    let video = format!("testsrc2=s=1920x1080:r=30:d={seconds},noise=alls=4:allf=t");
-    let audio = format!("sine=f=440:d={seconds}:sample_rate=48000");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &audio])
-        .args(["-c:v", "libx264", "-preset", "veryfast", "-crf", "20", "-pix_fmt", "yuv420p"])
-        .args(["-c:a", "aac", "-shortest", "-movflags", "+faststart"])
-        .arg(path)
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success());
-}
 
 fn get(base: &str, path: &str) -> Option<String> {
     let output = Command::new("curl")
@@ -72,20 +50,13 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let root = workspace_root();
-    let cdlc =
-        std::env::var_os("CDLC_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/cdlc"));
-    assert!(
-        cdlc.exists(),
-        "{} is missing: `cargo build --release -p cdlc` (make bench does)",
-        cdlc.display()
-    );
-    let media = root.join("target/bench-media");
+    let cdlc = cdlc_benches::cdlc_bin();
+    let media = cdlc_benches::media_dir();
     let sources: Vec<(u32, PathBuf)> = lengths
         .iter()
         .map(|s| {
             let path = media.join(format!("playable-1080p-{s}s.mp4"));
-            generate(&path, *s);
+            cdlc_benches::generate_1080p(&path, *s, 20);
             (*s, path)
         })
         .collect();

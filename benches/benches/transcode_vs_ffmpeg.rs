@@ -8,7 +8,7 @@
 //! Settings: CDLC_BENCH_SECONDS (source length, default 10),
 //! CDLC_BENCH_RUNS (runs of each, default 3), CDLC_BENCH_PRESET (veryfast).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
@@ -22,10 +22,6 @@ const SEGMENT_SECONDS: u32 = 2;
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace").to_owned()
 }
 
 fn children_cpu() -> Duration {
@@ -42,27 +38,6 @@ fn measure(command: &mut Command) -> (Duration, Duration) {
     let wall = started.elapsed();
     assert!(output.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     (wall, children_cpu() - cpu_before)
-}
-
-fn generate_source(path: &Path, seconds: u32) {
-    if path.exists() {
-        return;
-    }
-    std::fs::create_dir_all(path.parent().expect("dir")).expect("mkdir");
-    eprintln!("generating a {seconds}s 1080p source at {}", path.display());
-    // Moving test pattern with film-like grain: harder to encode than a
-    // clean synthetic picture.
-    let video = format!("testsrc2=s=1920x1080:r={FPS}:d={seconds},noise=alls=4:allf=t");
-    let audio = format!("sine=f=440:d={seconds}:sample_rate=48000");
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i", &video, "-f", "lavfi", "-i", &audio])
-        .args(["-c:v", "libx264", "-preset", "fast", "-crf", "18", "-pix_fmt", "yuv420p"])
-        .args(["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"])
-        .args(["-c:a", "aac", "-b:a", "192k", "-shortest"])
-        .arg(path)
-        .status()
-        .expect("ffmpeg");
-    assert!(status.success());
 }
 
 fn cdlc_command(cdlc: &Path, source: &Path, out: &Path, preset: &str) -> Command {
@@ -151,17 +126,10 @@ fn main() {
     let seconds: u32 = env_or("CDLC_BENCH_SECONDS", 10);
     let runs: usize = env_or("CDLC_BENCH_RUNS", 3);
     let preset: String = env_or("CDLC_BENCH_PRESET", "veryfast".to_owned());
-    let root = workspace_root();
-    let cdlc =
-        std::env::var_os("CDLC_BIN").map(PathBuf::from).unwrap_or_else(|| root.join("target/release/cdlc"));
-    assert!(
-        cdlc.exists(),
-        "{} is missing: `cargo build --release -p cdlc` (make bench does)",
-        cdlc.display()
-    );
-    let work = root.join("target/bench-media");
+    let cdlc = cdlc_benches::cdlc_bin();
+    let work = cdlc_benches::media_dir();
     let source = work.join(format!("source-1080p-{seconds}s.mp4"));
-    generate_source(&source, seconds);
+    cdlc_benches::generate_1080p(&source, seconds, 18);
     let (cdlc_out, ffmpeg_out) = (work.join("cdlc"), work.join("ffmpeg"));
 
     let mut cdlc_times = Vec::new();
