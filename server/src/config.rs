@@ -130,8 +130,8 @@ impl Config {
                 bail!("webhook_secret of at least 16 characters is required with webhook_url");
             }
         }
-        if !crate::transcode::PRESETS.contains(&self.x264_preset.as_str()) {
-            bail!("x264_preset must be one of {}", crate::transcode::PRESETS.join(", "));
+        if !cdlc_transcoder::X264_PRESETS.contains(&self.x264_preset.as_str()) {
+            bail!("x264_preset must be one of {}", cdlc_transcoder::X264_PRESETS.join(", "));
         }
         Ok(())
     }

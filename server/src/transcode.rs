@@ -41,22 +41,9 @@ pub struct Args {
     quiet: bool,
 }
 
-pub const PRESETS: [&str; 10] = [
-    "ultrafast",
-    "superfast",
-    "veryfast",
-    "faster",
-    "fast",
-    "medium",
-    "slow",
-    "slower",
-    "veryslow",
-    "placebo",
-];
-
 pub fn run(args: Args) -> anyhow::Result<()> {
-    if !PRESETS.contains(&args.preset.as_str()) {
-        bail!("--preset must be one of {}", PRESETS.join(", "));
+    if !cdlc_transcoder::X264_PRESETS.contains(&args.preset.as_str()) {
+        bail!("--preset must be one of {}", cdlc_transcoder::X264_PRESETS.join(", "));
     }
     if !(0.5..=20.0).contains(&args.segment_duration) {
         bail!("--segment-duration must be between 0.5 and 20 seconds");

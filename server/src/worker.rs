@@ -236,41 +236,12 @@ struct PublishingSink {
 
 impl PublishingSink {
     fn new(state: SharedState, handle: Handle, asset_id: &str, plan: &LadderPlan) -> Self {
-        let mut renditions: Vec<RenditionOutput> = plan
-            .rungs
-            .iter()
-            .map(|rung| RenditionOutput {
-                name: rung.name.clone(),
-                kind: RenditionKind::Video {
-                    width: rung.width,
-                    height: rung.height,
-                    frame_rate: plan.frame_rate,
-                    bitrate_kbps: rung.bitrate_kbps,
-                },
-                codec: String::new(),
-                init_size: 0,
-                segments: Vec::new(),
-            })
-            .collect();
-        if let Some(audio) = &plan.audio {
-            renditions.push(RenditionOutput {
-                name: audio.name.clone(),
-                kind: RenditionKind::Audio {
-                    channels: audio.channels,
-                    sample_rate: audio.sample_rate,
-                    bitrate: audio.bitrate,
-                },
-                codec: String::new(),
-                init_size: 0,
-                segments: Vec::new(),
-            });
-        }
         PublishingSink {
             state,
             handle,
             asset_id: asset_id.to_owned(),
             segment_duration: plan.segment_duration(),
-            renditions: Mutex::new(renditions),
+            renditions: Mutex::new(plan.renditions()),
             master_published: AtomicBool::new(false),
             availability_start: std::sync::OnceLock::new(),
         }
@@ -285,9 +256,7 @@ impl PublishingSink {
 impl SegmentSink for PublishingSink {
     fn init_segment(&self, rendition: &str, data: &[u8]) -> std::io::Result<()> {
         self.put(&layout::init_segment(rendition), Bytes::copy_from_slice(data))?;
-        let codec = cdlc_transcoder::cmaf::avc_codec_string(data)
-            .or_else(|| cdlc_transcoder::cmaf::aac_codec_string(data))
-            .unwrap_or_default();
+        let codec = cdlc_transcoder::cmaf::codec_string(data).unwrap_or_default();
         let mut renditions = self.renditions.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(r) = renditions.iter_mut().find(|r| r.name == rendition) {
             r.codec = codec;

@@ -73,6 +73,11 @@ pub fn find_deep<'a>(data: &'a [u8], kind: &[u8; 4]) -> Option<&'a [u8]> {
     None
 }
 
+/// The RFC 6381 codec string of the track in an init segment, H.264 or AAC.
+pub fn codec_string(init: &[u8]) -> Option<String> {
+    avc_codec_string(init).or_else(|| aac_codec_string(init))
+}
+
 /// The RFC 6381 codec string of the H.264 track in an init segment
 /// ("avc1.64001f"), read from its avcC box.
 pub fn avc_codec_string(init: &[u8]) -> Option<String> {

@@ -5,7 +5,7 @@ use std::time::Duration;
 use cdlc_ingest::{MediaInfo, Rotation};
 use serde::Serialize;
 
-use crate::TranscodeError;
+use crate::{RenditionKind, RenditionOutput, TranscodeError};
 
 /// Segment (and GOP) duration when none is asked for.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
@@ -133,6 +133,40 @@ impl LadderPlan {
 
     pub fn frame_rate_f64(&self) -> f64 {
         self.frame_rate.0 as f64 / self.frame_rate.1 as f64
+    }
+
+    /// The renditions this plan produces (video rungs largest first, then
+    /// audio), before any segment exists.
+    pub fn renditions(&self) -> Vec<RenditionOutput> {
+        let empty = |name: &str, kind| RenditionOutput {
+            name: name.to_owned(),
+            kind,
+            codec: String::new(),
+            init_size: 0,
+            segments: Vec::new(),
+        };
+        let mut renditions: Vec<RenditionOutput> = self
+            .rungs
+            .iter()
+            .map(|rung| {
+                let kind = RenditionKind::Video {
+                    width: rung.width,
+                    height: rung.height,
+                    frame_rate: self.frame_rate,
+                    bitrate_kbps: rung.bitrate_kbps,
+                };
+                empty(&rung.name, kind)
+            })
+            .collect();
+        if let Some(audio) = &self.audio {
+            let kind = RenditionKind::Audio {
+                channels: audio.channels,
+                sample_rate: audio.sample_rate,
+                bitrate: audio.bitrate,
+            };
+            renditions.push(empty(&audio.name, kind));
+        }
+        renditions
     }
 }
 

@@ -21,7 +21,9 @@ pub use ladder::{plan, AudioPlan, LadderOptions, LadderPlan, Rung, RungSpec};
 pub use output::{
     layout, DirectorySink, RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput,
 };
-pub use pipeline::{threads_per_rung, transcode, EncoderOptions, Progress, DEFAULT_X264_PRESET};
+pub use pipeline::{
+    threads_per_rung, transcode, EncoderOptions, Progress, DEFAULT_X264_PRESET, X264_PRESETS,
+};
 
 /// Registers the GStreamer elements cdlc ships inside its own binary
 /// (cmafmux from gst-plugin-fmp4). Safe to call more than once.

@@ -20,6 +20,19 @@ use crate::output::{RenditionKind, RenditionOutput, Segment, SegmentSink, Transc
 use crate::{cmaf, LadderPlan, TranscodeError};
 use cdlc_ingest::Rotation;
 
+/// Every x264 speed preset, fastest first.
+pub const X264_PRESETS: [&str; 10] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+    "placebo",
+];
 /// x264 speed preset when none is asked for.
 pub const DEFAULT_X264_PRESET: &str = "veryfast";
 /// Frames buffered between the tee and each rung's scaler.
@@ -113,35 +126,7 @@ pub fn transcode(
     let span = info_span!("transcode", source = %source.display());
     let _entered = span.enter();
 
-    let mut renditions: Vec<RenditionOutput> = plan
-        .rungs
-        .iter()
-        .map(|rung| RenditionOutput {
-            name: rung.name.clone(),
-            kind: RenditionKind::Video {
-                width: rung.width,
-                height: rung.height,
-                frame_rate: plan.frame_rate,
-                bitrate_kbps: rung.bitrate_kbps,
-            },
-            codec: String::new(),
-            init_size: 0,
-            segments: Vec::new(),
-        })
-        .collect();
-    if let Some(audio) = &plan.audio {
-        renditions.push(RenditionOutput {
-            name: audio.name.clone(),
-            kind: RenditionKind::Audio {
-                channels: audio.channels,
-                sample_rate: audio.sample_rate,
-                bitrate: audio.bitrate,
-            },
-            codec: String::new(),
-            init_size: 0,
-            segments: Vec::new(),
-        });
-    }
+    let renditions = plan.renditions();
     let shared = Arc::new(Shared { sink, renditions: Mutex::new(renditions), error: Mutex::new(None) });
 
     let built = build(source, plan, encoder, &shared)?;
@@ -441,8 +426,7 @@ fn store_sample(shared: &Shared, index: usize, sample: &gst::Sample) -> Result<(
                 what: format!("the init segment of {name}"),
                 source,
             })?;
-            let codec =
-                cmaf::avc_codec_string(&map).or_else(|| cmaf::aac_codec_string(&map)).unwrap_or_default();
+            let codec = cmaf::codec_string(&map).unwrap_or_default();
             let mut renditions = shared.renditions.lock().unwrap_or_else(|e| e.into_inner());
             renditions[index].codec = codec;
             renditions[index].init_size = map.len() as u64;

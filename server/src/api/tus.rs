@@ -5,7 +5,7 @@
 //! `tus-{id}.json`. The last byte turns the upload into the asset's source
 //! and queues the transcode.
 
-use std::collections::HashSet;
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::sync::Mutex;
 
@@ -25,23 +25,20 @@ use crate::state::keys;
 const TUS_VERSION: &str = "1.0.0";
 
 /// Uploads with a PATCH in flight: a second one at the same time gets 409.
-static BUSY: Mutex<Option<HashSet<String>>> = Mutex::new(None);
+static BUSY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
 
 struct BusyGuard(String);
 
 impl BusyGuard {
     fn take(id: &str) -> Option<BusyGuard> {
         let mut busy = BUSY.lock().unwrap_or_else(|e| e.into_inner());
-        busy.get_or_insert_with(HashSet::new).insert(id.to_owned()).then(|| BusyGuard(id.to_owned()))
+        busy.insert(id.to_owned()).then(|| BusyGuard(id.to_owned()))
     }
 }
 
 impl Drop for BusyGuard {
     fn drop(&mut self) {
-        let mut busy = BUSY.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(set) = busy.as_mut() {
-            set.remove(&self.0);
-        }
+        BUSY.lock().unwrap_or_else(|e| e.into_inner()).remove(&self.0);
     }
 }
 
