@@ -128,16 +128,7 @@ fn odd_sized_source_is_never_upscaled() {
 
 #[test]
 fn rotated_phone_video_comes_out_upright() {
-    // Stored landscape with a white band along the top, flagged to be shown
-    // rotated by 90 degrees, as phones record portrait video.
-    let (dir, src) =
-        Clip::video("color=c=black:s=320x180:r=30:d=2,drawbox=x=0:y=0:w=320:h=60:color=white:t=fill")
-            .input("sine=d=2")
-            .args(&["-map", "0:v", "-map", "1:a"])
-            .h264()
-            .aac()
-            .write("phone.mp4");
-    crate::support::set_rotation_90(&src);
+    let (dir, src) = crate::support::rotated_phone_clip();
     let (out, err) = transcode_ok(&src, &dir, &[]);
     assert!(err.contains("rotated upright"), "{err}");
     let rungs = verify_stream(&out, &expect(180, 320, 60, true));

@@ -119,10 +119,22 @@ fn stream_objects(server: &Server, id: &str) -> BTreeSet<String> {
     files_under(&server.data.join("objects/streams").join(id)).into_iter().collect()
 }
 
-/// Every object the final manifests name, plus the manifests themselves.
+/// Every object the final manifests name, plus the manifests themselves and
+/// the stills the asset names (the poster, the storyboard's index and the
+/// sprite that index points at).
 fn referenced_objects(server: &Server, id: &str) -> BTreeSet<String> {
     let root = server.data.join("objects/streams").join(id);
     let mut names: BTreeSet<String> = ["master.m3u8", "manifest.mpd"].map(String::from).into();
+    let asset = server.json(&format!("/api/v1/assets/{id}"));
+    let prefix = format!("/streams/{id}/");
+    for field in ["poster", "storyboard"] {
+        if let Some(name) = asset[field].as_str().and_then(|url| url.strip_prefix(&prefix)) {
+            names.insert(name.to_owned());
+        }
+    }
+    if let Ok(vtt) = std::fs::read_to_string(root.join("storyboard.vtt")) {
+        names.extend(vtt.lines().filter_map(|l| l.split_once("#xywh=")).map(|(image, _)| image.to_owned()));
+    }
     let master = std::fs::read_to_string(root.join("master.m3u8")).expect("master");
     let playlists = master
         .lines()
@@ -202,11 +214,9 @@ fn an_upload_is_transcoded_published_and_plays_over_http() {
     let vtt = std::fs::read_to_string(&stills[2]).expect("vtt");
     assert!(vtt.starts_with("WEBVTT") && vtt.contains("storyboard.jpg#xywh=0,0,160,90"), "{vtt}");
 
-    let mut expected = referenced_objects(&server, &id);
-    expected.extend(["poster.jpg", "storyboard.jpg", "storyboard.vtt"].map(String::from));
     assert_eq!(
         stream_objects(&server, &id),
-        expected,
+        referenced_objects(&server, &id),
         "exactly the objects the manifests and the asset name"
     );
     let listed = server.json("/api/v1/assets?status=ready");

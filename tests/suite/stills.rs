@@ -141,16 +141,7 @@ fn stills_poster_skips_a_black_opening_and_the_storyboard_follows_the_video() {
 
 #[test]
 fn stills_of_a_rotated_phone_video_are_upright() {
-    // Stored landscape with a white band along the top, flagged to be shown
-    // rotated by 90 degrees (portrait), with audio.
-    let (dir, src) =
-        Clip::video("color=c=black:s=320x180:r=30:d=2,drawbox=x=0:y=0:w=320:h=60:color=white:t=fill")
-            .input("sine=d=2")
-            .args(&["-map", "0:v", "-map", "1:a"])
-            .h264()
-            .aac()
-            .write("phone.mp4");
-    crate::support::set_rotation_90(&src);
+    let (dir, src) = crate::support::rotated_phone_clip();
     let out = dir.path().join("out");
     let output = cdlc_transcode(&src, &out, &[]);
     assert!(output.status.success(), "cdlc transcode failed: {}", stderr(&output));

@@ -152,18 +152,28 @@ struct Built {
     encoded: Vec<Arc<AtomicU64>>,
 }
 
-fn make(factory: &str) -> Result<gst::Element, TranscodeError> {
+pub(crate) fn make(factory: &str) -> Result<gst::Element, TranscodeError> {
     gst::ElementFactory::make(factory).build().map_err(|_| TranscodeError::MissingElement(factory.to_owned()))
 }
 
-fn capsfilter(caps: gst::Caps) -> Result<gst::Element, TranscodeError> {
+pub(crate) fn capsfilter(caps: gst::Caps) -> Result<gst::Element, TranscodeError> {
     gst::ElementFactory::make("capsfilter")
         .property("caps", caps)
         .build()
         .map_err(|_| TranscodeError::MissingElement("capsfilter".into()))
 }
 
-fn build_error(e: impl std::fmt::Display) -> TranscodeError {
+/// A queue bounded by a number of frames only, never by bytes or time.
+pub(crate) fn frame_queue(frames: u32) -> Result<gst::Element, TranscodeError> {
+    gst::ElementFactory::make("queue")
+        .property("max-size-buffers", frames)
+        .property("max-size-bytes", 0u32)
+        .property("max-size-time", 0u64)
+        .build()
+        .map_err(|_| TranscodeError::MissingElement("queue".into()))
+}
+
+pub(crate) fn build_error(e: impl std::fmt::Display) -> TranscodeError {
     TranscodeError::Build(e.to_string())
 }
 
@@ -231,12 +241,7 @@ fn build(
     for (index, rung) in plan.rungs.iter().enumerate() {
         // A deeper queue than the default (10 MB, three 1080p frames) lets
         // each rung's encoder run ahead or behind the others for a while.
-        let queue = gst::ElementFactory::make("queue")
-            .property("max-size-buffers", RUNG_QUEUE_FRAMES)
-            .property("max-size-bytes", 0u32)
-            .property("max-size-time", 0u64)
-            .build()
-            .map_err(|_| TranscodeError::MissingElement("queue".into()))?;
+        let queue = frame_queue(RUNG_QUEUE_FRAMES)?;
         let scale = make("videoscale")?;
         scale.set_property_from_str("method", SCALING_METHOD);
         scale.set_property("sharpness", SCALING_SHARPNESS);

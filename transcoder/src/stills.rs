@@ -23,7 +23,7 @@ use gst_video::prelude::*;
 use tracing::{debug, info, warn};
 
 use crate::output::layout;
-use crate::pipeline::Shared;
+use crate::pipeline::{build_error, capsfilter, frame_queue, make, Shared};
 use crate::{LadderPlan, TranscodeError};
 
 /// The poster's longest side, at most (the top rung's size when smaller).
@@ -228,14 +228,6 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn make(factory: &str) -> Result<gst::Element, TranscodeError> {
-    gst::ElementFactory::make(factory).build().map_err(|_| TranscodeError::MissingElement(factory.to_owned()))
-}
-
-fn build_error(e: impl std::fmt::Display) -> TranscodeError {
-    TranscodeError::Build(e.to_string())
-}
-
 /// Raw I420 caps in JPEG's own colour space (full range, BT.601 matrix,
 /// centred chroma), so that every JPEG decoder shows the source's colours.
 fn jfif_caps(width: u32, height: u32) -> gst::Caps {
@@ -247,30 +239,6 @@ fn jfif_caps(width: u32, height: u32) -> gst::Caps {
         .field("colorimetry", "1:4:0:0")
         .field("chroma-site", "jpeg")
         .build()
-}
-
-fn scaler() -> Result<gst::Element, TranscodeError> {
-    let scale = make("videoconvertscale")?;
-    scale.set_property_from_str("method", SCALING_METHOD);
-    Ok(scale)
-}
-
-/// A queue that holds up to `frames` buffers and never limits by bytes or
-/// time: sized for everything the branch can ever pass.
-fn holding_queue(frames: u32) -> Result<gst::Element, TranscodeError> {
-    gst::ElementFactory::make("queue")
-        .property("max-size-buffers", frames)
-        .property("max-size-bytes", 0u32)
-        .property("max-size-time", 0u64)
-        .build()
-        .map_err(|_| TranscodeError::MissingElement("queue".into()))
-}
-
-fn capsfilter(caps: gst::Caps) -> Result<gst::Element, TranscodeError> {
-    gst::ElementFactory::make("capsfilter")
-        .property("caps", caps)
-        .build()
-        .map_err(|_| TranscodeError::MissingElement("capsfilter".into()))
 }
 
 /// The running time of a buffer arriving on `pad`.
@@ -289,17 +257,7 @@ pub(crate) fn add_branches(
     shared: &Arc<Shared>,
 ) -> Result<(), TranscodeError> {
     add_poster_branch(pipeline, tee, stills, shared)?;
-    add_storyboard_branch(pipeline, tee, stills)
-}
-
-fn link_branch(
-    pipeline: &gst::Pipeline,
-    tee: &gst::Element,
-    chain: &[&gst::Element],
-) -> Result<(), TranscodeError> {
-    pipeline.add_many(chain.iter().copied()).map_err(build_error)?;
-    gst::Element::link_many(chain.iter().copied()).map_err(build_error)?;
-    tee.link(chain[0]).map_err(build_error)
+    add_storyboard_branch(pipeline, tee, stills, shared)
 }
 
 /// An appsink outside preroll (`async=false`), so the pipeline starts
@@ -333,17 +291,48 @@ fn stills_appsink(
         .upcast()
 }
 
+/// Adds `videoconvertscale ! WxH,JFIF ! rest…` to the tee, behind a probe
+/// that lets through only the frames `wanted(pad, frame, running time)`
+/// accepts: everything else costs nothing past the probe.
+fn add_branch(
+    pipeline: &gst::Pipeline,
+    tee: &gst::Element,
+    (width, height): (u32, u32),
+    rest: &[&gst::Element],
+    wanted: impl Fn(&gst::Pad, &gst::BufferRef, Duration) -> bool + Send + Sync + 'static,
+) -> Result<(), TranscodeError> {
+    let scale = make("videoconvertscale")?;
+    scale.set_property_from_str("method", SCALING_METHOD);
+    let size = capsfilter(jfif_caps(width, height))?;
+    let mut chain = vec![&scale, &size];
+    chain.extend_from_slice(rest);
+    pipeline.add_many(chain.iter().copied()).map_err(build_error)?;
+    gst::Element::link_many(chain.iter().copied()).map_err(build_error)?;
+    tee.link(&scale).map_err(build_error)?;
+
+    let pad = scale.static_pad("sink").ok_or_else(|| build_error("videoconvertscale has no sink pad"))?;
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        match running_time(pad, buffer) {
+            Some(time) if wanted(pad, buffer, time) => gst::PadProbeReturn::Ok,
+            _ => SKIP_FRAME,
+        }
+    });
+    Ok(())
+}
+
 fn add_poster_branch(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     stills: &Arc<Stills>,
     shared: &Arc<Shared>,
 ) -> Result<(), TranscodeError> {
-    let scale = scaler()?;
-    let size = capsfilter(jfif_caps(stills.plan.poster_width, stills.plan.poster_height))?;
     let jpeg = make("jpegenc")?;
     jpeg.set_property("quality", JPEG_QUALITY);
-    let queue = holding_queue(2)?;
+    // Sized for everything the branch can pass: it never blocks the tee.
+    let queue = frame_queue(2)?;
     let sink_for_poster = shared.clone();
     let appsink = stills_appsink(
         move |sample| {
@@ -360,84 +349,52 @@ fn add_poster_branch(
         },
         shared,
     );
-    link_branch(pipeline, tee, &[&scale, &size, &jpeg, &queue, &appsink])?;
-
     let picker = stills.clone();
-    let pad = scale.static_pad("sink").ok_or_else(|| build_error("videoconvertscale has no sink pad"))?;
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(buffer) = info.buffer() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let Some(time) = running_time(pad, buffer) else {
-            return SKIP_FRAME;
-        };
+    let size = (stills.plan.poster_width, stills.plan.poster_height);
+    add_branch(pipeline, tee, size, &[&jpeg, &queue, &appsink], move |pad, buffer, time| {
         let mut poster = lock(&picker.poster);
         if !poster.wants(time) {
-            return SKIP_FRAME;
+            return false;
         }
         let blank = pad
             .current_caps()
             .and_then(|caps| gst_video::VideoInfo::from_caps(&caps).ok())
             .and_then(|video| gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &video).ok())
             .is_some_and(|frame| looks_blank(&frame));
-        if poster.judge(time, blank) {
-            debug!(?time, blank, "poster frame chosen");
-            gst::PadProbeReturn::Ok
-        } else {
-            debug!(?time, "frame too dark or flat for a poster, trying later");
-            SKIP_FRAME
-        }
-    });
-    Ok(())
+        let chosen = poster.judge(time, blank);
+        debug!(?time, blank, chosen, "poster candidate");
+        chosen
+    })
 }
 
 fn add_storyboard_branch(
     pipeline: &gst::Pipeline,
     tee: &gst::Element,
     stills: &Arc<Stills>,
+    shared: &Arc<Shared>,
 ) -> Result<(), TranscodeError> {
-    let scale = scaler()?;
-    let size = capsfilter(jfif_caps(stills.plan.tile_width, stills.plan.tile_height))?;
-    let queue = holding_queue(MAX_TILES + 1)?;
+    // Sized for every tile there can be: it never blocks the tee.
+    let queue = frame_queue(MAX_TILES + 1)?;
     let gatherer = stills.clone();
-    // Tiles only go into memory here; nothing can fail but a full board.
-    let appsink: gst::Element = gst_app::AppSink::builder()
-        .sync(false)
-        .async_(false)
-        .max_buffers(4)
-        .drop(false)
-        .callbacks(
-            gst_app::AppSinkCallbacks::builder()
-                .new_sample(move |appsink| {
-                    let sample = appsink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
-                    gatherer.keep_tile(&sample);
-                    Ok(gst::FlowSuccess::Ok)
-                })
-                .build(),
-        )
-        .build()
-        .upcast();
-    link_branch(pipeline, tee, &[&scale, &size, &queue, &appsink])?;
-
+    let appsink = stills_appsink(
+        move |sample| {
+            gatherer.keep_tile(sample);
+            Ok(())
+        },
+        shared,
+    );
     let picker = stills.clone();
-    let pad = scale.static_pad("sink").ok_or_else(|| build_error("videoconvertscale has no sink pad"))?;
-    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
-        let Some(buffer) = info.buffer() else {
-            return gst::PadProbeReturn::Ok;
-        };
-        let Some(time) = running_time(pad, buffer) else {
-            return SKIP_FRAME;
-        };
+    let size = (stills.plan.tile_width, stills.plan.tile_height);
+    add_branch(pipeline, tee, size, &[&queue, &appsink], move |_, buffer, time| {
         let slot = picker.slot_of(time);
         let mut board = lock(&picker.storyboard);
         board.end = board.end.max(time + buffer.duration().map(Duration::from).unwrap_or_default());
         if slot < board.next_slot || slot >= MAX_TILES as u64 {
-            return SKIP_FRAME;
+            return false;
         }
         board.next_slot = slot + 1;
-        gst::PadProbeReturn::Ok
-    });
-    Ok(())
+        true
+    })
 }
 
 impl Stills {
