@@ -1,0 +1,259 @@
+// The browser suite: a real `cdlc serve`, Debian's Chromium, clips made by
+// ffmpeg, and the UI driven as a person would drive it. Prints
+// `N passed, N failed` and exits non-zero when a test fails; screenshots of
+// failures go to web/e2e-artifacts/ (or CDLC_E2E_ARTIFACTS).
+import assert from 'node:assert/strict';
+import path from 'node:path';
+import {
+  repoRoot, tempDir, makeClip, startServer, launchBrowser, runTests, removeDir,
+} from './support.mjs';
+
+const TOKEN = 'e2e-admin-token-0123456789abcdef';
+const READY_TIMEOUT = 240_000;
+const PLAY_TIMEOUT = 60_000;
+const artifacts = process.env.CDLC_E2E_ARTIFACTS ?? path.join(repoRoot, 'web/e2e-artifacts');
+
+const work = await tempDir('cdlc-e2e-');
+// 640x480 gives two rungs (480p and 360p), so a forced switch changes videoHeight.
+const clip = makeClip(path.join(work, 'test-card.mp4'), { seconds: 12, width: 640, height: 480 });
+const small = makeClip(path.join(work, 'small.mp4'), { seconds: 3, width: 320, height: 240 });
+// Long enough that it is still transcoding (x264 `medium` below) when playback starts.
+const long = makeClip(path.join(work, 'long-take.mp4'), { seconds: 40, width: 640, height: 480 });
+
+const server = await startServer({
+  dataDir: path.join(work, 'data'),
+  token: TOKEN,
+  env: { CDLC_X264_PRESET: process.env.CDLC_E2E_PRESET ?? 'medium' },
+});
+const context = await launchBrowser(path.join(work, 'chromium-profile'));
+const page = context.pages()[0] ?? (await context.newPage());
+page.setDefaultTimeout(30_000);
+
+const requests = [];
+context.on('request', (request) => requests.push(request.url()));
+const consoleErrors = [];
+page.on('console', (message) => message.type() === 'error' && consoleErrors.push(message.text()));
+page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}`));
+
+const ids = {};
+
+async function signIn() {
+  await page.click('#sign-in-button');
+  await page.fill('#sign-in-token', TOKEN);
+  await page.click('#sign-in-form button[type="submit"]');
+  await page.waitForSelector('#session .pill');
+}
+
+/** Puts files in the upload page's file input and waits until each is sent; returns their asset ids. */
+async function uploadThroughPage(files) {
+  await page.goto(`${server.url}/upload`);
+  if (await page.isVisible('#sign-in-button')) await signIn();
+  await page.setInputFiles('#file-input', files);
+  const assetIds = [];
+  for (const file of files) {
+    const row = page.locator(`li.upload[data-file="${path.basename(file)}"]`);
+    await page.locator(`li.upload[data-file="${path.basename(file)}"]:is([data-state="done"], [data-state="failed"])`)
+      .waitFor({ timeout: 60_000 });
+    assert.equal(await row.getAttribute('data-state'), 'done', await row.locator('.upload-error').textContent());
+    assert.equal(await row.locator('[role="progressbar"]').getAttribute('aria-valuenow'), '100');
+    const href = await row.locator('a', { hasText: 'Open' }).getAttribute('href');
+    assert.match(href, /^\/assets\/[0-9a-f]+$/);
+    assetIds.push(href.split('/').pop());
+  }
+  return assetIds;
+}
+
+/** Waits for the first frame, then for `seconds` more of playback; returns the start time. */
+async function waitForPlayback(seconds, timeout = PLAY_TIMEOUT) {
+  const first = await page.waitForFunction(() => {
+    const video = document.querySelector('#player-video');
+    return video && video.readyState >= 2 && video.currentTime > 0 && !video.paused
+      ? { time: video.currentTime, status: document.querySelector('#app').dataset.status }
+      : false;
+  }, null, { timeout, polling: 50 });
+  const { time, status } = await first.jsonValue();
+  await page.waitForFunction(
+    ([start, more]) => document.querySelector('#player-video').currentTime >= start + more,
+    [time, seconds],
+    { timeout, polling: 100 },
+  );
+  return { time, status };
+}
+
+/** Mean luma and its spread over the frame on screen, drawn to a canvas. */
+async function frameLuma() {
+  return page.evaluate(() => {
+    const video = document.querySelector('#player-video');
+    const canvas = document.createElement('canvas');
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    const context = canvas.getContext('2d', { willReadFrequently: true });
+    context.drawImage(video, 0, 0);
+    const { data } = context.getImageData(0, 0, canvas.width, canvas.height);
+    let sum = 0;
+    let squares = 0;
+    const pixels = data.length / 4;
+    for (let i = 0; i < data.length; i += 4) {
+      const luma = 0.2126 * data[i] + 0.7152 * data[i + 1] + 0.0722 * data[i + 2];
+      sum += luma;
+      squares += luma * luma;
+    }
+    const mean = sum / pixels;
+    return { mean, spread: Math.sqrt(squares / pixels - mean * mean), width: canvas.width, height: canvas.height };
+  });
+}
+
+/** Picks the rendition the player is not showing and waits until its frames are on screen. */
+async function forceOtherRendition() {
+  const before = await page.evaluate(() => document.querySelector('#player-video').videoHeight);
+  const heights = await page.$$eval('#rendition-select option[data-height]', (options) => options.map((o) => Number(o.dataset.height)));
+  assert.ok(heights.length >= 2, `two renditions to pick from, got ${JSON.stringify(heights)}`);
+  const target = heights.find((h) => h !== before);
+  const value = await page.$eval(`#rendition-select option[data-height="${target}"]`, (o) => o.value);
+  await page.selectOption('#rendition-select', value);
+  await page.waitForFunction((h) => document.querySelector('#player-video').videoHeight === h, target, { timeout: PLAY_TIMEOUT });
+  const after = await page.evaluate(() => document.querySelector('#player-video').currentTime);
+  await page.waitForFunction(
+    (t) => {
+      const video = document.querySelector('#player-video');
+      return video.currentTime >= t + 1 && !video.paused;
+    },
+    after,
+    { timeout: PLAY_TIMEOUT },
+  );
+  return { before, after: target };
+}
+
+async function playWith(engine) {
+  await page.goto(`${server.url}/assets/${ids.clip}`);
+  await page.waitForSelector(`[data-engine="${engine}"]`);
+  if ((await page.getAttribute('#app', 'data-engine')) !== engine) await page.click(`button[data-engine="${engine}"]`);
+  await page.waitForSelector(`#app[data-engine="${engine}"]`);
+  await waitForPlayback(3);
+  const luma = await frameLuma();
+  assert.ok(luma.mean > 40 && luma.spread > 20, `the frame is not black: ${JSON.stringify(luma)}`);
+  const { before, after } = await forceOtherRendition();
+  assert.notEqual(before, after);
+  const frame = await frameLuma();
+  assert.equal(frame.height, after, 'the canvas shows the new rendition');
+  assert.ok(frame.mean > 40, `the frame after the switch is not black: ${JSON.stringify(frame)}`);
+}
+
+const tests = [
+  ['the upload page sends several files by tus, with progress', async () => {
+    [ids.clip, ids.small] = await uploadThroughPage([clip, small]);
+    assert.notEqual(ids.clip, ids.small);
+  }],
+
+  ['the library shows progress, then ready with a poster or placeholder', async () => {
+    await page.goto(`${server.url}/`);
+    const card = page.locator(`.card[data-asset-id="${ids.clip}"]`);
+    await card.waitFor();
+    if ((await card.getAttribute('data-status')) === 'processing') {
+      assert.ok(await card.locator('[role="progressbar"]').isVisible(), 'a processing card shows its progress bar');
+    }
+    await page.locator(`.card[data-asset-id="${ids.clip}"][data-status="ready"]`).waitFor({ timeout: READY_TIMEOUT });
+    await page.locator(`.card[data-asset-id="${ids.small}"][data-status="ready"]`).waitFor({ timeout: READY_TIMEOUT });
+    assert.equal(await card.locator('[data-status]').first().textContent(), 'Ready');
+    assert.ok(!(await card.locator('[role="progressbar"]').isVisible()), 'no progress bar once ready');
+    assert.equal(await card.locator('.card-title').textContent(), 'test-card');
+    assert.equal(await card.locator('.poster img, .poster .poster-placeholder').count(), 1);
+    const posterUrl = await page.evaluate(async (id) => (await (await fetch(`/api/v1/assets/${id}`)).json()).poster ?? null, ids.clip);
+    if (posterUrl) {
+      await card.locator('.poster img').waitFor();
+      assert.ok(await card.locator('.poster img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the poster loads');
+    }
+  }],
+
+  ['hls.js is the default player: plays 3 s, the frame is not black, a forced rendition switch changes videoHeight', async () => {
+    await page.goto(`${server.url}/assets/${ids.clip}`);
+    await page.waitForSelector('#app[data-engine]');
+    assert.equal(await page.getAttribute('#app', 'data-engine'), 'hls', 'hls.js is the default');
+    await playWith('hls');
+  }],
+
+  ['dash.js plays 3 s, the frame is not black, a forced rendition switch changes videoHeight', async () => {
+    await playWith('dash');
+  }],
+
+  ["native HLS plays where the browser has it", async () => {
+    await page.goto(`${server.url}/assets/${ids.clip}`);
+    await page.waitForSelector('#app[data-engine]');
+    if (!(await page.isVisible('button[data-engine="native"]'))) return { skip: 'this Chromium has no native HLS' };
+    await page.click('button[data-engine="native"]');
+    await waitForPlayback(3);
+    const luma = await frameLuma();
+    assert.ok(luma.mean > 40, `the frame is not black: ${JSON.stringify(luma)}`);
+    return undefined;
+  }],
+
+  ['the asset page lists the renditions and the playback URLs', async () => {
+    await page.goto(`${server.url}/assets/${ids.clip}`);
+    const hlsUrl = await page.locator('.url-row[data-kind="hls"] code').textContent();
+    const dashUrl = await page.locator('.url-row[data-kind="dash"] code').textContent();
+    assert.equal(hlsUrl, `${server.url}/streams/${ids.clip}/master.m3u8`);
+    assert.equal(dashUrl, `${server.url}/streams/${ids.clip}/manifest.mpd`);
+    const playlist = await page.evaluate(async (url) => (await fetch(url)).text(), hlsUrl);
+    assert.match(playlist, /^#EXTM3U/);
+    const rows = await page.$$eval('.table tbody tr td:first-child', (cells) => cells.map((c) => c.textContent));
+    assert.ok(rows.includes('480p') && rows.includes('360p'), `renditions listed: ${rows}`);
+  }],
+
+  ['fast publish: hls.js plays a stream that is still transcoding', async () => {
+    await page.evaluate(() => localStorage.removeItem('cdlc.engine'));
+    [ids.long] = await uploadThroughPage([long]);
+    await page.click(`li.upload[data-file="long-take.mp4"] a:has-text("Open")`);
+    await page.waitForSelector('#app[data-engine="hls"]', { timeout: PLAY_TIMEOUT });
+    const { status } = await waitForPlayback(3, READY_TIMEOUT);
+    assert.equal(status, 'processing', 'playback began while the asset was still processing');
+    const luma = await frameLuma();
+    assert.ok(luma.mean > 40, `the frame is not black: ${JSON.stringify(luma)}`);
+  }],
+
+  ['the pages fit a phone screen', async () => {
+    await page.setViewportSize({ width: 390, height: 844 });
+    try {
+      for (const url of ['/', '/upload', `/assets/${ids.clip}`]) {
+        await page.goto(`${server.url}${url}`);
+        await page.waitForSelector('main#app > *');
+        await page.waitForTimeout(300);
+        const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+        assert.ok(overflow <= 0, `${url} scrolls sideways by ${overflow}px on a phone`);
+      }
+    } finally {
+      await page.setViewportSize({ width: 1280, height: 800 });
+    }
+  }],
+
+  ['no request left 127.0.0.1', async () => {
+    assert.ok(requests.length > 20, `the suite made requests (${requests.length})`);
+    const outside = requests.filter((url) => {
+      const { protocol, hostname } = new URL(url);
+      if (protocol === 'data:' || protocol === 'blob:') return false;
+      return hostname !== '127.0.0.1';
+    });
+    assert.deepEqual(outside, []);
+  }],
+];
+
+let result = { passed: 0, failed: 1, skipped: 0 };
+try {
+  result = await runTests(tests, {
+    artifacts,
+    onFailure: async (name, dir) => {
+      const file = path.join(dir, `${name.replace(/[^a-z0-9]+/gi, '-').slice(0, 80)}.png`);
+      await page.screenshot({ path: file, fullPage: true });
+      console.log(`      screenshot: ${file}`);
+      if (consoleErrors.length) console.log(`      browser console:\n        ${consoleErrors.slice(-10).join('\n        ')}`);
+      console.log(`      server log (tail):\n        ${server.log().split('\n').slice(-15).join('\n        ')}`);
+    },
+  });
+} finally {
+  await context.close().catch(() => {});
+  await server.stop();
+  if (process.env.CDLC_E2E_KEEP) console.log(`kept ${work}`);
+  else await removeDir(work);
+}
+const skipped = result.skipped ? `, ${result.skipped} skipped` : '';
+console.log(`${result.passed} passed, ${result.failed} failed${skipped}`);
+process.exitCode = result.failed ? 1 : 0;
