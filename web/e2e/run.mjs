@@ -3,6 +3,8 @@
 // `N passed, N failed` and exits non-zero when a test fails; screenshots of
 // failures go to web/e2e-artifacts/ (or CDLC_E2E_ARTIFACTS).
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   repoRoot, tempDir, makeClip, startServer, launchBrowser, runTests, removeDir,
@@ -12,14 +14,20 @@ const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const READY_TIMEOUT = 240_000;
 const PLAY_TIMEOUT = 60_000;
 const artifacts = process.env.CDLC_E2E_ARTIFACTS ?? path.join(repoRoot, 'web/e2e-artifacts');
+// CDLC_E2E_SHOTS=DIR also saves screenshots of the pages as the tests pass (for a look).
+const shots = process.env.CDLC_E2E_SHOTS;
 
 const work = await tempDir('cdlc-e2e-');
 // 640x480 gives two rungs (480p and 360p), so a forced switch changes videoHeight.
 const clip = makeClip(path.join(work, 'test-card.mp4'), { seconds: 12, width: 640, height: 480 });
 const small = makeClip(path.join(work, 'small.mp4'), { seconds: 3, width: 320, height: 240 });
 // Long enough that it is still transcoding (x264 `medium` below) when playback starts.
+// Random bytes: uploads fine, then the probe refuses it.
+const notVideo = path.join(work, 'not-a-video.mp4');
+await writeFile(notVideo, randomBytes(16 * 1024 * 1024));
 const long = makeClip(path.join(work, 'long-take.mp4'), { seconds: 40, width: 640, height: 480 });
 
+if (shots) await mkdir(shots, { recursive: true });
 const server = await startServer({
   dataDir: path.join(work, 'data'),
   token: TOKEN,
@@ -130,6 +138,7 @@ async function playWith(engine) {
   if ((await page.getAttribute('#app', 'data-engine')) !== engine) await page.click(`button[data-engine="${engine}"]`);
   await page.waitForSelector(`#app[data-engine="${engine}"]`);
   await waitForPlayback(3);
+  if (shots) await page.screenshot({ path: path.join(shots, `asset-${engine}.png`) });
   const luma = await frameLuma();
   assert.ok(luma.mean > 40 && luma.spread > 20, `the frame is not black: ${JSON.stringify(luma)}`);
   const { before, after } = await forceOtherRendition();
@@ -157,6 +166,7 @@ const tests = [
     assert.equal(await card.locator('[data-status]').first().textContent(), 'Ready');
     assert.ok(!(await card.locator('[role="progressbar"]').isVisible()), 'no progress bar once ready');
     assert.equal(await card.locator('.card-title').textContent(), 'test-card');
+    if (shots) await page.screenshot({ path: path.join(shots, 'library.png') });
     assert.equal(await card.locator('.poster img, .poster .poster-placeholder').count(), 1);
     const posterUrl = await page.evaluate(async (id) => (await (await fetch(`/api/v1/assets/${id}`)).json()).poster ?? null, ids.clip);
     if (posterUrl) {
@@ -205,9 +215,46 @@ const tests = [
     await page.click(`li.upload[data-file="long-take.mp4"] a:has-text("Open")`);
     await page.waitForSelector('#app[data-engine="hls"]', { timeout: PLAY_TIMEOUT });
     const { status } = await waitForPlayback(3, READY_TIMEOUT);
+    if (shots) await page.screenshot({ path: path.join(shots, 'asset-processing.png') });
     assert.equal(status, 'processing', 'playback began while the asset was still processing');
     const luma = await frameLuma();
     assert.ok(luma.mean > 40, `the frame is not black: ${JSON.stringify(luma)}`);
+  }],
+
+  ['the upload page pauses and resumes an upload; a file that is not a video ends as failed in the library', async () => {
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Network.enable');
+    // Slow uploads down so the pause lands in the middle of the file.
+    await cdp.send('Network.emulateNetworkConditions', {
+      offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: 3 * 1024 * 1024,
+    });
+    try {
+      await page.goto(`${server.url}/upload`);
+      await page.setInputFiles('#file-input', notVideo);
+      const row = page.locator('li.upload[data-file="not-a-video.mp4"]');
+      const percent = async () => Number(await row.locator('[role="progressbar"]').getAttribute('aria-valuenow'));
+      await page.waitForFunction(() => {
+        const bar = document.querySelector('li.upload[data-file="not-a-video.mp4"] [role="progressbar"]');
+        return bar && Number(bar.getAttribute('aria-valuenow')) >= 10;
+      }, null, { polling: 50 });
+      await row.locator('button', { hasText: 'Pause' }).click();
+      assert.equal(await row.getAttribute('data-state'), 'paused');
+      const paused = await percent();
+      assert.ok(paused < 100, `paused before the end (${paused}%)`);
+      await page.waitForTimeout(1500);
+      assert.equal(await percent(), paused, 'no bytes go while paused');
+      await row.locator('button', { hasText: 'Resume' }).click();
+      await page.locator('li.upload[data-file="not-a-video.mp4"]:is([data-state="done"], [data-state="failed"])').waitFor({ timeout: 120_000 });
+      assert.equal(await row.getAttribute('data-state'), 'done', await row.locator('.upload-error').textContent());
+      const id = (await row.locator('a', { hasText: 'Open' }).getAttribute('href')).split('/').pop();
+      await page.goto(`${server.url}/`);
+      const card = page.locator(`.card[data-asset-id="${id}"][data-status="errored"]`);
+      await card.waitFor({ timeout: READY_TIMEOUT });
+      assert.match(await card.locator('.card-error').textContent(), /\w+/, 'the card says why');
+    } finally {
+      await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
+      await cdp.detach();
+    }
   }],
 
   ['the pages fit a phone screen', async () => {
@@ -217,6 +264,7 @@ const tests = [
         await page.goto(`${server.url}${url}`);
         await page.waitForSelector('main#app > *');
         await page.waitForTimeout(300);
+        if (shots) await page.screenshot({ path: path.join(shots, `phone${url.replace(/\W+/g, '-')}.png`), fullPage: true });
         const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
         assert.ok(overflow <= 0, `${url} scrolls sideways by ${overflow}px on a phone`);
       }
