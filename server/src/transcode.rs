@@ -199,4 +199,13 @@ fn print_summary(outdir: &Path, output: &TranscodeOutput, source: Duration, wall
         outdir.join(cdlc_transcoder::layout::HLS_MASTER).display(),
         outdir.join(cdlc_transcoder::layout::DASH_MANIFEST).display()
     );
+    for (label, name) in [
+        ("Poster:    ", cdlc_transcoder::layout::POSTER),
+        ("Storyboard:", cdlc_transcoder::layout::STORYBOARD_INDEX),
+    ] {
+        let path = outdir.join(name);
+        if path.exists() {
+            println!("{label} {}", path.display());
+        }
+    }
 }

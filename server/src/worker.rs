@@ -318,4 +318,10 @@ impl SegmentSink for PublishingSink {
         }
         Ok(())
     }
+
+    /// The poster (early) and the storyboard (at the end) become objects
+    /// beside the playlists; the asset view shows them once they exist.
+    fn still(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
+        self.put(name, Bytes::copy_from_slice(data))
+    }
 }

@@ -48,9 +48,10 @@ fn h264_aac_mp4_becomes_an_aligned_hls_and_dash_ladder() {
     assert_eq!(sizes(&rungs), vec![(854, 480), (640, 360)]);
 
     // One set of media serves both formats: every file is a manifest, an
-    // init segment or a media segment.
+    // init segment, a media segment or one of the stills.
     for file in files_under(&out) {
-        let known = [".m3u8", ".mpd", ".m4s", "init.mp4"].iter().any(|end| file.ends_with(end));
+        let known = [".m3u8", ".mpd", ".m4s", "init.mp4"].iter().any(|end| file.ends_with(end))
+            || ["poster.jpg", "storyboard.jpg", "storyboard.vtt"].contains(&file.as_str());
         assert!(known, "unexpected file {file}");
     }
     assert_same_colours(&src, &out.join("480p/playlist.m3u8"));

@@ -4,6 +4,7 @@
 mod bad_input;
 mod inputs;
 mod server;
+mod stills;
 mod streaming;
 mod support;
 mod verify;

@@ -180,13 +180,38 @@ fn an_upload_is_transcoded_published_and_plays_over_http() {
         server.curl(&["-D", "-", "-o", "/dev/null"], &format!("/streams/{id}/master.m3u8"));
     assert!(playlist_headers.to_lowercase().contains("application/vnd.apple.mpegurl"));
 
+    // The stills the asset names, served as what they are.
+    assert_eq!(ready["poster"], format!("/streams/{id}/poster.jpg").as_str(), "{ready}");
+    assert_eq!(ready["storyboard"], format!("/streams/{id}/storyboard.vtt").as_str(), "{ready}");
+    let mut stills = Vec::new();
+    for (path, content_type) in
+        [("poster.jpg", "image/jpeg"), ("storyboard.jpg", "image/jpeg"), ("storyboard.vtt", "text/vtt")]
+    {
+        let saved = dir.path().join(path);
+        let saved_arg = saved.to_str().expect("utf-8");
+        let (status, headers) = server.curl(&["-D", "-", "-o", saved_arg], &format!("/streams/{id}/{path}"));
+        assert_eq!(status, 200, "{path}");
+        assert!(
+            headers.to_lowercase().contains(&format!("content-type: {content_type}")),
+            "{path}: {headers}"
+        );
+        stills.push(saved);
+    }
+    decode_all(&stills[0]);
+    decode_all(&stills[1]);
+    let vtt = std::fs::read_to_string(&stills[2]).expect("vtt");
+    assert!(vtt.starts_with("WEBVTT") && vtt.contains("storyboard.jpg#xywh=0,0,160,90"), "{vtt}");
+
+    let mut expected = referenced_objects(&server, &id);
+    expected.extend(["poster.jpg", "storyboard.jpg", "storyboard.vtt"].map(String::from));
     assert_eq!(
         stream_objects(&server, &id),
-        referenced_objects(&server, &id),
-        "exactly the objects the manifests name"
+        expected,
+        "exactly the objects the manifests and the asset name"
     );
     let listed = server.json("/api/v1/assets?status=ready");
     assert_eq!(listed["items"][0]["id"], id.as_str());
+    assert_eq!(listed["items"][0]["poster"], ready["poster"], "the library list shows the poster");
 }
 
 #[test]

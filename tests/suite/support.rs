@@ -148,11 +148,16 @@ pub fn read_segment(data: &[u8], timescale: u32) -> SegmentBoxes {
 /// Decodes frame number `frame` of `input` (ffmpeg applies any rotation)
 /// to raw pixels of `pix_fmt`, scaled to `w`x`h`.
 fn raw_frame(input: &Path, frame: u32, w: u32, h: u32, pix_fmt: &str) -> Vec<u8> {
-    let filter = format!("select=eq(n\\,{frame}),scale={w}:{h}");
+    raw_filtered(input, &format!("select=eq(n\\,{frame}),scale={w}:{h}"), pix_fmt)
+}
+
+/// The first frame out of the ffmpeg filter graph `filter` applied to the
+/// first video stream of `input`, as raw pixels of `pix_fmt`.
+fn raw_filtered(input: &Path, filter: &str, pix_fmt: &str) -> Vec<u8> {
     let output = Command::new("ffmpeg")
         .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
         .arg(input)
-        .args(["-map", "0:v:0", "-vf", &filter, "-frames:v", "1", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"])
+        .args(["-map", "0:v:0", "-vf", filter, "-frames:v", "1", "-pix_fmt", pix_fmt, "-f", "rawvideo", "-"])
         .output()
         .expect("ffmpeg");
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
@@ -171,6 +176,18 @@ pub fn grey_frame(input: &Path, frame: u32, w: u32, h: u32) -> Vec<u8> {
 pub fn mean_rgb(input: &Path, frame: u32) -> [f64; 3] {
     let rgb = raw_frame(input, frame, 64, 36, "rgb24");
     assert_eq!(rgb.len(), 64 * 36 * 3, "frame {frame} of {} decoded", input.display());
+    mean_of(&rgb)
+}
+
+/// Mean R, G, B of the `w`x`h` region at (`x`, `y`) of the first frame of
+/// `input` (a tile of a sprite image, say).
+pub fn mean_rgb_of_region(input: &Path, (x, y, w, h): (u32, u32, u32, u32)) -> [f64; 3] {
+    let rgb = raw_filtered(input, &format!("crop={w}:{h}:{x}:{y},scale=32:18"), "rgb24");
+    assert_eq!(rgb.len(), 32 * 18 * 3, "region {x},{y},{w},{h} of {} decoded", input.display());
+    mean_of(&rgb)
+}
+
+fn mean_of(rgb: &[u8]) -> [f64; 3] {
     let pixels = rgb.len() / 3;
     let mut sum = [0f64; 3];
     for px in rgb.chunks_exact(3) {

@@ -9,12 +9,15 @@
 //!    track goes through avenc_aac + cmafmux.
 //! 3. Every init and media segment is handed to a [`SegmentSink`] the moment
 //!    cmafmux produces it, and progress is reported as it goes.
+//! 4. Two light branches of the same pipeline make the [`stills`]: a poster
+//!    early on, a storyboard sprite and its WebVTT index at the end.
 
 pub mod cmaf;
 mod error;
 pub mod ladder;
 pub mod output;
 mod pipeline;
+pub mod stills;
 
 pub use error::TranscodeError;
 pub use ladder::{plan, AudioPlan, LadderOptions, LadderPlan, Rung, RungSpec};
@@ -24,6 +27,7 @@ pub use output::{
 pub use pipeline::{
     threads_per_rung, transcode, EncoderOptions, Progress, DEFAULT_X264_PRESET, X264_PRESETS,
 };
+pub use stills::StillsPlan;
 
 /// Registers the GStreamer elements cdlc ships inside its own binary
 /// (cmafmux from gst-plugin-fmp4). Safe to call more than once.

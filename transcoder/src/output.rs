@@ -88,6 +88,13 @@ pub mod layout {
     pub const DASH_MANIFEST: &str = "manifest.mpd";
     pub const INIT_SEGMENT: &str = "init.mp4";
     pub const MEDIA_PLAYLIST: &str = "playlist.m3u8";
+    /// One JPEG frame that stands for the video in a library.
+    pub const POSTER: &str = "poster.jpg";
+    /// A sprite of small JPEG thumbnails, one every storyboard interval.
+    pub const STORYBOARD_IMAGE: &str = "storyboard.jpg";
+    /// WebVTT: one cue per thumbnail, `storyboard.jpg#xywh=X,Y,W,H`, for
+    /// previews on a player's seek bar.
+    pub const STORYBOARD_INDEX: &str = "storyboard.vtt";
 
     pub fn init_segment(rendition: &str) -> String {
         format!("{rendition}/{INIT_SEGMENT}")
@@ -113,6 +120,14 @@ pub trait SegmentSink: Send + Sync {
     fn init_segment(&self, rendition: &str, data: &[u8]) -> io::Result<()>;
     /// Stores one media segment of `rendition`.
     fn media_segment(&self, rendition: &str, segment: &Segment, data: &[u8]) -> io::Result<()>;
+    /// Stores a still: [`layout::POSTER`] as soon as its frame is encoded
+    /// (early in the job), then [`layout::STORYBOARD_IMAGE`] and
+    /// [`layout::STORYBOARD_INDEX`], in that order, after the last frame.
+    /// A sink that has no use for stills keeps this default and drops them.
+    fn still(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        let _ = (name, data);
+        Ok(())
+    }
 }
 
 /// Writes segments under a directory, following [`layout`], and remembers
@@ -175,5 +190,9 @@ impl SegmentSink for DirectorySink {
 
     fn media_segment(&self, rendition: &str, segment: &Segment, data: &[u8]) -> io::Result<()> {
         self.write_file(&layout::media_segment(rendition, segment.number), data)
+    }
+
+    fn still(&self, name: &str, data: &[u8]) -> io::Result<()> {
+        self.write_file(name, data)
     }
 }

@@ -3,7 +3,8 @@
 //! ```text
 //! filesrc ! decodebin ─video─ videoconvert ! I420/BT.709 ! deinterlace ! videoflip(rotation)
 //!                              ! videorate ! framerate ! tee ─┬─ queue ! videoscale ! WxH ! x264enc ! cmafmux ! appsink
-//!                                                            └─ … one branch per rung
+//!                                                            ├─ … one branch per rung
+//!                                                            └─ poster and storyboard branches (see [`crate::stills`])
 //!                     ─audio─ audioconvert ! audioresample ! 48k stereo ! avenc_aac ! cmafmux ! appsink
 //!                     ─other─ fakesink
 //! ```
@@ -17,6 +18,7 @@ use gst::prelude::*;
 use tracing::{debug, info, info_span, warn};
 
 use crate::output::{RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput};
+use crate::stills::{Stills, StillsPlan};
 use crate::{cmaf, LadderPlan, TranscodeError};
 use cdlc_ingest::Rotation;
 
@@ -94,8 +96,8 @@ pub struct Progress {
 }
 
 /// What the streaming threads share with the job.
-struct Shared {
-    sink: Arc<dyn SegmentSink>,
+pub(crate) struct Shared {
+    pub(crate) sink: Arc<dyn SegmentSink>,
     renditions: Mutex<Vec<RenditionOutput>>,
     /// First error raised in a streaming thread (a sink that failed to write).
     error: Mutex<Option<TranscodeError>>,
@@ -106,7 +108,7 @@ impl Shared {
         self.error.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
-    fn fail(&self, error: TranscodeError) {
+    pub(crate) fn fail(&self, error: TranscodeError) {
         let mut slot = self.error.lock().unwrap_or_else(|e| e.into_inner());
         slot.get_or_insert(error);
     }
@@ -129,7 +131,8 @@ pub fn transcode(
     let renditions = plan.renditions();
     let shared = Arc::new(Shared { sink, renditions: Mutex::new(renditions), error: Mutex::new(None) });
 
-    let built = build(source, plan, encoder, &shared)?;
+    let stills = Stills::new(StillsPlan::for_ladder(plan));
+    let built = build(source, plan, encoder, &shared, &stills)?;
     let result = run(&built, plan, encoder, &shared, progress);
     let _ = built.pipeline.set_state(gst::State::Null);
     result?;
@@ -139,6 +142,7 @@ pub fn transcode(
     }
     let renditions = std::mem::take(&mut *shared.renditions.lock().unwrap_or_else(|e| e.into_inner()));
     check_complete(plan, &renditions)?;
+    stills.finish_storyboard(&shared)?;
     Ok(TranscodeOutput { renditions })
 }
 
@@ -173,6 +177,7 @@ fn build(
     plan: &LadderPlan,
     encoder: &EncoderOptions,
     shared: &Arc<Shared>,
+    stills: &Arc<Stills>,
 ) -> Result<Built, TranscodeError> {
     let pipeline = gst::Pipeline::with_name("transcode");
     let filesrc = gst::ElementFactory::make("filesrc")
@@ -210,6 +215,9 @@ fn build(
         gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(fps_n, fps_d)).build(),
     )?;
     let tee = make("tee")?;
+    // A branch that stops taking frames (a stills branch at EOS of its
+    // own) must not stop the rungs.
+    tee.set_property("allow-not-linked", true);
     add_chain(&pipeline, &[&convert, &colour, &deinterlace, &flip, &rate, &rate_caps, &tee])?;
 
     // The fragment duration sits half a frame below the GOP so that each
@@ -274,6 +282,7 @@ fn build(
         }
         encoded.push(latest);
     }
+    crate::stills::add_branches(&pipeline, &tee, stills, shared)?;
 
     let audio_head = match &plan.audio {
         Some(audio) => {

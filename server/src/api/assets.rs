@@ -19,6 +19,11 @@ pub struct AssetView {
     renditions: Vec<cdlc_metadata::RenditionRecord>,
     /// Playlist URLs, root-relative; present once the master playlist is published.
     playback: Option<Playback>,
+    /// The poster's URL, root-relative; present once it is stored (early in the transcode).
+    poster: Option<String>,
+    /// The storyboard's WebVTT URL, root-relative (its cues point into
+    /// `storyboard.jpg`); present once the transcode has made it.
+    storyboard: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -28,13 +33,21 @@ struct Playback {
 }
 
 async fn view(state: &SharedState, asset: Asset) -> Result<AssetView, ApiError> {
+    use cdlc_transcoder::layout::{DASH_MANIFEST, HLS_MASTER, POSTER, STORYBOARD_INDEX};
     let renditions = state.metadata.renditions(&asset.id).await?;
-    let master = keys::stream(&asset.id, cdlc_transcoder::layout::HLS_MASTER);
-    let playback = state.objects.head(&master).await?.map(|_| Playback {
-        hls: format!("/streams/{}/{}", asset.id, cdlc_transcoder::layout::HLS_MASTER),
-        dash: format!("/streams/{}/{}", asset.id, cdlc_transcoder::layout::DASH_MANIFEST),
-    });
-    Ok(AssetView { asset, renditions, playback })
+    let url = |name: &str| format!("/streams/{}/{name}", asset.id);
+    // What exists is what the object store holds: no flag to keep in step
+    // with it. The heads run at once, so a page of the list costs one
+    // round trip per asset, not three.
+    let exists = |name: &str| {
+        let key = keys::stream(&asset.id, name);
+        async move { state.objects.head(&key).await.map(|meta| meta.is_some()) }
+    };
+    let (master, poster, storyboard) =
+        tokio::try_join!(exists(HLS_MASTER), exists(POSTER), exists(STORYBOARD_INDEX))?;
+    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash: url(DASH_MANIFEST) });
+    let (poster, storyboard) = (poster.then(|| url(POSTER)), storyboard.then(|| url(STORYBOARD_INDEX)));
+    Ok(AssetView { asset, renditions, playback, poster, storyboard })
 }
 
 #[derive(Debug, Deserialize)]

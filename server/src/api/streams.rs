@@ -18,6 +18,8 @@ fn content_type(path: &str) -> &'static str {
         Some("mpd") => "application/dash+xml",
         Some("m4s") => "video/iso.segment",
         Some("mp4") => "video/mp4",
+        Some("jpg") => "image/jpeg",
+        Some("vtt") => "text/vtt",
         _ => "application/octet-stream",
     }
 }
