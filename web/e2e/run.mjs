@@ -154,7 +154,7 @@ const tests = [
     assert.notEqual(ids.clip, ids.small);
   }],
 
-  ['the library shows progress, then ready with a poster or placeholder', async () => {
+  ['the library shows progress, then ready with the poster', async () => {
     await page.goto(`${server.url}/`);
     const card = page.locator(`.card[data-asset-id="${ids.clip}"]`);
     await card.waitFor();
@@ -167,12 +167,10 @@ const tests = [
     assert.ok(!(await card.locator('[role="progressbar"]').isVisible()), 'no progress bar once ready');
     assert.equal(await card.locator('.card-title').textContent(), 'test-card');
     if (shots) await page.screenshot({ path: path.join(shots, 'library.png') });
-    assert.equal(await card.locator('.poster img, .poster .poster-placeholder').count(), 1);
-    const posterUrl = await page.evaluate(async (id) => (await (await fetch(`/api/v1/assets/${id}`)).json()).poster ?? null, ids.clip);
-    if (posterUrl) {
-      await card.locator('.poster img').waitFor();
-      assert.ok(await card.locator('.poster img').evaluate((img) => img.complete && img.naturalWidth > 0), 'the poster loads');
-    }
+    const poster = card.locator('.poster img');
+    await poster.waitFor();
+    assert.equal(await poster.getAttribute('src'), `/streams/${ids.clip}/poster.jpg`);
+    await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await poster.elementHandle());
   }],
 
   ['hls.js is the default player: plays 3 s, the frame is not black, a forced rendition switch changes videoHeight', async () => {
@@ -207,6 +205,29 @@ const tests = [
     assert.match(playlist, /^#EXTM3U/);
     const rows = await page.$$eval('.table tbody tr td:first-child', (cells) => cells.map((c) => c.textContent));
     assert.ok(rows.includes('480p') && rows.includes('360p'), `renditions listed: ${rows}`);
+  }],
+
+  ['the seek bar shows storyboard thumbnails under the pointer', async () => {
+    await page.goto(`${server.url}/assets/${ids.clip}`);
+    await waitForPlayback(0.5);
+    const seek = page.locator('.seek');
+    const box = await seek.boundingBox();
+    const thumbs = [];
+    for (const fraction of [0.1, 0.8]) {
+      await page.mouse.move(box.x + box.width * fraction, box.y + box.height / 2);
+      await page.locator('.seek-preview').waitFor();
+      thumbs.push(await page.locator('.seek-thumb').evaluate((thumb) => ({
+        visible: !thumb.hidden && thumb.offsetWidth > 0 && thumb.offsetHeight > 0,
+        image: getComputedStyle(thumb).backgroundImage,
+        position: getComputedStyle(thumb).backgroundPosition,
+      })));
+    }
+    if (shots) await page.screenshot({ path: path.join(shots, 'storyboard-hover.png') });
+    for (const thumb of thumbs) {
+      assert.ok(thumb.visible, 'a thumbnail shows');
+      assert.match(thumb.image, new RegExp(`/streams/${ids.clip}/storyboard\\.jpg`));
+    }
+    assert.notEqual(thumbs[0].position, thumbs[1].position, 'different times show different tiles');
   }],
 
   ['fast publish: hls.js plays a stream that is still transcoding', async () => {
