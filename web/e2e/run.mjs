@@ -4,7 +4,7 @@
 // failures go to web/e2e-artifacts/ (or CDLC_E2E_ARTIFACTS).
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFile, mkdir } from 'node:fs/promises';
+import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
   repoRoot, tempDir, makeClip, startServer, launchBrowser, runTests, removeDir,
@@ -276,6 +276,40 @@ const tests = [
       await cdp.send('Network.emulateNetworkConditions', { offline: false, latency: 0, downloadThroughput: -1, uploadThroughput: -1 });
       await cdp.detach();
     }
+  }],
+
+  ['a wrong admin token stops the upload with a sentence that says so', async () => {
+    await page.goto(`${server.url}/upload`);
+    await page.click('#session button:has-text("Sign out")');
+    await page.click('#sign-in-button');
+    await page.fill('#sign-in-token', 'not-the-admin-token-at-all');
+    await page.click('#sign-in-form button[type="submit"]');
+    await page.setInputFiles('#file-input', small);
+    const row = page.locator('li.upload[data-file="small.mp4"]').first();
+    await page.locator('li.upload[data-file="small.mp4"][data-state="failed"]').waitFor();
+    assert.match(await row.locator('.upload-error').textContent(), /admin token was refused/);
+    await page.click('#session button:has-text("Sign out")');
+    await signIn();
+  }],
+
+  ['a private asset is marked private and not played', async () => {
+    const form = new FormData();
+    form.append('title', 'secret-cut');
+    form.append('private', 'true');
+    form.append('file', new Blob([await readFile(small)], { type: 'video/mp4' }), 'secret-cut.mp4');
+    const response = await fetch(`${server.url}/api/v1/assets`, {
+      method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: form,
+    });
+    assert.equal(response.status, 201);
+    const { id } = await response.json();
+    await page.goto(`${server.url}/`);
+    const card = page.locator(`.card[data-asset-id="${id}"]`);
+    await card.waitFor();
+    assert.equal(await card.locator('.badge.private').textContent(), 'Private');
+    await card.click();
+    await page.waitForSelector('.stage-message');
+    assert.match(await page.locator('.stage-message').textContent(), /Private video/);
+    assert.equal(await page.locator('#player-video').count(), 0, 'no player for a private asset');
   }],
 
   ['the pages fit a phone screen', async () => {

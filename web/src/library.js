@@ -4,7 +4,7 @@
 import { listAssets, FINAL_STATUSES, PAGE_SIZE, ApiError } from './api.js';
 import { uploadFor, onUploadsChange } from './uploads.js';
 import {
-  h, clear, assetTitle, statusBadge, progressBar, setProgress, formatDuration, formatWhen, sourceSeconds,
+  h, clear, syncList, assetTitle, statusBadge, progressBar, setProgress, formatDuration, formatWhen, sourceSeconds,
 } from './util.js';
 
 const BUSY_POLL_MS = 1500;
@@ -122,23 +122,7 @@ export function mountLibrary(root) {
       return;
     }
     grid.querySelector('.empty')?.remove();
-    const seen = new Set();
-    assets.forEach((asset, index) => {
-      seen.add(asset.id);
-      let card = cards.get(asset.id);
-      if (!card) {
-        card = createCard(asset);
-        cards.set(asset.id, card);
-      }
-      updateCard(card, asset);
-      if (grid.children[index] !== card.element) grid.insertBefore(card.element, grid.children[index] ?? null);
-    });
-    for (const [id, card] of cards) {
-      if (!seen.has(id)) {
-        card.element.remove();
-        cards.delete(id);
-      }
-    }
+    syncList(grid, cards, assets, { key: (asset) => asset.id, create: createCard, update: updateCard });
   }
 
   function emptyState() {

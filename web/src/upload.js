@@ -2,7 +2,7 @@
 // progress, pause/resume and cancel, three at a time.
 import { session } from './api.js';
 import { uploads, addFiles, onUploadsChange, clearFinished } from './uploads.js';
-import { h, clear, progressBar, setProgress, formatBytes, formatDuration } from './util.js';
+import { h, clear, syncList, progressBar, setProgress, formatBytes, formatDuration } from './util.js';
 
 const STATE_LABELS = {
   queued: 'Waiting',
@@ -77,23 +77,7 @@ export function mountUpload(root) {
   function render() {
     listHead.hidden = uploads.length === 0;
     clearButton.hidden = !uploads.some((u) => ['done', 'cancelled'].includes(u.state));
-    const seen = new Set();
-    uploads.forEach((upload, index) => {
-      seen.add(upload.key);
-      let row = rows.get(upload.key);
-      if (!row) {
-        row = createRow(upload);
-        rows.set(upload.key, row);
-      }
-      updateRow(row, upload);
-      if (list.children[index] !== row.element) list.insertBefore(row.element, list.children[index] ?? null);
-    });
-    for (const [key, row] of rows) {
-      if (!seen.has(key)) {
-        row.element.remove();
-        rows.delete(key);
-      }
-    }
+    syncList(list, rows, uploads, { key: (upload) => upload.key, create: createRow, update: updateRow });
   }
 
   const offUploads = onUploadsChange(render);

@@ -36,6 +36,33 @@ function append(element, children) {
   }
 }
 
+/**
+ * Keeps `container`'s children in the order of `items`, one view per item:
+ * `views` maps a key to a view ({element, …}); new items get `create(item)`,
+ * every item gets `update(view, item)`, views of items gone are removed.
+ * Views are kept, so a progress bar moves instead of being redrawn.
+ */
+export function syncList(container, views, items, { key, create, update }) {
+  const seen = new Set();
+  items.forEach((item, index) => {
+    const id = key(item);
+    seen.add(id);
+    let view = views.get(id);
+    if (!view) {
+      view = create(item);
+      views.set(id, view);
+    }
+    update(view, item);
+    if (container.children[index] !== view.element) container.insertBefore(view.element, container.children[index] ?? null);
+  });
+  for (const [id, view] of views) {
+    if (!seen.has(id)) {
+      view.element.remove();
+      views.delete(id);
+    }
+  }
+}
+
 export function clear(element, ...children) {
   element.replaceChildren();
   append(element, children);
