@@ -310,6 +310,7 @@ const tests = [
     await page.waitForSelector('.stage-message');
     assert.match(await page.locator('.stage-message').textContent(), /Private video/);
     assert.equal(await page.locator('#player-video').count(), 0, 'no player for a private asset');
+    assert.deepEqual(requests.filter((url) => url.includes(`/streams/${id}/`)), [], 'nothing of its streams is requested');
   }],
 
   ['the pages fit a phone screen', async () => {
@@ -326,6 +327,11 @@ const tests = [
     } finally {
       await page.setViewportSize({ width: 1280, height: 800 });
     }
+  }],
+
+  ['no script error and nothing blocked by the Content-Security-Policy', async () => {
+    const problems = consoleErrors.filter((text) => /page error|Content Security Policy|Refused to/i.test(text));
+    assert.deepEqual(problems, []);
   }],
 
   ['no request left 127.0.0.1', async () => {
@@ -354,6 +360,7 @@ try {
 } finally {
   await context.close().catch(() => {});
   await server.stop();
+  if (process.env.CDLC_E2E_VERBOSE) console.log(`browser console errors:\n  ${consoleErrors.join('\n  ')}`);
   if (process.env.CDLC_E2E_KEEP) console.log(`kept ${work}`);
   else await removeDir(work);
 }

@@ -110,12 +110,10 @@ export async function launchBrowser(userDataDir, options = {}) {
 
 /** Runs the named tests in order; prints the standard summary line. */
 export async function runTests(tests, { artifacts, onFailure }) {
-  const only = process.env.CDLC_E2E_ONLY;
   let passed = 0;
   let failed = 0;
   let skipped = 0;
   for (const [name, run] of tests) {
-    if (only && !name.includes(only)) continue;
     const started = Date.now();
     try {
       const outcome = await run();

@@ -130,7 +130,7 @@ export function mountAsset(root, id) {
     renderRenditions();
     renderSource();
     renderActions();
-    if (asset.storyboard && asset.storyboard !== storyboardUrl) {
+    if (asset.storyboard && !asset.private && asset.storyboard !== storyboardUrl) {
       storyboardUrl = asset.storyboard;
       loadStoryboard(asset.storyboard).then((cues) => view.setStoryboard(cues)).catch(() => {});
     }
@@ -153,7 +153,7 @@ export function mountAsset(root, id) {
           ? 'Playback starts once the upload is complete and the first segments are ready.'
           : 'Preparing the stream: it plays as soon as the first segments are ready.';
       clear(placeholder, asset.status === 'errored' ? null : h('div.spinner', {}), h('span', {}, message));
-      if (asset.poster) placeholder.style.backgroundImage = `url("${asset.poster}")`;
+      if (asset.poster && !asset.private) placeholder.style.backgroundImage = `url("${asset.poster}")`;
       return;
     }
     toolbar.hidden = false;

@@ -179,11 +179,14 @@ function updateCard(card, asset) {
   details.push(formatWhen(asset.created_at));
   card.meta.textContent = details.join(' · ');
 
-  if (card.posterUrl !== (asset.poster ?? null)) {
-    card.posterUrl = asset.poster ?? null;
-    clear(card.poster, asset.poster
-      ? h('img', { src: asset.poster, alt: '', loading: 'lazy', decoding: 'async', onerror: (e) => e.target.remove() })
-      : h('div.poster-placeholder', { 'aria-hidden': 'true' }));
+  // A private asset's stills answer 403 like its streams: keep the placeholder.
+  const posterUrl = (!asset.private && asset.poster) || null;
+  if (card.posterUrl !== posterUrl) {
+    card.posterUrl = posterUrl;
+    const placeholder = () => h('div.poster-placeholder', { 'aria-hidden': 'true' });
+    clear(card.poster, posterUrl
+      ? h('img', { src: posterUrl, alt: '', loading: 'lazy', decoding: 'async', onerror: (e) => e.target.replaceWith(placeholder()) })
+      : placeholder());
   }
 
   const local = asset.status === 'uploading' ? uploadFor(asset.id) : null;
