@@ -33,6 +33,15 @@ const server = await startServer({
   token: TOKEN,
   env: { CDLC_X264_PRESET: process.env.CDLC_E2E_PRESET ?? 'medium' },
 });
+// The binary embeds web/dist when compiled: test the UI that is in web/dist now.
+const served = await (await fetch(`${server.url}/`)).text();
+const built = await readFile(path.join(repoRoot, 'web/dist/index.html'), 'utf8').catch(() => '(web/dist is not built)');
+if (served !== built) {
+  await server.stop();
+  console.error('the cdlc binary embeds another web/dist than web/dist: run `npm run build` in web/, then `cargo build -p cdlc`');
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
 const context = await launchBrowser(path.join(work, 'chromium-profile'));
 const page = context.pages()[0] ?? (await context.newPage());
 page.setDefaultTimeout(30_000);
@@ -240,6 +249,45 @@ const tests = [
     assert.equal(status, 'processing', 'playback began while the asset was still processing');
     const luma = await frameLuma();
     assert.ok(luma.mean > 40, `the frame is not black: ${JSON.stringify(luma)}`);
+
+    // Meanwhile the library, in another tab, shows the progress moving.
+    const library = await context.newPage();
+    try {
+      await library.goto(`${server.url}/`);
+      const bar = `.card[data-asset-id="${ids.long}"] [role="progressbar"]`;
+      const progressNow = async () => Number(await library.getAttribute(bar, 'aria-valuenow'));
+      const first = await progressNow();
+      if ((await library.getAttribute(`.card[data-asset-id="${ids.long}"]`, 'data-status')) === 'processing') {
+        await library.waitForFunction(
+          ([selector, before]) => {
+            const card = document.querySelector(selector.split(' ')[0]);
+            const now = Number(document.querySelector(selector)?.getAttribute('aria-valuenow'));
+            return card?.dataset.status !== 'processing' || now > before;
+          },
+          [bar, first],
+          { timeout: READY_TIMEOUT },
+        );
+        const status = await library.getAttribute(`.card[data-asset-id="${ids.long}"]`, 'data-status');
+        if (status === 'processing') assert.ok((await progressNow()) > first, 'the progress bar moves');
+      }
+    } finally {
+      await library.close();
+    }
+
+    // The asset page follows the server's events to ready without a reload,
+    // and the player goes on across the switch from the growing playlist to the final one.
+    await page.waitForSelector('#app[data-status="ready"]', { timeout: READY_TIMEOUT });
+    await page.waitForSelector('.table tbody tr');
+    const before = await page.evaluate(() => document.querySelector('#player-video').currentTime);
+    await page.waitForFunction(
+      (t) => {
+        const video = document.querySelector('#player-video');
+        return video.ended || video.currentTime >= t + 1;
+      },
+      before,
+      { timeout: PLAY_TIMEOUT },
+    );
+    assert.ok(await page.locator('.player-card > .notice.error').isHidden(), 'no player error');
   }],
 
   ['the upload page pauses and resumes an upload; a file that is not a video ends as failed in the library', async () => {
