@@ -76,9 +76,16 @@ fn content_type(path: &str) -> &'static str {
     }
 }
 
+/// Whether Accept-Encoding lists gzip with a weight above zero.
 fn accepts_gzip(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()).is_some_and(|v| {
-        v.split(',').any(|coding| coding.split(';').next().is_some_and(|c| c.trim() == "gzip"))
+    let Some(accepted) = headers.get(header::ACCEPT_ENCODING).and_then(|v| v.to_str().ok()) else {
+        return false;
+    };
+    let refused =
+        |param: &str| param.strip_prefix("q=").and_then(|q| q.parse::<f32>().ok()).is_some_and(|q| q <= 0.0);
+    accepted.split(',').any(|entry| {
+        let mut parts = entry.split(';').map(str::trim);
+        parts.next() == Some("gzip") && !parts.any(refused)
     })
 }
 
@@ -161,5 +168,6 @@ mod tests {
         assert!(with("br;q=1.0, gzip;q=0.5"));
         assert!(!with("br, deflate"));
         assert!(!with("x-gzip-not"));
+        assert!(!with("gzip;q=0, br"), "q=0 refuses gzip");
     }
 }

@@ -156,11 +156,10 @@ function pump() {
 }
 
 export function addFiles(files) {
-  for (const file of files) {
-    const upload = new Upload(file);
-    uploads.unshift(upload);
-    changed(upload);
-  }
+  // The newest batch goes on top, in the order the files were picked.
+  const added = [...files].map((file) => new Upload(file));
+  uploads.unshift(...added);
+  added.forEach(changed);
   pump();
 }
 
