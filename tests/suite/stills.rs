@@ -93,10 +93,12 @@ fn close(a: [f64; 3], b: [f64; 3], tolerance: f64) -> bool {
 
 #[test]
 fn stills_poster_skips_a_black_opening_and_the_storyboard_follows_the_video() {
-    // No audio. Black for the first 1.5 s, then colours whose hue turns 30
-    // degrees a second, so every moment has a mean colour of its own.
-    let (dir, src) =
-        Clip::video("testsrc2=s=640x360:r=30:d=12,hue=H=PI*t/6,drawbox=c=black:t=fill:enable='lt(t\\,1.5)'")
+    // No audio. Black for the first 1.5 s, then the left half of testsrc2's
+    // bars (red to yellow) with a hue that turns 30 degrees a second, so
+    // every moment has a mean colour of its own.
+    let (dir, src) = Clip::video(
+        "testsrc2=s=1280x360:r=30:d=12,crop=640:360:0:0,hue=H=PI*t/6,drawbox=c=black:t=fill:enable='lt(t\\,1.5)'",
+    )
             .h264()
             .args(&["-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709"])
             .write("source.mp4");

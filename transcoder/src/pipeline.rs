@@ -215,8 +215,8 @@ fn build(
         gst::Caps::builder("video/x-raw").field("framerate", gst::Fraction::new(fps_n, fps_d)).build(),
     )?;
     let tee = make("tee")?;
-    // A branch that stops taking frames (a stills branch at EOS of its
-    // own) must not stop the rungs.
+    // Should a branch ever answer not-linked (the stills branches are
+    // extras), the rungs go on rather than the whole pipeline stopping.
     tee.set_property("allow-not-linked", true);
     add_chain(&pipeline, &[&convert, &colour, &deinterlace, &flip, &rate, &rate_caps, &tee])?;
 
