@@ -27,6 +27,7 @@ deps: toolchain
 # binary embeds web/dist at compile time.
 web-deps:
 	@command -v npm >/dev/null || { echo "installing Node.js and npm"; $(APT) update -qq && $(APT) install -y -qq nodejs npm; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { echo "Node.js $$(node -v) is too old for web/ (playwright-core and dash.js need 20 or newer): install Node.js 20+, then run make again"; exit 1; }
 	@$(MAKE) -s web/node_modules/.package-lock.json
 
 web/node_modules/.package-lock.json: web/package-lock.json
