@@ -361,6 +361,17 @@ const tests = [
     assert.deepEqual(requests.filter((url) => url.includes(`/streams/${id}/`)), [], 'nothing of its streams is requested');
   }],
 
+  ['deleting a video from its page removes it from the library and the API', async () => {
+    await page.goto(`${server.url}/assets/${ids.small}`);
+    page.once('dialog', (dialog) => dialog.accept());
+    await page.click('button:has-text("Delete video")');
+    await page.waitForURL(`${server.url}/`);
+    await page.locator('.card').first().waitFor();
+    assert.equal(await page.locator(`.card[data-asset-id="${ids.small}"]`).count(), 0);
+    assert.equal((await fetch(`${server.url}/api/v1/assets/${ids.small}`)).status, 404);
+    assert.equal((await fetch(`${server.url}/streams/${ids.small}/master.m3u8`)).status, 404);
+  }],
+
   ['the pages fit a phone screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     try {
