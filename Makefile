@@ -5,10 +5,12 @@ APT_PACKAGES := libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 	libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav gstreamer1.0-tools ffmpeg pkg-config curl
+# The browser suite's browser: Debian's Chromium (never a downloaded one).
+BROWSER_APT_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: deps toolchain build run test bench lint clean
+.PHONY: deps toolchain build run test test-browser browser-deps web web-deps bench lint clean
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run make again"; exit 1; }
@@ -20,15 +22,46 @@ deps: toolchain
 		$(APT) update -qq && $(APT) install -y -qq $$missing; \
 	fi
 
-build: deps
+# The web UI (web/): npm ci when node_modules is missing or older than the
+# lockfile, then a build into web/dist whenever a source changed; the cdlc
+# binary embeds web/dist at compile time.
+web-deps:
+	@command -v npm >/dev/null || { echo "installing Node.js and npm"; $(APT) update -qq && $(APT) install -y -qq nodejs npm; }
+	@node -e 'process.exit(Number(process.versions.node.split(".")[0]) >= 20 ? 0 : 1)' || { echo "Node.js $$(node -v) is too old for web/ (playwright-core and dash.js need 20 or newer): install Node.js 20+, then run make again"; exit 1; }
+	@$(MAKE) -s web/node_modules/.package-lock.json
+
+web/node_modules/.package-lock.json: web/package-lock.json
+	cd web && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund
+	@touch $@
+
+web: web-deps
+	@$(MAKE) -s web/dist/index.html
+
+web/dist/index.html: web/build.mjs web/package-lock.json $(shell find web/src -type f 2>/dev/null)
+	cd web && npm run -s build
+
+browser-deps:
+	@missing=$$(for p in $(BROWSER_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(APT) update -qq && $(APT) install -y -qq $$missing; \
+	fi
+
+build: deps web
 	cargo build --release -p cdlc
 
 run: build
 	./target/release/cdlc serve --data-dir data
 
-test: deps
+test: deps web
 	cargo build -p cdlc
 	cargo test --workspace
+	$(MAKE) test-browser
+
+# The browser suite (web/e2e): a real cdlc serve driven through Debian's Chromium.
+test-browser: deps web browser-deps
+	cargo build -p cdlc
+	cd web && node e2e/run.mjs
 
 bench: deps
 	cargo build --release -p cdlc

@@ -5,6 +5,7 @@ mod config;
 mod serve;
 mod state;
 mod transcode;
+mod web;
 mod webhooks;
 mod worker;
 

@@ -32,6 +32,7 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/uploads", post(tus::create).options(tus::options))
         .route("/api/v1/uploads/{id}", head(tus::head).patch(tus::patch).delete(tus::terminate))
         .route("/streams/{id}/{*path}", get(streams::serve))
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(cors))
         .with_state(state)

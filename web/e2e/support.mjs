@@ -1,0 +1,144 @@
+// What the browser suite needs around the browser: generated clips, a real
+// `cdlc serve` on a loopback port, Debian's Chromium through playwright-core.
+import { spawn, execFileSync } from 'node:child_process';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { chromium } from 'playwright-core';
+
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+
+/** Chromium from Debian (apt `chromium`); the suite never downloads a browser. */
+export const CHROMIUM = process.env.CDLC_CHROMIUM ?? '/usr/bin/chromium';
+const CHROMIUM_FLAGS = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--disable-quic',
+  '--autoplay-policy=no-user-gesture-required',
+];
+
+export async function tempDir(prefix) {
+  return mkdtemp(path.join(os.tmpdir(), prefix));
+}
+
+/**
+ * An H.264/AAC MP4 made by ffmpeg: `testsrc2` (moving, colourful, never
+ * black) and a sine tone, `seconds` long at `width`x`height`, 30 fps.
+ */
+export function makeClip(file, { seconds, width, height }) {
+  execFileSync('ffmpeg', [
+    '-v', 'error', '-y',
+    '-f', 'lavfi', '-i', `testsrc2=size=${width}x${height}:rate=30:duration=${seconds}`,
+    '-f', 'lavfi', '-i', `sine=frequency=440:sample_rate=48000:duration=${seconds}`,
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-pix_fmt', 'yuv420p', '-g', '60',
+    '-c:a', 'aac', '-b:a', '96k', '-shortest', '-movflags', '+faststart', file,
+  ]);
+  return file;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** A real `cdlc serve` (the debug binary `make test` builds) with its own data dir. */
+export async function startServer({ dataDir, token, env = {} }) {
+  const binary = process.env.CDLC_BIN ?? path.join(repoRoot, 'target/debug/cdlc');
+  const port = await freePort();
+  const log = [];
+  const child = spawn(binary, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+    env: { ...process.env, CDLC_ADMIN_TOKEN: token, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  for (const stream of [child.stdout, child.stderr]) {
+    stream.setEncoding('utf8');
+    stream.on('data', (text) => {
+      log.push(text);
+      if (log.length > 400) log.shift();
+    });
+  }
+  const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
+  // However the suite ends (a crash included), the server does not outlive it.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  child.once('exit', () => process.off('exit', killOnExit));
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const early = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 100))]);
+    if (early) throw new Error(`cdlc serve exited (${early.code ?? early.signal}) at start:\n${log.join('')}`);
+    try {
+      if ((await fetch(`${url}/healthz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (Date.now() > deadline) throw new Error(`cdlc serve did not answer /healthz in 30 s:\n${log.join('')}`);
+  }
+  return {
+    url,
+    log: () => log.join(''),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const stopped = await Promise.race([exited, new Promise((r) => setTimeout(() => r(null), 10_000))]);
+      if (!stopped) {
+        child.kill('SIGKILL');
+        await exited;
+      }
+    },
+  };
+}
+
+/** Chromium with a fresh profile in a temp dir. */
+export async function launchBrowser(userDataDir, options = {}) {
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: CHROMIUM_FLAGS,
+    viewport: { width: 1280, height: 800 },
+    ...options,
+  });
+}
+
+/** Runs the named tests in order; prints the standard summary line. */
+export async function runTests(tests, { artifacts, onFailure }) {
+  let passed = 0;
+  let failed = 0;
+  let skipped = 0;
+  for (const [name, run] of tests) {
+    const started = Date.now();
+    try {
+      const outcome = await run();
+      const seconds = ((Date.now() - started) / 1000).toFixed(1);
+      if (outcome?.skip) {
+        skipped += 1;
+        console.log(`skip  ${name}: ${outcome.skip}`);
+      } else {
+        passed += 1;
+        console.log(`ok    ${name} (${seconds} s)`);
+      }
+    } catch (error) {
+      failed += 1;
+      console.log(`FAIL  ${name}\n      ${String(error?.stack ?? error).split('\n').join('\n      ')}`);
+      await mkdir(artifacts, { recursive: true });
+      await onFailure(name, artifacts).catch((e) => console.log(`      (no screenshot: ${e.message})`));
+    }
+  }
+  return { passed, failed, skipped };
+}
+
+export async function removeDir(dir) {
+  await rm(dir, { recursive: true, force: true }).catch(() => {});
+}

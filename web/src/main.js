@@ -1,0 +1,89 @@
+// The single-page shell: a router over history URLs (/, /upload,
+// /assets/{id}) and the sign-in control. The server answers those URLs with
+// this same page, so links can be shared and reloaded.
+import './style.css';
+import { session } from './api.js';
+import { h, clear } from './util.js';
+import { mountLibrary } from './library.js';
+import { mountUpload } from './upload.js';
+import { mountAsset } from './asset.js';
+
+const routes = [
+  { pattern: /^\/$/, nav: 'library', mount: mountLibrary },
+  { pattern: /^\/upload\/?$/, nav: 'upload', mount: mountUpload },
+  { pattern: /^\/assets\/([^/]+)\/?$/, nav: 'library', mount: (root, [id]) => mountAsset(root, decodeURIComponent(id)) },
+];
+
+const app = document.getElementById('app');
+let unmount = null;
+
+function render() {
+  unmount?.();
+  unmount = null;
+  for (const key of Object.keys(app.dataset)) delete app.dataset[key];
+  const path = location.pathname;
+  const route = routes.find((r) => r.pattern.test(path));
+  document.querySelectorAll('[data-nav]').forEach((link) => {
+    link.classList.toggle('active', route?.nav === link.dataset.nav);
+  });
+  if (!route) {
+    document.title = 'Not found · cdlc';
+    clear(
+      app,
+      h('section.empty', {}, h('h1', {}, 'Page not found'), h('p.muted', {}, `Nothing lives at ${path}.`),
+        h('a.button.primary', { href: '/', dataset: { link: '' } }, 'Back to the library')),
+    );
+    return;
+  }
+  const params = path.match(route.pattern).slice(1);
+  app.replaceChildren();
+  unmount = route.mount(app, params) ?? null;
+  window.scrollTo(0, 0);
+}
+
+export function navigate(url) {
+  if (url === location.pathname + location.search) return;
+  history.pushState(null, '', url);
+  render();
+}
+
+document.addEventListener('click', (event) => {
+  const link = event.target.closest('a[data-link]');
+  if (!link || event.defaultPrevented || event.button !== 0) return;
+  if (event.metaKey || event.ctrlKey || event.shiftKey || event.altKey) return;
+  event.preventDefault();
+  navigate(link.getAttribute('href'));
+});
+window.addEventListener('popstate', render);
+window.addEventListener('cdlc:navigate', (event) => navigate(event.detail));
+
+// Sign-in: one token field, kept in localStorage.
+const dialog = document.getElementById('sign-in');
+const tokenInput = document.getElementById('sign-in-token');
+document.getElementById('sign-in-cancel').addEventListener('click', () => dialog.close());
+document.getElementById('sign-in-form').addEventListener('submit', () => {
+  if (tokenInput.value.trim()) session.signIn(tokenInput.value);
+  tokenInput.value = '';
+});
+
+export function askForToken() {
+  dialog.showModal();
+  tokenInput.focus();
+}
+window.addEventListener('cdlc:sign-in', askForToken);
+
+function renderSession() {
+  const holder = document.getElementById('session');
+  if (session.signedIn()) {
+    clear(
+      holder,
+      h('span.pill', { title: 'Signed in with the admin token' }, h('span.dot', {}), 'Admin'),
+      h('button.button.ghost.small', { type: 'button', onclick: () => session.signOut() }, 'Sign out'),
+    );
+  } else {
+    clear(holder, h('button.button.small', { type: 'button', id: 'sign-in-button', onclick: askForToken }, 'Sign in'));
+  }
+}
+session.onChange(renderSession);
+renderSession();
+render();

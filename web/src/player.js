@@ -1,0 +1,118 @@
+// Playback engines behind one small interface: hls.js (the default where
+// Media Source Extensions exist), dash.js (loaded on demand), and the
+// browser's own HLS (Safari, iOS, and Chromium builds that have it).
+import Hls from 'hls.js';
+
+export const ENGINE_LABELS = { hls: 'hls.js', dash: 'dash.js', native: 'Native HLS' };
+
+export function availableEngines(video) {
+  const engines = [];
+  if (Hls.isSupported()) engines.push('hls');
+  if (window.MediaSource || window.ManagedMediaSource) engines.push('dash');
+  if (video.canPlayType('application/vnd.apple.mpegurl')) engines.push('native');
+  return engines;
+}
+
+export function defaultEngine(video) {
+  return availableEngines(video)[0] ?? 'native';
+}
+
+/**
+ * Attaches `engine` to `video` for `playback` ({hls, dash} URLs).
+ * `events.onLevels()` fires when the renditions are known, `events.onLevel()`
+ * after each switch, `events.onError(message)` on a fatal error.
+ * Returns {engine, levels(), current(), isAuto(), setLevel(id | 'auto'), destroy()};
+ * a level is {id, width, height, bitrate}.
+ */
+export async function attachEngine(engine, video, playback, events) {
+  if (engine === 'hls') return attachHls(video, playback.hls, events);
+  if (engine === 'dash') return attachDash(video, playback.dash, events);
+  return attachNative(video, playback.hls, events);
+}
+
+function attachHls(video, url, events) {
+  // A stream still transcoding is an EVENT playlist: start at its beginning,
+  // as a film should, rather than at the live edge.
+  const hls = new Hls({ startPosition: 0, capLevelToPlayerSize: false, backBufferLength: 30 });
+  let auto = true;
+  let mediaRecoveries = 0;
+  hls.on(Hls.Events.MANIFEST_PARSED, () => events.onLevels());
+  hls.on(Hls.Events.LEVEL_SWITCHED, () => events.onLevel());
+  hls.on(Hls.Events.ERROR, (_, data) => {
+    if (!data.fatal) return;
+    if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
+      hls.startLoad();
+    } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 3) {
+      mediaRecoveries += 1;
+      hls.recoverMediaError();
+    } else {
+      events.onError(`hls.js could not play this stream (${data.details}).`);
+    }
+  });
+  hls.loadSource(url);
+  hls.attachMedia(video);
+  return {
+    engine: 'hls',
+    levels: () => hls.levels.map((level, index) => ({
+      id: String(index), width: level.width, height: level.height, bitrate: level.bitrate,
+    })),
+    current: () => (hls.currentLevel >= 0 ? String(hls.currentLevel) : null),
+    isAuto: () => auto,
+    setLevel(id) {
+      auto = id === 'auto';
+      // currentLevel switches at once (the buffer ahead is replaced);
+      // -1 hands the choice back to the bandwidth estimate.
+      hls.currentLevel = auto ? -1 : Number(id);
+    },
+    destroy: () => hls.destroy(),
+  };
+}
+
+async function attachDash(video, url, events) {
+  const { MediaPlayer } = await import('dashjs');
+  const player = MediaPlayer().create();
+  let auto = true;
+  player.updateSettings({
+    debug: { logLevel: 1 },
+    streaming: { abr: { autoSwitchBitrate: { video: true } } },
+  });
+  player.on(MediaPlayer.events.STREAM_INITIALIZED, () => events.onLevels());
+  player.on(MediaPlayer.events.QUALITY_CHANGE_RENDERED, (event) => {
+    if (event.mediaType === 'video') events.onLevel();
+  });
+  player.on(MediaPlayer.events.ERROR, (event) => {
+    const message = event?.error?.message ?? 'unknown error';
+    events.onError(`dash.js could not play this stream (${message}).`);
+  });
+  player.initialize(video, url, true);
+  return {
+    engine: 'dash',
+    levels: () => player.getRepresentationsByType('video').map((rep) => ({
+      id: rep.id, width: rep.width, height: rep.height, bitrate: rep.bandwidth,
+    })),
+    current: () => player.getCurrentRepresentationForType('video')?.id ?? null,
+    isAuto: () => auto,
+    setLevel(id) {
+      auto = id === 'auto';
+      player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: auto } } } });
+      if (!auto) player.setRepresentationForTypeById('video', id, true);
+    },
+    destroy: () => player.destroy(),
+  };
+}
+
+function attachNative(video, url, events) {
+  video.src = url;
+  video.addEventListener('loadedmetadata', () => events.onLevels(), { once: true });
+  return {
+    engine: 'native',
+    levels: () => [],
+    current: () => null,
+    isAuto: () => true,
+    setLevel() {},
+    destroy() {
+      video.removeAttribute('src');
+      video.load();
+    },
+  };
+}
