@@ -350,3 +350,20 @@ async fn the_database_file_survives_a_reopen() {
     let asset = store.get_asset(&id).await.expect("get").expect("still there");
     assert_eq!(asset.title.as_deref(), Some("kept"));
 }
+
+/// `open` picks the backend a URL names and refuses what it cannot read
+/// before touching the network.
+#[tokio::test]
+async fn a_url_picks_the_backend() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let url = format!("sqlite://{}", dir.path().join("meta/cdlc.db").display());
+    let store = cdlc_metadata::open(&url).await.expect("a SQLite file");
+    behaviour::new_asset(store.as_ref(), "by url").await;
+    assert!(dir.path().join("meta/cdlc.db").is_file());
+    for bad in
+        ["mysql://db/cdlc", "sqlite://relative.db", "scylla://db:9042/1keyspace", "scylla://db/ks?rf=3"]
+    {
+        let error = cdlc_metadata::open(bad).await.err().expect(bad);
+        assert!(matches!(error, MetadataError::BadUrl(_)), "{bad}: {error}");
+    }
+}

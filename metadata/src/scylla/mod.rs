@@ -6,7 +6,7 @@
 //! What it promises beyond the trait:
 //! - An asset row is the truth; listing tables are indexes kept in step by
 //!   logged batches and checked against it when read, so a row a race left
-//!   behind is skipped (and dropped), never shown.
+//!   behind is skipped, never shown.
 //! - Two workers never hold the same job: every change of a job's state is
 //!   a lightweight transaction conditioned on the state it saw.
 //! - Events are numbered 1, 2, 3… without gaps, in the order their appends
@@ -28,6 +28,7 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
+use scylla::frame::types::{Consistency, SerialConsistency};
 use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
@@ -291,10 +292,14 @@ impl ScyllaStore {
                 ))
             })?;
         let create = url.create_keyspace_cql();
-        session
-            .query_unpaged(create.as_str(), ())
-            .await
-            .map_err(|e| MetadataError::Database(format!("cannot create keyspace {}: {e}", url.keyspace)))?;
+        session.query_unpaged(create.as_str(), ()).await.map_err(|e| {
+            let hint = if url.disable_tablets {
+                " (ScyllaDB before 6.0 and Cassandra know no tablets option: add tablets=unset to the URL)"
+            } else {
+                ""
+            };
+            MetadataError::Database(format!("cannot create keyspace {}: {e}{hint}", url.keyspace))
+        })?;
         session
             .use_keyspace(&url.keyspace, false)
             .await
@@ -305,7 +310,13 @@ impl ScyllaStore {
                 .await
                 .map_err(|e| MetadataError::Database(format!("cannot create a table ({table}): {e}")))?;
         }
-        let statements = Statements::prepare(&session).await?;
+        let mut statements = Statements::prepare(&session).await?;
+        // The read before numbering an event must see every number taken,
+        // in-flight transactions included: a serial read.
+        statements.select_last_event.set_consistency(match url.serial_consistency() {
+            SerialConsistency::Serial => Consistency::Serial,
+            SerialConsistency::LocalSerial => Consistency::LocalSerial,
+        });
         Ok(ScyllaStore { session, statements, keyspace: url.keyspace, event_head: AtomicI64::new(-1) })
     }
 
@@ -485,10 +496,16 @@ impl MetadataStore for ScyllaStore {
         };
         let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
         let listing = status.map_or(ALL_ASSETS, AssetStatus::as_str);
-        let buckets: Vec<(i32,)> =
-            self.all_rows(&self.statements.select_asset_buckets, (listing, start_bucket)).await?;
+        // Days newest first, fetched page by page only as far as the page needs.
+        let mut buckets = self
+            .session
+            .execute_iter(self.statements.select_asset_buckets.clone(), (listing, start_bucket))
+            .await
+            .map_err(db)?
+            .rows_stream::<(i32,)>()
+            .map_err(db)?;
         let mut items: Vec<Asset> = Vec::new();
-        'buckets: for (bucket,) in buckets {
+        'buckets: while let Some((bucket,)) = buckets.try_next().await.map_err(db)? {
             let mut below = match &cursor_id {
                 Some(id) if bucket == start_bucket => id.clone(),
                 _ => ABOVE_EVERY_ID.to_owned(),
@@ -499,23 +516,12 @@ impl MetadataStore for ScyllaStore {
                 let ids = self.listing_ids(status, bucket, &below, wanted).await?;
                 let Some(last) = ids.last().cloned() else { break };
                 let found = try_join_all(ids.iter().map(|id| self.asset(id))).await?;
-                for (id, asset) in ids.iter().zip(found) {
-                    match asset {
-                        Some(asset) if status.is_none_or(|s| s == asset.status) => items.push(asset),
-                        // An index row a race left behind: the asset moved on or is gone.
-                        stale => {
-                            let s = &self.statements;
-                            match status {
-                                Some(status) => {
-                                    self.execute(&s.delete_asset_by_status, (status.as_str(), bucket, id))
-                                        .await?
-                                }
-                                None if stale.is_none() => {
-                                    self.execute(&s.delete_asset_by_time, (bucket, id)).await?
-                                }
-                                None => continue,
-                            };
-                        }
+                for asset in found {
+                    // An index row that disagrees with the asset is skipped, not
+                    // deleted: it may be the first half of a batch still being
+                    // applied (a new asset, a status change) rather than a leftover.
+                    if let Some(asset) = asset.filter(|a| status.is_none_or(|s| s == a.status)) {
+                        items.push(asset);
                     }
                 }
                 if items.len() > limit {
