@@ -492,7 +492,8 @@ impl MetadataStore for ScyllaStore {
                 let (bucket, id) = decode_cursor(cursor)?;
                 (bucket, Some(id))
             }
-            None => (bucket_of(now_ms()), None),
+            // A day ahead: an asset created on a node whose clock runs fast still shows.
+            None => (bucket_of(now_ms()) + 1, None),
         };
         let limit = limit.clamp(1, MAX_PAGE_SIZE) as usize;
         let listing = status.map_or(ALL_ASSETS, AssetStatus::as_str);
@@ -769,6 +770,7 @@ impl MetadataStore for ScyllaStore {
                         let error = format!("the worker stopped during each of {} attempts", job.attempts);
                         let values = (&error, &job.id, now, job.attempts as i32);
                         if applied(self.execute(&s.fail_expired_job, values).await?)? {
+                            tracing::warn!(job_id = %job.id, asset_id = %job.asset_id, "{error}: job failed");
                             self.move_queue_entry(shard, &id, due, None).await?;
                             let data = serde_json::json!({ "job_id": job.id, "error": error });
                             self.append_event(&job.asset_id, "job.failed", data).await?;
