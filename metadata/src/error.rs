@@ -11,6 +11,8 @@ pub enum MetadataError {
     Database(String),
     #[error("the metadata database holds a value cdlc cannot read: {0}")]
     Corrupt(String),
+    #[error("the metadata URL is not valid: {0}")]
+    BadUrl(String),
 }
 
 impl MetadataError {

@@ -2,20 +2,45 @@
 //! the jobs that produce them and the events they raise.
 //!
 //! [`MetadataStore`] is the port; [`SqliteStore`] is the embedded backend
-//! (one file, zero setup). A ScyllaDB backend will implement the same trait
-//! and pass the same contract tests (`tests/contract.rs`).
+//! (one file, zero setup) and [`ScyllaStore`] the scale-out one (a ScyllaDB
+//! cluster). Both pass the same contract tests (`tests/contract.rs`);
+//! [`open`] picks one from a URL.
 
 mod error;
 mod model;
+mod scylla;
 mod sqlite;
 
 use std::time::Duration;
 
+pub use self::scylla::{Replication, ScyllaStore, ScyllaUrl};
 pub use error::MetadataError;
 pub use model::{
     Asset, AssetStatus, Event, Job, JobKind, JobState, NewAsset, Page, RenditionRecord, SegmentRecord,
 };
 pub use sqlite::SqliteStore;
+
+/// Opens the store a URL names: `sqlite:///path/to/cdlc.db` (a file,
+/// created when absent) or `scylla://host:9042,…/keyspace?…` (see
+/// [`ScyllaUrl`]).
+pub async fn open(url: &str) -> Result<std::sync::Arc<dyn MetadataStore>, MetadataError> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if !path.starts_with('/') {
+            return Err(MetadataError::BadUrl(format!(
+                "{url:?} needs an absolute path: sqlite:///var/lib/cdlc/cdlc.db"
+            )));
+        }
+        let path = std::path::PathBuf::from(path);
+        let store = tokio::task::spawn_blocking(move || SqliteStore::open(&path))
+            .await
+            .map_err(|e| MetadataError::Database(format!("the metadata task failed: {e}")))??;
+        return Ok(std::sync::Arc::new(store));
+    }
+    if url.starts_with("scylla://") {
+        return Ok(std::sync::Arc::new(ScyllaStore::connect(url).await?));
+    }
+    Err(MetadataError::BadUrl(format!("{url:?} must start with sqlite:/// or scylla://")))
+}
 
 /// Largest page a list call returns.
 pub const MAX_PAGE_SIZE: u32 = 200;

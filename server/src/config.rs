@@ -33,6 +33,10 @@ pub struct Config {
     /// Key of the HMAC-SHA256 in each webhook's `Cdlc-Signature` header;
     /// required with webhook_url. Env: CDLC_WEBHOOK_SECRET.
     pub webhook_secret: Option<String>,
+    /// Metadata store: `sqlite:///absolute/path.db` (embedded; unset means
+    /// DATA_DIR/cdlc.db) or `scylla://host:9042,…/keyspace?replication_factor=1`
+    /// (a ScyllaDB cluster; URL keys in cdlc_metadata::ScyllaUrl). Env: CDLC_METADATA.
+    pub metadata: Option<String>,
 }
 
 impl Default for Config {
@@ -48,6 +52,7 @@ impl Default for Config {
             x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
             webhook_url: None,
             webhook_secret: None,
+            metadata: None,
         }
     }
 }
@@ -100,6 +105,9 @@ impl Config {
         if let Some(v) = env("CDLC_WEBHOOK_SECRET") {
             config.webhook_secret = Some(v);
         }
+        if let Some(v) = env("CDLC_METADATA") {
+            config.metadata = Some(v);
+        }
         Ok(config)
     }
 
@@ -130,11 +138,42 @@ impl Config {
                 bail!("webhook_secret of at least 16 characters is required with webhook_url");
             }
         }
+        if let Some(url) = &self.metadata {
+            validate_metadata_url(url)?;
+        }
         if !cdlc_transcoder::X264_PRESETS.contains(&self.x264_preset.as_str()) {
             bail!("x264_preset must be one of {}", cdlc_transcoder::X264_PRESETS.join(", "));
         }
         Ok(())
     }
+}
+
+impl Config {
+    /// The metadata URL of the config, or the embedded default under DATA_DIR.
+    pub fn metadata_url(&self) -> String {
+        match &self.metadata {
+            Some(url) => url.clone(),
+            None => {
+                let path = std::path::absolute(self.data_dir.join("cdlc.db"))
+                    .unwrap_or_else(|_| self.data_dir.join("cdlc.db"));
+                format!("sqlite://{}", path.display())
+            }
+        }
+    }
+}
+
+fn validate_metadata_url(url: &str) -> anyhow::Result<()> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if !path.starts_with('/') || path.len() < 2 {
+            bail!("metadata {url:?} needs an absolute file path: sqlite:///var/lib/cdlc/cdlc.db");
+        }
+        return Ok(());
+    }
+    if url.starts_with("scylla://") {
+        cdlc_metadata::ScyllaUrl::parse(url).map_err(|e| anyhow::anyhow!("metadata: {e}"))?;
+        return Ok(());
+    }
+    bail!("metadata {url:?} must start with sqlite:/// or scylla://")
 }
 
 #[cfg(test)]
@@ -165,5 +204,26 @@ mod tests {
         assert!(error.to_string().contains("CDLC_WORKERS"), "{error}");
         let config = Config { segment_duration: 99.0, ..Config::default() };
         assert!(config.validate().unwrap_err().to_string().contains("segment_duration"));
+    }
+
+    #[test]
+    fn the_metadata_store_is_named_by_a_url() {
+        let embedded = Config { data_dir: PathBuf::from("/srv/cdlc"), ..Config::default() };
+        assert_eq!(embedded.metadata_url(), "sqlite:///srv/cdlc/cdlc.db", "the default lives in DATA_DIR");
+        let env = |n: &str| {
+            (n == "CDLC_METADATA").then(|| "scylla://db1:9042,db2/media?replication_factor=3".into())
+        };
+        let scaled = Config::load(None, env).expect("load");
+        scaled.validate().expect("a valid scylla URL");
+        assert_eq!(scaled.metadata_url(), "scylla://db1:9042,db2/media?replication_factor=3");
+        for (url, expected) in [
+            ("postgres://db/cdlc", "sqlite:/// or scylla://"),
+            ("sqlite://relative.db", "absolute"),
+            ("scylla://db1/media?replicas=3", "replicas"),
+        ] {
+            let config = Config { metadata: Some(url.into()), ..Config::default() };
+            let error = format!("{:#}", config.validate().unwrap_err());
+            assert!(error.contains("metadata") && error.contains(expected), "{url}: {error}");
+        }
     }
 }

@@ -37,12 +37,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let workers = config.workers;
         let listen = config.listen;
-        let state = Arc::new(AppState::open(config)?);
+        let state = Arc::new(AppState::open(config).await?);
         // The embedded store belongs to this process alone: jobs left
-        // running belonged to a previous run that died.
-        let requeued = state.metadata.requeue_running_jobs().await?;
-        if requeued > 0 {
-            eprintln!("resuming {requeued} job(s) interrupted by the previous stop");
+        // running belonged to a previous run that died. A ScyllaDB cluster
+        // is shared by many processes, whose running jobs are alive; a dead
+        // one's jobs come back when their leases expire.
+        if state.config.metadata_url().starts_with("sqlite://") {
+            let requeued = state.metadata.requeue_running_jobs().await?;
+            if requeued > 0 {
+                eprintln!("resuming {requeued} job(s) interrupted by the previous stop");
+            }
         }
         let listener = tokio::net::TcpListener::bind(listen)
             .await

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
-use cdlc_metadata::{MetadataStore, SqliteStore};
+use cdlc_metadata::MetadataStore;
 use cdlc_storage::LocalStore;
 
 use crate::config::Config;
@@ -40,12 +40,14 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Opens the embedded backends under the data directory.
-    pub fn open(config: Config) -> anyhow::Result<AppState> {
+    /// Opens the backends: objects under the data directory, metadata where
+    /// `config.metadata` says (SQLite in the data directory by default).
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
-        let metadata =
-            SqliteStore::open(&data.join("cdlc.db")).context("cannot open the metadata database")?;
+        let metadata = cdlc_metadata::open(&config.metadata_url())
+            .await
+            .context("cannot open the metadata store (setting metadata, CDLC_METADATA)")?;
         let objects = LocalStore::open(data.join("objects")).context("cannot open the object store")?;
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
@@ -54,13 +56,7 @@ impl AppState {
             Some(token) => token.clone(),
             None => stored_or_new_token(&data.join("admin-token"))?,
         };
-        Ok(AppState {
-            config,
-            metadata: Arc::new(metadata),
-            objects: Arc::new(objects),
-            admin_token,
-            spool_dir,
-        })
+        Ok(AppState { config, metadata, objects: Arc::new(objects), admin_token, spool_dir })
     }
 }
 
