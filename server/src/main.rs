@@ -2,6 +2,8 @@
 
 mod api;
 mod config;
+mod edge;
+mod edge_origin;
 mod serve;
 mod state;
 mod transcode;
@@ -25,6 +27,8 @@ enum Command {
     Transcode(transcode::Args),
     /// Run the media server: upload API, workers and stream serving.
     Serve(serve::Args),
+    /// Run an edge cache alone, in front of a cdlc origin or an object store.
+    Edge(edge::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +43,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Transcode(args) => transcode::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Edge(args) => edge::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
