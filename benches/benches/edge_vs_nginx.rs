@@ -188,14 +188,20 @@ fn main() {
     let (nginx_port, edge_port) = (free_port(), free_port());
     let _nginx = start_nginx(dir.path(), &objects, nginx_port);
     let _edge = start_edge(&objects, edge_port);
-    let objects_under_test = [("1 MB segment", "/streams/bench/720p/00001.m4s"), ("2 KB playlist", "/streams/bench/720p/playlist.m3u8")];
+    let objects_under_test = [
+        ("1 MB segment", "/streams/bench/720p/00001.m4s"),
+        ("2 KB playlist", "/streams/bench/720p/playlist.m3u8"),
+    ];
     for (_, path) in objects_under_test {
         wait_for(&format!("http://127.0.0.1:{nginx_port}{path}"));
         wait_for(&format!("http://127.0.0.1:{edge_port}{path}"));
         wrk(&format!("http://127.0.0.1:{edge_port}{path}"), 1); // warm the edge's cache
     }
     println!("edge_vs_nginx: wrk -c64 -t2 -d{seconds}s, {runs} alternating run(s), medians");
-    println!("{:<14} {:>12} {:>12} {:>9} {:>12} {:>12} {:>9}", "object", "nginx req/s", "edge req/s", "ratio", "nginx p99", "edge p99", "ratio");
+    println!(
+        "{:<14} {:>12} {:>12} {:>9} {:>12} {:>12} {:>9}",
+        "object", "nginx req/s", "edge req/s", "ratio", "nginx p99", "edge p99", "ratio"
+    );
     for (name, path) in objects_under_test {
         let (mut nginx, mut edge) = (Vec::new(), Vec::new());
         for _ in 0..runs {

@@ -120,10 +120,8 @@ impl CachedObject {
             .filter(|e| HeaderValue::from_str(e).is_ok() && !e.is_empty())
             .unwrap_or_else(|| etag_of(&object.body));
         let policy = Policy::parse(object.cache_control.as_deref(), path);
-        let cache_control = object
-            .cache_control
-            .and_then(|v| HeaderValue::from_str(&v).ok())
-            .unwrap_or_else(|| {
+        let cache_control =
+            object.cache_control.and_then(|v| HeaderValue::from_str(&v).ok()).unwrap_or_else(|| {
                 HeaderValue::from_static(if is_manifest { origin::SHORT } else { origin::IMMUTABLE })
             });
         // A generic type from the origin says less than the name does.
@@ -133,7 +131,8 @@ impl CachedObject {
             .and_then(|v| HeaderValue::from_str(&v).ok())
             .unwrap_or_else(|| HeaderValue::from_static(content_type_of(path)));
         let last_modified = object.last_modified.unwrap_or_else(SystemTime::now);
-        let header = |text: &str| HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
+        let header =
+            |text: &str| HeaderValue::from_str(text).unwrap_or_else(|_| HeaderValue::from_static("\"\""));
         let private_cache_control = header(&private_of(&policy));
         CachedObject {
             private_cache_control,
@@ -438,10 +437,11 @@ impl DiskTier {
             let size = object.body.len() as u64;
             index.order.insert(tick, (asset.to_owned(), path.to_owned()));
             index.used += size;
-            index.assets.entry(asset.to_owned()).or_default().insert(
-                path.to_owned(),
-                DiskEntry { size, tick, meta: object.without_bodies() },
-            );
+            index
+                .assets
+                .entry(asset.to_owned())
+                .or_default()
+                .insert(path.to_owned(), DiskEntry { size, tick, meta: object.without_bodies() });
             let mut evicted = Vec::new();
             while index.used > self.budget {
                 let Some((_, (a, p))) = index.order.pop_first() else { break };

@@ -100,7 +100,12 @@ async fn stream(State(edge): State<Arc<Edge>>, method: Method, uri: Uri, headers
     response
 }
 
-async fn answer(edge: &Edge, method: &Method, path: &str, headers: &HeaderMap) -> Result<Response, EdgeError> {
+async fn answer(
+    edge: &Edge,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Response, EdgeError> {
     let request = parse_stream_path(path)?;
     let signed = match request.token {
         Some(token) => {
@@ -136,9 +141,10 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 fn not_modified(headers: &HeaderMap, object: &CachedObject) -> bool {
     if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
         let ours = [object.etag.as_bytes(), object.gzip_etag.as_bytes()];
-        return tags.split(',').map(|t| t.trim()).any(|tag| {
-            tag == "*" || ours.contains(&tag.strip_prefix("W/").unwrap_or(tag).as_bytes())
-        });
+        return tags
+            .split(',')
+            .map(|t| t.trim())
+            .any(|tag| tag == "*" || ours.contains(&tag.strip_prefix("W/").unwrap_or(tag).as_bytes()));
     }
     let since = headers
         .get(header::IF_MODIFIED_SINCE)
@@ -247,7 +253,8 @@ async fn preflight(request_headers: HeaderMap) -> Response {
     let mut response = StatusCode::NO_CONTENT.into_response();
     let headers = response.headers_mut();
     headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, POST, OPTIONS"));
+    headers
+        .insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, POST, OPTIONS"));
     headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_ALLOW_HEADERS));
     headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
     let _ = request_headers;
@@ -331,7 +338,9 @@ mod tests {
         assert_eq!((ok.asset, ok.token, ok.path), ("abc", Some("k1.5.ff"), "720p/00001.m4s"));
         let plain = parse_stream_path("/streams/abc/master.m3u8").ok().expect("valid");
         assert_eq!((plain.token, plain.path), (None, "master.m3u8"));
-        for bad in ["/streams/abc/../x", "/streams/abc/a//b", "/streams/a%2e/x", "/streams/abc/", "/streams/abc/~t"] {
+        for bad in
+            ["/streams/abc/../x", "/streams/abc/a//b", "/streams/a%2e/x", "/streams/abc/", "/streams/abc/~t"]
+        {
             assert!(parse_stream_path(bad).is_err(), "{bad}");
         }
     }

@@ -5,7 +5,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram, in seconds.
-const LATENCY_BOUNDS: [f64; 12] = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+const LATENCY_BOUNDS: [f64; 12] =
+    [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
 
 #[derive(Debug, Default)]
 pub struct Counter(AtomicU64);
@@ -83,29 +84,31 @@ impl Metrics {
             "Requests answered from a tier without asking the origin.",
             &[("{tier=\"memory\"}", self.hits_memory.get()), ("{tier=\"disk\"}", self.hits_disk.get())],
         );
-        counter("misses_total", "Requests that needed the origin (fetch, revalidation or a wait).", &[(
-            "",
-            self.misses.get(),
-        )]);
-        counter("coalesced_waits_total", "Misses that waited for another request's origin fetch.", &[(
-            "",
-            self.coalesced_waits.get(),
-        )]);
-        counter("origin_fetches_total", "Requests sent to the origin.", &[("", self.origin_fetches.get())]);
-        counter("origin_errors_total", "Origin fetches that failed (down, timeout, 5xx).", &[(
-            "",
-            self.origin_errors.get(),
-        )]);
-        counter("origin_bytes_total", "Body bytes received from the origin.", &[("", self.origin_bytes.get())]);
-        counter("revalidations_total", "Stale copies the origin confirmed (304 or same ETag).", &[(
-            "",
-            self.revalidations.get(),
-        )]);
-        counter("stale_served_total", "Stale copies served because the origin failed.", &[(
-            "",
-            self.stale_served.get(),
-        )]);
-        counter("sent_bytes_total", "Body bytes sent to clients.", &[("", self.sent_bytes.get())]);
+        let single: [(&str, &str, &Counter); 8] = [
+            (
+                "misses_total",
+                "Requests that needed the origin (fetch, revalidation or a wait).",
+                &self.misses,
+            ),
+            (
+                "coalesced_waits_total",
+                "Misses that waited for another request's origin fetch.",
+                &self.coalesced_waits,
+            ),
+            ("origin_fetches_total", "Requests sent to the origin.", &self.origin_fetches),
+            ("origin_errors_total", "Origin fetches that failed (down, timeout, 5xx).", &self.origin_errors),
+            ("origin_bytes_total", "Body bytes received from the origin.", &self.origin_bytes),
+            (
+                "revalidations_total",
+                "Stale copies the origin confirmed (304 or same ETag).",
+                &self.revalidations,
+            ),
+            ("stale_served_total", "Stale copies served because the origin failed.", &self.stale_served),
+            ("sent_bytes_total", "Body bytes sent to clients.", &self.sent_bytes),
+        ];
+        for (name, help, value) in single {
+            counter(name, help, &[("", value.get())]);
+        }
         counter(
             "responses_total",
             "Responses by status class.",
@@ -117,7 +120,10 @@ impl Metrics {
             ],
         );
         let mut gauge = |name: &str, help: &str, value: u64| {
-            let _ = writeln!(out, "# HELP cdlc_edge_{name} {help}\n# TYPE cdlc_edge_{name} gauge\ncdlc_edge_{name} {value}");
+            let _ = writeln!(
+                out,
+                "# HELP cdlc_edge_{name} {help}\n# TYPE cdlc_edge_{name} gauge\ncdlc_edge_{name} {value}"
+            );
         };
         gauge("memory_bytes", "Bytes held by the memory tier.", gauges.memory_bytes);
         gauge("memory_budget_bytes", "Byte budget of the memory tier.", gauges.memory_budget);
@@ -126,7 +132,10 @@ impl Metrics {
             gauge("disk_budget_bytes", "Byte budget of the disk tier.", budget);
         }
         let name = "cdlc_edge_request_duration_seconds";
-        let _ = writeln!(out, "# HELP {name} Time from request to response headers on /streams.\n# TYPE {name} histogram");
+        let _ = writeln!(
+            out,
+            "# HELP {name} Time from request to response headers on /streams.\n# TYPE {name} histogram"
+        );
         let mut cumulative = 0;
         for (bound, bucket) in LATENCY_BOUNDS.iter().zip(&self.latency_buckets) {
             cumulative += bucket.get();

@@ -40,7 +40,9 @@ pub struct OriginObject {
 pub enum OriginResponse {
     Fetched(OriginObject),
     /// The cached copy (whose ETag was sent) is still current.
-    NotModified { cache_control: Option<String> },
+    NotModified {
+        cache_control: Option<String>,
+    },
 }
 
 /// Why the origin gave nothing.
@@ -107,7 +109,10 @@ impl HttpOrigin {
     }
 }
 
-fn header_string(headers: &reqwest::header::HeaderMap, name: impl reqwest::header::AsHeaderName) -> Option<String> {
+fn header_string(
+    headers: &reqwest::header::HeaderMap,
+    name: impl reqwest::header::AsHeaderName,
+) -> Option<String> {
     headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_owned)
 }
 
@@ -215,26 +220,43 @@ fn manifest_is_final(path: &str, body: &[u8]) -> bool {
     }
 }
 
+/// Reads `key` (object `path` of `asset`) and when it was written, for an
+/// origin over an object store: a missing object is `NotFound`, one above
+/// `max_bytes` is `TooLarge`, any other failure `Unavailable`.
+pub async fn read_object(
+    store: &dyn ObjectStore,
+    key: &str,
+    asset: &str,
+    path: &str,
+    max_bytes: u64,
+) -> Result<(Bytes, Option<SystemTime>), OriginError> {
+    let not_found = || OriginError::NotFound(format!("no {path} in asset {asset}"));
+    let meta = match store.head(key).await {
+        Ok(Some(meta)) => meta,
+        Ok(None) | Err(StorageError::NotFound(_) | StorageError::InvalidKey { .. }) => {
+            return Err(not_found())
+        }
+        Err(e) => return Err(OriginError::Unavailable(e.to_string())),
+    };
+    if meta.size > max_bytes {
+        return Err(OriginError::TooLarge { limit: max_bytes });
+    }
+    let body = match store.get(key).await {
+        Ok(body) => body,
+        Err(StorageError::NotFound(_)) => return Err(not_found()),
+        Err(e) => return Err(OriginError::Unavailable(e.to_string())),
+    };
+    let modified =
+        u64::try_from(meta.modified_ms).ok().map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms));
+    Ok((body, modified))
+}
+
 #[async_trait::async_trait]
 impl Origin for StoreOrigin {
     async fn fetch(&self, asset: &str, path: &str, _: Option<&str>) -> Result<OriginResponse, OriginError> {
         let key = format!("{}{asset}/{path}", self.prefix);
-        let not_found = || OriginError::NotFound(format!("no {path} in asset {asset}"));
-        let meta = match self.store.head(&key).await {
-            Ok(Some(meta)) => meta,
-            Ok(None) | Err(StorageError::NotFound(_) | StorageError::InvalidKey { .. }) => {
-                return Err(not_found())
-            }
-            Err(e) => return Err(OriginError::Unavailable(e.to_string())),
-        };
-        if meta.size > self.max_object_bytes {
-            return Err(OriginError::TooLarge { limit: self.max_object_bytes });
-        }
-        let body = match self.store.get(&key).await {
-            Ok(body) => body,
-            Err(StorageError::NotFound(_)) => return Err(not_found()),
-            Err(e) => return Err(OriginError::Unavailable(e.to_string())),
-        };
+        let (body, last_modified) =
+            read_object(&*self.store, &key, asset, path, self.max_object_bytes).await?;
         let cache_control =
             if is_manifest(path) && !manifest_is_final(path, &body) { SHORT } else { IMMUTABLE };
         Ok(OriginResponse::Fetched(OriginObject {
@@ -242,9 +264,7 @@ impl Origin for StoreOrigin {
             // The store's ETag may describe a newer write than the body read
             // after it; the edge derives one from the body instead.
             etag: None,
-            last_modified: u64::try_from(meta.modified_ms)
-                .ok()
-                .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+            last_modified,
             content_type: None,
             cache_control: Some(cache_control.to_owned()),
             access: Access::Public,

@@ -51,11 +51,16 @@ async fn serve_file(State(origin): State<Arc<OriginState>>, uri: Uri, headers: H
     let Ok(body) = tokio::fs::read(origin.root.join(&relative)).await else {
         return (StatusCode::NOT_FOUND, "no such object").into_response();
     };
-    let etag = format!("\"{:x}-{}\"", body.iter().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(*b as u64)), body.len());
+    let etag = format!(
+        "\"{:x}-{}\"",
+        body.iter().fold(0u64, |h, b| h.wrapping_mul(31).wrapping_add(*b as u64)),
+        body.len()
+    );
     let asset = relative.split('/').next().unwrap_or_default();
     let manifest = relative.ends_with(".m3u8") || relative.ends_with(".mpd");
     let cache_control = if manifest { "public, max-age=1" } else { "public, max-age=31536000, immutable" };
-    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes()) {
+    let mut response = if headers.get(header::IF_NONE_MATCH).is_some_and(|v| v.as_bytes() == etag.as_bytes())
+    {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
         body.into_response()
@@ -92,7 +97,12 @@ impl Origin {
         let addr = listener.local_addr().unwrap();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
-            axum::serve(listener, app).with_graceful_shutdown(async { let _ = stopped.await; }).await.unwrap();
+            axum::serve(listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .unwrap();
         });
         Origin { state, addr, stop: Some(stop), task: Some(task) }
     }
@@ -171,7 +181,8 @@ fn write_asset(root: &Path, asset: &str) -> (Vec<u8>, String) {
     let segment = noise(1 << 20, asset.len() as u64);
     std::fs::write(dir.join("00001.m4s"), &segment).unwrap();
     std::fs::write(dir.join("init.mp4"), noise(800, 7)).unwrap();
-    let mut playlist = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n");
+    let mut playlist =
+        String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:2\n#EXT-X-MAP:URI=\"init.mp4\"\n");
     for n in 1..=60 {
         playlist.push_str(&format!("#EXTINF:2.000,\n{n:05}.m4s\n"));
     }
@@ -224,7 +235,12 @@ async fn ranges_validators_compression_and_cache_control() {
     assert!(headers.get("content-encoding").is_none(), "segments are never compressed");
     assert_eq!(full.bytes().await.unwrap()[..], segment[..]);
 
-    for (range, start, end) in [("bytes=0-99", 0, 100), ("bytes=1000-", 1000, size), ("bytes=-500", size - 500, size), ("bytes=5000-9999999", 5000, size)] {
+    for (range, start, end) in [
+        ("bytes=0-99", 0, 100),
+        ("bytes=1000-", 1000, size),
+        ("bytes=-500", size - 500, size),
+        ("bytes=5000-9999999", 5000, size),
+    ] {
         let response = edge.get(path, &[("range", range)]).await;
         assert_eq!(response.status(), 206, "{range}");
         assert_eq!(response.headers()["content-range"], format!("bytes {start}-{}/{size}", end - 1).as_str());
@@ -272,7 +288,10 @@ async fn signed_urls_guard_private_assets() {
     write_asset(root.path(), "other");
     let origin = Origin::start(root.path(), &["secret", "other"]).await;
     let old_keys = SigningKeys::parse(KEY_OLD).unwrap();
-    let rotated = EdgeSettings { signing_keys: SigningKeys::parse(&format!("{KEY_NEW},{KEY_OLD}")).unwrap(), ..settings() };
+    let rotated = EdgeSettings {
+        signing_keys: SigningKeys::parse(&format!("{KEY_NEW},{KEY_OLD}")).unwrap(),
+        ..settings()
+    };
     let edge = TestEdge::start(origin.addr, rotated).await;
     let now = cdlc_edge::signing::unix_now();
     let forbidden = |response: reqwest::Response| async move {
@@ -296,9 +315,15 @@ async fn signed_urls_guard_private_assets() {
     assert_eq!(playlist.status(), 200, "relative URIs resolve under the same token");
 
     let by_old_key = old_keys.sign("secret", now + 600).unwrap();
-    assert_eq!(edge.get(&format!("/streams/secret/~{by_old_key}/720p/00001.m4s"), &[]).await.status(), 200, "the rotated-out key still verifies");
+    assert_eq!(
+        edge.get(&format!("/streams/secret/~{by_old_key}/720p/00001.m4s"), &[]).await.status(),
+        200,
+        "the rotated-out key still verifies"
+    );
     let expired = old_keys.sign("secret", now - 1).unwrap();
-    assert!(forbidden(edge.get(&format!("/streams/secret/~{expired}/720p/00001.m4s"), &[]).await).await.contains("expired"));
+    assert!(forbidden(edge.get(&format!("/streams/secret/~{expired}/720p/00001.m4s"), &[]).await)
+        .await
+        .contains("expired"));
     let token = prefix.trim_start_matches("/streams/secret/~");
     let (head, last) = token.split_at(token.len() - 1);
     let tampered = format!("{head}{}", if last == "0" { "1" } else { "0" });
@@ -306,9 +331,11 @@ async fn signed_urls_guard_private_assets() {
     let later = token.replacen(&format!(".{expires}."), &format!(".{}.", expires + 3600), 1);
     forbidden(edge.get(&format!("/streams/secret/~{later}/720p/00001.m4s"), &[]).await).await;
     forbidden(edge.get(&format!("/streams/other/~{token}/720p/00001.m4s"), &[]).await).await;
-    let unknown = SigningKeys::parse("gone:secret-gone-0123456789").unwrap().sign("secret", now + 600).unwrap();
+    let unknown =
+        SigningKeys::parse("gone:secret-gone-0123456789").unwrap().sign("secret", now + 600).unwrap();
     forbidden(edge.get(&format!("/streams/secret/~{unknown}/720p/00001.m4s"), &[]).await).await;
-    let admin = edge.get("/streams/secret/720p/00001.m4s", &[("authorization", &format!("Bearer {ADMIN}"))]).await;
+    let admin =
+        edge.get("/streams/secret/720p/00001.m4s", &[("authorization", &format!("Bearer {ADMIN}"))]).await;
     assert_eq!(admin.status(), 200, "the admin (and edges holding its token) fetch without a signature");
 }
 
@@ -336,7 +363,10 @@ async fn a_down_origin_gets_stale_copies_or_a_clear_502() {
     let body: serde_json::Value = serde_json::from_slice(&missing.bytes().await.unwrap()).unwrap();
     assert_eq!(body["error"]["code"], "origin_unavailable");
     let message = body["error"]["message"].as_str().unwrap();
-    assert!(message.contains("could not be reached") && message.contains("/streams/a1/720p/init.mp4"), "{message}");
+    assert!(
+        message.contains("could not be reached") && message.contains("/streams/a1/720p/init.mp4"),
+        "{message}"
+    );
     assert!(edge.metric("cdlc_edge_stale_served_total").await >= 1);
     assert!(edge.metric("cdlc_edge_origin_errors_total").await >= 2);
 }
@@ -351,7 +381,11 @@ async fn a_changed_playlist_is_served_within_its_max_age() {
     let edge = TestEdge::start(origin.addr, settings()).await;
     let first = edge.get("/streams/live/720p/playlist.m3u8", &[]).await.text().await.unwrap();
     assert!(!first.contains("00002.m4s"));
-    std::fs::write(&file, "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.0,\n00001.m4s\n#EXTINF:2.0,\n00002.m4s\n").unwrap();
+    std::fs::write(
+        &file,
+        "#EXTM3U\n#EXT-X-PLAYLIST-TYPE:EVENT\n#EXTINF:2.0,\n00001.m4s\n#EXTINF:2.0,\n00002.m4s\n",
+    )
+    .unwrap();
     let cached = edge.get("/streams/live/720p/playlist.m3u8", &[]).await;
     assert_eq!(cached.headers()["cdlc-cache"], "hit-memory");
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -360,7 +394,11 @@ async fn a_changed_playlist_is_served_within_its_max_age() {
     assert!(next.text().await.unwrap().contains("00002.m4s"), "the new segment is listed after max-age");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let same = edge.get("/streams/live/720p/playlist.m3u8", &[]).await;
-    assert_eq!(same.headers()["cdlc-cache"], "revalidated", "an unchanged playlist is revalidated (304), not refetched");
+    assert_eq!(
+        same.headers()["cdlc-cache"],
+        "revalidated",
+        "an unchanged playlist is revalidated (304), not refetched"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -412,7 +450,11 @@ async fn the_memory_budget_holds_under_load_and_the_disk_tier_catches_evictions(
     let highest = sampler.await.unwrap();
     assert!(highest <= budget, "at most {budget} bytes at any sample, saw {highest}");
     assert!(edge.metric("cdlc_edge_disk_bytes").await > budget, "the disk tier holds what memory evicted");
-    assert_eq!(origin.state.total.load(Ordering::SeqCst), 24, "evicted from memory, found on disk: one fetch each");
+    assert_eq!(
+        origin.state.total.load(Ordering::SeqCst),
+        24,
+        "evicted from memory, found on disk: one fetch each"
+    );
     assert!(edge.metric("cdlc_edge_hits_total{tier=\"disk\"}").await > 0);
 }
 
@@ -472,7 +514,11 @@ async fn an_object_store_origin_reads_finality_from_the_manifest() {
     let objects = tempfile::tempdir().unwrap();
     let streams = objects.path().join("streams");
     write_asset(&streams, "vod");
-    std::fs::write(streams.join("vod/master.m3u8"), "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/playlist.m3u8\n").unwrap();
+    std::fs::write(
+        streams.join("vod/master.m3u8"),
+        "#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\n720p/playlist.m3u8\n",
+    )
+    .unwrap();
     let store = cdlc_storage::LocalStore::open(objects.path()).unwrap();
     let origin = cdlc_edge::StoreOrigin::new(Arc::new(store), "streams/", "test store", 8 << 20);
     let edge = Edge::new(settings(), Arc::new(origin)).unwrap();
@@ -482,9 +528,16 @@ async fn an_object_store_origin_reads_finality_from_the_manifest() {
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
     let get = |path: &str| reqwest::get(format!("{base}{path}"));
     let media = get("/streams/vod/720p/playlist.m3u8").await.unwrap();
-    assert_eq!(media.headers()["cache-control"], "public, max-age=31536000, immutable", "it has #EXT-X-ENDLIST");
+    assert_eq!(
+        media.headers()["cache-control"],
+        "public, max-age=31536000, immutable",
+        "it has #EXT-X-ENDLIST"
+    );
     let master = get("/streams/vod/master.m3u8").await.unwrap();
     assert_eq!(master.headers()["cache-control"], "public, max-age=1", "a master may still change");
-    assert_eq!(get("/streams/vod/720p/00001.m4s").await.unwrap().headers()["content-type"], "video/iso.segment");
+    assert_eq!(
+        get("/streams/vod/720p/00001.m4s").await.unwrap().headers()["content-type"],
+        "video/iso.segment"
+    );
     assert_eq!(get("/streams/vod/nothing.m4s").await.unwrap().status(), 404);
 }

@@ -164,7 +164,9 @@ impl Config {
         if !(60..=30 * 24 * 3600).contains(&self.signed_url_seconds) {
             bail!("signed_url_seconds must be between 60 and 2592000 (30 days)");
         }
-        self.edge_settings(None, None).validate().context("edge_memory_bytes or edge_disk_bytes is not valid")?;
+        self.edge_settings(None, None)
+            .validate()
+            .context("edge_memory_bytes or edge_disk_bytes is not valid")?;
         if !cdlc_transcoder::X264_PRESETS.contains(&self.x264_preset.as_str()) {
             bail!("x264_preset must be one of {}", cdlc_transcoder::X264_PRESETS.join(", "));
         }

@@ -86,6 +86,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         eprintln!("cdlc edge on http://{} caching {}", listener.local_addr()?, args.origin);
+        // Small responses (playlists) leave at once instead of waiting for an ACK.
+        use axum::serve::ListenerExt;
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(listener, app)
             .with_graceful_shutdown(crate::serve::shutdown_signal())
             .await

@@ -4,23 +4,29 @@
 //! manifests then change every segment and stay fresh one second).
 
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
 
-use cdlc_edge::origin::{is_manifest, IMMUTABLE, SHORT};
+use cdlc_edge::origin::{is_manifest, read_object, IMMUTABLE, SHORT};
 use cdlc_edge::{Access, Origin, OriginError, OriginObject, OriginResponse};
 use cdlc_metadata::{AssetStatus, MetadataStore};
-use cdlc_storage::{LocalStore, ObjectStore, StorageError};
+use cdlc_storage::LocalStore;
 
 use crate::state::keys;
 
 pub struct ServerOrigin {
     pub metadata: Arc<dyn MetadataStore>,
     pub objects: Arc<LocalStore>,
+    /// Objects above this answer 502 at the edge (the edge's own limit).
+    pub max_object_bytes: u64,
 }
 
 #[async_trait::async_trait]
 impl Origin for ServerOrigin {
-    async fn fetch(&self, asset_id: &str, path: &str, _: Option<&str>) -> Result<OriginResponse, OriginError> {
+    async fn fetch(
+        &self,
+        asset_id: &str,
+        path: &str,
+        _: Option<&str>,
+    ) -> Result<OriginResponse, OriginError> {
         let unavailable = |e: &dyn std::fmt::Display| OriginError::Unavailable(e.to_string());
         let asset = self
             .metadata
@@ -29,26 +35,15 @@ impl Origin for ServerOrigin {
             .map_err(|e| unavailable(&e))?
             .ok_or_else(|| OriginError::NotFound(format!("no asset with id {asset_id}")))?;
         let key = keys::stream(asset_id, path);
-        let not_found = || OriginError::NotFound(format!("no {path} in asset {asset_id}"));
-        let meta = match self.objects.head(&key).await {
-            Ok(Some(meta)) => meta,
-            Ok(None) | Err(StorageError::NotFound(_) | StorageError::InvalidKey { .. }) => return Err(not_found()),
-            Err(e) => return Err(unavailable(&e)),
-        };
-        let body = match self.objects.get(&key).await {
-            Ok(body) => body,
-            Err(StorageError::NotFound(_)) => return Err(not_found()),
-            Err(e) => return Err(unavailable(&e)),
-        };
+        let (body, last_modified) =
+            read_object(&*self.objects, &key, asset_id, path, self.max_object_bytes).await?;
         let final_object = !is_manifest(path) || asset.status == AssetStatus::Ready;
         Ok(OriginResponse::Fetched(OriginObject {
             body,
             // A manifest may be rewritten between head and get: the edge
             // derives the ETag from the body it got.
             etag: None,
-            last_modified: u64::try_from(meta.modified_ms)
-                .ok()
-                .map(|ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms)),
+            last_modified,
             content_type: None,
             cache_control: Some(if final_object { IMMUTABLE } else { SHORT }.to_owned()),
             access: if asset.private { Access::Signed } else { Access::Public },

@@ -60,15 +60,18 @@ impl AppState {
             Some(keys) => keys.clone(),
             None => stored_or_new_secret(&data.join("signing-keys"), "k1:", "signing key")?,
         };
-        let signing_keys = cdlc_edge::SigningKeys::parse(&signing_keys).context("signing_keys is not valid")?;
+        let signing_keys =
+            cdlc_edge::SigningKeys::parse(&signing_keys).context("signing_keys is not valid")?;
         let metadata: Arc<dyn MetadataStore> = Arc::new(metadata);
         let objects = Arc::new(objects);
-        let origin = crate::edge_origin::ServerOrigin { metadata: metadata.clone(), objects: objects.clone() };
-        let edge = cdlc_edge::Edge::new(
-            config.edge_settings(Some(signing_keys), Some(admin_token.clone())),
-            Arc::new(origin),
-        )
-        .context("the edge settings are not valid")?;
+        let settings = config.edge_settings(Some(signing_keys), Some(admin_token.clone()));
+        let origin = crate::edge_origin::ServerOrigin {
+            metadata: metadata.clone(),
+            objects: objects.clone(),
+            max_object_bytes: settings.max_object_bytes,
+        };
+        let edge =
+            cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
         Ok(AppState { config, metadata, objects, admin_token, spool_dir, edge })
     }
 }

@@ -53,7 +53,8 @@ async fn view(state: &SharedState, asset: Asset, admin: bool) -> Result<AssetVie
     let published = state.objects.head(&master).await?.is_some();
     let playback = published.then(|| {
         let valid_for = std::time::Duration::from_secs(state.config.signed_url_seconds);
-        let signed = if asset.private && admin { state.edge.signed_prefix(&asset.id, valid_for) } else { None };
+        let signed =
+            if asset.private && admin { state.edge.signed_prefix(&asset.id, valid_for) } else { None };
         let (prefix, expires) = match signed {
             Some((prefix, expires)) => (prefix, Some(expires)),
             None => (format!("/streams/{}", asset.id), None),

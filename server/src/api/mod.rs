@@ -122,7 +122,9 @@ mod tests {
         let source = include_str!("mod.rs");
         let routed: std::collections::BTreeSet<String> = source
             .lines()
-            .filter_map(|l| l.trim().strip_prefix(".route(\"").or_else(|| l.trim().strip_prefix(".route_service(\"")))
+            .filter_map(|l| {
+                l.trim().strip_prefix(".route(\"").or_else(|| l.trim().strip_prefix(".route_service(\""))
+            })
             .filter_map(|l| l.split('"').next())
             .map(|p| p.replace("{*path}", "{path}"))
             .collect();
