@@ -52,7 +52,17 @@ fn write_objects(objects: &Path) {
 struct Process(Child);
 
 impl Drop for Process {
+    /// SIGTERM first: nginx's master then stops its workers (a SIGKILL
+    /// would leave them running); SIGKILL if it is still there after 5 s.
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -111,6 +121,7 @@ http {{
         .arg(&prefix)
         .arg("-c")
         .arg(&conf)
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("nginx (apt install nginx; make bench does)");
@@ -123,6 +134,7 @@ fn start_edge(objects: &Path, port: u16) -> Process {
         .arg("--origin")
         .arg(format!("file://{}", objects.display()))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--memory-bytes", &(256u64 << 20).to_string()])
+        .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .expect("cdlc edge");

@@ -82,7 +82,7 @@ impl Edge {
             self.metrics.coalesced_waits.inc();
         }
         // If the request running the fetch goes away, a waiter runs it.
-        let outcome = cell.get_or_init(|| self.from_origin(asset, path, stale)).await.clone();
+        let outcome = cell.get_or_init(|| self.fetch_from_origin(asset, path, stale)).await.clone();
         let mut inflight = self.inflight.lock();
         if inflight.get(&key).is_some_and(|current| Arc::ptr_eq(current, &cell)) {
             inflight.remove(&key);
@@ -90,7 +90,7 @@ impl Edge {
         outcome
     }
 
-    async fn from_origin(&self, asset: &str, path: &str, stale: Option<Arc<CachedObject>>) -> Outcome {
+    async fn fetch_from_origin(&self, asset: &str, path: &str, stale: Option<Arc<CachedObject>>) -> Outcome {
         let epoch = self.cache.epoch();
         self.metrics.origin_fetches.inc();
         let cached_etag = stale.as_ref().map(|s| s.etag_text().to_owned());
