@@ -63,10 +63,18 @@ test-browser: deps web browser-deps
 	cargo build -p cdlc
 	cd web && node e2e/run.mjs
 
+BENCH_APT_PACKAGES := nginx wrk
+
 bench: deps
+	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:" $$missing; \
+		$(APT) update -qq && $(APT) install -y -qq $$missing; \
+	fi
 	cargo build --release -p cdlc
 	cargo bench -p cdlc-benches --bench transcode_vs_ffmpeg
 	cargo bench -p cdlc-benches --bench time_to_playable
+	cargo bench -p cdlc-benches --bench edge_vs_nginx
 
 lint: deps
 	cargo fmt --all --check

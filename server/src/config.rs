@@ -37,6 +37,18 @@ pub struct Config {
     /// DATA_DIR/cdlc.db) or `scylla://host:9042,…/keyspace?replication_factor=1`
     /// (a ScyllaDB cluster; URL keys in cdlc_metadata::ScyllaUrl). Env: CDLC_METADATA.
     pub metadata: Option<String>,
+    /// Byte budget of the edge's memory tier. Env: CDLC_EDGE_MEMORY_BYTES.
+    pub edge_memory_bytes: u64,
+    /// Byte budget of the edge's disk tier in DATA_DIR/edge-cache; 0 runs
+    /// with memory only. Env: CDLC_EDGE_DISK_BYTES.
+    pub edge_disk_bytes: u64,
+    /// Keys of signed URLs for private assets, `ID:SECRET[,ID:SECRET]`; the
+    /// first signs, all verify (rotation). When unset, one key is generated
+    /// into DATA_DIR/signing-keys. Env: CDLC_SIGNING_KEYS.
+    pub signing_keys: Option<String>,
+    /// Life of the signed playback URLs given to the admin, in seconds.
+    /// Env: CDLC_SIGNED_URL_SECONDS.
+    pub signed_url_seconds: u64,
 }
 
 impl Default for Config {
@@ -53,6 +65,10 @@ impl Default for Config {
             webhook_url: None,
             webhook_secret: None,
             metadata: None,
+            edge_memory_bytes: cdlc_edge::settings::DEFAULT_MEMORY_BYTES,
+            edge_disk_bytes: 0,
+            signing_keys: None,
+            signed_url_seconds: 6 * 3600,
         }
     }
 }
@@ -108,6 +124,18 @@ impl Config {
         if let Some(v) = env("CDLC_METADATA") {
             config.metadata = Some(v);
         }
+        if let Some(v) = env("CDLC_EDGE_MEMORY_BYTES") {
+            config.edge_memory_bytes = parse_env("CDLC_EDGE_MEMORY_BYTES", &v)?;
+        }
+        if let Some(v) = env("CDLC_EDGE_DISK_BYTES") {
+            config.edge_disk_bytes = parse_env("CDLC_EDGE_DISK_BYTES", &v)?;
+        }
+        if let Some(v) = env("CDLC_SIGNING_KEYS") {
+            config.signing_keys = Some(v);
+        }
+        if let Some(v) = env("CDLC_SIGNED_URL_SECONDS") {
+            config.signed_url_seconds = parse_env("CDLC_SIGNED_URL_SECONDS", &v)?;
+        }
         Ok(config)
     }
 
@@ -141,6 +169,15 @@ impl Config {
         if let Some(url) = &self.metadata {
             validate_metadata_url(url)?;
         }
+        if let Some(keys) = &self.signing_keys {
+            cdlc_edge::SigningKeys::parse(keys).context("signing_keys is not valid")?;
+        }
+        if !(60..=30 * 24 * 3600).contains(&self.signed_url_seconds) {
+            bail!("signed_url_seconds must be between 60 and 2592000 (30 days)");
+        }
+        self.edge_settings(None, None)
+            .validate()
+            .context("edge_memory_bytes or edge_disk_bytes is not valid")?;
         if !cdlc_transcoder::X264_PRESETS.contains(&self.x264_preset.as_str()) {
             bail!("x264_preset must be one of {}", cdlc_transcoder::X264_PRESETS.join(", "));
         }
@@ -158,6 +195,24 @@ impl Config {
                     .unwrap_or_else(|_| self.data_dir.join("cdlc.db"));
                 format!("sqlite://{}", path.display())
             }
+        }
+    }
+
+    /// The settings of the edge mounted in `cdlc serve`.
+    pub fn edge_settings(
+        &self,
+        signing_keys: Option<cdlc_edge::SigningKeys>,
+        admin_token: Option<String>,
+    ) -> cdlc_edge::EdgeSettings {
+        let defaults = cdlc_edge::EdgeSettings::default();
+        cdlc_edge::EdgeSettings {
+            memory_bytes: self.edge_memory_bytes,
+            max_object_bytes: defaults.max_object_bytes.min(self.edge_memory_bytes / 4),
+            disk_dir: (self.edge_disk_bytes > 0).then(|| self.data_dir.join("edge-cache")),
+            disk_bytes: self.edge_disk_bytes,
+            signing_keys: signing_keys.unwrap_or_default(),
+            admin_token,
+            ..defaults
         }
     }
 }

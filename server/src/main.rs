@@ -2,6 +2,8 @@
 
 mod api;
 mod config;
+mod edge;
+mod edge_origin;
 mod serve;
 mod state;
 mod transcode;
@@ -26,6 +28,8 @@ enum Command {
     Transcode(transcode::Args),
     /// Run the media server: upload API, workers and stream serving.
     Serve(serve::Args),
+    /// Run an edge cache alone, in front of a cdlc origin or an object store.
+    Edge(edge::Args),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Transcode(args) => transcode::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Edge(args) => edge::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -31,6 +31,8 @@ pub struct AppState {
     pub admin_token: String,
     /// Where uploads are spooled before they become objects.
     pub spool_dir: PathBuf,
+    /// The cache in front of `/streams`, with this server as its origin.
+    pub edge: Arc<cdlc_edge::Edge>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -54,27 +56,48 @@ impl AppState {
             .with_context(|| format!("cannot create {}", spool_dir.display()))?;
         let admin_token = match &config.admin_token {
             Some(token) => token.clone(),
-            None => stored_or_new_token(&data.join("admin-token"))?,
+            None => stored_or_new_secret(&data.join("admin-token"), "", "admin token")?,
         };
-        Ok(AppState { config, metadata, objects: Arc::new(objects), admin_token, spool_dir })
+        let signing_keys = match &config.signing_keys {
+            Some(keys) => keys.clone(),
+            None => stored_or_new_secret(&data.join("signing-keys"), "k1:", "signing key")?,
+        };
+        let signing_keys =
+            cdlc_edge::SigningKeys::parse(&signing_keys).context("signing_keys is not valid")?;
+        let objects = Arc::new(objects);
+        let settings = config.edge_settings(Some(signing_keys), Some(admin_token.clone()));
+        let origin = crate::edge_origin::ServerOrigin {
+            metadata: metadata.clone(),
+            objects: objects.clone(),
+            max_object_bytes: settings.max_object_bytes,
+        };
+        let edge =
+            cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
+        Ok(AppState { config, metadata, objects, admin_token, spool_dir, edge })
     }
 }
 
-/// The token kept in `path`, or a new random one written there (mode 600).
-fn stored_or_new_token(path: &std::path::Path) -> anyhow::Result<String> {
+/// The secret kept in `path`, or a new random one (after `prefix`) written
+/// there (mode 600).
+fn stored_or_new_secret(path: &std::path::Path, prefix: &str, what: &str) -> anyhow::Result<String> {
     if let Ok(token) = std::fs::read_to_string(path) {
         let token = token.trim().to_owned();
-        if token.len() >= 16 {
+        if token.len() >= 16 + prefix.len() {
             return Ok(token);
         }
     }
-    let token = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let token = format!("{prefix}{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
     std::fs::write(path, &token).with_context(|| format!("cannot write {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
-    eprintln!("generated an admin token (kept in {}): {token}", path.display());
+    if prefix.is_empty() {
+        eprintln!("generated an {what} (kept in {}): {token}", path.display());
+    } else {
+        // A signing secret is never printed.
+        eprintln!("generated a {what} (kept in {})", path.display());
+    }
     Ok(token)
 }

@@ -109,6 +109,7 @@ async fn run_job(state: &SharedState, worker: &str, job: Job) {
             if let Ok(JobState::Failed) = outcome {
                 // Nothing half-written stays behind an errored asset.
                 let _ = state.objects.delete_prefix(&keys::stream_prefix(&job.asset_id)).await;
+                state.edge.purge_asset(&job.asset_id);
                 let _ = metadata.clear_outputs(&job.asset_id).await;
                 let _ =
                     metadata.set_status(&job.asset_id, AssetStatus::Errored, Some(&failure.message)).await;
@@ -139,6 +140,7 @@ async fn process(state: &SharedState, asset_id: &str) -> Result<(), JobFailure> 
     }
     metadata.clear_outputs(asset_id).await.map_err(JobFailure::retryable)?;
     state.objects.delete_prefix(&keys::stream_prefix(asset_id)).await.map_err(JobFailure::retryable)?;
+    state.edge.purge_asset(asset_id);
     metadata.set_progress(asset_id, 0.0).await.map_err(JobFailure::retryable)?;
 
     let (state_for_job, id) = (state.clone(), asset_id.to_owned());
@@ -160,6 +162,9 @@ async fn process(state: &SharedState, asset_id: &str) -> Result<(), JobFailure> 
         state.objects.put(&keys::stream(asset_id, &path), bytes).await.map_err(JobFailure::retryable)?;
     }
     metadata.set_status(asset_id, AssetStatus::Ready, None).await.map_err(JobFailure::retryable)?;
+    // The edge held the growing manifests (fresh for a second); from now on
+    // they are final and cached for a year.
+    state.edge.purge_asset(asset_id);
     metadata
         .append_event(asset_id, "asset.ready", serde_json::json!({}))
         .await

@@ -634,3 +634,108 @@ fn progress_streams_as_server_sent_events_and_webhooks_are_signed() {
         assert_eq!(hex::encode(mac.finalize().into_bytes()), v1, "the signature checks out");
     }
 }
+
+/// A running `cdlc edge` in front of an origin; killed on drop.
+struct StandaloneEdge {
+    child: Child,
+    port: u16,
+}
+
+impl StandaloneEdge {
+    fn start(origin: &str, env: &[(&str, &str)]) -> StandaloneEdge {
+        let port = free_port();
+        let mut command = Command::new(cdlc_bin());
+        command
+            .args(["edge", "--origin", origin, "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let edge = StandaloneEdge { child: command.spawn().expect("start cdlc edge"), port };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while curl_status(&edge.url("/healthz"), &[]) != 200 {
+            assert!(Instant::now() < deadline, "cdlc edge did not answer /healthz");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        edge
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+}
+
+impl Drop for StandaloneEdge {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn curl_status(url: &str, args: &[&str]) -> u16 {
+    let output = Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "--max-time", "30", "-w", "%{http_code}"])
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0)
+}
+
+#[test]
+fn a_private_asset_plays_only_on_signed_urls_through_serve_and_a_standalone_edge() {
+    const KEYS: &str = "k2:integration-signing-key-new-0123,k1:integration-signing-key-old-0123";
+    let (dir, src) = clip(4);
+    let server = Server::start(&dir.path().join("data"), &[("CDLC_SIGNING_KEYS", KEYS)]);
+    let form = format!("file=@{}", src.display());
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let (status, body) =
+        server.curl(&["-X", "POST", "-F", &form, "-F", "private=true", "-H", &auth], "/api/v1/assets");
+    assert_eq!(status, 201, "{body}");
+    let id = serde_json::from_str::<serde_json::Value>(&body).expect("JSON")["id"]
+        .as_str()
+        .expect("id")
+        .to_owned();
+    let public_view = server.wait_for(&id, &["ready", "errored"], Duration::from_secs(120));
+    assert_eq!(public_view["status"], "ready", "{public_view}");
+    let unsigned = public_view["playback"]["hls"].as_str().expect("hls");
+    let (status, body) = server.get(unsigned);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("\"forbidden\""), "{body}");
+
+    let (_, admin_view) = server.curl(&["-H", &auth], &format!("/api/v1/assets/{id}"));
+    let admin_view: serde_json::Value = serde_json::from_str(&admin_view).expect("JSON");
+    let hls = admin_view["playback"]["hls"].as_str().expect("signed hls").to_owned();
+    let dash = admin_view["playback"]["dash"].as_str().expect("signed dash").to_owned();
+    assert!(hls.starts_with(&format!("/streams/{id}/~k2.")), "signed by the first key: {hls}");
+    assert!(admin_view["playback"]["expires"].as_u64().is_some(), "{admin_view}");
+    // Relative URIs in the playlists and the MPD resolve under the token.
+    decode_all(Path::new(&server.url(&hls)));
+    decode_all(Path::new(&server.url(&dash)));
+    let tampered = hls.replacen(&format!("/streams/{id}/"), &format!("/streams/{}/", "0".repeat(32)), 1);
+    assert_eq!(server.get(&tampered).0, 403, "a token is scoped to its asset");
+
+    let edge = StandaloneEdge::start(
+        &server.url(""),
+        &[("CDLC_SIGNING_KEYS", KEYS), ("CDLC_EDGE_ORIGIN_TOKEN", TOKEN), ("CDLC_ADMIN_TOKEN", TOKEN)],
+    );
+    assert_eq!(curl_status(&edge.url(unsigned), &[]), 403, "the standalone edge asks for a signature too");
+    decode_all(Path::new(&edge.url(&hls)));
+    let segment = hls.replace("master.m3u8", "360p/00001.m4s");
+    assert_eq!(curl_status(&edge.url(&segment), &["--http2-prior-knowledge"]), 200, "HTTP/2 cleartext");
+    let metrics = Command::new("curl").args(["-s", &edge.url("/metrics")]).output().expect("curl").stdout;
+    let metrics = String::from_utf8_lossy(&metrics);
+    assert!(metrics.contains("cdlc_edge_hits_total{tier=\"memory\"}"), "{metrics}");
+
+    drop(server); // the origin goes away
+    assert_eq!(curl_status(&edge.url(&segment), &[]), 200, "cached segments outlive the origin");
+    let missing = hls.replace("master.m3u8", "360p/99999.m4s");
+    assert_eq!(curl_status(&edge.url(&missing), &[]), 502, "nothing cached, origin down");
+    let purge = curl_status(
+        &edge.url("/api/v1/edge/purge"),
+        &["-X", "POST", "-H", &auth, "--data", &format!("{{\"asset\":\"{id}\"}}")],
+    );
+    assert_eq!(purge, 200);
+    assert_eq!(curl_status(&edge.url(&segment), &[]), 502, "purged, and the origin is down");
+}

@@ -30,12 +30,31 @@ pub struct AssetView {
 struct Playback {
     hls: String,
     dash: String,
+    /// For a private asset shown to the admin: the URLs are signed and
+    /// valid until this time (Unix seconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    expires: Option<u64>,
 }
 
-async fn view(state: &SharedState, asset: Asset) -> Result<AssetView, ApiError> {
+/// Whether the request carries the admin token (private assets then get
+/// signed playback URLs).
+#[derive(Debug)]
+pub struct IsAdmin(bool);
+
+impl axum::extract::FromRequestParts<SharedState> for IsAdmin {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &SharedState,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(IsAdmin(super::bearer_is_admin(parts, state)))
+    }
+}
+
+async fn view(state: &SharedState, asset: Asset, admin: bool) -> Result<AssetView, ApiError> {
     use cdlc_transcoder::layout::{DASH_MANIFEST, HLS_MASTER, POSTER, STORYBOARD_INDEX};
     let renditions = state.metadata.renditions(&asset.id).await?;
-    let url = |name: &str| format!("/streams/{}/{name}", asset.id);
     // What exists is what the object store holds: no flag to keep in step
     // with it. The heads run at once, so a page of the list costs one
     // round trip per asset, not three.
@@ -45,7 +64,15 @@ async fn view(state: &SharedState, asset: Asset) -> Result<AssetView, ApiError> 
     };
     let (master, poster, storyboard) =
         tokio::try_join!(exists(HLS_MASTER), exists(POSTER), exists(STORYBOARD_INDEX))?;
-    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash: url(DASH_MANIFEST) });
+    // A private asset's URLs are signed for the admin (and useless to others).
+    let valid_for = std::time::Duration::from_secs(state.config.signed_url_seconds);
+    let signed = if asset.private && admin { state.edge.signed_prefix(&asset.id, valid_for) } else { None };
+    let (prefix, expires) = match signed {
+        Some((prefix, expires)) => (prefix, Some(expires)),
+        None => (format!("/streams/{}", asset.id), None),
+    };
+    let url = |name: &str| format!("{prefix}/{name}");
+    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash: url(DASH_MANIFEST), expires });
     let (poster, storyboard) = (poster.then(|| url(POSTER)), storyboard.then(|| url(STORYBOARD_INDEX)));
     Ok(AssetView { asset, renditions, playback, poster, storyboard })
 }
@@ -64,6 +91,7 @@ pub struct ListView {
 }
 
 pub async fn list(
+    IsAdmin(admin): IsAdmin,
     State(state): State<SharedState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ListView>, ApiError> {
@@ -85,12 +113,13 @@ pub async fn list(
     let page = state.metadata.list_assets(status, limit, query.cursor.as_deref()).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for asset in page.items {
-        items.push(view(&state, asset).await?);
+        items.push(view(&state, asset, admin).await?);
     }
     Ok(Json(ListView { items, next: page.next }))
 }
 
 pub async fn get(
+    IsAdmin(admin): IsAdmin,
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<Json<AssetView>, ApiError> {
@@ -99,7 +128,7 @@ pub async fn get(
         .get_asset(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no asset with id {id}")))?;
-    Ok(Json(view(&state, asset).await?))
+    Ok(Json(view(&state, asset, admin).await?))
 }
 
 pub async fn delete(
@@ -114,6 +143,7 @@ pub async fn delete(
     state.metadata.delete_asset(&id).await?;
     state.objects.delete_prefix(&keys::stream_prefix(&id)).await?;
     state.objects.delete_prefix(&format!("sources/{id}/")).await?;
+    state.edge.purge_asset(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -201,7 +231,7 @@ pub async fn upload(
     let asset = state.metadata.set_status(&asset.id, AssetStatus::Processing, None).await?;
     state.metadata.enqueue_job(&asset.id, JobKind::Transcode, state.config.max_attempts).await?;
     state.metadata.append_event(&asset.id, "asset.created", serde_json::json!({})).await?;
-    Ok((StatusCode::CREATED, Json(view(&state, asset).await?)))
+    Ok((StatusCode::CREATED, Json(view(&state, asset, true).await?)))
 }
 
 /// `GET /api/v1/assets/{id}/events`: server-sent events, one `asset`

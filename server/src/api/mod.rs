@@ -3,7 +3,6 @@
 
 mod assets;
 mod error;
-mod streams;
 mod tus;
 
 use std::sync::Arc;
@@ -21,6 +20,7 @@ use crate::state::AppState;
 pub type SharedState = Arc<AppState>;
 
 pub fn app(state: SharedState) -> Router {
+    let edge = state.edge.router();
     let body_limit = state.config.max_upload_bytes.saturating_add(1 << 20).min(usize::MAX as u64) as usize;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -31,7 +31,9 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/assets/{id}/events", get(assets::events))
         .route("/api/v1/uploads", post(tus::create).options(tus::options))
         .route("/api/v1/uploads/{id}", head(tus::head).patch(tus::patch).delete(tus::terminate))
-        .route("/streams/{id}/{*path}", get(streams::serve))
+        .route_service("/streams/{id}/{*path}", edge.clone())
+        .route_service("/metrics", edge.clone())
+        .route_service("/api/v1/edge/purge", edge)
         .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(cors))
@@ -121,7 +123,9 @@ mod tests {
         let source = include_str!("mod.rs");
         let routed: std::collections::BTreeSet<String> = source
             .lines()
-            .filter_map(|l| l.trim().strip_prefix(".route(\""))
+            .filter_map(|l| {
+                l.trim().strip_prefix(".route(\"").or_else(|| l.trim().strip_prefix(".route_service(\""))
+            })
             .filter_map(|l| l.split('"').next())
             .map(|p| p.replace("{*path}", "{path}"))
             .collect();

@@ -1,0 +1,362 @@
+//! The HTTP side: `/streams/{asset}/[~{token}/]{path}`, `/metrics` and the
+//! purge API, with Range, conditional requests, gzip and CORS.
+
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+
+use crate::cache::CachedObject;
+use crate::fetch::Served;
+use crate::origin::{Access, ACCESS_HEADER};
+use crate::signing::unix_now;
+use crate::{Edge, EdgeError};
+
+/// Longest stream path accepted after the asset id.
+const MAX_PATH_LEN: usize = 512;
+/// Longest asset id accepted.
+const MAX_ASSET_LEN: usize = 64;
+
+const CORS_EXPOSE: &str = "content-range, content-length, etag, accept-ranges, cdlc-cache";
+const CORS_ALLOW_HEADERS: &str = "range, if-none-match, if-modified-since, authorization, content-type";
+static CACHE_STATUS: HeaderName = HeaderName::from_static("cdlc-cache");
+
+pub fn router(edge: Arc<Edge>) -> Router {
+    Router::new()
+        .route("/streams/{asset}/{*path}", get(stream).options(preflight))
+        .route("/metrics", get(metrics))
+        .route("/api/v1/edge/purge", post(purge).options(preflight))
+        .with_state(edge)
+}
+
+/// A request for a stream object, once its path is checked.
+#[derive(Debug)]
+struct StreamRequest<'a> {
+    asset: &'a str,
+    token: Option<&'a str>,
+    path: &'a str,
+}
+
+fn is_name_char(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+fn parse_stream_path(full: &str) -> Result<StreamRequest<'_>, EdgeError> {
+    let bad = || {
+        EdgeError::BadRequest(
+            "a stream URL is /streams/ASSET/[~TOKEN/]PATH with letters, digits, '.', '_' and '-' in each part"
+                .into(),
+        )
+    };
+    let rest = full.strip_prefix("/streams/").ok_or_else(bad)?;
+    let (asset, mut path) = rest.split_once('/').ok_or_else(bad)?;
+    if asset.is_empty() || asset.len() > MAX_ASSET_LEN || !asset.bytes().all(is_name_char) {
+        return Err(bad());
+    }
+    let mut token = None;
+    if let Some(signed) = path.strip_prefix('~') {
+        let (t, p) = signed.split_once('/').ok_or_else(bad)?;
+        token = Some(t);
+        path = p;
+    }
+    let segments_ok = path
+        .split('/')
+        .all(|s| !s.is_empty() && s != "." && s != ".." && s.bytes().all(|b| is_name_char(b) || b == b'.'));
+    if path.is_empty() || path.len() > MAX_PATH_LEN || !segments_ok {
+        return Err(bad());
+    }
+    Ok(StreamRequest { asset, token, path })
+}
+
+fn is_admin(edge: &Edge, headers: &HeaderMap) -> bool {
+    let Some(expected) = &edge.settings.admin_token else { return false };
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), expected.as_bytes()))
+}
+
+/// Compares in time that does not depend on where the inputs differ.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn stream(State(edge): State<Arc<Edge>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+    let started = Instant::now();
+    let response = match answer(&edge, &method, uri.path(), &headers).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    };
+    let mut response = response;
+    let response_headers = response.headers_mut();
+    response_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response_headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE));
+    edge.metrics.observe(response.status().as_u16(), started.elapsed());
+    response
+}
+
+async fn answer(
+    edge: &Edge,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<Response, EdgeError> {
+    let request = parse_stream_path(path)?;
+    let signed = match request.token {
+        Some(token) => {
+            edge.settings
+                .signing_keys
+                .verify(request.asset, token, unix_now())
+                .map_err(|e| EdgeError::Forbidden(e.to_string()))?;
+            true
+        }
+        None => false,
+    };
+    let (object, served) = edge.object(request.asset, request.path).await?;
+    if object.access == Access::Signed && !signed && !is_admin(edge, headers) {
+        return Err(EdgeError::Forbidden(
+            "this asset is private: play it through the signed URL in the asset's playback links".into(),
+        ));
+    }
+    Ok(respond(edge, method, headers, &object, served, signed))
+}
+
+/// Whether the client takes gzip (`Accept-Encoding`, q above 0).
+fn accepts_gzip(headers: &HeaderMap) -> bool {
+    headers.get_all(header::ACCEPT_ENCODING).iter().filter_map(|v| v.to_str().ok()).any(|value| {
+        value.split(',').any(|coding| {
+            let mut parts = coding.split(';');
+            let name = parts.next().unwrap_or("").trim();
+            let refused = parts.any(|p| matches!(p.trim(), "q=0" | "q=0.0" | "q=0.00" | "q=0.000"));
+            (name.eq_ignore_ascii_case("gzip") || name == "*") && !refused
+        })
+    })
+}
+
+fn not_modified(headers: &HeaderMap, object: &CachedObject) -> bool {
+    if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
+        let ours = [object.etag.as_bytes(), object.gzip_etag.as_bytes()];
+        return tags
+            .split(',')
+            .map(|t| t.trim())
+            .any(|tag| tag == "*" || ours.contains(&tag.strip_prefix("W/").unwrap_or(tag).as_bytes()));
+    }
+    let since = headers
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok());
+    match since {
+        // Last-Modified has whole seconds.
+        Some(since) => object
+            .last_modified
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .ok()
+            .zip(since.duration_since(SystemTime::UNIX_EPOCH).ok())
+            .is_some_and(|(modified, since)| modified.as_secs() <= since.as_secs()),
+        None => false,
+    }
+}
+
+/// One `bytes=` range of an object of `size` bytes, end exclusive; `Ok(None)`
+/// for no Range header or several ranges (answered with the whole object).
+pub(crate) fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, EdgeError> {
+    let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
+        return Ok(None);
+    };
+    let unsatisfiable = || EdgeError::RangeNotSatisfiable(size);
+    let spec = value.strip_prefix("bytes=").ok_or_else(unsatisfiable)?;
+    if spec.contains(',') {
+        return Ok(None);
+    }
+    let (first, last) = spec.split_once('-').ok_or_else(unsatisfiable)?;
+    let number = |s: &str| s.parse::<u64>().map_err(|_| unsatisfiable());
+    let (start, end) = match (first.trim(), last.trim()) {
+        ("", suffix) => (size.saturating_sub(number(suffix)?), size),
+        (a, "") => (number(a)?, size),
+        (a, b) => {
+            let (a, b) = (number(a)?, number(b)?);
+            if b < a {
+                return Err(unsatisfiable());
+            }
+            (a, b.saturating_add(1).min(size))
+        }
+    };
+    if start >= end || start >= size {
+        return Err(unsatisfiable());
+    }
+    Ok(Some((start, end)))
+}
+
+fn respond(
+    edge: &Edge,
+    method: &Method,
+    request: &HeaderMap,
+    object: &CachedObject,
+    served: Served,
+    signed: bool,
+) -> Response {
+    let mut headers = HeaderMap::with_capacity(12);
+    headers.insert(header::CONTENT_TYPE, object.content_type.clone());
+    headers.insert(header::LAST_MODIFIED, object.last_modified_header.clone());
+    headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    headers.insert(CACHE_STATUS.clone(), HeaderValue::from_static(served.header()));
+    let cache_control = if signed { &object.private_cache_control } else { &object.cache_control };
+    headers.insert(header::CACHE_CONTROL, cache_control.clone());
+    if object.access == Access::Signed {
+        headers.insert(ACCESS_HEADER, HeaderValue::from_static("signed"));
+    }
+    if object.gzip.is_some() {
+        headers.insert(header::VARY, HeaderValue::from_static("Accept-Encoding"));
+    }
+    let gzip = object.gzip.as_ref().filter(|_| accepts_gzip(request) && !request.contains_key(header::RANGE));
+    headers.insert(header::ETAG, if gzip.is_some() { &object.gzip_etag } else { &object.etag }.clone());
+
+    let (status, body) = if not_modified(request, object) {
+        (StatusCode::NOT_MODIFIED, Bytes::new())
+    } else if let Some(gzip) = gzip {
+        headers.insert(header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+        (StatusCode::OK, gzip.clone())
+    } else {
+        match parse_range(request, object.body.len() as u64) {
+            Ok(None) => (StatusCode::OK, object.body.clone()),
+            Ok(Some((start, end))) => {
+                let range = format!("bytes {start}-{}/{}", end - 1, object.body.len());
+                if let Ok(value) = HeaderValue::from_str(&range) {
+                    headers.insert(header::CONTENT_RANGE, value);
+                }
+                (StatusCode::PARTIAL_CONTENT, object.body.slice(start as usize..end as usize))
+            }
+            Err(error) => {
+                let mut response = error.into_response();
+                response.headers_mut().insert(header::ETAG, object.etag.clone());
+                return response;
+            }
+        }
+    };
+    if *method == Method::HEAD {
+        headers.insert(header::CONTENT_LENGTH, HeaderValue::from(body.len()));
+    } else {
+        edge.metrics.sent_bytes.add(body.len() as u64);
+    }
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+async fn preflight(request_headers: HeaderMap) -> Response {
+    let mut response = StatusCode::NO_CONTENT.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    headers
+        .insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("GET, HEAD, POST, OPTIONS"));
+    headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_ALLOW_HEADERS));
+    headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+    let _ = request_headers;
+    response
+}
+
+async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
+    let gauges = crate::metrics::Gauges {
+        memory_bytes: edge.cache.memory_weight(),
+        memory_budget: edge.cache.memory_budget(),
+        disk: edge.cache.disk_usage(),
+    };
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], edge.metrics.render(&gauges)).into_response()
+}
+
+/// `POST /api/v1/edge/purge` with `{"asset": "ID"}` or `{"all": true}`.
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PurgeRequest {
+    asset: Option<String>,
+    #[serde(default)]
+    all: bool,
+}
+
+async fn purge(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: Bytes) -> Response {
+    let result = (|| {
+        if !is_admin(&edge, &headers) {
+            return Err(EdgeError::Unauthorized);
+        }
+        let request: PurgeRequest = serde_json::from_slice(&body).map_err(|e| {
+            EdgeError::BadRequest(format!("send {{\"asset\": \"ID\"}} or {{\"all\": true}} as JSON: {e}"))
+        })?;
+        match (request.asset, request.all) {
+            (Some(asset), false) => {
+                if asset.is_empty() || asset.len() > MAX_ASSET_LEN || !asset.bytes().all(is_name_char) {
+                    return Err(EdgeError::BadRequest("asset must be an asset id".into()));
+                }
+                edge.purge_asset(&asset);
+                Ok(serde_json::json!({ "purged": { "asset": asset } }))
+            }
+            (None, true) => {
+                edge.purge_all();
+                Ok(serde_json::json!({ "purged": "all" }))
+            }
+            _ => Err(EdgeError::BadRequest("send either {\"asset\": \"ID\"} or {\"all\": true}".into())),
+        }
+    })();
+    let mut response = match result {
+        Ok(body) => axum::Json(body).into_response(),
+        Err(error) => error.into_response(),
+    };
+    response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn range(value: &str, size: u64) -> Result<Option<(u64, u64)>, EdgeError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::RANGE, HeaderValue::from_str(value).expect("header"));
+        parse_range(&headers, size)
+    }
+
+    #[test]
+    fn ranges_follow_rfc_9110() {
+        assert_eq!(range("bytes=0-99", 1000).ok().flatten(), Some((0, 100)));
+        assert_eq!(range("bytes=900-", 1000).ok().flatten(), Some((900, 1000)));
+        assert_eq!(range("bytes=-100", 1000).ok().flatten(), Some((900, 1000)));
+        assert_eq!(range("bytes=990-5000", 1000).ok().flatten(), Some((990, 1000)), "clamped to the end");
+        assert!(matches!(range("bytes=1000-", 1000), Err(EdgeError::RangeNotSatisfiable(1000))));
+        assert!(matches!(range("bytes=5-2", 1000), Err(EdgeError::RangeNotSatisfiable(_))));
+        assert!(matches!(range("items=0-1", 1000), Err(EdgeError::RangeNotSatisfiable(_))));
+        assert_eq!(range("bytes=0-1,5-6", 1000).ok().flatten(), None, "multi-range gets the whole object");
+    }
+
+    #[test]
+    fn stream_paths_are_checked() {
+        let ok = parse_stream_path("/streams/abc/~k1.5.ff/720p/00001.m4s").expect("valid");
+        assert_eq!((ok.asset, ok.token, ok.path), ("abc", Some("k1.5.ff"), "720p/00001.m4s"));
+        let plain = parse_stream_path("/streams/abc/master.m3u8").expect("valid");
+        assert_eq!((plain.token, plain.path), (None, "master.m3u8"));
+        for bad in
+            ["/streams/abc/../x", "/streams/abc/a//b", "/streams/a%2e/x", "/streams/abc/", "/streams/abc/~t"]
+        {
+            assert!(parse_stream_path(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gzip_is_chosen_from_accept_encoding() {
+        let with = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(header::ACCEPT_ENCODING, HeaderValue::from_str(value).expect("header"));
+            accepts_gzip(&headers)
+        };
+        assert!(with("gzip, deflate, br"));
+        assert!(with("br;q=1.0, gzip;q=0.5"));
+        assert!(!with("gzip;q=0, br"));
+        assert!(!with("identity"));
+        assert!(!accepts_gzip(&HeaderMap::new()));
+    }
+}
