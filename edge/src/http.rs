@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime};
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -87,9 +87,11 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn stream(State(edge): State<Arc<Edge>>, method: Method, uri: Uri, headers: HeaderMap) -> Response {
+/// Takes the whole request so that no header map or URI is cloned.
+async fn stream(State(edge): State<Arc<Edge>>, request: axum::extract::Request) -> Response {
     let started = Instant::now();
-    let response = match answer(&edge, &method, uri.path(), &headers).await {
+    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
+    let response = match answer(&edge, method, uri.path(), headers).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
