@@ -37,7 +37,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let workers = config.workers;
         let listen = config.listen;
-        let state = Arc::new(AppState::open(config)?);
+        let state = Arc::new(AppState::open(config).await?);
         // The embedded store belongs to this process alone: jobs left
         // running belonged to a previous run that died.
         let requeued = state.metadata.requeue_running_jobs().await?;

@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cdlc_metadata::{MetadataStore, SqliteStore};
-use cdlc_storage::LocalStore;
+use cdlc_storage::{LocalStore, ObjectStore, S3Store};
 
-use crate::config::Config;
+use crate::config::{Config, ObjectStoreSetting};
 
 /// Object keys of an asset.
 pub mod keys {
@@ -27,7 +27,10 @@ pub mod keys {
 pub struct AppState {
     pub config: Config,
     pub metadata: Arc<dyn MetadataStore>,
-    pub objects: Arc<LocalStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    /// The same store when it is S3: direct-to-bucket uploads presign
+    /// against it. `None` with local objects.
+    pub bucket: Option<Arc<S3Store>>,
     pub admin_token: String,
     /// Where uploads are spooled before they become objects.
     pub spool_dir: PathBuf,
@@ -40,13 +43,22 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Opens the embedded backends under the data directory.
-    pub fn open(config: Config) -> anyhow::Result<AppState> {
+    /// Opens the metadata database under the data directory and the
+    /// object store `objects` names (checking that an S3 bucket answers).
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
         let metadata =
             SqliteStore::open(&data.join("cdlc.db")).context("cannot open the metadata database")?;
-        let objects = LocalStore::open(data.join("objects")).context("cannot open the object store")?;
+        let (objects, bucket): (Arc<dyn ObjectStore>, _) = match config.object_store()? {
+            ObjectStoreSetting::Local(root) => {
+                (Arc::new(LocalStore::open(root).context("cannot open the object store")?), None)
+            }
+            ObjectStoreSetting::S3(s3) => {
+                let store = Arc::new(S3Store::connect(s3).await.context("cannot use the S3 object store")?);
+                (store.clone(), Some(store))
+            }
+        };
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
             .with_context(|| format!("cannot create {}", spool_dir.display()))?;
@@ -54,13 +66,7 @@ impl AppState {
             Some(token) => token.clone(),
             None => stored_or_new_token(&data.join("admin-token"))?,
         };
-        Ok(AppState {
-            config,
-            metadata: Arc::new(metadata),
-            objects: Arc::new(objects),
-            admin_token,
-            spool_dir,
-        })
+        Ok(AppState { config, metadata: Arc::new(metadata), objects, bucket, admin_token, spool_dir })
     }
 }
 
