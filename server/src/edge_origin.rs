@@ -8,13 +8,13 @@ use std::sync::Arc;
 use cdlc_edge::origin::{is_manifest, read_object, IMMUTABLE, SHORT};
 use cdlc_edge::{Access, Origin, OriginError, OriginObject, OriginResponse};
 use cdlc_metadata::{AssetStatus, MetadataStore};
-use cdlc_storage::LocalStore;
+use cdlc_storage::ObjectStore;
 
 use crate::state::keys;
 
 pub struct ServerOrigin {
     pub metadata: Arc<dyn MetadataStore>,
-    pub objects: Arc<LocalStore>,
+    pub objects: Arc<dyn ObjectStore>,
     /// Objects above this answer 502 at the edge (the edge's own limit).
     pub max_object_bytes: u64,
 }

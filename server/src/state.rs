@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cdlc_metadata::MetadataStore;
-use cdlc_storage::LocalStore;
+use cdlc_storage::{LocalStore, ObjectStore, S3Store};
 
-use crate::config::Config;
+use crate::config::{Config, ObjectStoreSetting};
 
 /// Object keys of an asset.
 pub mod keys {
@@ -27,7 +27,10 @@ pub mod keys {
 pub struct AppState {
     pub config: Config,
     pub metadata: Arc<dyn MetadataStore>,
-    pub objects: Arc<LocalStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    /// The same store when it is S3: direct-to-bucket uploads presign
+    /// against it. `None` with local objects.
+    pub bucket: Option<Arc<S3Store>>,
     pub admin_token: String,
     /// Where uploads are spooled before they become objects.
     pub spool_dir: PathBuf,
@@ -42,15 +45,24 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Opens the backends: objects under the data directory, metadata where
-    /// `config.metadata` says (SQLite in the data directory by default).
+    /// Opens the metadata store `metadata` names (SQLite in the data
+    /// directory by default) and the object store `objects` names (checking
+    /// that an S3 bucket answers).
     pub async fn open(config: Config) -> anyhow::Result<AppState> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
         let metadata = cdlc_metadata::open(&config.metadata_url())
             .await
             .context("cannot open the metadata store (setting metadata, CDLC_METADATA)")?;
-        let objects = LocalStore::open(data.join("objects")).context("cannot open the object store")?;
+        let (objects, bucket): (Arc<dyn ObjectStore>, _) = match config.object_store()? {
+            ObjectStoreSetting::Local(root) => {
+                (Arc::new(LocalStore::open(root).context("cannot open the object store")?), None)
+            }
+            ObjectStoreSetting::S3(s3) => {
+                let store = Arc::new(S3Store::connect(s3).await.context("cannot use the S3 object store")?);
+                (store.clone(), Some(store))
+            }
+        };
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
             .with_context(|| format!("cannot create {}", spool_dir.display()))?;
@@ -64,7 +76,6 @@ impl AppState {
         };
         let signing_keys =
             cdlc_edge::SigningKeys::parse(&signing_keys).context("signing_keys is not valid")?;
-        let objects = Arc::new(objects);
         let settings = config.edge_settings(Some(signing_keys), Some(admin_token.clone()));
         let origin = crate::edge_origin::ServerOrigin {
             metadata: metadata.clone(),
@@ -73,7 +84,7 @@ impl AppState {
         };
         let edge =
             cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
-        Ok(AppState { config, metadata, objects, admin_token, spool_dir, edge })
+        Ok(AppState { config, metadata, objects, bucket, admin_token, spool_dir, edge })
     }
 }
 

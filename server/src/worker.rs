@@ -1,13 +1,14 @@
 //! The in-process worker pool: claims transcode jobs from the metadata
 //! store, runs them, and publishes playlists while they run (fast publish).
 
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use cdlc_metadata::{AssetStatus, Job, JobState, RenditionRecord, SegmentRecord};
 use cdlc_packager::Completeness;
-use cdlc_storage::{Bytes, ObjectStore};
+use cdlc_storage::{Bytes, StorageError};
 use cdlc_transcoder::{
     layout, LadderPlan, RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput,
 };
@@ -143,11 +144,13 @@ async fn process(state: &SharedState, asset_id: &str) -> Result<(), JobFailure> 
     state.edge.purge_asset(asset_id);
     metadata.set_progress(asset_id, 0.0).await.map_err(JobFailure::retryable)?;
 
-    let (state_for_job, id) = (state.clone(), asset_id.to_owned());
+    let source = LocalSource::fetch(state, asset_id).await?;
+    let (state_for_job, id, path) = (state.clone(), asset_id.to_owned(), source.path.clone());
     let handle = Handle::current();
-    let output = tokio::task::spawn_blocking(move || transcode_blocking(&state_for_job, &handle, &id))
+    let output = tokio::task::spawn_blocking(move || transcode_blocking(&state_for_job, &handle, &id, &path))
         .await
         .map_err(|e| JobFailure::retryable(format!("the transcode task failed: {e}")))??;
+    drop(source);
 
     for rendition in &output.renditions {
         metadata.put_rendition(rendition_record(asset_id, rendition)).await.map_err(JobFailure::retryable)?;
@@ -191,18 +194,53 @@ fn rendition_record(asset_id: &str, rendition: &RenditionOutput) -> RenditionRec
     }
 }
 
+/// The source as a local file for GStreamer: the object's own file when
+/// the store keeps files, else a download into the spool folder that is
+/// removed when this is dropped.
+struct LocalSource {
+    path: PathBuf,
+    downloaded: bool,
+}
+
+impl LocalSource {
+    async fn fetch(state: &SharedState, asset_id: &str) -> Result<LocalSource, JobFailure> {
+        let key = keys::source(asset_id);
+        if let Some(path) = state.objects.local_path(&key) {
+            return Ok(LocalSource { path, downloaded: false });
+        }
+        let path = state.spool_dir.join(format!("source-{asset_id}-{}", uuid::Uuid::new_v4().simple()));
+        let source = LocalSource { path, downloaded: true };
+        match state.objects.download_to(&key, &source.path).await {
+            Ok(_) => Ok(source),
+            Err(StorageError::NotFound(_)) => {
+                Err(JobFailure::permanent("the source file is missing from object storage; upload it again"))
+            }
+            Err(e) if e.is_retryable() => Err(JobFailure::retryable(e)),
+            Err(e) => Err(JobFailure::permanent(e)),
+        }
+    }
+}
+
+impl Drop for LocalSource {
+    fn drop(&mut self) {
+        if self.downloaded {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
 /// The blocking part of a job, on a blocking thread.
 fn transcode_blocking(
     state: &SharedState,
     handle: &Handle,
     asset_id: &str,
+    source: &Path,
 ) -> Result<TranscodeOutput, JobFailure> {
-    let source = state.objects.path_of(&keys::source(asset_id)).map_err(JobFailure::permanent)?;
     let limits = cdlc_ingest::Limits {
         max_file_size: state.config.max_upload_bytes,
         ..cdlc_ingest::Limits::default()
     };
-    let info = cdlc_ingest::probe(&source, &limits).map_err(JobFailure::permanent)?;
+    let info = cdlc_ingest::probe(source, &limits).map_err(JobFailure::permanent)?;
     let source_json = serde_json::to_value(&info).map_err(JobFailure::permanent)?;
     handle.block_on(state.metadata.set_source(asset_id, source_json)).map_err(JobFailure::retryable)?;
 
@@ -217,7 +255,7 @@ fn transcode_blocking(
         ..Default::default()
     };
     let mut last_reported = -1.0;
-    cdlc_transcoder::transcode(&source, &plan, &encoder, sink, &mut |progress| {
+    cdlc_transcoder::transcode(source, &plan, &encoder, sink, &mut |progress| {
         if progress.percent - last_reported >= 1.0 {
             last_reported = progress.percent;
             let _ = handle.block_on(state.metadata.set_progress(asset_id, progress.percent.min(99.0)));

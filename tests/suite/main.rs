@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod inputs;
+mod s3;
 mod server;
 mod stills;
 mod streaming;

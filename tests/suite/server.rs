@@ -7,13 +7,13 @@ use std::time::{Duration, Instant};
 
 use crate::support::{cdlc_bin, decode_all, files_under, Clip};
 
-const TOKEN: &str = "integration-test-token-0123456789";
+pub(crate) const TOKEN: &str = "integration-test-token-0123456789";
 
 /// A running `cdlc serve` with its own data directory; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
-    data: PathBuf,
+    pub(crate) data: PathBuf,
 }
 
 fn free_port() -> u16 {
@@ -21,7 +21,7 @@ fn free_port() -> u16 {
 }
 
 impl Server {
-    fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut command = Command::new(cdlc_bin());
         command
@@ -43,12 +43,12 @@ impl Server {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// Runs curl; returns the status and the body.
-    fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
+    pub(crate) fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
         let output = Command::new("curl")
             .args(["-s", "-S", "--max-time", "60", "-w", "\n%{http_code}"])
             .args(args)
@@ -60,17 +60,17 @@ impl Server {
         (status.trim().parse().unwrap_or(0), body.to_owned())
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         self.curl(&[], path)
     }
 
-    fn json(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn json(&self, path: &str) -> serde_json::Value {
         let (status, body) = self.get(path);
         assert_eq!(status, 200, "GET {path}: {body}");
         serde_json::from_str(&body).expect("JSON")
     }
 
-    fn upload(&self, file: &Path, token: Option<&str>) -> (u16, serde_json::Value) {
+    pub(crate) fn upload(&self, file: &Path, token: Option<&str>) -> (u16, serde_json::Value) {
         let form = format!("file=@{}", file.display());
         let auth = format!("Authorization: Bearer {}", token.unwrap_or(""));
         let mut args = vec!["-X", "POST", "-F", &form, "-F", "title=test clip"];
@@ -82,7 +82,7 @@ impl Server {
     }
 
     /// Polls the asset until its status is one of `wanted`.
-    fn wait_for(&self, id: &str, wanted: &[&str], timeout: Duration) -> serde_json::Value {
+    pub(crate) fn wait_for(&self, id: &str, wanted: &[&str], timeout: Duration) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
             let asset = self.json(&format!("/api/v1/assets/{id}"));
@@ -106,7 +106,7 @@ impl Drop for Server {
     }
 }
 
-fn clip(seconds: u32) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn clip(seconds: u32) -> (tempfile::TempDir, PathBuf) {
     Clip::video(&format!("testsrc2=s=640x360:r=30:d={seconds}"))
         .input(&format!("sine=d={seconds}"))
         .h264()
@@ -124,18 +124,29 @@ fn stream_objects(server: &Server, id: &str) -> BTreeSet<String> {
 /// sprite that index points at).
 fn referenced_objects(server: &Server, id: &str) -> BTreeSet<String> {
     let root = server.data.join("objects/streams").join(id);
-    let mut names: BTreeSet<String> = ["master.m3u8", "manifest.mpd"].map(String::from).into();
     let asset = server.json(&format!("/api/v1/assets/{id}"));
-    let prefix = format!("/streams/{id}/");
+    objects_named_by_asset(&asset, |name| std::fs::read_to_string(root.join(name)).expect("playlist"))
+}
+
+/// The stream objects (relative names) the HLS manifests reach from the
+/// master playlist, plus both manifests and the stills `asset` (its JSON)
+/// names; `read` returns a playlist's text.
+pub(crate) fn objects_named_by_asset(
+    asset: &serde_json::Value,
+    read: impl Fn(&str) -> String,
+) -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = ["master.m3u8", "manifest.mpd"].map(String::from).into();
+    let prefix = format!("/streams/{}/", asset["id"].as_str().expect("asset id"));
     for field in ["poster", "storyboard"] {
         if let Some(name) = asset[field].as_str().and_then(|url| url.strip_prefix(&prefix)) {
             names.insert(name.to_owned());
         }
     }
-    if let Ok(vtt) = std::fs::read_to_string(root.join("storyboard.vtt")) {
+    if asset["storyboard"].is_string() {
+        let vtt = read("storyboard.vtt");
         names.extend(vtt.lines().filter_map(|l| l.split_once("#xywh=")).map(|(image, _)| image.to_owned()));
     }
-    let master = std::fs::read_to_string(root.join("master.m3u8")).expect("master");
+    let master = read("master.m3u8");
     let playlists = master
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -143,7 +154,7 @@ fn referenced_objects(server: &Server, id: &str) -> BTreeSet<String> {
         .chain(master.split("URI=\"").skip(1).filter_map(|s| s.split('"').next()).map(str::to_owned));
     for playlist in playlists {
         let folder = playlist.rsplit_once('/').map(|(f, _)| f.to_owned()).unwrap_or_default();
-        let text = std::fs::read_to_string(root.join(&playlist)).expect("media playlist");
+        let text = read(&playlist);
         names.insert(playlist.clone());
         names.insert(format!("{folder}/init.mp4"));
         for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {

@@ -4,7 +4,6 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use cdlc_metadata::{Asset, AssetStatus, JobKind, NewAsset};
-use cdlc_storage::ObjectStore;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -52,7 +51,7 @@ impl axum::extract::FromRequestParts<SharedState> for IsAdmin {
     }
 }
 
-async fn view(state: &SharedState, asset: Asset, admin: bool) -> Result<AssetView, ApiError> {
+pub(super) async fn view(state: &SharedState, asset: Asset, admin: bool) -> Result<AssetView, ApiError> {
     use cdlc_transcoder::layout::{DASH_MANIFEST, HLS_MASTER, POSTER, STORYBOARD_INDEX};
     let renditions = state.metadata.renditions(&asset.id).await?;
     // What exists is what the object store holds: no flag to keep in step
