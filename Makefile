@@ -4,7 +4,8 @@
 APT_PACKAGES := libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 	libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-	gstreamer1.0-libav gstreamer1.0-tools ffmpeg pkg-config curl
+	gstreamer1.0-libav gstreamer1.0-tools ffmpeg pkg-config curl \
+	nats-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 

@@ -14,6 +14,8 @@ mod embedded;
 mod error;
 mod message;
 mod nats;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 
 use std::time::Duration;
 

@@ -1,48 +1,30 @@
 //! The NATS JetStream backend against a real `nats-server -js` started on
 //! a free loopback port with its own store directory (killed at the end).
 
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cdlc_metadata::{JobKind, SegmentRecord};
+use cdlc_queue::test_server::NatsServer;
 use cdlc_queue::{JobQueue, NatsQueue, NatsSettings, Report, ReportMessage, Reporter};
 
-/// A running nats-server with JetStream; killed on drop.
-struct NatsServer {
-    child: Child,
-    url: String,
+/// A real nats-server with its store in a temporary directory.
+struct TestNats {
+    server: NatsServer,
     _store: tempfile::TempDir,
 }
 
-impl NatsServer {
-    fn start() -> NatsServer {
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+impl TestNats {
+    fn start() -> TestNats {
         let store = tempfile::tempdir().expect("tmp");
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(store.path())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (make test installs the Debian package)");
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        NatsServer { child, url: format!("nats://127.0.0.1:{port}"), _store: store }
+        TestNats { server: NatsServer::start(store.path()), _store: store }
+    }
+
+    fn url(&self) -> &str {
+        self.server.url()
     }
 
     async fn queue(&self, ack_wait: Duration, max_attempts: u32) -> NatsQueue {
-        NatsQueue::connect(&self.url, NatsSettings { ack_wait, max_attempts }).await.expect("connect")
-    }
-}
-
-impl Drop for NatsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        NatsQueue::connect(self.url(), NatsSettings { ack_wait, max_attempts }).await.expect("connect")
     }
 }
 
@@ -50,7 +32,7 @@ const SHORT: Duration = Duration::from_millis(300);
 
 #[tokio::test]
 async fn a_job_goes_to_one_worker_and_an_ack_removes_it() {
-    let server = NatsServer::start();
+    let server = TestNats::start();
     let queue = server.queue(Duration::from_secs(5), 3).await;
     let sent = queue.enqueue("asset-1", JobKind::Transcode).await.expect("enqueue");
 
@@ -61,7 +43,7 @@ async fn a_job_goes_to_one_worker_and_an_ack_removes_it() {
 
     delivery.complete().await.expect("ack");
     assert!(queue.next("w2", Duration::from_secs(2)).await.expect("next").is_none(), "acked jobs are gone");
-    let mut stream = async_nats::jetstream::new(async_nats::connect(&server.url).await.expect("connect"))
+    let mut stream = async_nats::jetstream::new(async_nats::connect(server.url()).await.expect("connect"))
         .get_stream("CDLC_JOBS")
         .await
         .expect("stream");
@@ -70,7 +52,7 @@ async fn a_job_goes_to_one_worker_and_an_ack_removes_it() {
 
 #[tokio::test]
 async fn heartbeats_keep_a_long_job_from_redelivery() {
-    let server = NatsServer::start();
+    let server = TestNats::start();
     let ack_wait = Duration::from_secs(1);
     let queue = server.queue(ack_wait, 3).await;
     queue.enqueue("asset-long", JobKind::Transcode).await.expect("enqueue");
@@ -90,7 +72,7 @@ async fn heartbeats_keep_a_long_job_from_redelivery() {
 
 #[tokio::test]
 async fn a_job_dropped_by_a_dead_worker_comes_back_after_the_ack_wait() {
-    let server = NatsServer::start();
+    let server = TestNats::start();
     let ack_wait = Duration::from_secs(1);
     let queue = server.queue(ack_wait, 3).await;
     let sent = queue.enqueue("asset-2", JobKind::Transcode).await.expect("enqueue");
@@ -107,7 +89,7 @@ async fn a_job_dropped_by_a_dead_worker_comes_back_after_the_ack_wait() {
 
 #[tokio::test]
 async fn a_retry_comes_back_after_its_delay_and_giving_up_removes_the_job() {
-    let server = NatsServer::start();
+    let server = TestNats::start();
     let queue = server.queue(Duration::from_secs(5), 3).await;
     let sent = queue.enqueue("asset-3", JobKind::Transcode).await.expect("enqueue");
     let first = queue.next("w1", Duration::from_secs(2)).await.expect("next").expect("a job");
@@ -121,7 +103,7 @@ async fn a_retry_comes_back_after_its_delay_and_giving_up_removes_the_job() {
 
 #[tokio::test]
 async fn a_job_whose_workers_all_die_is_reported_exhausted_once() {
-    let server = NatsServer::start();
+    let server = TestNats::start();
     let ack_wait = Duration::from_secs(1);
     let queue = server.queue(ack_wait, 2).await;
     let mut exhausted = queue.exhausted_jobs().await.expect("advisories");
@@ -140,7 +122,7 @@ async fn a_job_whose_workers_all_die_is_reported_exhausted_once() {
         .expect("a job message");
     assert_eq!((&found.job, found.attempts), (&sent, 2));
     assert!(found.reason().contains("2 attempts"), "{}", found.reason());
-    let mut stream = async_nats::jetstream::new(async_nats::connect(&server.url).await.expect("connect"))
+    let mut stream = async_nats::jetstream::new(async_nats::connect(server.url()).await.expect("connect"))
         .get_stream("CDLC_JOBS")
         .await
         .expect("stream");
@@ -149,7 +131,7 @@ async fn a_job_whose_workers_all_die_is_reported_exhausted_once() {
 
 #[tokio::test]
 async fn reports_arrive_in_order_and_stay_until_acked() {
-    let server = NatsServer::start();
+    let server = TestNats::start();
     let queue = server.queue(Duration::from_secs(1), 3).await;
     let report =
         |attempt, report| ReportMessage { asset_id: "asset-5".into(), job_id: "j".into(), attempt, report };

@@ -2,6 +2,8 @@
 
 mod api;
 mod config;
+mod farm;
+mod reports;
 mod serve;
 mod state;
 mod transcode;
@@ -25,6 +27,9 @@ enum Command {
     Transcode(transcode::Args),
     /// Run the media server: upload API, workers and stream serving.
     Serve(serve::Args),
+    /// Run a transcoding farm member: pulls jobs from a NATS queue, reads
+    /// and writes object storage, reports back over NATS.
+    Worker(farm::Args),
 }
 
 fn main() -> ExitCode {
@@ -34,11 +39,14 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Transcode(args) => transcode::run(args),
         Command::Serve(args) => serve::run(args),
+        Command::Worker(args) => farm::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cdlc_metadata::{MetadataStore, SqliteStore};
+use cdlc_queue::{JobQueue, MetadataQueue};
 use cdlc_storage::LocalStore;
 
 use crate::config::Config;
@@ -28,6 +29,9 @@ pub struct AppState {
     pub config: Config,
     pub metadata: Arc<dyn MetadataStore>,
     pub objects: Arc<LocalStore>,
+    /// Where uploads queue their transcode (the metadata store unless
+    /// `serve` swaps in NATS).
+    pub queue: Arc<dyn JobQueue>,
     pub admin_token: String,
     /// Where uploads are spooled before they become objects.
     pub spool_dir: PathBuf,
@@ -54,13 +58,9 @@ impl AppState {
             Some(token) => token.clone(),
             None => stored_or_new_token(&data.join("admin-token"))?,
         };
-        Ok(AppState {
-            config,
-            metadata: Arc::new(metadata),
-            objects: Arc::new(objects),
-            admin_token,
-            spool_dir,
-        })
+        let metadata: Arc<dyn MetadataStore> = Arc::new(metadata);
+        let queue = Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE));
+        Ok(AppState { config, queue, metadata, objects: Arc::new(objects), admin_token, spool_dir })
     }
 }
 

@@ -7,21 +7,21 @@ use std::time::{Duration, Instant};
 
 use crate::support::{cdlc_bin, decode_all, files_under, Clip};
 
-const TOKEN: &str = "integration-test-token-0123456789";
+pub(crate) const TOKEN: &str = "integration-test-token-0123456789";
 
 /// A running `cdlc serve` with its own data directory; killed on drop.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     port: u16,
     data: PathBuf,
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
 }
 
 impl Server {
-    fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+    pub(crate) fn start(data: &Path, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut command = Command::new(cdlc_bin());
         command
@@ -43,12 +43,12 @@ impl Server {
         server
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
     /// Runs curl; returns the status and the body.
-    fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
+    pub(crate) fn curl(&self, args: &[&str], path: &str) -> (u16, String) {
         let output = Command::new("curl")
             .args(["-s", "-S", "--max-time", "60", "-w", "\n%{http_code}"])
             .args(args)
@@ -60,17 +60,17 @@ impl Server {
         (status.trim().parse().unwrap_or(0), body.to_owned())
     }
 
-    fn get(&self, path: &str) -> (u16, String) {
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
         self.curl(&[], path)
     }
 
-    fn json(&self, path: &str) -> serde_json::Value {
+    pub(crate) fn json(&self, path: &str) -> serde_json::Value {
         let (status, body) = self.get(path);
         assert_eq!(status, 200, "GET {path}: {body}");
         serde_json::from_str(&body).expect("JSON")
     }
 
-    fn upload(&self, file: &Path, token: Option<&str>) -> (u16, serde_json::Value) {
+    pub(crate) fn upload(&self, file: &Path, token: Option<&str>) -> (u16, serde_json::Value) {
         let form = format!("file=@{}", file.display());
         let auth = format!("Authorization: Bearer {}", token.unwrap_or(""));
         let mut args = vec!["-X", "POST", "-F", &form, "-F", "title=test clip"];
@@ -82,7 +82,7 @@ impl Server {
     }
 
     /// Polls the asset until its status is one of `wanted`.
-    fn wait_for(&self, id: &str, wanted: &[&str], timeout: Duration) -> serde_json::Value {
+    pub(crate) fn wait_for(&self, id: &str, wanted: &[&str], timeout: Duration) -> serde_json::Value {
         let deadline = Instant::now() + timeout;
         loop {
             let asset = self.json(&format!("/api/v1/assets/{id}"));
@@ -94,7 +94,7 @@ impl Server {
         }
     }
 
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -122,8 +122,14 @@ fn stream_objects(server: &Server, id: &str) -> BTreeSet<String> {
 /// Every object the final manifests name, plus the manifests themselves.
 fn referenced_objects(server: &Server, id: &str) -> BTreeSet<String> {
     let root = server.data.join("objects/streams").join(id);
+    referenced_keys(|name| std::fs::read_to_string(root.join(name)).expect("playlist"))
+}
+
+/// Every object the final manifests of a stream name, plus the manifests,
+/// relative to the stream's folder; `read` returns a playlist's text.
+pub(crate) fn referenced_keys(read: impl Fn(&str) -> String) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = ["master.m3u8", "manifest.mpd"].map(String::from).into();
-    let master = std::fs::read_to_string(root.join("master.m3u8")).expect("master");
+    let master = read("master.m3u8");
     let playlists = master
         .lines()
         .filter(|l| !l.starts_with('#') && !l.is_empty())
@@ -131,7 +137,7 @@ fn referenced_objects(server: &Server, id: &str) -> BTreeSet<String> {
         .chain(master.split("URI=\"").skip(1).filter_map(|s| s.split('"').next()).map(str::to_owned));
     for playlist in playlists {
         let folder = playlist.rsplit_once('/').map(|(f, _)| f.to_owned()).unwrap_or_default();
-        let text = std::fs::read_to_string(root.join(&playlist)).expect("media playlist");
+        let text = read(&playlist);
         names.insert(playlist.clone());
         names.insert(format!("{folder}/init.mp4"));
         for line in text.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {

@@ -1,0 +1,135 @@
+//! A farm: one `cdlc serve` (no workers of its own) and two `cdlc worker`
+//! processes on a real NATS JetStream server and shared object storage.
+//! One worker is killed with SIGKILL in the middle of a job; its job goes
+//! to the other worker and every asset still ends ready, playable, with
+//! exactly one set of objects.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use cdlc_queue::test_server::NatsServer;
+
+use crate::server::{referenced_keys, Server, TOKEN};
+use crate::support::{cdlc_bin, decode_all, files_under, Clip};
+
+/// A `cdlc worker` process whose log goes to a file; killed on drop.
+struct Worker {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Worker {
+    fn start(dir: &Path, queue: &str, objects: &str) -> Worker {
+        std::fs::create_dir_all(dir).expect("worker dir");
+        let log = dir.join("worker.log");
+        let child = Command::new(cdlc_bin())
+            .args(["worker", "--queue", queue, "--objects", objects, "--workers", "1", "--data-dir"])
+            .arg(dir)
+            // A slower preset so the long job is still running when it is killed.
+            .env("CDLC_X264_PRESET", "slow")
+            .env("CDLC_LOG", "cdlc=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start cdlc worker");
+        Worker { child, log }
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Whether this worker started attempt `attempt` of the asset's job.
+    fn started(&self, asset_id: &str, attempt: u32) -> bool {
+        self.log().lines().any(|l| {
+            l.contains(asset_id) && l.contains("job started") && l.contains(&format!("attempt={attempt}"))
+        })
+    }
+
+    fn kill(&mut self) {
+        let _ = self.child.kill(); // SIGKILL
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let nats = NatsServer::start(dir.path().join("nats"));
+    let data = dir.path().join("serve");
+    let objects_dir = data.join("objects");
+    std::fs::create_dir_all(&objects_dir).expect("objects dir");
+    let objects = format!("file://{}", objects_dir.display());
+    let server = Server::start(&data, &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
+    let mut workers = [
+        Worker::start(&dir.path().join("w1"), nats.url(), &objects),
+        Worker::start(&dir.path().join("w2"), nats.url(), &objects),
+    ];
+
+    let (_long_dir, long) =
+        Clip::video("testsrc2=s=640x360:r=30:d=20").input("sine=d=20").h264().aac().write("long.mp4");
+    let (_short_dir, short) =
+        Clip::video("testsrc2=s=640x360:r=30:d=3").input("sine=d=3").h264().aac().write("short.mp4");
+    let upload = |file: &Path| {
+        let (status, asset) = server.upload(file, Some(TOKEN));
+        assert_eq!(status, 201, "{asset}");
+        asset["id"].as_str().expect("id").to_owned()
+    };
+    let long_id = upload(&long);
+    let mut holder = None;
+    wait_until("a worker takes the long job", Duration::from_secs(60), || {
+        holder = workers.iter().position(|w| w.started(&long_id, 1));
+        holder.is_some()
+    });
+    let holder = holder.expect("holder");
+    let ids = [long_id.clone(), upload(&short), upload(&short)];
+
+    // Kill the holder in the middle of the transcode.
+    wait_until("the long job is between 1 and 90 %", Duration::from_secs(120), || {
+        let asset = server.json(&format!("/api/v1/assets/{long_id}"));
+        assert_eq!(asset["status"], "processing", "the long job ended before it could be killed: {asset}");
+        let progress = asset["progress"].as_f64().unwrap_or_default();
+        progress > 1.0 && progress < 90.0
+    });
+    workers[holder].kill();
+    let survivor = &workers[1 - holder];
+
+    for id in &ids {
+        let asset = server.wait_for(id, &["ready", "errored"], Duration::from_secs(400));
+        assert_eq!(asset["status"], "ready", "{asset}");
+        assert_eq!(asset["progress"], 100.0, "{asset}");
+        decode_all(Path::new(&server.url(&format!("/streams/{id}/master.m3u8"))));
+        decode_all(Path::new(&server.url(&format!("/streams/{id}/manifest.mpd"))));
+    }
+    assert!(survivor.started(&long_id, 2), "the other worker ran the killed job again:\n{}", survivor.log());
+
+    // Exactly the sources and the objects the final manifests name.
+    let mut expected = BTreeSet::new();
+    for id in &ids {
+        expected.insert(format!("sources/{id}/original"));
+        let read = |name: &str| {
+            let (status, body) = server.get(&format!("/streams/{id}/{name}"));
+            assert_eq!(status, 200, "{name} of {id}");
+            body
+        };
+        expected.extend(referenced_keys(read).into_iter().map(|key| format!("streams/{id}/{key}")));
+    }
+    let stored: BTreeSet<String> = files_under(&objects_dir).into_iter().collect();
+    assert_eq!(stored, expected, "the bucket holds exactly one set of objects per asset");
+}
