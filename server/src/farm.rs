@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use cdlc_storage::{LocalStore, ObjectStore};
+use cdlc_storage::{LocalStore, ObjectStore, S3Config, S3Store};
 
 use crate::config::Config;
 use crate::worker::{JobRunner, JobSettings};
@@ -22,8 +22,9 @@ pub struct Args {
     /// config's `queue` and CDLC_QUEUE).
     #[arg(long)]
     queue: Option<String>,
-    /// Object storage shared with `cdlc serve`, as `file:///DIR` (default:
-    /// DATA_DIR/objects). Env: CDLC_OBJECTS.
+    /// Object storage shared with `cdlc serve`: `file:///DIR` (default:
+    /// DATA_DIR/objects) or `s3://BUCKET?endpoint=URL&region=…&path_style=true`.
+    /// Env: CDLC_OBJECTS.
     #[arg(long, env = "CDLC_OBJECTS")]
     objects: Option<String>,
     /// Jobs run at once (overrides the config's `workers` and CDLC_WORKERS).
@@ -39,17 +40,21 @@ pub struct Args {
     config: Option<PathBuf>,
 }
 
-/// The object store a URL names, and the same store as local files when it is one.
-fn open_objects(url: &str) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<LocalStore>>)> {
-    let Some(path) = url.strip_prefix("file://") else {
-        bail!("objects must be a file:///DIR URL shared with cdlc serve, not {url:?}");
-    };
-    if !path.starts_with('/') {
-        bail!("objects must name an absolute directory (file:///DIR), not {url:?}");
+/// The object store a URL names: `file:///DIR` or `s3://BUCKET?…`
+/// (credentials from the AWS environment: AWS_ACCESS_KEY_ID, …).
+async fn open_objects(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
+    if let Some(path) = url.strip_prefix("file://") {
+        if !path.starts_with('/') {
+            bail!("objects must name an absolute directory (file:///DIR), not {url:?}");
+        }
+        let store = LocalStore::open(path).with_context(|| format!("cannot open the object store {url}"))?;
+        return Ok(Arc::new(store));
     }
-    let local =
-        Arc::new(LocalStore::open(path).with_context(|| format!("cannot open the object store {url}"))?);
-    Ok((local.clone(), Some(local)))
+    if url.starts_with("s3://") {
+        let config = S3Config::from_url(url)?;
+        return Ok(Arc::new(S3Store::connect(config).await?));
+    }
+    bail!("objects must be file:///DIR or s3://BUCKET?endpoint=…, shared with cdlc serve; not {url:?}")
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
@@ -76,16 +81,15 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             std::path::absolute(config.data_dir.join("objects")).unwrap_or_default().display()
         )
     });
-    let (objects, local_objects) = open_objects(&objects_url)?;
     cdlc_transcoder::init()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         let settings =
             cdlc_queue::NatsSettings { ack_wait: crate::worker::LEASE, max_attempts: config.max_attempts };
         let queue = cdlc_queue::NatsQueue::connect(&config.queue, settings).await?;
+        let objects = open_objects(&objects_url).await?;
         let runner = Arc::new(JobRunner {
             objects,
-            local_objects,
             reporter: Arc::new(queue.clone()),
             settings: JobSettings::from_config(&config),
             spool_dir: config.data_dir.join("spool"),

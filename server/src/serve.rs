@@ -84,7 +84,6 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         };
         let runner = Arc::new(JobRunner {
             objects: state.objects.clone(),
-            local_objects: Some(state.objects.clone()),
             reporter,
             settings: JobSettings::from_config(&state.config),
             spool_dir: state.spool_dir.clone(),

@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use cdlc_metadata::{RenditionRecord, SegmentRecord};
 use cdlc_packager::Completeness;
 use cdlc_queue::{Delivery, JobMessage, JobQueue, Report, ReportMessage, Reporter};
-use cdlc_storage::{Bytes, LocalStore, ObjectStore};
+use cdlc_storage::{Bytes, ObjectStore};
 use cdlc_transcoder::{
     layout, LadderPlan, RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput,
 };
@@ -35,8 +35,6 @@ const IDLE_WAIT: Duration = Duration::from_secs(2);
 const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(3);
 /// First retry delay; doubled at every further attempt.
 const RETRY_BACKOFF: Duration = Duration::from_secs(2);
-/// Sources are copied from object storage in pieces of this size.
-const DOWNLOAD_CHUNK: u64 = 8 << 20;
 
 /// Why a job failed, and whether running it again could help.
 #[derive(Debug)]
@@ -86,8 +84,6 @@ impl JobSettings {
 /// source, and where reports go. No metadata store.
 pub struct JobRunner {
     pub objects: Arc<dyn ObjectStore>,
-    /// Set when the objects are local files: the source is read in place.
-    pub local_objects: Option<Arc<LocalStore>>,
     pub reporter: Arc<dyn Reporter>,
     pub settings: JobSettings,
     /// Where sources from a remote object store are downloaded.
@@ -252,8 +248,8 @@ async fn process(
     reports.send(Report::Ready).await
 }
 
-/// The source of a job as a local file: the object's own file for a local
-/// store, else a download into the spool directory, removed on drop.
+/// The source of a job as a local file: the object's own file when the
+/// store keeps files, else a download into the spool directory, removed on drop.
 struct SourceFile {
     path: PathBuf,
     downloaded: bool,
@@ -262,14 +258,11 @@ struct SourceFile {
 impl SourceFile {
     async fn fetch(runner: &JobRunner, job: &JobMessage) -> Result<SourceFile, JobFailure> {
         let key = keys::source(&job.asset_id);
-        if let Some(local) = &runner.local_objects {
-            return Ok(SourceFile {
-                path: local.path_of(&key).map_err(JobFailure::permanent)?,
-                downloaded: false,
-            });
-        }
         let missing = || JobFailure::permanent(format!("the source {key} is missing from object storage"));
         let size = runner.objects.head(&key).await.map_err(JobFailure::retryable)?.ok_or_else(missing)?.size;
+        if let Some(path) = runner.objects.local_path(&key) {
+            return Ok(SourceFile { path, downloaded: false });
+        }
         if size > runner.settings.max_source_bytes {
             return Err(JobFailure::permanent(format!(
                 "the source is {size} bytes, above the limit of {} bytes",
@@ -279,15 +272,13 @@ impl SourceFile {
         tokio::fs::create_dir_all(&runner.spool_dir).await.map_err(JobFailure::retryable)?;
         let file =
             SourceFile { path: runner.spool_dir.join(format!("source-{}", job.job_id)), downloaded: true };
-        let mut out = tokio::fs::File::create(&file.path).await.map_err(JobFailure::retryable)?;
-        let mut offset = 0;
-        while offset < size {
-            let end = (offset + DOWNLOAD_CHUNK).min(size);
-            let chunk = runner.objects.get_range(&key, offset, end).await.map_err(JobFailure::retryable)?;
-            tokio::io::AsyncWriteExt::write_all(&mut out, &chunk).await.map_err(JobFailure::retryable)?;
-            offset = end;
-        }
-        tokio::io::AsyncWriteExt::flush(&mut out).await.map_err(JobFailure::retryable)?;
+        runner.objects.download_to(&key, &file.path).await.map_err(|e| {
+            if e.is_retryable() {
+                JobFailure::retryable(e)
+            } else {
+                JobFailure::permanent(e)
+            }
+        })?;
         Ok(file)
     }
 }

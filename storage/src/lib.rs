@@ -2,17 +2,22 @@
 //! `sources/{asset}/original` or `streams/{asset}/720p/00001.m4s`.
 //!
 //! [`ObjectStore`] is the port; [`LocalStore`] keeps objects as files under
-//! a directory (the embedded default). An S3 backend will implement the
-//! same trait and pass the same contract tests (`tests/contract.rs`).
+//! a directory (the embedded default) and [`S3Store`] keeps them in a bucket
+//! of any S3 API (AWS, SeaweedFS, MinIO, Garage, R2…). Both pass the same
+//! contract tests (`tests/contract.rs`).
 
 mod key;
 mod local;
+mod s3;
+#[cfg(feature = "test-support")]
+pub mod testing;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub use bytes::Bytes;
 pub use key::{validate_key, MAX_KEY_LEN};
 pub use local::LocalStore;
+pub use s3::{S3Config, S3Store, MAX_PARTS, MIN_PART_SIZE};
 
 /// What is known about a stored object.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -40,12 +45,22 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
+    /// A transient failure: the server is unreachable, overloaded or
+    /// answered 5xx, even after the client's own retries.
+    #[error("object storage is unavailable ({key}): {message}")]
+    Unavailable { key: String, message: String },
+    /// The server refused the request for a reason a retry cannot fix:
+    /// credentials, permissions, a missing bucket.
+    #[error("object storage refused the request ({key}): {message}")]
+    Rejected { key: String, message: String },
+    #[error("invalid object storage setting: {0}")]
+    InvalidConfig(String),
 }
 
 impl StorageError {
     /// Whether trying again could succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, StorageError::Io { .. })
+        matches!(self, StorageError::Io { .. } | StorageError::Unavailable { .. })
     }
 }
 
@@ -73,5 +88,21 @@ pub trait ObjectStore: Send + Sync {
             }
         }
         Ok(removed)
+    }
+    /// The file that already holds `key` when the backend keeps objects as
+    /// local files, so a reader (the transcoder) can use it in place.
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        let _ = key;
+        None
+    }
+    /// Copies the object into the file at `path` (created or replaced) and
+    /// returns its size. Backends override this to stream instead of
+    /// holding the object in memory.
+    async fn download_to(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
+        let data = self.get(key).await?;
+        tokio::fs::write(path, &data)
+            .await
+            .map_err(|source| StorageError::Io { key: key.to_owned(), source })?;
+        Ok(data.len() as u64)
     }
 }

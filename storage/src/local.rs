@@ -190,6 +190,16 @@ impl ObjectStore for LocalStore {
         }
     }
 
+    fn local_path(&self, key: &str) -> Option<PathBuf> {
+        self.path_of(key).ok()
+    }
+
+    async fn download_to(&self, key: &str, path: &Path) -> Result<u64, StorageError> {
+        let source = self.path_of(key)?;
+        let target = path.to_owned();
+        self.blocking(key, move |_| std::fs::copy(&source, &target)).await
+    }
+
     async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
         let prefix = prefix.to_owned();
         let key = prefix.clone();

@@ -21,7 +21,7 @@ struct Worker {
 }
 
 impl Worker {
-    fn start(dir: &Path, queue: &str, objects: &str) -> Worker {
+    fn start(dir: &Path, queue: &str, objects: &str, env: &[(&str, &str)]) -> Worker {
         std::fs::create_dir_all(dir).expect("worker dir");
         let log = dir.join("worker.log");
         let child = Command::new(cdlc_bin())
@@ -30,6 +30,7 @@ impl Worker {
             // A slower preset so the long job is still running when it is killed.
             .env("CDLC_X264_PRESET", "slow")
             .env("CDLC_LOG", "cdlc=info")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
@@ -78,8 +79,8 @@ fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
     let objects = format!("file://{}", objects_dir.display());
     let server = Server::start(&data, &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
     let mut workers = [
-        Worker::start(&dir.path().join("w1"), nats.url(), &objects),
-        Worker::start(&dir.path().join("w2"), nats.url(), &objects),
+        Worker::start(&dir.path().join("w1"), nats.url(), &objects, &[]),
+        Worker::start(&dir.path().join("w2"), nats.url(), &objects, &[]),
     ];
 
     let (_long_dir, long) =
@@ -132,4 +133,53 @@ fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
     }
     let stored: BTreeSet<String> = files_under(&objects_dir).into_iter().collect();
     assert_eq!(stored, expected, "the bucket holds exactly one set of objects per asset");
+}
+
+#[test]
+fn failures_in_a_farm_error_the_asset_with_the_reason() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let nats = NatsServer::start(dir.path().join("nats"));
+    let data = dir.path().join("serve");
+    let objects_dir = data.join("objects");
+    std::fs::create_dir_all(&objects_dir).expect("objects dir");
+    let objects = format!("file://{}", objects_dir.display());
+    let one_attempt = [("CDLC_MAX_ATTEMPTS", "1")];
+    let server = Server::start(
+        &data,
+        &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0"), ("CDLC_MAX_ATTEMPTS", "1")],
+    );
+    let mut first = Worker::start(&dir.path().join("w1"), nats.url(), &objects, &one_attempt);
+
+    // A source that is not a video: the worker reports why, serve errors the asset.
+    let text = dir.path().join("notes.mp4");
+    std::fs::write(&text, "not a movie\n".repeat(100)).expect("write");
+    let (status, asset) = server.upload(&text, Some(TOKEN));
+    assert_eq!(status, 201, "{asset}");
+    let bad_id = asset["id"].as_str().expect("id").to_owned();
+    let errored = server.wait_for(&bad_id, &["errored", "ready"], Duration::from_secs(60));
+    assert!(errored["error"].as_str().unwrap_or_default().contains("not a video"), "{errored}");
+
+    // The only attempt's worker dies: the queue gives up and serve says so.
+    let (_clip_dir, clip) =
+        Clip::video("testsrc2=s=640x360:r=30:d=20").input("sine=d=20").h264().aac().write("long.mp4");
+    let (status, asset) = server.upload(&clip, Some(TOKEN));
+    assert_eq!(status, 201, "{asset}");
+    let id = asset["id"].as_str().expect("id").to_owned();
+    wait_until("the job is running", Duration::from_secs(120), || {
+        let asset = server.json(&format!("/api/v1/assets/{id}"));
+        assert_eq!(asset["status"], "processing", "the job ended before it could be killed: {asset}");
+        asset["progress"].as_f64().unwrap_or_default() > 1.0
+    });
+    first.kill();
+    let _second = Worker::start(&dir.path().join("w2"), nats.url(), &objects, &one_attempt);
+    let errored = server.wait_for(&id, &["errored", "ready"], Duration::from_secs(120));
+    assert_eq!(errored["status"], "errored", "{errored}");
+    assert!(
+        errored["error"].as_str().unwrap_or_default().contains("no worker finished the job in 1 attempt "),
+        "{errored}"
+    );
+    assert!(errored["playback"].is_null(), "{errored}");
+    let leftovers: Vec<String> =
+        files_under(&objects_dir).into_iter().filter(|key| key.starts_with("streams/")).collect();
+    assert!(leftovers.is_empty(), "nothing half-written stays behind: {leftovers:?}");
 }
