@@ -23,7 +23,7 @@ pub use cdlc_metadata::JobKind;
 pub use embedded::MetadataQueue;
 pub use error::QueueError;
 pub use message::{ExhaustedJob, JobMessage, Report, ReportMessage};
-pub use nats::{NatsQueue, NatsSettings, ReportDelivery};
+pub use nats::{ExhaustedJobs, NatsQueue, NatsSettings, ReportDelivery, Reports};
 
 /// A job a worker took: what to do, and how to tell the queue how it went.
 ///

@@ -23,6 +23,13 @@ impl TestNats {
         self.server.url()
     }
 
+    /// Messages in the job stream, as the server counts them.
+    async fn queued_jobs(&self) -> u64 {
+        let client = async_nats::connect(self.url()).await.expect("connect");
+        let mut stream = async_nats::jetstream::new(client).get_stream("CDLC_JOBS").await.expect("stream");
+        stream.info().await.expect("info").state.messages
+    }
+
     async fn queue(&self, ack_wait: Duration, max_attempts: u32) -> NatsQueue {
         NatsQueue::connect(self.url(), NatsSettings { ack_wait, max_attempts }).await.expect("connect")
     }
@@ -43,11 +50,7 @@ async fn a_job_goes_to_one_worker_and_an_ack_removes_it() {
 
     delivery.complete().await.expect("ack");
     assert!(queue.next("w2", Duration::from_secs(2)).await.expect("next").is_none(), "acked jobs are gone");
-    let mut stream = async_nats::jetstream::new(async_nats::connect(server.url()).await.expect("connect"))
-        .get_stream("CDLC_JOBS")
-        .await
-        .expect("stream");
-    assert_eq!(stream.info().await.expect("info").state.messages, 0, "the work queue holds nothing");
+    assert_eq!(server.queued_jobs().await, 0, "the work queue holds nothing");
 }
 
 #[tokio::test]
@@ -122,11 +125,7 @@ async fn a_job_whose_workers_all_die_is_reported_exhausted_once() {
         .expect("a job message");
     assert_eq!((&found.job, found.attempts), (&sent, 2));
     assert!(found.reason().contains("2 attempts"), "{}", found.reason());
-    let mut stream = async_nats::jetstream::new(async_nats::connect(server.url()).await.expect("connect"))
-        .get_stream("CDLC_JOBS")
-        .await
-        .expect("stream");
-    assert_eq!(stream.info().await.expect("info").state.messages, 0, "the exhausted job is removed");
+    assert_eq!(server.queued_jobs().await, 0, "the exhausted job is removed");
 }
 
 #[tokio::test]

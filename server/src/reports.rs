@@ -3,11 +3,12 @@
 //! metadata store here, and the ready/errored webhooks leave from here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdlc_metadata::{AssetStatus, MetadataError};
-use cdlc_queue::{NatsQueue, QueueError, Report, ReportMessage, Reporter};
+use cdlc_queue::{ExhaustedJob, NatsQueue, QueueError, Report, ReportDelivery, ReportMessage, Reporter};
 use cdlc_storage::ObjectStore;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -127,34 +128,70 @@ impl Reporter for ReportApplier {
     }
 }
 
-/// Applies the reports every worker sends through NATS, until `shutdown`.
-pub async fn consume_reports(
-    applier: std::sync::Arc<ReportApplier>,
-    queue: NatsQueue,
+/// A feed read from NATS, one item at a time.
+trait Feed: Send {
+    type Item: Send;
+    fn next(&mut self) -> impl Future<Output = Option<Result<Self::Item, QueueError>>> + Send;
+}
+
+impl Feed for cdlc_queue::Reports {
+    type Item = ReportDelivery;
+    fn next(&mut self) -> impl Future<Output = Option<Result<ReportDelivery, QueueError>>> + Send {
+        cdlc_queue::Reports::next(self)
+    }
+}
+
+impl Feed for cdlc_queue::ExhaustedJobs {
+    type Item = ExhaustedJob;
+    fn next(&mut self) -> impl Future<Output = Option<Result<ExhaustedJob, QueueError>>> + Send {
+        cdlc_queue::ExhaustedJobs::next(self)
+    }
+}
+
+/// Opens the feed `open` gives and hands each item to `handle`, opening
+/// it again after a failure, until `shutdown`.
+async fn follow<F, Open, Opened, Handle, Handled>(
+    what: &'static str,
+    open: Open,
+    handle: Handle,
     mut shutdown: watch::Receiver<bool>,
-) {
+) where
+    F: Feed,
+    Open: Fn() -> Opened,
+    Opened: Future<Output = Result<F, QueueError>>,
+    Handle: Fn(F::Item) -> Handled,
+    Handled: Future<Output = ()>,
+{
     while !*shutdown.borrow() {
-        let mut feed = match queue.reports().await {
-            Ok(feed) => feed,
-            Err(error) => {
-                warn!(%error, "cannot read the report feed");
-                pause_or_stop(&mut shutdown).await;
-                continue;
-            }
-        };
-        loop {
-            let next = tokio::select! {
-                next = feed.next() => next,
-                _ = shutdown.changed() => return,
-            };
-            let delivery = match next {
-                Some(Ok(delivery)) => delivery,
-                Some(Err(error)) => {
-                    warn!(%error, "the report feed failed");
-                    break;
+        match open().await {
+            Ok(mut feed) => loop {
+                let next = tokio::select! {
+                    next = feed.next() => next,
+                    _ = shutdown.changed() => return,
+                };
+                match next {
+                    Some(Ok(item)) => handle(item).await,
+                    Some(Err(error)) => {
+                        warn!(%error, what, "the feed failed");
+                        break;
+                    }
+                    None => break,
                 }
-                None => break,
-            };
+            },
+            Err(error) => warn!(%error, what, "cannot open the feed"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(RECONNECT_PAUSE) => {}
+            _ = shutdown.changed() => {}
+        }
+    }
+}
+
+/// Applies the reports every worker sends through NATS, until `shutdown`.
+pub async fn consume_reports(applier: Arc<ReportApplier>, queue: NatsQueue, shutdown: watch::Receiver<bool>) {
+    let apply = |delivery: ReportDelivery| {
+        let applier = applier.clone();
+        async move {
             let asset_id = delivery.report.asset_id.clone();
             let settled = match applier.apply(delivery.report.clone()).await {
                 Ok(()) => delivery.ack().await,
@@ -171,39 +208,20 @@ pub async fn consume_reports(
                 warn!(asset_id, %error, "cannot settle a report");
             }
         }
-        pause_or_stop(&mut shutdown).await;
-    }
+    };
+    follow("reports", || queue.reports(), apply, shutdown).await;
 }
 
 /// Errors the assets of jobs that no worker finished in every attempt
 /// (each worker died or hung), until `shutdown`.
 pub async fn consume_exhausted(
-    applier: std::sync::Arc<ReportApplier>,
+    applier: Arc<ReportApplier>,
     queue: NatsQueue,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
 ) {
-    while !*shutdown.borrow() {
-        let mut feed = match queue.exhausted_jobs().await {
-            Ok(feed) => feed,
-            Err(error) => {
-                warn!(%error, "cannot follow exhausted jobs");
-                pause_or_stop(&mut shutdown).await;
-                continue;
-            }
-        };
-        loop {
-            let next = tokio::select! {
-                next = feed.next() => next,
-                _ = shutdown.changed() => return,
-            };
-            let exhausted = match next {
-                Some(Ok(exhausted)) => exhausted,
-                Some(Err(error)) => {
-                    warn!(%error, "an exhausted job cdlc cannot read");
-                    continue;
-                }
-                None => break,
-            };
+    let error_asset = |exhausted: ExhaustedJob| {
+        let applier = applier.clone();
+        async move {
             let message = ReportMessage {
                 asset_id: exhausted.job.asset_id.clone(),
                 job_id: exhausted.job.job_id.clone(),
@@ -214,13 +232,6 @@ pub async fn consume_exhausted(
                 warn!(asset_id = %exhausted.job.asset_id, %error, "cannot error an exhausted job's asset");
             }
         }
-        pause_or_stop(&mut shutdown).await;
-    }
-}
-
-async fn pause_or_stop(shutdown: &mut watch::Receiver<bool>) {
-    tokio::select! {
-        _ = tokio::time::sleep(RECONNECT_PAUSE) => {}
-        _ = shutdown.changed() => {}
-    }
+    };
+    follow("exhausted jobs", || queue.exhausted_jobs(), error_asset, shutdown).await;
 }

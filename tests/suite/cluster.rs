@@ -69,14 +69,29 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// What serve and the workers share: the queue and the object storage.
+struct Shared {
+    nats: NatsServer,
+    /// Serve's `DATA_DIR/objects`, which the workers open as `objects`.
+    objects_dir: PathBuf,
+    objects: String,
+}
+
+impl Shared {
+    fn start(dir: &Path) -> Shared {
+        let nats = NatsServer::start(dir.join("nats"));
+        let objects_dir = dir.join("serve/objects");
+        std::fs::create_dir_all(&objects_dir).expect("objects dir");
+        let objects = format!("file://{}", objects_dir.display());
+        Shared { nats, objects_dir, objects }
+    }
+}
+
 #[test]
 fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
     let dir = tempfile::tempdir().expect("tmp");
-    let nats = NatsServer::start(dir.path().join("nats"));
+    let Shared { nats, objects_dir, objects } = Shared::start(dir.path());
     let data = dir.path().join("serve");
-    let objects_dir = data.join("objects");
-    std::fs::create_dir_all(&objects_dir).expect("objects dir");
-    let objects = format!("file://{}", objects_dir.display());
     let server = Server::start(&data, &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
     let mut workers = [
         Worker::start(&dir.path().join("w1"), nats.url(), &objects, &[]),
@@ -138,11 +153,8 @@ fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
 #[test]
 fn failures_in_a_farm_error_the_asset_with_the_reason() {
     let dir = tempfile::tempdir().expect("tmp");
-    let nats = NatsServer::start(dir.path().join("nats"));
+    let Shared { nats, objects_dir, objects } = Shared::start(dir.path());
     let data = dir.path().join("serve");
-    let objects_dir = data.join("objects");
-    std::fs::create_dir_all(&objects_dir).expect("objects dir");
-    let objects = format!("file://{}", objects_dir.display());
     let one_attempt = [("CDLC_MAX_ATTEMPTS", "1")];
     let server = Server::start(
         &data,
