@@ -195,3 +195,37 @@ fn failures_in_a_farm_error_the_asset_with_the_reason() {
         files_under(&objects_dir).into_iter().filter(|key| key.starts_with("streams/")).collect();
     assert!(leftovers.is_empty(), "nothing half-written stays behind: {leftovers:?}");
 }
+
+#[test]
+fn a_worker_stopped_with_sigterm_hands_its_job_to_another_at_once() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let Shared { nats, objects_dir: _, objects } = Shared::start(dir.path());
+    let server =
+        Server::start(&dir.path().join("serve"), &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
+    let mut first = Worker::start(&dir.path().join("w1"), nats.url(), &objects, &[]);
+    let (_clip_dir, clip) =
+        Clip::video("testsrc2=s=640x360:r=30:d=20").input("sine=d=20").h264().aac().write("long.mp4");
+    let (status, asset) = server.upload(&clip, Some(TOKEN));
+    assert_eq!(status, 201, "{asset}");
+    let id = asset["id"].as_str().expect("id").to_owned();
+    wait_until("the job is running", Duration::from_secs(120), || {
+        let asset = server.json(&format!("/api/v1/assets/{id}"));
+        assert_eq!(asset["status"], "processing", "the job ended before the stop: {asset}");
+        asset["progress"].as_f64().unwrap_or_default() > 1.0
+    });
+    let second = Worker::start(&dir.path().join("w2"), nats.url(), &objects, &[]);
+    let terminate =
+        Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().expect("kill");
+    assert!(terminate.success());
+    let stopped = Instant::now();
+    wait_until("the stopped worker exits", Duration::from_secs(15), || {
+        first.child.try_wait().expect("wait").is_some()
+    });
+    // Well before the 30 s ack wait a crash would need.
+    wait_until("the other worker takes the job", Duration::from_secs(15), || second.started(&id, 2));
+    assert!(stopped.elapsed() < Duration::from_secs(15));
+    let ready = server.wait_for(&id, &["ready", "errored"], Duration::from_secs(300));
+    assert_eq!(ready["status"], "ready", "{ready}");
+    decode_all(Path::new(&server.url(&format!("/streams/{id}/master.m3u8"))));
+    assert!(first.log().contains("handing the job back"), "{}", first.log());
+}
