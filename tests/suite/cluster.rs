@@ -69,6 +69,21 @@ fn wait_until(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
     }
 }
 
+/// Uploads a 20 s clip and returns its id once its transcode has begun.
+fn upload_long_clip_and_wait_until_running(server: &Server) -> String {
+    let (_clip_dir, clip) =
+        Clip::video("testsrc2=s=640x360:r=30:d=20").input("sine=d=20").h264().aac().write("long.mp4");
+    let (status, asset) = server.upload(&clip, Some(TOKEN));
+    assert_eq!(status, 201, "{asset}");
+    let id = asset["id"].as_str().expect("id").to_owned();
+    wait_until("the job is running", Duration::from_secs(120), || {
+        let asset = server.json(&format!("/api/v1/assets/{id}"));
+        assert_eq!(asset["status"], "processing", "the job ended before the test could stop it: {asset}");
+        asset["progress"].as_f64().unwrap_or_default() > 1.0
+    });
+    id
+}
+
 /// What serve and the workers share: the queue and the object storage.
 struct Shared {
     nats: NatsServer,
@@ -172,16 +187,7 @@ fn failures_in_a_farm_error_the_asset_with_the_reason() {
     assert!(errored["error"].as_str().unwrap_or_default().contains("not a video"), "{errored}");
 
     // The only attempt's worker dies: the queue gives up and serve says so.
-    let (_clip_dir, clip) =
-        Clip::video("testsrc2=s=640x360:r=30:d=20").input("sine=d=20").h264().aac().write("long.mp4");
-    let (status, asset) = server.upload(&clip, Some(TOKEN));
-    assert_eq!(status, 201, "{asset}");
-    let id = asset["id"].as_str().expect("id").to_owned();
-    wait_until("the job is running", Duration::from_secs(120), || {
-        let asset = server.json(&format!("/api/v1/assets/{id}"));
-        assert_eq!(asset["status"], "processing", "the job ended before it could be killed: {asset}");
-        asset["progress"].as_f64().unwrap_or_default() > 1.0
-    });
+    let id = upload_long_clip_and_wait_until_running(&server);
     first.kill();
     let _second = Worker::start(&dir.path().join("w2"), nats.url(), &objects, &one_attempt);
     let errored = server.wait_for(&id, &["errored", "ready"], Duration::from_secs(120));
@@ -203,16 +209,7 @@ fn a_worker_stopped_with_sigterm_hands_its_job_to_another_at_once() {
     let server =
         Server::start(&dir.path().join("serve"), &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
     let mut first = Worker::start(&dir.path().join("w1"), nats.url(), &objects, &[]);
-    let (_clip_dir, clip) =
-        Clip::video("testsrc2=s=640x360:r=30:d=20").input("sine=d=20").h264().aac().write("long.mp4");
-    let (status, asset) = server.upload(&clip, Some(TOKEN));
-    assert_eq!(status, 201, "{asset}");
-    let id = asset["id"].as_str().expect("id").to_owned();
-    wait_until("the job is running", Duration::from_secs(120), || {
-        let asset = server.json(&format!("/api/v1/assets/{id}"));
-        assert_eq!(asset["status"], "processing", "the job ended before the stop: {asset}");
-        asset["progress"].as_f64().unwrap_or_default() > 1.0
-    });
+    let id = upload_long_clip_and_wait_until_running(&server);
     let second = Worker::start(&dir.path().join("w2"), nats.url(), &objects, &[]);
     let terminate =
         Command::new("kill").args(["-TERM", &first.child.id().to_string()]).status().expect("kill");
