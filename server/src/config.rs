@@ -38,6 +38,15 @@ pub struct Config {
     /// Key of the HMAC-SHA256 in each webhook's `Cdlc-Signature` header;
     /// required with webhook_url. Env: CDLC_WEBHOOK_SECRET.
     pub webhook_secret: Option<String>,
+    /// Where objects (sources, segments, playlists) live: `file:///path` or
+    /// `s3://BUCKET?endpoint=…&region=…&path_style=…&create_bucket=…` (see
+    /// the README). Unset: `file://DATA_DIR/objects`. Env: CDLC_OBJECTS.
+    pub objects: Option<String>,
+    /// Access key id for an `s3://` objects store; unset uses the standard
+    /// AWS chain (AWS_ACCESS_KEY_ID, ~/.aws, roles). Env: CDLC_S3_ACCESS_KEY_ID.
+    pub s3_access_key_id: Option<String>,
+    /// Secret that goes with s3_access_key_id. Env: CDLC_S3_SECRET_ACCESS_KEY.
+    pub s3_secret_access_key: Option<String>,
 }
 
 impl Default for Config {
@@ -54,6 +63,9 @@ impl Default for Config {
             x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
             webhook_url: None,
             webhook_secret: None,
+            objects: None,
+            s3_access_key_id: None,
+            s3_secret_access_key: None,
         }
     }
 }
@@ -109,6 +121,15 @@ impl Config {
         if let Some(v) = env("CDLC_WEBHOOK_SECRET") {
             config.webhook_secret = Some(v);
         }
+        if let Some(v) = env("CDLC_OBJECTS") {
+            config.objects = Some(v);
+        }
+        if let Some(v) = env("CDLC_S3_ACCESS_KEY_ID") {
+            config.s3_access_key_id = Some(v);
+        }
+        if let Some(v) = env("CDLC_S3_SECRET_ACCESS_KEY") {
+            config.s3_secret_access_key = Some(v);
+        }
         Ok(config)
     }
 
@@ -145,8 +166,52 @@ impl Config {
         if !cdlc_transcoder::X264_PRESETS.contains(&self.x264_preset.as_str()) {
             bail!("x264_preset must be one of {}", cdlc_transcoder::X264_PRESETS.join(", "));
         }
+        self.object_store()?;
         Ok(())
     }
+
+    /// Which object store `objects` names.
+    pub fn object_store(&self) -> anyhow::Result<ObjectStoreSetting> {
+        let credentials = match (&self.s3_access_key_id, &self.s3_secret_access_key) {
+            (Some(id), Some(secret)) if !id.is_empty() && !secret.is_empty() => {
+                Some((id.clone(), secret.clone()))
+            }
+            (None, None) => None,
+            _ => bail!(
+                "set both s3_access_key_id and s3_secret_access_key, or neither (to use the AWS environment)"
+            ),
+        };
+        let setting = match self.objects.as_deref() {
+            None | Some("") => ObjectStoreSetting::Local(self.data_dir.join("objects")),
+            Some(url) if url.starts_with("file://") => match url.strip_prefix("file://") {
+                Some(path) if path.starts_with('/') => ObjectStoreSetting::Local(PathBuf::from(path)),
+                _ => bail!("objects = {url:?} is not an absolute file URL: write file:///absolute/path"),
+            },
+            Some(url) if url.starts_with("s3://") => {
+                let mut s3 =
+                    cdlc_storage::S3Config::from_url(url).context("objects is not a valid s3:// URL")?;
+                if let Some((id, secret)) = credentials.clone() {
+                    s3 = s3.with_credentials(id, secret);
+                }
+                ObjectStoreSetting::S3(s3)
+            }
+            Some(url) => {
+                bail!("objects = {url:?} names no object store: use file:///path or s3://bucket?endpoint=…")
+            }
+        };
+        if credentials.is_some() && matches!(setting, ObjectStoreSetting::Local(_)) {
+            bail!("s3_access_key_id is set but objects is not an s3:// URL");
+        }
+        Ok(setting)
+    }
+}
+
+/// The object store the `objects` setting names.
+#[derive(Debug, Clone)]
+pub enum ObjectStoreSetting {
+    /// A directory (the embedded default).
+    Local(PathBuf),
+    S3(cdlc_storage::S3Config),
 }
 
 #[cfg(test)]
@@ -179,5 +244,39 @@ mod tests {
         assert!(config.validate().unwrap_err().to_string().contains("segment_duration"));
         let config = Config { queue: "redis://x".into(), ..Config::default() };
         assert!(config.validate().unwrap_err().to_string().contains("queue"));
+    }
+
+    #[test]
+    fn objects_name_a_directory_or_a_bucket() {
+        let config = Config::default();
+        assert!(
+            matches!(config.object_store(), Ok(ObjectStoreSetting::Local(p)) if p == Path::new("data/objects"))
+        );
+        let env = |name: &str| match name {
+            "CDLC_OBJECTS" => Some("s3://media?endpoint=http://127.0.0.1:8333".to_owned()),
+            "CDLC_S3_ACCESS_KEY_ID" => Some("id".to_owned()),
+            "CDLC_S3_SECRET_ACCESS_KEY" => Some("secret".to_owned()),
+            _ => None,
+        };
+        let config = Config::load(None, env).expect("load");
+        let Ok(ObjectStoreSetting::S3(s3)) = config.object_store() else { panic!("an S3 store") };
+        assert_eq!((s3.bucket.as_str(), s3.path_style), ("media", true));
+        assert_eq!(s3.credentials, Some(("id".to_owned(), "secret".to_owned())));
+
+        for (objects, id, complaint) in [
+            ("ftp://x", None, "names no object store"),
+            ("file://relative", None, "absolute file URL"),
+            ("s3://Bad_Name", None, "not a valid s3:// URL"),
+            ("s3://media", Some("id"), "both s3_access_key_id and s3_secret_access_key"),
+            ("file:///srv/objects", Some("id"), "both"),
+        ] {
+            let config = Config {
+                objects: Some(objects.into()),
+                s3_access_key_id: id.map(Into::into),
+                ..Config::default()
+            };
+            let error = format!("{:#}", config.validate().unwrap_err());
+            assert!(error.contains(complaint), "{objects}: {error}");
+        }
     }
 }

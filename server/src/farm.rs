@@ -8,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
-use cdlc_storage::{LocalStore, ObjectStore, S3Config, S3Store};
 
 use crate::config::Config;
 use crate::worker::{JobRunner, JobSettings};
@@ -23,9 +22,9 @@ pub struct Args {
     #[arg(long)]
     queue: Option<String>,
     /// Object storage shared with `cdlc serve`: `file:///DIR` (default:
-    /// DATA_DIR/objects) or `s3://BUCKET?endpoint=URL&region=…&path_style=true`.
-    /// Env: CDLC_OBJECTS.
-    #[arg(long, env = "CDLC_OBJECTS")]
+    /// DATA_DIR/objects) or `s3://BUCKET?endpoint=URL&region=…&path_style=true`
+    /// (overrides the config's `objects` and CDLC_OBJECTS).
+    #[arg(long)]
     objects: Option<String>,
     /// Jobs run at once (overrides the config's `workers` and CDLC_WORKERS).
     #[arg(long)]
@@ -40,27 +39,13 @@ pub struct Args {
     config: Option<PathBuf>,
 }
 
-/// The object store a URL names: `file:///DIR` or `s3://BUCKET?…`
-/// (credentials from the AWS environment: AWS_ACCESS_KEY_ID, …).
-async fn open_objects(url: &str) -> anyhow::Result<Arc<dyn ObjectStore>> {
-    if let Some(path) = url.strip_prefix("file://") {
-        if !path.starts_with('/') {
-            bail!("objects must name an absolute directory (file:///DIR), not {url:?}");
-        }
-        let store = LocalStore::open(path).with_context(|| format!("cannot open the object store {url}"))?;
-        return Ok(Arc::new(store));
-    }
-    if url.starts_with("s3://") {
-        let config = S3Config::from_url(url)?;
-        return Ok(Arc::new(S3Store::connect(config).await?));
-    }
-    bail!("objects must be file:///DIR or s3://BUCKET?endpoint=…, shared with cdlc serve; not {url:?}")
-}
-
 pub fn run(args: Args) -> anyhow::Result<()> {
     let mut config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
     if let Some(queue) = args.queue {
         config.queue = queue;
+    }
+    if let Some(objects) = args.objects {
+        config.objects = Some(objects);
     }
     if let Some(workers) = args.workers {
         config.workers = workers;
@@ -75,19 +60,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     if config.workers == 0 {
         bail!("workers must be at least 1 for cdlc worker");
     }
-    let objects_url = args.objects.unwrap_or_else(|| {
-        format!(
-            "file://{}",
-            std::path::absolute(config.data_dir.join("objects")).unwrap_or_default().display()
-        )
-    });
+    let objects_name = config.objects.clone().unwrap_or_else(|| "DATA_DIR/objects".into());
     cdlc_transcoder::init()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
         let settings =
             cdlc_queue::NatsSettings { ack_wait: crate::worker::LEASE, max_attempts: config.max_attempts };
         let queue = cdlc_queue::NatsQueue::connect(&config.queue, settings).await?;
-        let objects = open_objects(&objects_url).await?;
+        let (objects, _) = crate::state::open_objects(&config).await?;
         let runner = Arc::new(JobRunner {
             objects,
             reporter: Arc::new(queue.clone()),
@@ -98,7 +78,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let node = format!("worker-{}", std::process::id());
         let workers = crate::worker::spawn(runner, Arc::new(queue), &node, config.workers, stopped);
         eprintln!(
-            "cdlc worker {node}: {} job(s) at once from {}, objects in {objects_url}",
+            "cdlc worker {node}: {} job(s) at once from {}, objects in {objects_name}",
             config.workers, config.queue
         );
         crate::serve::shutdown_signal().await;

@@ -9,7 +9,6 @@ use std::time::Duration;
 
 use cdlc_metadata::{AssetStatus, MetadataError};
 use cdlc_queue::{ExhaustedJob, NatsQueue, QueueError, Report, ReportDelivery, ReportMessage, Reporter};
-use cdlc_storage::ObjectStore;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 

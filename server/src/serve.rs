@@ -40,7 +40,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let workers = config.workers;
         let listen = config.listen;
-        let mut state = AppState::open(config)?;
+        let mut state = AppState::open(config).await?;
         let nats = match state.config.queue.as_str() {
             "embedded" => None,
             url => {

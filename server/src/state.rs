@@ -6,9 +6,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use cdlc_metadata::{MetadataStore, SqliteStore};
 use cdlc_queue::{JobQueue, MetadataQueue};
-use cdlc_storage::LocalStore;
+use cdlc_storage::{LocalStore, ObjectStore, S3Store};
 
-use crate::config::Config;
+use crate::config::{Config, ObjectStoreSetting};
 
 /// Object keys of an asset.
 pub mod keys {
@@ -28,7 +28,10 @@ pub mod keys {
 pub struct AppState {
     pub config: Config,
     pub metadata: Arc<dyn MetadataStore>,
-    pub objects: Arc<LocalStore>,
+    pub objects: Arc<dyn ObjectStore>,
+    /// The same store when it is S3: direct-to-bucket uploads presign
+    /// against it. `None` with local objects.
+    pub bucket: Option<Arc<S3Store>>,
     /// Where uploads queue their transcode (the metadata store unless
     /// `serve` swaps in NATS).
     pub queue: Arc<dyn JobQueue>,
@@ -44,13 +47,14 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
-    /// Opens the embedded backends under the data directory.
-    pub fn open(config: Config) -> anyhow::Result<AppState> {
+    /// Opens the metadata database under the data directory and the
+    /// object store `objects` names (checking that an S3 bucket answers).
+    pub async fn open(config: Config) -> anyhow::Result<AppState> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
         let metadata =
             SqliteStore::open(&data.join("cdlc.db")).context("cannot open the metadata database")?;
-        let objects = LocalStore::open(data.join("objects")).context("cannot open the object store")?;
+        let (objects, bucket) = open_objects(&config).await?;
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
             .with_context(|| format!("cannot create {}", spool_dir.display()))?;
@@ -60,8 +64,22 @@ impl AppState {
         };
         let metadata: Arc<dyn MetadataStore> = Arc::new(metadata);
         let queue = Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE));
-        Ok(AppState { config, queue, metadata, objects: Arc::new(objects), admin_token, spool_dir })
+        Ok(AppState { config, queue, metadata, objects, bucket, admin_token, spool_dir })
     }
+}
+
+/// The object store `objects` names, and the same store as S3 when it is
+/// one (checking that the bucket answers).
+pub async fn open_objects(config: &Config) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<S3Store>>)> {
+    Ok(match config.object_store()? {
+        ObjectStoreSetting::Local(root) => {
+            (Arc::new(LocalStore::open(root).context("cannot open the object store")?), None)
+        }
+        ObjectStoreSetting::S3(s3) => {
+            let store = Arc::new(S3Store::connect(s3).await.context("cannot use the S3 object store")?);
+            (store.clone(), Some(store))
+        }
+    })
 }
 
 /// The token kept in `path`, or a new random one written there (mode 600).

@@ -1,5 +1,6 @@
 //! A farm: one `cdlc serve` (no workers of its own) and two `cdlc worker`
-//! processes on a real NATS JetStream server and shared object storage.
+//! processes on a real NATS JetStream server and shared object storage
+//! (a real S3 server, SeaweedFS, for the main test; a shared folder for the others).
 //! One worker is killed with SIGKILL in the middle of a job; its job goes
 //! to the other worker and every asset still ends ready, playable, with
 //! exactly one set of objects.
@@ -10,8 +11,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use cdlc_queue::test_server::NatsServer;
+use cdlc_storage::testing::{SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
-use crate::server::{referenced_keys, Server, TOKEN};
+use crate::s3::Bucket;
+use crate::server::{objects_named_by_manifests, Server, TOKEN};
 use crate::support::{cdlc_bin, decode_all, files_under, Clip};
 
 /// A `cdlc worker` process whose log goes to a file; killed on drop.
@@ -105,12 +108,16 @@ impl Shared {
 #[test]
 fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
     let dir = tempfile::tempdir().expect("tmp");
-    let Shared { nats, objects_dir, objects } = Shared::start(dir.path());
-    let data = dir.path().join("serve");
-    let server = Server::start(&data, &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
+    let nats = NatsServer::start(dir.path().join("nats"));
+    let bucket = "cdlc-cluster";
+    let objects = SeaweedServer::shared().url(bucket);
+    let s3 = [("CDLC_S3_ACCESS_KEY_ID", ACCESS_KEY_ID), ("CDLC_S3_SECRET_ACCESS_KEY", SECRET_ACCESS_KEY)];
+    let mut serve_env = vec![("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0"), ("CDLC_OBJECTS", &objects)];
+    serve_env.extend(s3);
+    let server = Server::start(&dir.path().join("serve"), &serve_env);
     let mut workers = [
-        Worker::start(&dir.path().join("w1"), nats.url(), &objects, &[]),
-        Worker::start(&dir.path().join("w2"), nats.url(), &objects, &[]),
+        Worker::start(&dir.path().join("w1"), nats.url(), &objects, &s3),
+        Worker::start(&dir.path().join("w2"), nats.url(), &objects, &s3),
     ];
 
     let (_long_dir, long) =
@@ -159,10 +166,14 @@ fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
             assert_eq!(status, 200, "{name} of {id}");
             body
         };
-        expected.extend(referenced_keys(read).into_iter().map(|key| format!("streams/{id}/{key}")));
+        expected
+            .extend(objects_named_by_manifests(read).into_iter().map(|key| format!("streams/{id}/{key}")));
     }
-    let stored: BTreeSet<String> = files_under(&objects_dir).into_iter().collect();
-    assert_eq!(stored, expected, "the bucket holds exactly one set of objects per asset");
+    assert_eq!(
+        Bucket::open(bucket).keys(""),
+        expected,
+        "the bucket holds exactly one set of objects per asset"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ pub(crate) const TOKEN: &str = "integration-test-token-0123456789";
 pub(crate) struct Server {
     child: Child,
     port: u16,
-    data: PathBuf,
+    pub(crate) data: PathBuf,
 }
 
 pub(crate) fn free_port() -> u16 {
@@ -106,7 +106,7 @@ impl Drop for Server {
     }
 }
 
-fn clip(seconds: u32) -> (tempfile::TempDir, PathBuf) {
+pub(crate) fn clip(seconds: u32) -> (tempfile::TempDir, PathBuf) {
     Clip::video(&format!("testsrc2=s=640x360:r=30:d={seconds}"))
         .input(&format!("sine=d={seconds}"))
         .h264()
@@ -122,12 +122,12 @@ fn stream_objects(server: &Server, id: &str) -> BTreeSet<String> {
 /// Every object the final manifests name, plus the manifests themselves.
 fn referenced_objects(server: &Server, id: &str) -> BTreeSet<String> {
     let root = server.data.join("objects/streams").join(id);
-    referenced_keys(|name| std::fs::read_to_string(root.join(name)).expect("playlist"))
+    objects_named_by_manifests(|name| std::fs::read_to_string(root.join(name)).expect("playlist"))
 }
 
-/// Every object the final manifests of a stream name, plus the manifests,
-/// relative to the stream's folder; `read` returns a playlist's text.
-pub(crate) fn referenced_keys(read: impl Fn(&str) -> String) -> BTreeSet<String> {
+/// The stream objects (relative names) the HLS manifests reach from the
+/// master playlist, plus both manifests; `read` returns a playlist's text.
+pub(crate) fn objects_named_by_manifests(read: impl Fn(&str) -> String) -> BTreeSet<String> {
     let mut names: BTreeSet<String> = ["master.m3u8", "manifest.mpd"].map(String::from).into();
     let master = read("master.m3u8");
     let playlists = master

@@ -4,7 +4,6 @@ use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
 use cdlc_metadata::{Asset, AssetStatus, JobKind, NewAsset};
-use cdlc_storage::ObjectStore;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
@@ -27,7 +26,7 @@ struct Playback {
     dash: String,
 }
 
-async fn view(state: &SharedState, asset: Asset) -> Result<AssetView, ApiError> {
+pub(super) async fn view(state: &SharedState, asset: Asset) -> Result<AssetView, ApiError> {
     let renditions = state.metadata.renditions(&asset.id).await?;
     let master = keys::stream(&asset.id, cdlc_transcoder::layout::HLS_MASTER);
     let playback = state.objects.head(&master).await?.map(|_| Playback {

@@ -2,6 +2,7 @@
 //! without a port.
 
 mod assets;
+mod direct;
 mod error;
 mod streams;
 mod tus;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
 use axum::http::request::Parts;
 use axum::http::{header, Method};
-use axum::routing::{get, head, post};
+use axum::routing::{delete, get, head, post};
 use axum::{Json, Router};
 
 pub use error::ApiError;
@@ -31,6 +32,9 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/assets/{id}/events", get(assets::events))
         .route("/api/v1/uploads", post(tus::create).options(tus::options))
         .route("/api/v1/uploads/{id}", head(tus::head).patch(tus::patch).delete(tus::terminate))
+        .route("/api/v1/direct-uploads", post(direct::create))
+        .route("/api/v1/direct-uploads/{id}", delete(direct::abort))
+        .route("/api/v1/direct-uploads/{id}/complete", post(direct::complete))
         .route("/streams/{id}/{*path}", get(streams::serve))
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(cors))

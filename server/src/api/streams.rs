@@ -6,7 +6,6 @@ use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::Response;
 use cdlc_metadata::AssetStatus;
-use cdlc_storage::ObjectStore;
 
 use super::{ApiError, SharedState};
 use crate::state::keys;
