@@ -9,6 +9,8 @@ APT_PACKAGES := libgstreamer1.0-dev libgstreamer-plugins-base1.0-dev \
 APT_PACKAGES += python3-venv
 # The browser suite's browser: Debian's Chromium (never a downloaded one).
 BROWSER_APT_PACKAGES := chromium
+# nats-server: the job queue's tests and the cluster test run a real JetStream server.
+APT_PACKAGES += nats-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 

@@ -20,8 +20,13 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Largest upload accepted, in bytes. Env: CDLC_MAX_UPLOAD_BYTES.
     pub max_upload_bytes: u64,
-    /// Transcoding workers in this process (0 runs none). Env: CDLC_WORKERS.
+    /// Transcoding workers in this process (0 runs none). With a NATS queue
+    /// they pull from the shared queue like any `cdlc worker`. Env: CDLC_WORKERS.
     pub workers: usize,
+    /// Where jobs wait for workers: `embedded` (in the metadata store, for
+    /// this process's workers only) or `nats://HOST:PORT` (a NATS server
+    /// with JetStream, shared by every `cdlc serve` and `cdlc worker`). Env: CDLC_QUEUE.
+    pub queue: String,
     /// Attempts of a job before its asset is errored. Env: CDLC_MAX_ATTEMPTS.
     pub max_attempts: u32,
     /// Segment and GOP duration in seconds. Env: CDLC_SEGMENT_DURATION.
@@ -68,6 +73,7 @@ impl Default for Config {
             admin_token: None,
             max_upload_bytes: 20 << 30,
             workers: 1,
+            queue: "embedded".into(),
             max_attempts: 3,
             segment_duration: 2.0,
             x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
@@ -117,6 +123,9 @@ impl Config {
         }
         if let Some(v) = env("CDLC_WORKERS") {
             config.workers = parse_env("CDLC_WORKERS", &v)?;
+        }
+        if let Some(v) = env("CDLC_QUEUE") {
+            config.queue = v;
         }
         if let Some(v) = env("CDLC_MAX_ATTEMPTS") {
             config.max_attempts = parse_env("CDLC_MAX_ATTEMPTS", &v)?;
@@ -172,6 +181,9 @@ impl Config {
         }
         if self.workers > 64 {
             bail!("workers must be 64 or fewer");
+        }
+        if self.queue != "embedded" && !self.queue.starts_with("nats://") {
+            bail!("queue must be `embedded` or a NATS URL such as nats://127.0.0.1:4222");
         }
         if !(1..=20).contains(&self.max_attempts) {
             bail!("max_attempts must be between 1 and 20");
@@ -324,6 +336,8 @@ mod tests {
         assert!(error.to_string().contains("CDLC_WORKERS"), "{error}");
         let config = Config { segment_duration: 99.0, ..Config::default() };
         assert!(config.validate().unwrap_err().to_string().contains("segment_duration"));
+        let config = Config { queue: "redis://x".into(), ..Config::default() };
+        assert!(config.validate().unwrap_err().to_string().contains("queue"));
     }
 
     #[test]

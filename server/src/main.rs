@@ -4,6 +4,8 @@ mod api;
 mod config;
 mod edge;
 mod edge_origin;
+mod farm;
+mod reports;
 mod serve;
 mod state;
 mod transcode;
@@ -30,6 +32,9 @@ enum Command {
     Serve(serve::Args),
     /// Run an edge cache alone, in front of a cdlc origin or an object store.
     Edge(edge::Args),
+    /// Run a transcoding farm member: pulls jobs from a NATS queue, reads
+    /// and writes object storage, reports back over NATS.
+    Worker(farm::Args),
 }
 
 fn main() -> ExitCode {
@@ -39,12 +44,15 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
         )
         .with_writer(std::io::stderr)
+        // Colour codes only for a person at a terminal, not in log files.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Transcode(args) => transcode::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Edge(args) => edge::run(args),
+        Command::Worker(args) => farm::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

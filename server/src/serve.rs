@@ -1,5 +1,6 @@
 //! `cdlc serve`: the API, the in-process workers and stream serving, on
-//! the embedded backends (local objects, SQLite).
+//! the embedded backends (local objects, SQLite); with a NATS queue it is
+//! also the one writer of what the farm's workers report.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,7 +9,9 @@ use std::sync::Arc;
 use anyhow::Context;
 
 use crate::config::Config;
+use crate::reports::ReportApplier;
 use crate::state::AppState;
+use crate::worker::{JobRunner, JobSettings};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -37,7 +40,20 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let workers = config.workers;
         let listen = config.listen;
-        let state = Arc::new(AppState::open(config).await?);
+        let mut state = AppState::open(config).await?;
+        let nats = match state.config.queue.as_str() {
+            "embedded" => None,
+            url => {
+                let settings = cdlc_queue::NatsSettings {
+                    ack_wait: crate::worker::LEASE,
+                    max_attempts: state.config.max_attempts,
+                };
+                let queue = cdlc_queue::NatsQueue::connect(url, settings).await?;
+                state.queue = Arc::new(queue.clone());
+                Some(queue)
+            }
+        };
+        let state = Arc::new(state);
         // The embedded store belongs to this process alone: jobs left
         // running belonged to a previous run that died. A ScyllaDB cluster
         // is shared by many processes, whose running jobs are alive; a dead
@@ -57,7 +73,27 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             state.config.data_dir.display()
         );
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let _workers = crate::worker::spawn(state.clone(), workers, stopped);
+        let applier = Arc::new(ReportApplier::new(state.clone()));
+        let reporter: Arc<dyn cdlc_queue::Reporter> = match &nats {
+            Some(queue) => {
+                tokio::spawn(crate::reports::consume_reports(
+                    applier.clone(),
+                    queue.clone(),
+                    stopped.clone(),
+                ));
+                tokio::spawn(crate::reports::consume_exhausted(applier, queue.clone(), stopped.clone()));
+                Arc::new(queue.clone())
+            }
+            None => applier,
+        };
+        let runner = Arc::new(JobRunner {
+            objects: state.objects.clone(),
+            reporter,
+            settings: JobSettings::from_config(&state.config),
+            spool_dir: state.spool_dir.clone(),
+        });
+        let node = format!("serve-{}", std::process::id());
+        let _workers = crate::worker::spawn(runner, state.queue.clone(), &node, workers, stopped);
         axum::serve(listener, crate::api::app(state))
             .with_graceful_shutdown(shutdown_signal())
             .await

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use cdlc_metadata::MetadataStore;
+use cdlc_queue::{JobQueue, MetadataQueue};
 use cdlc_storage::{LocalStore, ObjectStore, S3Store};
 
 use crate::config::{Config, ObjectStoreSetting};
@@ -31,6 +32,9 @@ pub struct AppState {
     /// The same store when it is S3: direct-to-bucket uploads presign
     /// against it. `None` with local objects.
     pub bucket: Option<Arc<S3Store>>,
+    /// Where uploads queue their transcode (the metadata store unless
+    /// `serve` swaps in NATS).
+    pub queue: Arc<dyn JobQueue>,
     pub admin_token: String,
     /// Where uploads are spooled before they become objects.
     pub spool_dir: PathBuf,
@@ -54,15 +58,7 @@ impl AppState {
         let metadata = cdlc_metadata::open(&config.metadata_url())
             .await
             .context("cannot open the metadata store (setting metadata, CDLC_METADATA)")?;
-        let (objects, bucket): (Arc<dyn ObjectStore>, _) = match config.object_store()? {
-            ObjectStoreSetting::Local(root) => {
-                (Arc::new(LocalStore::open(root).context("cannot open the object store")?), None)
-            }
-            ObjectStoreSetting::S3(s3) => {
-                let store = Arc::new(S3Store::connect(s3).await.context("cannot use the S3 object store")?);
-                (store.clone(), Some(store))
-            }
-        };
+        let (objects, bucket) = open_objects(&config).await?;
         let spool_dir = data.join("spool");
         std::fs::create_dir_all(&spool_dir)
             .with_context(|| format!("cannot create {}", spool_dir.display()))?;
@@ -84,8 +80,23 @@ impl AppState {
         };
         let edge =
             cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
-        Ok(AppState { config, metadata, objects, bucket, admin_token, spool_dir, edge })
+        let queue = Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE));
+        Ok(AppState { config, queue, metadata, objects, bucket, admin_token, spool_dir, edge })
     }
+}
+
+/// The object store `objects` names, and the same store as S3 when it is
+/// one (checking that the bucket answers).
+pub async fn open_objects(config: &Config) -> anyhow::Result<(Arc<dyn ObjectStore>, Option<Arc<S3Store>>)> {
+    Ok(match config.object_store()? {
+        ObjectStoreSetting::Local(root) => {
+            (Arc::new(LocalStore::open(root).context("cannot open the object store")?), None)
+        }
+        ObjectStoreSetting::S3(s3) => {
+            let store = Arc::new(S3Store::connect(s3).await.context("cannot use the S3 object store")?);
+            (store.clone(), Some(store))
+        }
+    })
 }
 
 /// The secret kept in `path`, or a new random one (after `prefix`) written

@@ -1,14 +1,22 @@
-//! The in-process worker pool: claims transcode jobs from the metadata
-//! store, runs them, and publishes playlists while they run (fast publish).
+//! Workers: take transcode jobs from the queue, run them, and publish
+//! playlists while they run (fast publish).
+//!
+//! Running a job needs only object storage: the source is read from it,
+//! segments, playlists and manifests are written to it. Everything else a
+//! job learns (source info, progress, segments, renditions, the outcome)
+//! leaves through a [`Reporter`], so the same code serves the in-process
+//! pool of `cdlc serve` (reports applied on the spot) and the farm of
+//! `cdlc worker` processes (reports sent over NATS to the one metadata writer).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
-use cdlc_metadata::{AssetStatus, Job, JobState, RenditionRecord, SegmentRecord};
+use cdlc_metadata::{RenditionRecord, SegmentRecord};
 use cdlc_packager::Completeness;
-use cdlc_storage::{Bytes, StorageError};
+use cdlc_queue::{Delivery, JobMessage, JobQueue, Report, ReportMessage, Reporter};
+use cdlc_storage::{Bytes, ObjectStore};
 use cdlc_transcoder::{
     layout, LadderPlan, RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput,
 };
@@ -16,13 +24,15 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
-use crate::api::SharedState;
 use crate::state::keys;
 
-/// How long a claimed job stays ours without a heartbeat.
+/// How long a claimed job stays ours without a heartbeat (embedded queue;
+/// the NATS ack wait has the same default).
 pub const LEASE: Duration = Duration::from_secs(30);
-/// Pause between polls of an empty queue.
-const IDLE_POLL: Duration = Duration::from_millis(300);
+/// Longest wait for a job before checking for a stop again.
+const IDLE_WAIT: Duration = Duration::from_secs(2);
+/// Pause after the queue failed to answer.
+const QUEUE_ERROR_PAUSE: Duration = Duration::from_secs(3);
 /// First retry delay; doubled at every further attempt.
 const RETRY_BACKOFF: Duration = Duration::from_secs(2);
 
@@ -41,119 +51,190 @@ impl JobFailure {
     fn retryable(message: impl ToString) -> Self {
         JobFailure { message: message.to_string(), retryable: true }
     }
+
+    fn from_queue(error: cdlc_queue::QueueError) -> Self {
+        let retryable = error.is_retryable();
+        JobFailure { message: error.to_string(), retryable }
+    }
 }
 
-/// Starts `count` workers named after this process; they stop taking new
-/// jobs when `shutdown` turns true.
+/// How jobs are encoded; the same for every worker of a deployment.
+#[derive(Debug, Clone)]
+pub struct JobSettings {
+    pub segment_duration: f64,
+    pub x264_preset: String,
+    /// Largest source accepted by the probe, in bytes.
+    pub max_source_bytes: u64,
+    /// How often a running job tells the queue it is alive.
+    pub heartbeat: Duration,
+}
+
+impl JobSettings {
+    pub fn from_config(config: &crate::config::Config) -> Self {
+        JobSettings {
+            segment_duration: config.segment_duration,
+            x264_preset: config.x264_preset.clone(),
+            max_source_bytes: config.max_upload_bytes,
+            heartbeat: LEASE / 3,
+        }
+    }
+}
+
+/// Everything running a job needs: object storage, a place for the
+/// source, and where reports go. No metadata store.
+pub struct JobRunner {
+    pub objects: Arc<dyn ObjectStore>,
+    pub reporter: Arc<dyn Reporter>,
+    pub settings: JobSettings,
+    /// Where sources from a remote object store are downloaded.
+    pub spool_dir: PathBuf,
+}
+
+/// Starts `count` workers named `{node}-{n}`; they stop taking jobs when
+/// `shutdown` turns true and hand back the job they run.
 pub fn spawn(
-    state: SharedState,
+    runner: Arc<JobRunner>,
+    queue: Arc<dyn JobQueue>,
+    node: &str,
     count: usize,
     shutdown: watch::Receiver<bool>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
-    let node = format!("serve-{}", std::process::id());
     (0..count)
         .map(|n| {
             let name = format!("{node}-{n}");
-            tokio::spawn(worker_loop(state.clone(), name, shutdown.clone()))
+            tokio::spawn(worker_loop(runner.clone(), queue.clone(), name, shutdown.clone()))
         })
         .collect()
 }
 
-async fn worker_loop(state: SharedState, name: String, mut shutdown: watch::Receiver<bool>) {
+async fn worker_loop(
+    runner: Arc<JobRunner>,
+    queue: Arc<dyn JobQueue>,
+    name: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
     while !*shutdown.borrow() {
-        match state.metadata.claim_job(&name, LEASE).await {
-            Ok(Some(job)) => {
-                let span = info_span!("job", job_id = %job.id, asset_id = %job.asset_id);
-                run_job(&state, &name, job).instrument(span).await;
+        let next = tokio::select! {
+            next = queue.next(&name, IDLE_WAIT) => next,
+            _ = shutdown.changed() => continue,
+        };
+        match next {
+            Ok(Some(delivery)) => {
+                let job = delivery.job();
+                let span = info_span!("job", job_id = %job.job_id, asset_id = %job.asset_id);
+                run_job(&runner, Arc::from(delivery), shutdown.clone()).instrument(span).await;
             }
-            Ok(None) => {
+            Ok(None) => {}
+            Err(error) => {
+                warn!(worker = name, %error, "cannot take jobs");
                 tokio::select! {
-                    _ = tokio::time::sleep(IDLE_POLL) => {}
+                    _ = tokio::time::sleep(QUEUE_ERROR_PAUSE) => {}
                     _ = shutdown.changed() => {}
                 }
-            }
-            Err(error) => {
-                warn!(%error, "cannot claim jobs");
-                tokio::time::sleep(IDLE_POLL * 10).await;
             }
         }
     }
 }
 
-async fn run_job(state: &SharedState, worker: &str, job: Job) {
-    info!(attempt = job.attempts, "job started");
+async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
+    let (job, attempt) = (delivery.job().clone(), delivery.attempt());
+    info!(attempt, "job started");
     let heartbeat = {
-        let (state, worker, job_id) = (state.clone(), worker.to_owned(), job.id.clone());
+        let (delivery, every) = (delivery.clone(), runner.settings.heartbeat);
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(LEASE / 3).await;
-                if !state.metadata.renew_lease(&job_id, &worker, LEASE).await.unwrap_or(false) {
-                    warn!(job_id, "lost the lease");
+                tokio::time::sleep(every).await;
+                if let Err(error) = delivery.heartbeat().await {
+                    warn!(%error, "heartbeat failed");
                 }
             }
         })
     };
-    let result = process(state, &job.asset_id).await;
+    let cancelled = Arc::new(AtomicBool::new(false));
+    let result = tokio::select! {
+        result = process(runner, &job, attempt, cancelled.clone()) => Some(result),
+        _ = shutdown.wait_for(|stop| *stop) => None,
+    };
     heartbeat.abort();
-    let metadata = &state.metadata;
-    let outcome = match result {
-        Ok(()) => {
-            crate::webhooks::notify(state, "asset.ready", &job.asset_id);
-            metadata.complete_job(&job.id, worker).await.map(|_| JobState::Done)
+    let settled = match result {
+        None => {
+            // The transcode stops at its next segment; no write lands after this.
+            cancelled.store(true, Ordering::SeqCst);
+            info!("stopping: handing the job back");
+            delivery.release().await
         }
-        Err(failure) => {
-            warn!(error = %failure.message, retryable = failure.retryable, "job failed");
-            let retry = failure
-                .retryable
-                .then(|| RETRY_BACKOFF * 2u32.saturating_pow(job.attempts.saturating_sub(1)));
-            let outcome = metadata.fail_job(&job.id, worker, &failure.message, retry).await;
-            if let Ok(JobState::Failed) = outcome {
-                // Nothing half-written stays behind an errored asset.
-                let _ = state.objects.delete_prefix(&keys::stream_prefix(&job.asset_id)).await;
-                state.edge.purge_asset(&job.asset_id);
-                let _ = metadata.clear_outputs(&job.asset_id).await;
-                let _ =
-                    metadata.set_status(&job.asset_id, AssetStatus::Errored, Some(&failure.message)).await;
-                let _ = metadata
-                    .append_event(
-                        &job.asset_id,
-                        "asset.errored",
-                        serde_json::json!({ "error": failure.message }),
-                    )
-                    .await;
-                crate::webhooks::notify(state, "asset.errored", &job.asset_id);
+        Some(Ok(())) => delivery.complete().await,
+        Some(Err(failure)) => {
+            let last = !failure.retryable || attempt >= delivery.max_attempts();
+            warn!(error = %failure.message, retryable = failure.retryable, last, "job failed");
+            if last {
+                let report = Report::Failed { reason: failure.message.clone() };
+                if let Err(error) = runner.reporter.report(report_message(&job, attempt, report)).await {
+                    warn!(%error, "cannot report the failure");
+                }
+                delivery.give_up(&failure.message).await
+            } else {
+                let delay = RETRY_BACKOFF * 2u32.saturating_pow(attempt.saturating_sub(1));
+                delivery.retry_later(&failure.message, delay).await
             }
-            outcome
         }
     };
-    match outcome {
-        Ok(state) => info!(?state, "job ended"),
-        Err(error) => warn!(%error, "could not record the end of the job"),
+    match settled {
+        Ok(()) => info!("job ended"),
+        Err(error) => warn!(%error, "could not settle the job with the queue"),
+    }
+}
+
+fn report_message(job: &JobMessage, attempt: u32, report: Report) -> ReportMessage {
+    ReportMessage { asset_id: job.asset_id.clone(), job_id: job.job_id.clone(), attempt, report }
+}
+
+/// Sends reports of one attempt.
+#[derive(Clone)]
+struct AttemptReporter {
+    reporter: Arc<dyn Reporter>,
+    job: JobMessage,
+    attempt: u32,
+}
+
+impl AttemptReporter {
+    async fn send(&self, report: Report) -> Result<(), JobFailure> {
+        self.reporter
+            .report(report_message(&self.job, self.attempt, report))
+            .await
+            .map_err(JobFailure::from_queue)
     }
 }
 
 /// Probes, transcodes and publishes one asset. Everything a previous
 /// attempt wrote is removed first, so a retry leaves exactly one set.
-async fn process(state: &SharedState, asset_id: &str) -> Result<(), JobFailure> {
-    let metadata = &state.metadata;
-    if metadata.get_asset(asset_id).await.map_err(JobFailure::retryable)?.is_none() {
-        return Ok(()); // deleted meanwhile
-    }
-    metadata.clear_outputs(asset_id).await.map_err(JobFailure::retryable)?;
-    state.objects.delete_prefix(&keys::stream_prefix(asset_id)).await.map_err(JobFailure::retryable)?;
-    state.edge.purge_asset(asset_id);
-    metadata.set_progress(asset_id, 0.0).await.map_err(JobFailure::retryable)?;
+async fn process(
+    runner: &JobRunner,
+    job: &JobMessage,
+    attempt: u32,
+    cancelled: Arc<AtomicBool>,
+) -> Result<(), JobFailure> {
+    let asset_id = job.asset_id.as_str();
+    let reports = AttemptReporter { reporter: runner.reporter.clone(), job: job.clone(), attempt };
+    reports.send(Report::Started).await?;
+    runner.objects.delete_prefix(&keys::stream_prefix(asset_id)).await.map_err(JobFailure::retryable)?;
+    let source = SourceFile::fetch(runner, job).await?;
 
-    let source = LocalSource::fetch(state, asset_id).await?;
-    let (state_for_job, id, path) = (state.clone(), asset_id.to_owned(), source.path.clone());
-    let handle = Handle::current();
-    let output = tokio::task::spawn_blocking(move || transcode_blocking(&state_for_job, &handle, &id, &path))
+    let context = BlockingJob {
+        objects: runner.objects.clone(),
+        settings: runner.settings.clone(),
+        reports: reports.clone(),
+        handle: Handle::current(),
+        source: source.path.clone(),
+        cancelled,
+    };
+    let output = tokio::task::spawn_blocking(move || context.transcode())
         .await
         .map_err(|e| JobFailure::retryable(format!("the transcode task failed: {e}")))??;
     drop(source);
 
     for rendition in &output.renditions {
-        metadata.put_rendition(rendition_record(asset_id, rendition)).await.map_err(JobFailure::retryable)?;
+        reports.send(Report::Rendition { rendition: rendition_record(asset_id, rendition) }).await?;
     }
     let mut manifests = Vec::new();
     cdlc_packager::write_manifests(&output, |path, bytes| {
@@ -162,17 +243,52 @@ async fn process(state: &SharedState, asset_id: &str) -> Result<(), JobFailure> 
     })
     .map_err(JobFailure::retryable)?;
     for (path, bytes) in manifests {
-        state.objects.put(&keys::stream(asset_id, &path), bytes).await.map_err(JobFailure::retryable)?;
+        runner.objects.put(&keys::stream(asset_id, &path), bytes).await.map_err(JobFailure::retryable)?;
     }
-    metadata.set_status(asset_id, AssetStatus::Ready, None).await.map_err(JobFailure::retryable)?;
-    // The edge held the growing manifests (fresh for a second); from now on
-    // they are final and cached for a year.
-    state.edge.purge_asset(asset_id);
-    metadata
-        .append_event(asset_id, "asset.ready", serde_json::json!({}))
-        .await
-        .map_err(JobFailure::retryable)?;
-    Ok(())
+    reports.send(Report::Ready).await
+}
+
+/// The source of a job as a local file: the object's own file when the
+/// store keeps files, else a download into the spool directory, removed on drop.
+struct SourceFile {
+    path: PathBuf,
+    downloaded: bool,
+}
+
+impl SourceFile {
+    async fn fetch(runner: &JobRunner, job: &JobMessage) -> Result<SourceFile, JobFailure> {
+        let key = keys::source(&job.asset_id);
+        let missing = || JobFailure::permanent(format!("the source {key} is missing from object storage"));
+        let size = runner.objects.head(&key).await.map_err(JobFailure::retryable)?.ok_or_else(missing)?.size;
+        if let Some(path) = runner.objects.local_path(&key) {
+            return Ok(SourceFile { path, downloaded: false });
+        }
+        if size > runner.settings.max_source_bytes {
+            return Err(JobFailure::permanent(format!(
+                "the source is {size} bytes, above the limit of {} bytes",
+                runner.settings.max_source_bytes
+            )));
+        }
+        tokio::fs::create_dir_all(&runner.spool_dir).await.map_err(JobFailure::retryable)?;
+        let file =
+            SourceFile { path: runner.spool_dir.join(format!("source-{}", job.job_id)), downloaded: true };
+        runner.objects.download_to(&key, &file.path).await.map_err(|e| {
+            if e.is_retryable() {
+                JobFailure::retryable(e)
+            } else {
+                JobFailure::permanent(e)
+            }
+        })?;
+        Ok(file)
+    }
+}
+
+impl Drop for SourceFile {
+    fn drop(&mut self) {
+        if self.downloaded {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn rendition_record(asset_id: &str, rendition: &RenditionOutput) -> RenditionRecord {
@@ -194,82 +310,58 @@ fn rendition_record(asset_id: &str, rendition: &RenditionOutput) -> RenditionRec
     }
 }
 
-/// The source as a local file for GStreamer: the object's own file when
-/// the store keeps files, else a download into the spool folder that is
-/// removed when this is dropped.
-struct LocalSource {
-    path: PathBuf,
-    downloaded: bool,
+/// The blocking part of a job (probe and GStreamer), on a blocking thread.
+struct BlockingJob {
+    objects: Arc<dyn ObjectStore>,
+    settings: JobSettings,
+    reports: AttemptReporter,
+    handle: Handle,
+    source: PathBuf,
+    cancelled: Arc<AtomicBool>,
 }
 
-impl LocalSource {
-    async fn fetch(state: &SharedState, asset_id: &str) -> Result<LocalSource, JobFailure> {
-        let key = keys::source(asset_id);
-        if let Some(path) = state.objects.local_path(&key) {
-            return Ok(LocalSource { path, downloaded: false });
-        }
-        let path = state.spool_dir.join(format!("source-{asset_id}-{}", uuid::Uuid::new_v4().simple()));
-        let source = LocalSource { path, downloaded: true };
-        match state.objects.download_to(&key, &source.path).await {
-            Ok(_) => Ok(source),
-            Err(StorageError::NotFound(_)) => {
-                Err(JobFailure::permanent("the source file is missing from object storage; upload it again"))
+impl BlockingJob {
+    fn transcode(self) -> Result<TranscodeOutput, JobFailure> {
+        let limits = cdlc_ingest::Limits {
+            max_file_size: self.settings.max_source_bytes,
+            ..cdlc_ingest::Limits::default()
+        };
+        let info = cdlc_ingest::probe(&self.source, &limits).map_err(JobFailure::permanent)?;
+        let source_json = serde_json::to_value(&info).map_err(JobFailure::permanent)?;
+        self.handle.block_on(self.reports.send(Report::Source { info: source_json }))?;
+
+        let options = cdlc_transcoder::LadderOptions {
+            segment_duration: Duration::from_secs_f64(self.settings.segment_duration),
+            ..Default::default()
+        };
+        let plan = cdlc_transcoder::plan(&info, &options).map_err(JobFailure::permanent)?;
+        let sink = Arc::new(PublishingSink::new(&self, &plan));
+        let encoder = cdlc_transcoder::EncoderOptions {
+            x264_preset: self.settings.x264_preset.clone(),
+            ..Default::default()
+        };
+        let mut last_reported = -1.0;
+        cdlc_transcoder::transcode(&self.source, &plan, &encoder, sink, &mut |progress| {
+            if progress.percent - last_reported >= 1.0 {
+                last_reported = progress.percent;
+                let report = Report::Progress { percent: progress.percent.min(99.0) };
+                if let Err(failure) = self.handle.block_on(self.reports.send(report)) {
+                    warn!(error = failure.message, "cannot report progress");
+                }
             }
-            Err(e) if e.is_retryable() => Err(JobFailure::retryable(e)),
-            Err(e) => Err(JobFailure::permanent(e)),
-        }
+        })
+        .map_err(|e| if e.is_retryable() { JobFailure::retryable(e) } else { JobFailure::permanent(e) })
     }
-}
-
-impl Drop for LocalSource {
-    fn drop(&mut self) {
-        if self.downloaded {
-            let _ = std::fs::remove_file(&self.path);
-        }
-    }
-}
-
-/// The blocking part of a job, on a blocking thread.
-fn transcode_blocking(
-    state: &SharedState,
-    handle: &Handle,
-    asset_id: &str,
-    source: &Path,
-) -> Result<TranscodeOutput, JobFailure> {
-    let limits = cdlc_ingest::Limits {
-        max_file_size: state.config.max_upload_bytes,
-        ..cdlc_ingest::Limits::default()
-    };
-    let info = cdlc_ingest::probe(source, &limits).map_err(JobFailure::permanent)?;
-    let source_json = serde_json::to_value(&info).map_err(JobFailure::permanent)?;
-    handle.block_on(state.metadata.set_source(asset_id, source_json)).map_err(JobFailure::retryable)?;
-
-    let options = cdlc_transcoder::LadderOptions {
-        segment_duration: Duration::from_secs_f64(state.config.segment_duration),
-        ..Default::default()
-    };
-    let plan = cdlc_transcoder::plan(&info, &options).map_err(JobFailure::permanent)?;
-    let sink = Arc::new(PublishingSink::new(state.clone(), handle.clone(), asset_id, &plan));
-    let encoder = cdlc_transcoder::EncoderOptions {
-        x264_preset: state.config.x264_preset.clone(),
-        ..Default::default()
-    };
-    let mut last_reported = -1.0;
-    cdlc_transcoder::transcode(source, &plan, &encoder, sink, &mut |progress| {
-        if progress.percent - last_reported >= 1.0 {
-            last_reported = progress.percent;
-            let _ = handle.block_on(state.metadata.set_progress(asset_id, progress.percent.min(99.0)));
-        }
-    })
-    .map_err(|e| if e.is_retryable() { JobFailure::retryable(e) } else { JobFailure::permanent(e) })
 }
 
 /// Stores segments as objects the moment they exist and republishes the
 /// playlists, so a viewer can press play after the first segments.
 struct PublishingSink {
-    state: SharedState,
+    objects: Arc<dyn ObjectStore>,
+    reports: AttemptReporter,
     handle: Handle,
     asset_id: String,
+    cancelled: Arc<AtomicBool>,
     segment_duration: Duration,
     renditions: Mutex<Vec<RenditionOutput>>,
     master_published: AtomicBool,
@@ -278,11 +370,13 @@ struct PublishingSink {
 }
 
 impl PublishingSink {
-    fn new(state: SharedState, handle: Handle, asset_id: &str, plan: &LadderPlan) -> Self {
+    fn new(job: &BlockingJob, plan: &LadderPlan) -> Self {
         PublishingSink {
-            state,
-            handle,
-            asset_id: asset_id.to_owned(),
+            objects: job.objects.clone(),
+            reports: job.reports.clone(),
+            handle: job.handle.clone(),
+            asset_id: job.reports.job.asset_id.clone(),
+            cancelled: job.cancelled.clone(),
             segment_duration: plan.segment_duration(),
             renditions: Mutex::new(plan.renditions()),
             master_published: AtomicBool::new(false),
@@ -291,8 +385,11 @@ impl PublishingSink {
     }
 
     fn put(&self, relative: &str, data: Bytes) -> std::io::Result<()> {
+        if self.cancelled.load(Ordering::SeqCst) {
+            return Err(std::io::Error::other("the worker is stopping; the job was handed back"));
+        }
         let key = keys::stream(&self.asset_id, relative);
-        self.handle.block_on(self.state.objects.put(&key, data)).map(|_| ()).map_err(std::io::Error::other)
+        self.handle.block_on(self.objects.put(&key, data)).map(|_| ()).map_err(std::io::Error::other)
     }
 }
 
@@ -319,7 +416,9 @@ impl SegmentSink for PublishingSink {
             duration_ns: segment.duration.as_nanos() as u64,
             size: segment.size,
         };
-        self.handle.block_on(self.state.metadata.put_segment(record)).map_err(std::io::Error::other)?;
+        self.handle
+            .block_on(self.reports.send(Report::Segment { segment: record }))
+            .map_err(|failure| std::io::Error::other(failure.message))?;
 
         let (playlist, master, mpd) = {
             let mut renditions = self.renditions.lock().unwrap_or_else(|e| e.into_inner());

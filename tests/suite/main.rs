@@ -2,6 +2,7 @@
 //! runs the real `cdlc` binary and checks the output as a player would.
 
 mod bad_input;
+mod cluster;
 mod inputs;
 mod s3;
 mod server;

@@ -26,19 +26,19 @@ fn serve_on_bucket(data: &Path, bucket: &str) -> Server {
 }
 
 /// Reads the bucket through the S3 API, as an operator would.
-struct Bucket {
+pub(crate) struct Bucket {
     runtime: tokio::runtime::Runtime,
     store: S3Store,
 }
 
 impl Bucket {
-    fn open(name: &str) -> Bucket {
+    pub(crate) fn open(name: &str) -> Bucket {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
         let store = runtime.block_on(SeaweedServer::shared().store(name)).expect("connect to the bucket");
         Bucket { runtime, store }
     }
 
-    fn keys(&self, prefix: &str) -> BTreeSet<String> {
+    pub(crate) fn keys(&self, prefix: &str) -> BTreeSet<String> {
         let listed = self.runtime.block_on(self.store.list(prefix)).expect("list the bucket");
         listed.into_iter().map(|object| object.key).collect()
     }

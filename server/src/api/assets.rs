@@ -228,7 +228,7 @@ pub async fn upload(
         return Err(error.into());
     }
     let asset = state.metadata.set_status(&asset.id, AssetStatus::Processing, None).await?;
-    state.metadata.enqueue_job(&asset.id, JobKind::Transcode, state.config.max_attempts).await?;
+    state.queue.enqueue(&asset.id, JobKind::Transcode).await?;
     state.metadata.append_event(&asset.id, "asset.created", serde_json::json!({})).await?;
     Ok((StatusCode::CREATED, Json(view(&state, asset, true).await?)))
 }

@@ -239,7 +239,7 @@ pub async fn complete(
         return Err(ApiError::BadRequest(reason));
     }
     let asset = state.metadata.set_status(&id, AssetStatus::Processing, None).await?;
-    state.metadata.enqueue_job(&id, JobKind::Transcode, state.config.max_attempts).await?;
+    state.queue.enqueue(&id, JobKind::Transcode).await?;
     state.metadata.append_event(&id, "asset.created", serde_json::json!({ "upload": "direct" })).await?;
     Ok(Json(view(&state, asset, true).await?))
 }

@@ -93,6 +93,15 @@ impl From<cdlc_metadata::MetadataError> for ApiError {
     }
 }
 
+impl From<cdlc_queue::QueueError> for ApiError {
+    fn from(e: cdlc_queue::QueueError) -> Self {
+        match e {
+            cdlc_queue::QueueError::Metadata(e) => e.into(),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
 impl From<cdlc_storage::StorageError> for ApiError {
     fn from(e: cdlc_storage::StorageError) -> Self {
         match e {

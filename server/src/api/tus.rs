@@ -250,7 +250,7 @@ async fn finish(state: &SharedState, id: &str) -> Result<(), ApiError> {
     let part = part_path(state, id);
     state.objects.put_file(&keys::source(id), &part).await?;
     state.metadata.set_status(id, AssetStatus::Processing, None).await?;
-    state.metadata.enqueue_job(id, JobKind::Transcode, state.config.max_attempts).await?;
+    state.queue.enqueue(id, JobKind::Transcode).await?;
     state.metadata.append_event(id, "asset.created", serde_json::json!({ "upload": "tus" })).await?;
     let _ = tokio::fs::remove_file(&part).await;
     let _ = tokio::fs::remove_file(info_path(state, id)).await;
