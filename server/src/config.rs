@@ -99,6 +99,23 @@ where
 }
 
 impl Config {
+    /// The settings of a command: the file, then the process's `CDLC_*`
+    /// environment, then the command's flags (`flags` writes them), validated.
+    pub fn for_command(file: Option<&Path>, flags: impl FnOnce(&mut Config)) -> anyhow::Result<Config> {
+        let mut config = Config::load(file, |name| std::env::var(name).ok())?;
+        flags(&mut config);
+        config.validate().context("the configuration is not valid")?;
+        Ok(config)
+    }
+
+    /// The shared NATS JetStream queue `queue` names, with leases as long as
+    /// the workers' and as many deliveries as `max_attempts`.
+    pub async fn connect_nats(&self) -> anyhow::Result<cdlc_queue::NatsQueue> {
+        let settings =
+            cdlc_queue::NatsSettings { ack_wait: crate::worker::LEASE, max_attempts: self.max_attempts };
+        Ok(cdlc_queue::NatsQueue::connect(&self.queue, settings).await?)
+    }
+
     /// Reads `file` (if given) and the environment, then validates.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let mut config = match file {

@@ -40,20 +40,20 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
-    if let Some(queue) = args.queue {
-        config.queue = queue;
-    }
-    if let Some(objects) = args.objects {
-        config.objects = Some(objects);
-    }
-    if let Some(workers) = args.workers {
-        config.workers = workers;
-    }
-    if let Some(data_dir) = args.data_dir {
-        config.data_dir = data_dir;
-    }
-    config.validate().context("the configuration is not valid")?;
+    let config = Config::for_command(args.config.as_deref(), |config| {
+        if let Some(queue) = args.queue {
+            config.queue = queue;
+        }
+        if let Some(objects) = args.objects {
+            config.objects = Some(objects);
+        }
+        if let Some(workers) = args.workers {
+            config.workers = workers;
+        }
+        if let Some(data_dir) = args.data_dir {
+            config.data_dir = data_dir;
+        }
+    })?;
     if !config.queue.starts_with("nats://") {
         bail!("cdlc worker takes jobs from a shared queue: set --queue nats://HOST:PORT (or CDLC_QUEUE)");
     }
@@ -64,9 +64,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     cdlc_transcoder::init()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     let result = runtime.block_on(async {
-        let settings =
-            cdlc_queue::NatsSettings { ack_wait: crate::worker::LEASE, max_attempts: config.max_attempts };
-        let queue = cdlc_queue::NatsQueue::connect(&config.queue, settings).await?;
+        let queue = config.connect_nats().await?;
         let (objects, _) = crate::state::open_objects(&config).await?;
         let runner = Arc::new(JobRunner {
             objects,

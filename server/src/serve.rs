@@ -27,14 +27,14 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
-    let mut config = Config::load(args.config.as_deref(), |name| std::env::var(name).ok())?;
-    if let Some(listen) = args.listen {
-        config.listen = listen;
-    }
-    if let Some(data_dir) = args.data_dir {
-        config.data_dir = data_dir;
-    }
-    config.validate().context("the configuration is not valid")?;
+    let config = Config::for_command(args.config.as_deref(), |config| {
+        if let Some(listen) = args.listen {
+            config.listen = listen;
+        }
+        if let Some(data_dir) = args.data_dir {
+            config.data_dir = data_dir;
+        }
+    })?;
     cdlc_transcoder::init()?;
     let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
     runtime.block_on(async move {
@@ -43,12 +43,8 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let mut state = AppState::open(config).await?;
         let nats = match state.config.queue.as_str() {
             "embedded" => None,
-            url => {
-                let settings = cdlc_queue::NatsSettings {
-                    ack_wait: crate::worker::LEASE,
-                    max_attempts: state.config.max_attempts,
-                };
-                let queue = cdlc_queue::NatsQueue::connect(url, settings).await?;
+            _ => {
+                let queue = state.config.connect_nats().await?;
                 state.queue = Arc::new(queue.clone());
                 Some(queue)
             }
