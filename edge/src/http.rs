@@ -89,13 +89,23 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// Takes the whole request so that no header map or URI is cloned.
 async fn stream(State(edge): State<Arc<Edge>>, request: axum::extract::Request) -> Response {
+    stream_response(&edge, request.method(), request.uri().path(), request.headers()).await
+}
+
+/// The answer to a GET or HEAD of `/streams/…`: the object (or an error as
+/// JSON), with CORS headers, counted in the metrics. The Router's handler and
+/// the lean path of [`crate::server`] both end here.
+pub(crate) async fn stream_response(
+    edge: &Edge,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Response {
     let started = Instant::now();
-    let (method, uri, headers) = (request.method(), request.uri(), request.headers());
-    let response = match answer(&edge, method, uri.path(), headers).await {
+    let mut response = match answer(edge, method, path, headers).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     };
-    let mut response = response;
     let response_headers = response.headers_mut();
     response_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response_headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE));

@@ -19,6 +19,7 @@ mod fetch;
 mod http;
 mod metrics;
 pub mod origin;
+pub mod server;
 pub mod settings;
 pub mod signing;
 

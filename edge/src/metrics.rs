@@ -1,19 +1,36 @@
 //! Counters of the edge, rendered in the Prometheus text format at `/metrics`.
 
 use std::fmt::Write;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the latency histogram, in seconds.
 const LATENCY_BOUNDS: [f64; 12] =
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
 
+/// Slots of a counter: each thread adds to its own, so the serving threads
+/// do not pass cache lines back and forth on every request.
+const SHARDS: usize = 8;
+
 #[derive(Debug, Default)]
-pub struct Counter(AtomicU64);
+#[repr(align(64))]
+struct Slot(AtomicU64);
+
+/// A counter spread over [`SHARDS`] cache lines; reading sums them.
+#[derive(Debug, Default)]
+pub struct Counter([Slot; SHARDS]);
+
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|shard| *shard)
+}
 
 impl Counter {
     pub fn add(&self, n: u64) {
-        self.0.fetch_add(n, Ordering::Relaxed);
+        self.0[shard()].0.fetch_add(n, Ordering::Relaxed);
     }
 
     pub fn inc(&self) {
@@ -21,7 +38,7 @@ impl Counter {
     }
 
     pub fn get(&self) -> u64 {
-        self.0.load(Ordering::Relaxed)
+        self.0.iter().map(|slot| slot.0.load(Ordering::Relaxed)).sum()
     }
 }
 

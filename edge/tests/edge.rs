@@ -126,6 +126,17 @@ struct TestEdge {
     edge: Arc<Edge>,
     base: String,
     client: reqwest::Client,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    server: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Drop for TestEdge {
+    fn drop(&mut self) {
+        // Not joined: the server drains its connections on its own thread.
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
 }
 
 impl TestEdge {
@@ -138,12 +149,26 @@ impl TestEdge {
         )
         .unwrap();
         let edge = Edge::new(settings, Arc::new(origin)).expect("valid settings");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let base = format!("http://{}", listener.local_addr().unwrap());
-        let app = edge.router();
-        tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+        // The server `cdlc edge` runs: two threads, each with its own listener.
+        let listeners = cdlc_edge::server::Listeners::bind("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let base = format!("http://{}", listeners.local_addr());
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let (served_edge, router) = (edge.clone(), edge.router());
+        let server = std::thread::spawn(move || {
+            listeners.serve(served_edge, router, async move {
+                let _ = stopped.await;
+            })
+        });
         let client = reqwest::Client::builder().no_gzip().pool_max_idle_per_host(256).build().unwrap();
-        TestEdge { edge, base, client }
+        TestEdge { edge, base, client, stop: Some(stop), server: Some(server) }
+    }
+
+    /// Stops the server and waits until it has drained.
+    fn stop(&mut self) -> std::io::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        self.server.take().map_or(Ok(()), |server| server.join().expect("the server thread ended"))
     }
 
     async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
@@ -507,6 +532,37 @@ async fn http2_cleartext_and_cors_preflight() {
     assert_eq!(preflight.status(), 204);
     assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
     assert!(preflight.headers()["access-control-allow-headers"].to_str().unwrap().contains("range"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_answers_every_route_and_stops_when_told() {
+    let root = tempfile::tempdir().unwrap();
+    let (_, playlist) = write_asset(root.path(), "a1");
+    let origin = Origin::start(root.path(), &[]).await;
+    let mut edge = TestEdge::start(origin.addr, settings()).await;
+    // Many connections, so both threads' listeners take some.
+    let clients: Vec<_> = (0..16).map(|_| reqwest::Client::builder().no_gzip().build().unwrap()).collect();
+    for client in &clients {
+        let response =
+            client.get(format!("{}/streams/a1/720p/playlist.m3u8", edge.base)).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().await.unwrap(), playlist);
+    }
+    let head = edge.client.head(format!("{}/streams/a1/720p/playlist.m3u8", edge.base)).send().await.unwrap();
+    assert_eq!(head.headers()["content-length"], playlist.len().to_string().as_str());
+    let bad = edge.get("/streams/a1/../secret", &[]).await;
+    assert_eq!(bad.status(), 400);
+    assert!(bad.text().await.unwrap().contains("a stream URL is"), "the error says what a URL looks like");
+    let post = edge.client.post(format!("{}/streams/a1/720p/playlist.m3u8", edge.base)).send().await.unwrap();
+    assert_eq!(post.status(), 405, "stream objects are read-only");
+    assert_eq!(edge.get("/nowhere", &[]).await.status(), 404);
+    assert_eq!(edge.metric("cdlc_edge_responses_total{class=\"2xx\"}").await, 17);
+    assert_eq!(edge.metric("cdlc_edge_origin_fetches_total").await, 1);
+
+    let base = edge.base.clone();
+    tokio::task::spawn_blocking(move || edge.stop()).await.unwrap().expect("the server stopped cleanly");
+    let after = reqwest::Client::new().get(format!("{base}/metrics")).send().await;
+    assert!(after.is_err(), "nothing listens once the server has stopped: {after:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,12 +45,18 @@ pub struct Args {
     /// over the objects of private assets; the edge then asks for signed URLs.
     #[arg(long, env = "CDLC_EDGE_ORIGIN_TOKEN", hide_env_values = true)]
     origin_token: Option<String>,
+    /// Threads serving requests, one per core by default (0).
+    #[arg(long, env = "CDLC_EDGE_THREADS", default_value_t = 0)]
+    threads: usize,
     /// Seconds an origin fetch may take.
     #[arg(long, env = "CDLC_EDGE_ORIGIN_TIMEOUT", default_value_t = 30)]
     origin_timeout: u64,
 }
 
 pub fn run(args: Args) -> anyhow::Result<()> {
+    if args.threads > 256 {
+        bail!("threads must be 256 or fewer (0: one per core)");
+    }
     if !(1..=600).contains(&args.origin_timeout) {
         bail!("origin_timeout must be between 1 and 600 seconds");
     }
@@ -78,22 +84,14 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     } else {
         bail!("origin must be http://HOST:PORT, https://HOST:PORT or file:///DIR, not {:?}", args.origin);
     };
-    let runtime = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-    runtime.block_on(async move {
-        let edge = cdlc_edge::Edge::new(settings, origin).context("the edge settings are not valid")?;
-        let app = edge.router().route("/healthz", axum::routing::get(|| async { "ok" }));
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}", args.listen))?;
-        eprintln!("cdlc edge on http://{} caching {}", listener.local_addr()?, args.origin);
-        // Small responses (playlists) leave at once instead of waiting for an ACK.
-        use axum::serve::ListenerExt;
-        let listener = listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        });
-        axum::serve(listener, app)
-            .with_graceful_shutdown(crate::serve::shutdown_signal())
-            .await
-            .context("the edge stopped")
-    })
+    let threads = match args.threads {
+        0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        n => n,
+    };
+    let listeners = cdlc_edge::server::Listeners::bind(args.listen, threads)
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let edge = cdlc_edge::Edge::new(settings, origin).context("the edge settings are not valid")?;
+    let router = edge.router().route("/healthz", axum::routing::get(|| async { "ok" }));
+    eprintln!("cdlc edge on http://{} caching {} ({threads} threads)", listeners.local_addr(), args.origin);
+    listeners.serve(edge, router, crate::serve::shutdown_signal()).context("the edge stopped")
 }
