@@ -5,6 +5,7 @@ mod config;
 mod edge;
 mod edge_origin;
 mod farm;
+mod published;
 mod reports;
 mod serve;
 mod state;

@@ -82,7 +82,7 @@ impl ReportApplier {
         match &message.report {
             Report::Started => {
                 // A new attempt rewrites the stream: forget what the edge holds of the last.
-                state.edge.purge_asset(asset_id);
+                state.stream_changed(asset_id);
                 metadata.clear_outputs(asset_id).await?;
                 metadata.set_progress(asset_id, 0.0).await?;
             }
@@ -102,7 +102,7 @@ impl ReportApplier {
                 metadata.set_status(asset_id, AssetStatus::Ready, None).await?;
                 // The edge held the growing manifests (fresh for a second); from
                 // now on they are final and cached for a year.
-                state.edge.purge_asset(asset_id);
+                state.stream_changed(asset_id);
                 metadata.append_event(asset_id, "asset.ready", serde_json::json!({})).await?;
                 crate::webhooks::notify(state, "asset.ready", asset_id);
                 info!(asset_id, job_id = %message.job_id, "asset ready");
@@ -110,7 +110,7 @@ impl ReportApplier {
             Report::Failed { reason } => {
                 // Nothing half-written stays behind an errored asset.
                 let _ = state.objects.delete_prefix(&keys::stream_prefix(asset_id)).await;
-                state.edge.purge_asset(asset_id);
+                state.stream_changed(asset_id);
                 metadata.clear_outputs(asset_id).await?;
                 metadata.set_status(asset_id, AssetStatus::Errored, Some(reason)).await?;
                 metadata

@@ -40,6 +40,8 @@ pub struct AppState {
     pub spool_dir: PathBuf,
     /// The cache in front of `/streams`, with this server as its origin.
     pub edge: Arc<cdlc_edge::Edge>,
+    /// What the asset view has seen of each asset's stream objects.
+    pub published: crate::published::Published,
 }
 
 impl std::fmt::Debug for AppState {
@@ -49,6 +51,13 @@ impl std::fmt::Debug for AppState {
 }
 
 impl AppState {
+    /// An asset's stream objects are being rewritten or removed: the edge
+    /// and the asset view forget what they knew of them.
+    pub fn stream_changed(&self, asset_id: &str) {
+        self.edge.purge_asset(asset_id);
+        self.published.forget(asset_id);
+    }
+
     /// Opens the metadata store `metadata` names (SQLite in the data
     /// directory by default) and the object store `objects` names (checking
     /// that an S3 bucket answers).
@@ -81,7 +90,8 @@ impl AppState {
         let edge =
             cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
         let queue = Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE));
-        Ok(AppState { config, queue, metadata, objects, bucket, admin_token, spool_dir, edge })
+        let published = crate::published::Published::default();
+        Ok(AppState { config, queue, metadata, objects, bucket, admin_token, spool_dir, edge, published })
     }
 }
 

@@ -54,15 +54,8 @@ impl axum::extract::FromRequestParts<SharedState> for IsAdmin {
 pub(super) async fn view(state: &SharedState, asset: Asset, admin: bool) -> Result<AssetView, ApiError> {
     use cdlc_transcoder::layout::{DASH_MANIFEST, HLS_MASTER, POSTER, STORYBOARD_INDEX};
     let renditions = state.metadata.renditions(&asset.id).await?;
-    // What exists is what the object store holds: no flag to keep in step
-    // with it. The heads run at once, so a page of the list costs one
-    // round trip per asset, not three.
-    let exists = |name: &str| {
-        let key = keys::stream(&asset.id, name);
-        async move { state.objects.head(&key).await.map(|meta| meta.is_some()) }
-    };
-    let (master, poster, storyboard) =
-        tokio::try_join!(exists(HLS_MASTER), exists(POSTER), exists(STORYBOARD_INDEX))?;
+    let found = published_objects(&state.published, state.objects.as_ref(), &asset.id).await?;
+    let [master, poster, storyboard] = crate::published::OBJECTS.map(|(bit, _)| found & bit != 0);
     // A private asset's URLs are signed for the admin (and useless to others).
     let valid_for = std::time::Duration::from_secs(state.config.signed_url_seconds);
     let signed = if asset.private && admin { state.edge.signed_prefix(&asset.id, valid_for) } else { None };
@@ -74,6 +67,26 @@ pub(super) async fn view(state: &SharedState, asset: Asset, admin: bool) -> Resu
     let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash: url(DASH_MANIFEST), expires });
     let (poster, storyboard) = (poster.then(|| url(POSTER)), storyboard.then(|| url(STORYBOARD_INDEX)));
     Ok(AssetView { asset, renditions, playback, poster, storyboard })
+}
+
+/// Which of the asset's viewer-facing objects exist: what the object store
+/// was already seen to hold, plus one HEAD (all at once) for each of the
+/// others.
+async fn published_objects(
+    published: &crate::published::Published,
+    objects: &dyn cdlc_storage::ObjectStore,
+    asset_id: &str,
+) -> Result<crate::published::Found, ApiError> {
+    let known = published.known(asset_id);
+    let unknown = crate::published::OBJECTS.iter().filter(|(bit, _)| known & bit == 0);
+    let heads = unknown.map(|&(bit, name)| async move {
+        let meta = objects.head(&keys::stream(asset_id, name)).await?;
+        Ok::<_, cdlc_storage::StorageError>(if meta.is_some() { bit } else { 0 })
+    });
+    let found =
+        futures_util::future::try_join_all(heads).await?.into_iter().fold(known, |all, bit| all | bit);
+    published.learn(asset_id, found);
+    Ok(found)
 }
 
 #[derive(Debug, Deserialize)]
@@ -142,7 +155,7 @@ pub async fn delete(
     state.metadata.delete_asset(&id).await?;
     state.objects.delete_prefix(&keys::stream_prefix(&id)).await?;
     state.objects.delete_prefix(&format!("sources/{id}/")).await?;
-    state.edge.purge_asset(&id);
+    state.stream_changed(&id);
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -280,4 +293,80 @@ pub async fn events(
         }
     });
     Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use bytes::Bytes;
+    use cdlc_storage::{LocalStore, ObjectMeta, ObjectStore, StorageError};
+
+    use super::*;
+    use crate::published::Published;
+
+    /// A real local store that counts the HEADs it answers.
+    #[derive(Debug)]
+    struct CountingHeads {
+        store: LocalStore,
+        heads: AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl ObjectStore for CountingHeads {
+        async fn put(&self, key: &str, data: Bytes) -> Result<ObjectMeta, StorageError> {
+            self.store.put(key, data).await
+        }
+        async fn put_file(&self, key: &str, path: &Path) -> Result<ObjectMeta, StorageError> {
+            self.store.put_file(key, path).await
+        }
+        async fn get(&self, key: &str) -> Result<Bytes, StorageError> {
+            self.store.get(key).await
+        }
+        async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Bytes, StorageError> {
+            self.store.get_range(key, start, end).await
+        }
+        async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, StorageError> {
+            self.heads.fetch_add(1, Ordering::SeqCst);
+            self.store.head(key).await
+        }
+        async fn delete(&self, key: &str) -> Result<bool, StorageError> {
+            self.store.delete(key).await
+        }
+        async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>, StorageError> {
+            self.store.list(prefix).await
+        }
+    }
+
+    #[tokio::test]
+    async fn the_view_asks_the_store_only_for_what_it_has_not_seen() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects =
+            CountingHeads { store: LocalStore::open(dir.path()).unwrap(), heads: AtomicUsize::new(0) };
+        let published = Published::default();
+        let put = |name: &'static str| {
+            let key = keys::stream("a1", name);
+            let objects = &objects;
+            async move { objects.put(&key, Bytes::from_static(b"x")).await }
+        };
+        let heads_for_one_view = || async {
+            let before = objects.heads.load(Ordering::SeqCst);
+            let found = published_objects(&published, &objects, "a1").await.unwrap();
+            (found, objects.heads.load(Ordering::SeqCst) - before)
+        };
+
+        assert_eq!(heads_for_one_view().await, (0, 3), "nothing published: all three asked");
+        put(cdlc_transcoder::layout::POSTER).await.unwrap();
+        assert_eq!(heads_for_one_view().await, (2, 3), "the poster is found");
+        put(cdlc_transcoder::layout::HLS_MASTER).await.unwrap();
+        put(cdlc_transcoder::layout::STORYBOARD_INDEX).await.unwrap();
+        assert_eq!(heads_for_one_view().await, (7, 2), "the poster is not asked again");
+        assert_eq!(heads_for_one_view().await, (7, 0), "a ready asset costs no request");
+
+        // A new attempt removes the stream; the view must not keep its URLs.
+        objects.delete_prefix(&keys::stream_prefix("a1")).await.unwrap();
+        published.forget("a1");
+        assert_eq!(heads_for_one_view().await, (0, 3));
+    }
 }
