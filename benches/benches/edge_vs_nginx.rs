@@ -1,7 +1,15 @@
 //! The edge with a hot cache against nginx serving the same files from
 //! disk, in one run: wrk at 64 connections on a 1 MB segment and a 2 KB
 //! playlist, alternating nginx and the edge, reporting requests/s, p99 and
-//! the ratios.
+//! the ratios, in two layouts:
+//!
+//! - shared: servers and wrk (two threads) on all the cores, as they come.
+//!   wrk then competes with the server it measures, and its latencies include
+//!   the time its own threads wait for a core, which grows with the server's
+//!   throughput.
+//! - split (machines with 2 cores or more): wrk (one thread) pinned to core 0,
+//!   the servers to the other cores with one worker (nginx) or thread (edge)
+//!   per core, so each side has its own.
 //!
 //! nginx: a generated config on a free loopback port (pid, logs and temp
 //! paths in a temporary directory, so no root), sendfile on, access log
@@ -83,11 +91,62 @@ fn wait_for(url: &str) {
     panic!("{url} did not answer within 20 s");
 }
 
-fn start_nginx(dir: &Path, objects: &Path, port: u16) -> Process {
-    let prefix = dir.join("nginx");
+/// Where the processes of one layout run.
+#[derive(Debug, Clone)]
+struct Layout {
+    name: &'static str,
+    /// `taskset -c` list of the servers' cores, and how many there are.
+    server_cores: Option<(String, usize)>,
+    /// wrk's threads, and its `taskset -c` list.
+    wrk_threads: usize,
+    wrk_cores: Option<String>,
+}
+
+impl Layout {
+    fn all(cores: usize) -> Vec<Layout> {
+        let mut layouts =
+            vec![Layout { name: "shared", server_cores: None, wrk_threads: 2, wrk_cores: None }];
+        if cores >= 2 {
+            let servers = if cores == 2 { "1".to_owned() } else { format!("1-{}", cores - 1) };
+            layouts.push(Layout {
+                name: "split",
+                server_cores: Some((servers, cores - 1)),
+                wrk_threads: 1,
+                wrk_cores: Some("0".into()),
+            });
+        }
+        layouts
+    }
+
+    fn describe(&self) -> String {
+        match (&self.server_cores, &self.wrk_cores) {
+            (Some((servers, n)), Some(wrk)) => format!(
+                "servers on core(s) {servers} ({n} worker(s) each), wrk -t{} on core {wrk}",
+                self.wrk_threads
+            ),
+            _ => format!("servers and wrk -t{} on every core", self.wrk_threads),
+        }
+    }
+}
+
+/// `program` under `taskset -c cores` when `cores` is set.
+fn pinned(cores: Option<&str>, program: &str) -> Command {
+    match cores {
+        Some(cores) => {
+            let mut command = Command::new("taskset");
+            command.args(["-c", cores, program]);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+fn start_nginx(dir: &Path, objects: &Path, port: u16, layout: &Layout) -> Process {
+    let prefix = dir.join(format!("nginx-{}", layout.name));
+    let workers = layout.server_cores.as_ref().map_or("auto".to_owned(), |(_, n)| n.to_string());
     std::fs::create_dir_all(prefix.join("logs")).expect("mkdir");
     let config = format!(
-        r#"worker_processes auto;
+        r#"worker_processes {workers};
 daemon off;
 pid {prefix}/nginx.pid;
 error_log {prefix}/logs/error.log warn;
@@ -116,7 +175,7 @@ http {{
     );
     let conf = prefix.join("nginx.conf");
     std::fs::write(&conf, config).expect("nginx.conf");
-    let child = Command::new("nginx")
+    let child = pinned(layout.server_cores.as_ref().map(|(c, _)| c.as_str()), "nginx")
         .arg("-p")
         .arg(&prefix)
         .arg("-c")
@@ -128,9 +187,12 @@ http {{
     Process(child)
 }
 
-fn start_edge(objects: &Path, port: u16) -> Process {
-    let child = Command::new(cdlc_benches::cdlc_bin())
+fn start_edge(objects: &Path, port: u16, layout: &Layout) -> Process {
+    let threads = layout.server_cores.as_ref().map_or(0, |(_, n)| *n);
+    let cdlc = cdlc_benches::cdlc_bin();
+    let child = pinned(layout.server_cores.as_ref().map(|(c, _)| c.as_str()), &cdlc.to_string_lossy())
         .arg("edge")
+        .args(["--threads", &threads.to_string()])
         .arg("--origin")
         .arg(format!("file://{}", objects.display()))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--memory-bytes", &(256u64 << 20).to_string()])
@@ -147,10 +209,10 @@ struct Run {
     p99_ms: f64,
 }
 
-/// `wrk -c64 -t2 -d{seconds}s --latency URL`, parsed.
-fn wrk(url: &str, seconds: u64) -> Run {
-    let output = Command::new("wrk")
-        .args(["-c64", "-t2", &format!("-d{seconds}s"), "--latency", url])
+/// `wrk -c64 -t{threads} -d{seconds}s --latency URL`, parsed.
+fn wrk(url: &str, seconds: u64, layout: &Layout) -> Run {
+    let output = pinned(layout.wrk_cores.as_deref(), "wrk")
+        .args(["-c64", &format!("-t{}", layout.wrk_threads), &format!("-d{seconds}s"), "--latency", url])
         .output()
         .expect("wrk (apt install wrk; make bench does)");
     let text = String::from_utf8_lossy(&output.stdout);
@@ -197,39 +259,48 @@ fn main() {
     let dir = tempfile::tempdir().expect("tmp");
     let objects = dir.path().join("objects");
     write_objects(&objects);
-    let (nginx_port, edge_port) = (free_port(), free_port());
-    let _nginx = start_nginx(dir.path(), &objects, nginx_port);
-    let _edge = start_edge(&objects, edge_port);
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let objects_under_test = [
         ("1 MB segment", "/streams/bench/720p/00001.m4s"),
         ("2 KB playlist", "/streams/bench/720p/playlist.m3u8"),
     ];
-    for (_, path) in objects_under_test {
-        wait_for(&format!("http://127.0.0.1:{nginx_port}{path}"));
-        wait_for(&format!("http://127.0.0.1:{edge_port}{path}"));
-        wrk(&format!("http://127.0.0.1:{edge_port}{path}"), 1); // warm the edge's cache
-    }
-    println!("edge_vs_nginx: wrk -c64 -t2 -d{seconds}s, {runs} alternating run(s), medians");
-    println!(
-        "{:<14} {:>12} {:>12} {:>9} {:>12} {:>12} {:>9}",
-        "object", "nginx req/s", "edge req/s", "ratio", "nginx p99", "edge p99", "ratio"
-    );
-    for (name, path) in objects_under_test {
-        let (mut nginx, mut edge) = (Vec::new(), Vec::new());
-        for _ in 0..runs {
-            nginx.push(wrk(&format!("http://127.0.0.1:{nginx_port}{path}"), seconds));
-            edge.push(wrk(&format!("http://127.0.0.1:{edge_port}{path}"), seconds));
+    for layout in Layout::all(cores) {
+        let (nginx_port, edge_port) = (free_port(), free_port());
+        let _nginx = start_nginx(dir.path(), &objects, nginx_port, &layout);
+        let _edge = start_edge(&objects, edge_port, &layout);
+        for (_, path) in objects_under_test {
+            wait_for(&format!("http://127.0.0.1:{nginx_port}{path}"));
+            wait_for(&format!("http://127.0.0.1:{edge_port}{path}"));
+            wrk(&format!("http://127.0.0.1:{edge_port}{path}"), 1, &layout); // warm the edge's cache
         }
-        let rps = |runs: &[Run]| median(runs.iter().map(|r| r.requests_per_second).collect());
-        let p99 = |runs: &[Run]| median(runs.iter().map(|r| r.p99_ms).collect());
-        let (nginx_rps, edge_rps, nginx_p99, edge_p99) = (rps(&nginx), rps(&edge), p99(&nginx), p99(&edge));
         println!(
-            "{name:<14} {nginx_rps:>12.0} {edge_rps:>12.0} {:>8.2}x {:>10.2}ms {:>10.2}ms {:>8.2}x",
-            edge_rps / nginx_rps,
-            nginx_p99,
-            edge_p99,
-            edge_p99 / nginx_p99,
+            "edge_vs_nginx, {} layout: {}; wrk -c64 -d{seconds}s, {runs} alternating run(s), medians",
+            layout.name,
+            layout.describe()
         );
+        println!(
+            "{:<14} {:>12} {:>12} {:>9} {:>12} {:>12} {:>9}",
+            "object", "nginx req/s", "edge req/s", "ratio", "nginx p99", "edge p99", "ratio"
+        );
+        for (name, path) in objects_under_test {
+            let (mut nginx, mut edge) = (Vec::new(), Vec::new());
+            for _ in 0..runs {
+                nginx.push(wrk(&format!("http://127.0.0.1:{nginx_port}{path}"), seconds, &layout));
+                edge.push(wrk(&format!("http://127.0.0.1:{edge_port}{path}"), seconds, &layout));
+            }
+            let rps = |runs: &[Run]| median(runs.iter().map(|r| r.requests_per_second).collect());
+            let p99 = |runs: &[Run]| median(runs.iter().map(|r| r.p99_ms).collect());
+            let (nginx_rps, edge_rps, nginx_p99, edge_p99) =
+                (rps(&nginx), rps(&edge), p99(&nginx), p99(&edge));
+            println!(
+                "{name:<14} {nginx_rps:>12.0} {edge_rps:>12.0} {:>8.2}x {:>10.2}ms {:>10.2}ms {:>8.2}x",
+                edge_rps / nginx_rps,
+                nginx_p99,
+                edge_p99,
+                edge_p99 / nginx_p99,
+            );
+        }
+        println!();
     }
     println!("(req/s ratio = edge/nginx, higher is better; p99 ratio = edge/nginx, lower is better)");
 }

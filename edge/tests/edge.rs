@@ -540,7 +540,7 @@ async fn the_server_answers_every_route_and_stops_when_told() {
     let (_, playlist) = write_asset(root.path(), "a1");
     let origin = Origin::start(root.path(), &[]).await;
     let mut edge = TestEdge::start(origin.addr, settings()).await;
-    // Many connections, so both threads' listeners take some.
+    // Many connections: the acceptor spreads them over both threads.
     let clients: Vec<_> = (0..16).map(|_| reqwest::Client::builder().no_gzip().build().unwrap()).collect();
     for client in &clients {
         let response =
