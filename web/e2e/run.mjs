@@ -62,9 +62,10 @@ async function signIn() {
 }
 
 /** Puts files in the upload page's file input and waits until each is sent; returns their asset ids. */
-async function uploadThroughPage(files) {
+async function uploadThroughPage(files, { private: isPrivate = false } = {}) {
   await page.goto(`${server.url}/upload`);
   if (await page.isVisible('#sign-in-button')) await signIn();
+  if (isPrivate) await page.check('#upload-private');
   await page.setInputFiles('#file-input', files);
   const assetIds = [];
   for (const file of files) {
@@ -340,25 +341,44 @@ const tests = [
     await signIn();
   }],
 
-  ['a private asset is marked private and not played', async () => {
-    const form = new FormData();
-    form.append('title', 'secret-cut');
-    form.append('private', 'true');
-    form.append('file', new Blob([await readFile(small)], { type: 'video/mp4' }), 'secret-cut.mp4');
-    const response = await fetch(`${server.url}/api/v1/assets`, {
-      method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: form,
-    });
-    assert.equal(response.status, 201);
-    const { id } = await response.json();
+  ['a private upload plays on signed URLs for the admin and not for a signed-out viewer', async () => {
+    const secret = path.join(work, 'secret-cut.mp4');
+    await writeFile(secret, await readFile(small));
+    const [id] = await uploadThroughPage([secret], { private: true });
+    const api = await (await fetch(`${server.url}/api/v1/assets/${id}`)).json();
+    assert.equal(api.private, true, 'the checkbox made the asset private');
     await page.goto(`${server.url}/`);
     const card = page.locator(`.card[data-asset-id="${id}"]`);
     await card.waitFor();
     assert.equal(await card.locator('.badge.private').textContent(), 'Private');
+    await page.locator(`.card[data-asset-id="${id}"][data-status="ready"]`).waitFor({ timeout: READY_TIMEOUT });
+    const poster = card.locator('.poster img');
+    await poster.waitFor();
+    assert.match(await poster.getAttribute('src'), new RegExp(`^/streams/${id}/~[^/]+/poster\\.jpg$`), 'the admin sees a signed poster');
+    await page.waitForFunction((img) => img.complete && img.naturalWidth > 0, await poster.elementHandle());
+
+    // Signed in: the page plays the signed URLs, and only those.
     await card.click();
+    await page.waitForSelector('#app[data-engine]');
+    await waitForPlayback(1);
+    const luma = await frameLuma();
+    assert.ok(luma.mean > 40, `the frame is not black: ${JSON.stringify(luma)}`);
+    const streams = requests.filter((url) => url.includes(`/streams/${id}/`));
+    assert.ok(streams.length > 3, `the player fetched the stream (${streams.length} requests)`);
+    assert.deepEqual(streams.filter((url) => !url.includes(`/streams/${id}/~`)), [], 'every stream request is signed');
+    assert.match(await page.locator('.card-section', { hasText: 'Playback URLs' }).textContent(), /Signed URLs/);
+    assert.equal((await fetch(`${server.url}/streams/${id}/master.m3u8`)).status, 403, 'unsigned, the stream is refused');
+
+    // Signed out: no player, a sentence, and nothing of the stream is asked for.
+    await page.click('#session button:has-text("Sign out")');
     await page.waitForSelector('.stage-message');
     assert.match(await page.locator('.stage-message').textContent(), /Private video/);
-    assert.equal(await page.locator('#player-video').count(), 0, 'no player for a private asset');
-    assert.deepEqual(requests.filter((url) => url.includes(`/streams/${id}/`)), [], 'nothing of its streams is requested');
+    const before = requests.length;
+    await page.reload();
+    await page.waitForSelector('.stage-message');
+    assert.equal(await page.locator('#player-video').count(), 0, 'no player without a signed URL');
+    assert.deepEqual(requests.slice(before).filter((url) => url.includes(`/streams/${id}/`)), [], 'nothing of its streams is requested');
+    await signIn();
   }],
 
   ['deleting a video from its page removes it from the library and the API', async () => {

@@ -44,7 +44,8 @@ export class ApiError extends Error {
 }
 
 async function request(path, { method = 'GET', signal } = {}) {
-  const headers = method === 'GET' ? {} : session.authHeaders();
+  // Reads carry the token too: the admin then gets signed URLs for private assets.
+  const headers = session.authHeaders();
   let response;
   try {
     response = await fetch(path, { method, headers, signal });

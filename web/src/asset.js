@@ -8,7 +8,7 @@ import { createPlayerView } from './controls.js';
 import { loadStoryboard } from './storyboard.js';
 import {
   h, clear, assetTitle, statusBadge, progressBar, setProgress, formatBytes, formatBitrate, formatDuration,
-  formatWhen, sourceSeconds, copyText,
+  formatWhen, sourceSeconds, copyText, viewableUrl, unsigned,
 } from './util.js';
 
 const ENGINE_KEY = 'cdlc.engine';
@@ -130,17 +130,29 @@ export function mountAsset(root, id) {
     renderRenditions();
     renderSource();
     renderActions();
-    if (asset.storyboard && !asset.private && asset.storyboard !== storyboardUrl) {
-      storyboardUrl = asset.storyboard;
-      loadStoryboard(asset.storyboard).then((cues) => view.setStoryboard(cues)).catch(() => {});
+    const storyboard = viewableUrl(asset, asset.storyboard);
+    if (storyboard && unsigned(storyboard) !== unsigned(storyboardUrl)) {
+      storyboardUrl = storyboard;
+      loadStoryboard(storyboard).then((cues) => view.setStoryboard(cues)).catch(() => {});
     }
   }
 
+  function stopPlayer() {
+    attaching = null;
+    controller?.destroy();
+    controller = null;
+    video.pause();
+  }
+
   function renderStage() {
-    if (asset.private) {
+    const poster = viewableUrl(asset, asset.poster);
+    if (asset.playback && !viewableUrl(asset, asset.playback.hls)) {
+      // Private, and this viewer has no signed URL.
+      stopPlayer();
       stage.replaceChildren(placeholder);
+      placeholder.style.backgroundImage = '';
       clear(placeholder, h('strong', {}, 'Private video'),
-        h('span', {}, 'Its streams need a signed URL, which this page cannot make yet.'));
+        h('span', {}, 'Its streams play only on signed URLs: sign in with the admin token to watch it here.'));
       toolbar.hidden = true;
       return;
     }
@@ -153,16 +165,16 @@ export function mountAsset(root, id) {
           ? 'Playback starts once the upload is complete and the first segments are ready.'
           : 'Preparing the stream: it plays as soon as the first segments are ready.';
       clear(placeholder, asset.status === 'errored' ? null : h('div.spinner', {}), h('span', {}, message));
-      if (asset.poster && !asset.private) placeholder.style.backgroundImage = `url("${asset.poster}")`;
+      if (poster) placeholder.style.backgroundImage = `url("${poster}")`;
       return;
     }
     toolbar.hidden = false;
     if (view.element.parentNode !== stage) {
       stage.replaceChildren(view.element);
-      if (asset.poster) video.poster = asset.poster;
+      if (poster) video.poster = poster;
       start(engine);
-    } else if (asset.poster && !video.poster) {
-      video.poster = asset.poster;
+    } else if (poster && !video.poster) {
+      video.poster = poster;
     }
   }
 
@@ -230,8 +242,16 @@ export function mountAsset(root, id) {
     clear(urls, h('h2', {}, 'Playback URLs'),
       asset.playback
         ? [row('HLS', asset.playback.hls, 'hls'), row('DASH', asset.playback.dash, 'dash'),
-          asset.private ? h('p.muted', {}, 'Private: these answer 403 without a signed URL.') : null]
+          privacyNote()]
         : h('p.muted', {}, 'They appear once the first segments are published.'));
+  }
+
+  function privacyNote() {
+    if (!asset.private) return null;
+    if (asset.playback?.expires) {
+      return h('p.muted', {}, `Signed URLs: anyone who has them can watch until they expire ${formatWhen(asset.playback.expires * 1000)}.`);
+    }
+    return h('p.muted', {}, 'Private: these answer 403. Signed in with the admin token, this page shows signed URLs.');
   }
 
   function renderRenditions() {
@@ -283,7 +303,8 @@ export function mountAsset(root, id) {
     }
   }
 
-  const offSession = session.onChange(() => asset && renderActions());
+  // Signing in or out changes what the API shows (signed URLs of a private asset).
+  const offSession = session.onChange(() => asset && (renderActions(), refetch()));
   load();
   return () => {
     stopped = true;

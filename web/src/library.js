@@ -5,6 +5,7 @@ import { listAssets, FINAL_STATUSES, PAGE_SIZE, ApiError } from './api.js';
 import { uploadFor, onUploadsChange } from './uploads.js';
 import {
   h, clear, syncList, assetTitle, statusBadge, progressBar, setProgress, formatDuration, formatWhen, sourceSeconds,
+  viewableUrl, unsigned,
 } from './util.js';
 
 const BUSY_POLL_MS = 1500;
@@ -179,9 +180,10 @@ function updateCard(card, asset) {
   details.push(formatWhen(asset.created_at));
   card.meta.textContent = details.join(' · ');
 
-  // A private asset's stills answer 403 like its streams: keep the placeholder.
-  const posterUrl = (!asset.private && asset.poster) || null;
-  if (card.posterUrl !== posterUrl) {
+  // A private asset's stills answer 403 like its streams unless signed: keep the placeholder.
+  const posterUrl = viewableUrl(asset, asset.poster);
+  // Signed URLs change with every answer (their expiry): reload only for another object.
+  if (unsigned(card.posterUrl) !== unsigned(posterUrl)) {
     card.posterUrl = posterUrl;
     const placeholder = () => h('div.poster-placeholder', { 'aria-hidden': 'true' });
     clear(card.poster, posterUrl

@@ -21,6 +21,10 @@ export function mountUpload(root) {
     h('strong', {}, 'Drop videos here'),
     h('span.muted', {}, 'or click to choose files · MP4, MOV, MKV, WebM'),
     input);
+  const privateBox = h('input', { type: 'checkbox', id: 'upload-private' });
+  const privacy = h('label.check', { for: 'upload-private' }, privateBox,
+    h('span', {}, h('strong', {}, 'Private'), h('span.muted', {}, ' · its streams play only on signed URLs, which the admin gets')));
+  const add = (files) => addFiles(files, { private: privateBox.checked });
   const signInNotice = h('div.notice', {});
   const list = h('ul.upload-list', { id: 'upload-list' });
   const clearButton = h('button.button.ghost.small', { type: 'button', onclick: clearFinished }, 'Clear finished');
@@ -30,6 +34,7 @@ export function mountUpload(root) {
     h('div.page-head', {}, h('div', {}, h('h1', {}, 'Upload'), h('span.muted', {}, 'Resumable: pause, resume, or reload the page and drop the same file again.'))),
     signInNotice,
     drop,
+    privacy,
     listHead,
     list,
   );
@@ -45,7 +50,7 @@ export function mountUpload(root) {
   }
 
   input.addEventListener('change', () => {
-    if (input.files?.length) addFiles([...input.files]);
+    if (input.files?.length) add([...input.files]);
     input.value = '';
   });
   drop.addEventListener('keydown', (event) => {
@@ -70,7 +75,7 @@ export function mountUpload(root) {
       return;
     }
     const files = [...(event.dataTransfer?.files ?? [])];
-    if (files.length) addFiles(files);
+    if (files.length) add(files);
   });
 
   const rows = new Map();
@@ -101,7 +106,8 @@ function createRow(upload) {
   const error = h('p.upload-error', {});
   const element = h('li.upload', { dataset: { file: upload.file.name } },
     h('div.upload-head', {},
-      h('div.upload-name', {}, h('strong', {}, upload.file.name), h('span.muted', {}, formatBytes(upload.file.size))),
+      h('div.upload-name', {}, h('strong', {}, upload.file.name), h('span.muted', {}, formatBytes(upload.file.size)),
+        upload.private ? h('span.badge.private', {}, 'Private') : null),
       h('div.upload-actions', {}, pause, resume, open, cancel)),
     bar,
     h('div.row.between', {}, status, numbers),

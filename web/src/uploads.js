@@ -22,12 +22,14 @@ function changed(upload) {
 
 /** The state of one file: queued, uploading, paused, done, failed or cancelled. */
 class Upload {
-  constructor(file) {
+  /** `options.private`: the asset's streams play only on signed URLs. */
+  constructor(file, options = {}) {
     this.key = `${file.name}-${file.size}-${file.lastModified}-${Math.random().toString(36).slice(2)}`;
     this.file = file;
     this.state = 'queued';
     this.sent = 0;
     this.assetId = null;
+    this.private = Boolean(options.private);
     this.error = null;
     this.startedAt = 0;
     this.rate = 0; // bytes per second, smoothed
@@ -41,6 +43,7 @@ class Upload {
         title: file.name.replace(/\.[^.]+$/, ''),
         filename: file.name,
         filetype: file.type || 'application/octet-stream',
+        private: String(Boolean(options.private)),
       },
       onBeforeRequest: (request) => {
         const token = session.token();
@@ -155,9 +158,9 @@ function pump() {
   }
 }
 
-export function addFiles(files) {
+export function addFiles(files, options = {}) {
   // The newest batch goes on top, in the order the files were picked.
-  const added = [...files].map((file) => new Upload(file));
+  const added = [...files].map((file) => new Upload(file, options));
   uploads.unshift(...added);
   added.forEach(changed);
   pump();

@@ -178,3 +178,18 @@ export async function copyText(text, button) {
     setTimeout(() => (button.textContent = before), 1200);
   }
 }
+
+/**
+ * A stream URL this viewer can load: any of a public asset; of a private
+ * asset only a signed one (`/streams/ID/~TOKEN/…`, which the API gives the
+ * admin). `null` otherwise.
+ */
+export function viewableUrl(asset, url) {
+  if (!url) return null;
+  return !asset.private || url.includes('/~') ? url : null;
+}
+
+/** A stream URL without its signature, to tell whether two URLs name the same object. */
+export function unsigned(url) {
+  return url ? url.replace(/\/~[^/]+\//, '/') : url;
+}

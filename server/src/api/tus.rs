@@ -81,12 +81,30 @@ fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
 }
 
 /// Reads `title` from Upload-Metadata (`key base64value,…`).
-fn title_from_metadata(headers: &HeaderMap) -> Option<String> {
-    let metadata = headers.get("upload-metadata")?.to_str().ok()?;
-    metadata.split(',').find_map(|pair| {
-        let (key, value) = pair.trim().split_once(' ')?;
-        (key == "title" || key == "filename").then(|| decode_base64(value.trim())).flatten()
-    })
+/// What a tus client says of its file in `Upload-Metadata` (`key base64,…`):
+/// the title (`title`, else `filename`) and whether the asset is private
+/// (`private`: `true` or `false`).
+fn asset_from_metadata(headers: &HeaderMap) -> Result<NewAsset, ApiError> {
+    let metadata = headers.get("upload-metadata").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let mut pairs = std::collections::HashMap::new();
+    for pair in metadata.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
+        pairs.entry(key).or_insert_with(|| decode_base64(value.trim()));
+    }
+    let title = ["title", "filename"].iter().find_map(|key| pairs.get(key).cloned().flatten());
+    let private = match pairs.get("private") {
+        None => false,
+        Some(value) => match value.as_deref() {
+            Some("true") => true,
+            Some("false") => false,
+            _ => {
+                return Err(ApiError::BadRequest(
+                    "Upload-Metadata private must be base64 of true or false".into(),
+                ))
+            }
+        },
+    };
+    Ok(NewAsset { title, private })
 }
 
 fn decode_base64(text: &str) -> Option<String> {
@@ -133,10 +151,7 @@ pub async fn create(
     if length > state.config.max_upload_bytes {
         return Err(ApiError::TooLarge(state.config.max_upload_bytes));
     }
-    let asset = state
-        .metadata
-        .create_asset(NewAsset { title: title_from_metadata(&headers), private: false })
-        .await?;
+    let asset = state.metadata.create_asset(asset_from_metadata(&headers)?).await?;
     let info = serde_json::to_vec(&UploadInfo { length }).map_err(|e| ApiError::Internal(e.into()))?;
     tokio::fs::write(info_path(&state, &asset.id), info).await.map_err(|e| ApiError::Internal(e.into()))?;
     tokio::fs::File::create(part_path(&state, &asset.id)).await.map_err(|e| ApiError::Internal(e.into()))?;
@@ -275,13 +290,28 @@ pub async fn terminate(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    fn asset(metadata: &str) -> Result<NewAsset, ApiError> {
+        let mut headers = HeaderMap::new();
+        headers.insert("upload-metadata", metadata.parse().expect("header"));
+        asset_from_metadata(&headers)
+    }
+
     #[test]
-    fn metadata_titles_are_base64() {
-        let mut headers = axum::http::HeaderMap::new();
-        headers.insert(
-            "upload-metadata",
-            "filetype dmlkZW8vbXA0,filename bXkgZmlsbS5tcDQ=".parse().expect("header"),
+    fn metadata_gives_the_title_and_privacy() {
+        let film = asset("filetype dmlkZW8vbXA0,filename bXkgZmlsbS5tcDQ=").expect("valid");
+        assert_eq!((film.title.as_deref(), film.private), (Some("my film.mp4"), false));
+        let titled = asset("filename bXkgZmlsbS5tcDQ=,title RmlsbQ==,private dHJ1ZQ==").expect("valid");
+        assert_eq!(
+            (titled.title.as_deref(), titled.private),
+            (Some("Film"), true),
+            "title wins over filename"
         );
-        assert_eq!(super::title_from_metadata(&headers).as_deref(), Some("my film.mp4"));
+        let message = match asset("private eWVz") {
+            Err(ApiError::BadRequest(message)) => message,
+            other => panic!("private yes must be refused, got {other:?}"),
+        };
+        assert!(message.contains("true or false"), "{message}");
     }
 }
