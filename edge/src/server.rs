@@ -23,7 +23,7 @@ use axum::body::Body;
 use axum::http::{Method, Request, Response};
 use axum::Router;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
@@ -35,6 +35,10 @@ use crate::Edge;
 pub const DRAIN: Duration = Duration::from_secs(10);
 /// Pending connections the listener queues.
 const BACKLOG: i32 = 1024;
+/// Time an HTTP/1 client gets to send a request's headers, counted from when
+/// the connection is ready for the next request: a connection that sends
+/// nothing (or trickles a header) is closed instead of held forever.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A bound listener and the number of serving threads; binding first lets
 /// the caller report a taken port (and the port chosen for `:0`) before
@@ -44,6 +48,7 @@ pub struct Listeners {
     listener: std::net::TcpListener,
     threads: usize,
     local_addr: SocketAddr,
+    header_read_timeout: Duration,
 }
 
 impl Listeners {
@@ -57,7 +62,18 @@ impl Listeners {
         socket.listen(BACKLOG)?;
         let listener: std::net::TcpListener = socket.into();
         let local_addr = listener.local_addr()?;
-        Ok(Listeners { listener, threads: threads.max(1), local_addr })
+        Ok(Listeners {
+            listener,
+            threads: threads.max(1),
+            local_addr,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+        })
+    }
+
+    /// Replaces [`HEADER_READ_TIMEOUT`].
+    pub fn header_read_timeout(mut self, timeout: Duration) -> Listeners {
+        self.header_read_timeout = timeout;
+        self
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -78,7 +94,12 @@ impl Listeners {
         for i in 0..self.threads {
             let (handoff, connections) = mpsc::unbounded_channel();
             let open = Arc::new(AtomicUsize::new(0));
-            let core = Core { edge: edge.clone(), router: router.clone(), open: open.clone() };
+            let core = Core {
+                edge: edge.clone(),
+                router: router.clone(),
+                open: open.clone(),
+                header_read_timeout: self.header_read_timeout,
+            };
             let thread = std::thread::Builder::new()
                 .name(format!("cdlc-edge-{i}"))
                 .spawn(move || core.serve(connections))?;
@@ -136,13 +157,16 @@ struct Core {
     router: Router,
     /// Connections open on this core (the acceptor adds, the core removes).
     open: Arc<AtomicUsize>,
+    header_read_timeout: Duration,
 }
 
 impl Core {
     fn serve(self, mut connections: mpsc::UnboundedReceiver<std::net::TcpStream>) -> io::Result<()> {
         let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
         runtime.block_on(async move {
-            let builder = auto::Builder::new(TokioExecutor::new());
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder.http1().timer(TokioTimer::new()).header_read_timeout(self.header_read_timeout);
+            builder.http2().timer(TokioTimer::new());
             let graceful = GracefulShutdown::new();
             let fallback = TowerToHyperService::new(self.router);
             while let Some(tcp) = connections.recv().await {

@@ -141,6 +141,14 @@ impl Drop for TestEdge {
 
 impl TestEdge {
     async fn start(origin: SocketAddr, settings: EdgeSettings) -> TestEdge {
+        TestEdge::start_with_header_timeout(origin, settings, cdlc_edge::server::HEADER_READ_TIMEOUT).await
+    }
+
+    async fn start_with_header_timeout(
+        origin: SocketAddr,
+        settings: EdgeSettings,
+        header_timeout: Duration,
+    ) -> TestEdge {
         let origin = HttpOrigin::new(
             &format!("http://{origin}"),
             None,
@@ -150,7 +158,9 @@ impl TestEdge {
         .unwrap();
         let edge = Edge::new(settings, Arc::new(origin)).expect("valid settings");
         // The server `cdlc edge` runs: two threads, each with its own listener.
-        let listeners = cdlc_edge::server::Listeners::bind("127.0.0.1:0".parse().unwrap(), 2).unwrap();
+        let listeners = cdlc_edge::server::Listeners::bind("127.0.0.1:0".parse().unwrap(), 2)
+            .unwrap()
+            .header_read_timeout(header_timeout);
         let base = format!("http://{}", listeners.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (served_edge, router) = (edge.clone(), edge.router());
@@ -539,7 +549,7 @@ async fn the_server_answers_every_route_and_stops_when_told() {
     let root = tempfile::tempdir().unwrap();
     let (_, playlist) = write_asset(root.path(), "a1");
     let origin = Origin::start(root.path(), &[]).await;
-    let mut edge = TestEdge::start(origin.addr, settings()).await;
+    let mut edge = TestEdge::start_with_header_timeout(origin.addr, settings(), Duration::from_secs(2)).await;
     // Many connections: the acceptor spreads them over both threads.
     let clients: Vec<_> = (0..16).map(|_| reqwest::Client::builder().no_gzip().build().unwrap()).collect();
     for client in &clients {
@@ -558,6 +568,21 @@ async fn the_server_answers_every_route_and_stops_when_told() {
     assert_eq!(edge.get("/nowhere", &[]).await.status(), 404);
     assert_eq!(edge.metric("cdlc_edge_responses_total{class=\"2xx\"}").await, 17);
     assert_eq!(edge.metric("cdlc_edge_origin_fetches_total").await, 1);
+
+    // A client that never finishes its headers is cut off, not held forever.
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut slow = tokio::net::TcpStream::connect(edge.base.trim_start_matches("http://")).await.unwrap();
+    slow.write_all(b"GET /streams/a1/720p/playlist.m3u8 HTTP/1.1\r\nHost: edge\r\n").await.unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(20), slow.read_to_end(&mut answer)).await;
+    assert!(read.is_ok(), "the connection was still open after 20 s");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "closed after {:?}, before the timeout",
+        started.elapsed()
+    );
+    assert!(!String::from_utf8_lossy(&answer).contains("200 OK"), "no answer to half a request");
 
     let base = edge.base.clone();
     tokio::task::spawn_blocking(move || edge.stop()).await.unwrap().expect("the server stopped cleanly");
