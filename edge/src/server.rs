@@ -44,16 +44,16 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 /// the caller report a taken port (and the port chosen for `:0`) before
 /// anything runs.
 #[derive(Debug)]
-pub struct Listeners {
+pub struct EdgeServer {
     listener: std::net::TcpListener,
     threads: usize,
     local_addr: SocketAddr,
     header_read_timeout: Duration,
 }
 
-impl Listeners {
+impl EdgeServer {
     /// Binds `addr`, to be served by `threads` threads (at least one).
-    pub fn bind(addr: SocketAddr, threads: usize) -> io::Result<Listeners> {
+    pub fn bind(addr: SocketAddr, threads: usize) -> io::Result<EdgeServer> {
         use socket2::{Domain, Protocol, Socket, Type};
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_reuse_address(true)?;
@@ -62,7 +62,7 @@ impl Listeners {
         socket.listen(BACKLOG)?;
         let listener: std::net::TcpListener = socket.into();
         let local_addr = listener.local_addr()?;
-        Ok(Listeners {
+        Ok(EdgeServer {
             listener,
             threads: threads.max(1),
             local_addr,
@@ -71,7 +71,7 @@ impl Listeners {
     }
 
     /// Replaces [`HEADER_READ_TIMEOUT`].
-    pub fn header_read_timeout(mut self, timeout: Duration) -> Listeners {
+    pub fn header_read_timeout(mut self, timeout: Duration) -> EdgeServer {
         self.header_read_timeout = timeout;
         self
     }

@@ -157,15 +157,15 @@ impl TestEdge {
         )
         .unwrap();
         let edge = Edge::new(settings, Arc::new(origin)).expect("valid settings");
-        // The server `cdlc edge` runs: two threads, each with its own listener.
-        let listeners = cdlc_edge::server::Listeners::bind("127.0.0.1:0".parse().unwrap(), 2)
+        // The server `cdlc edge` runs, with two serving threads.
+        let server = cdlc_edge::server::EdgeServer::bind("127.0.0.1:0".parse().unwrap(), 2)
             .unwrap()
             .header_read_timeout(header_timeout);
-        let base = format!("http://{}", listeners.local_addr());
+        let base = format!("http://{}", server.local_addr());
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let (served_edge, router) = (edge.clone(), edge.router());
         let server = std::thread::spawn(move || {
-            listeners.serve(served_edge, router, async move {
+            server.serve(served_edge, router, async move {
                 let _ = stopped.await;
             })
         });

@@ -88,10 +88,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
         n => n,
     };
-    let listeners = cdlc_edge::server::Listeners::bind(args.listen, threads)
+    let server = cdlc_edge::server::EdgeServer::bind(args.listen, threads)
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let edge = cdlc_edge::Edge::new(settings, origin).context("the edge settings are not valid")?;
     let router = edge.router().route("/healthz", axum::routing::get(|| async { "ok" }));
-    eprintln!("cdlc edge on http://{} caching {} ({threads} threads)", listeners.local_addr(), args.origin);
-    listeners.serve(edge, router, crate::serve::shutdown_signal()).context("the edge stopped")
+    eprintln!("cdlc edge on http://{} caching {} ({threads} threads)", server.local_addr(), args.origin);
+    server.serve(edge, router, crate::serve::shutdown_signal()).context("the edge stopped")
 }

@@ -40,16 +40,11 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     runtime.block_on(async move {
         let workers = config.workers;
         let listen = config.listen;
-        let mut state = AppState::open(config).await?;
-        let nats = match state.config.queue.as_str() {
+        let nats = match config.queue.as_str() {
             "embedded" => None,
-            _ => {
-                let queue = state.config.connect_nats().await?;
-                state.queue = Arc::new(queue.clone());
-                Some(queue)
-            }
+            _ => Some(config.connect_nats().await?),
         };
-        let state = Arc::new(state);
+        let state = Arc::new(AppState::open(config, nats.clone()).await?);
         // The embedded store belongs to this process alone: jobs left
         // running belonged to a previous run that died. A ScyllaDB cluster
         // is shared by many processes, whose running jobs are alive; a dead

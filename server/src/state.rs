@@ -32,8 +32,8 @@ pub struct AppState {
     /// The same store when it is S3: direct-to-bucket uploads presign
     /// against it. `None` with local objects.
     pub bucket: Option<Arc<S3Store>>,
-    /// Where uploads queue their transcode (the metadata store unless
-    /// `serve` swaps in NATS).
+    /// Where uploads queue their transcode: NATS when `queue` names it,
+    /// else the metadata store.
     pub queue: Arc<dyn JobQueue>,
     pub admin_token: String,
     /// Where uploads are spooled before they become objects.
@@ -60,8 +60,9 @@ impl AppState {
 
     /// Opens the metadata store `metadata` names (SQLite in the data
     /// directory by default) and the object store `objects` names (checking
-    /// that an S3 bucket answers).
-    pub async fn open(config: Config) -> anyhow::Result<AppState> {
+    /// that an S3 bucket answers). Jobs go to `nats` when given (`queue =
+    /// nats://…`), else to the metadata store.
+    pub async fn open(config: Config, nats: Option<cdlc_queue::NatsQueue>) -> anyhow::Result<AppState> {
         let data = &config.data_dir;
         std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
         let metadata = cdlc_metadata::open(&config.metadata_url())
@@ -89,7 +90,10 @@ impl AppState {
         };
         let edge =
             cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
-        let queue = Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE));
+        let queue: Arc<dyn JobQueue> = match nats {
+            Some(nats) => Arc::new(nats),
+            None => Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE)),
+        };
         let published = crate::published::Published::default();
         Ok(AppState { config, queue, metadata, objects, bucket, admin_token, spool_dir, edge, published })
     }
