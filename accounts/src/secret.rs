@@ -37,7 +37,8 @@ fn argon2() -> Argon2<'static> {
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The OS generator failing is not something to carry on from.
-    getrandom::fill(&mut bytes).unwrap_or_else(|e| panic!("the operating system's random generator failed: {e}"));
+    getrandom::fill(&mut bytes)
+        .unwrap_or_else(|e| panic!("the operating system's random generator failed: {e}"));
     bytes
 }
 
@@ -116,7 +117,8 @@ pub fn new_api_key() -> (String, String, String) {
 /// Splits an API key into (prefix, secret), or `None` when it is malformed.
 pub fn parse_api_key(key: &str) -> Option<(&str, &str)> {
     let (prefix, secret) = key.strip_prefix(KEY_PREFIX)?.split_once('_')?;
-    (prefix.len() == KEY_ID_HEX && is_hex(prefix) && secret.len() == SECRET_HEX && is_hex(secret)).then_some((prefix, secret))
+    (prefix.len() == KEY_ID_HEX && is_hex(prefix) && secret.len() == SECRET_HEX && is_hex(secret))
+        .then_some((prefix, secret))
 }
 
 fn is_hex(text: &str) -> bool {
@@ -157,6 +159,8 @@ mod tests {
         for bad in ["cdlc_k_", "cdlc_k_abc_def", &key[..key.len() - 1], &key.replace("cdlc_k_", "cdlc_x_")] {
             assert!(parse_api_key(bad).is_none(), "{bad}");
         }
-        assert!(same(&csrf_token(&token), &csrf_token(&token)) && !same(&csrf_token(&token), &csrf_token("x")));
+        assert!(
+            same(&csrf_token(&token), &csrf_token(&token)) && !same(&csrf_token(&token), &csrf_token("x"))
+        );
     }
 }

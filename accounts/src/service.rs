@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use cdlc_plugin_api::{
-    params, Credential, DeletedUser, Db, FromRow, Identity, Migration, Role, Row, Scope, Sql, StoreError,
+    params, Credential, Db, DeletedUser, FromRow, Identity, Migration, Role, Row, Scope, Sql, StoreError,
 };
 
 use crate::error::{invalid, AccountError};
@@ -128,7 +128,8 @@ impl FromRow for User {
             display_name: row.get("display_name")?,
             bio: row.get("bio")?,
             avatar_key: row.get("avatar_key")?,
-            role: Role::parse(&role).map_err(|message| StoreError::Decode { column: "role".into(), message })?,
+            role: Role::parse(&role)
+                .map_err(|message| StoreError::Decode { column: "role".into(), message })?,
             preferences: Preferences {
                 language: row.get("language")?,
                 subtitles: row.get("subtitles")?,
@@ -174,7 +175,10 @@ impl FromRow for ApiKeyInfo {
 }
 
 fn now_ms() -> i64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }
 
 fn ms(duration: Duration) -> i64 {
@@ -226,7 +230,9 @@ impl Accounts {
         };
         let invite = match (self.inner.config.signup, request.invite.as_deref()) {
             (SignupPolicy::Closed, _) => {
-                return Err(AccountError::SignupRefused("sign-up is closed on this server; ask an admin".into()))
+                return Err(AccountError::SignupRefused(
+                    "sign-up is closed on this server; ask an admin".into(),
+                ))
             }
             (SignupPolicy::InviteOnly, None) => {
                 return Err(AccountError::SignupRefused(
@@ -300,7 +306,9 @@ impl Accounts {
             .await;
         match inserted {
             Ok(()) => {}
-            Err(AccountError::Store(StoreError::Conflict(_))) => return Err(self.which_is_taken(&handle, &email).await),
+            Err(AccountError::Store(StoreError::Conflict(_))) => {
+                return Err(self.which_is_taken(&handle, &email).await)
+            }
             Err(other) => return Err(other),
         }
         tracing::info!(user_id = %id, handle = %handle, "account created");
@@ -336,7 +344,10 @@ impl Accounts {
         } else {
             ("handle", login.to_ascii_lowercase())
         };
-        if key.is_empty() || key.len() > validate::MAX_EMAIL || password.chars().count() > validate::MAX_PASSWORD {
+        if key.is_empty()
+            || key.len() > validate::MAX_EMAIL
+            || password.chars().count() > validate::MAX_PASSWORD
+        {
             return Err(AccountError::BadCredentials);
         }
         self.inner.per_ip.take(ip).map_err(AccountError::RateLimited)?;
@@ -363,14 +374,22 @@ impl Accounts {
         if stale {
             let fresh = cpu(move || secret::hash_password(&password)).await;
             self.db()
-                .execute("UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?", params![fresh, &id, phc])
+                .execute(
+                    "UPDATE users SET password_hash = ? WHERE id = ? AND password_hash = ?",
+                    params![fresh, &id, phc],
+                )
                 .await?;
         }
         let session = self.open_session(&id, ip, user_agent).await?;
         Ok((self.user(&id).await?, session))
     }
 
-    async fn open_session(&self, user_id: &str, ip: &str, user_agent: &str) -> Result<NewSession, AccountError> {
+    async fn open_session(
+        &self,
+        user_id: &str,
+        ip: &str,
+        user_agent: &str,
+    ) -> Result<NewSession, AccountError> {
         let (token, hash) = secret::new_session_token();
         let now = now_ms();
         let session = SessionInfo {
@@ -417,7 +436,9 @@ impl Accounts {
             )
             .await?;
         let Some(row) = row else {
-            return Err(AccountError::Unauthorized("the session has ended (signed out or revoked); sign in again".into()));
+            return Err(AccountError::Unauthorized(
+                "the session has ended (signed out or revoked); sign in again".into(),
+            ));
         };
         let session_id: String = row.get("session_id")?;
         let now = now_ms();
@@ -447,7 +468,9 @@ impl Accounts {
     /// unknown, revoked or expired.
     pub async fn key_identity(&self, key: &str) -> Result<Identity, AccountError> {
         let Some((prefix, secret_part)) = secret::parse_api_key(key) else {
-            return Err(AccountError::Unauthorized("the API key is malformed: expected cdlc_k_PREFIX_SECRET".into()));
+            return Err(AccountError::Unauthorized(
+                "the API key is malformed: expected cdlc_k_PREFIX_SECRET".into(),
+            ));
         };
         let row: Option<Row> = self
             .db()
@@ -468,7 +491,9 @@ impl Accounts {
         }
         let key_id: String = row.get("key_id")?;
         if row.get::<Option<i64>>("last_used_at")?.is_none_or(|at| now - at >= ms(TOUCH_INTERVAL)) {
-            self.db().execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", params![now, &key_id]).await?;
+            self.db()
+                .execute("UPDATE api_keys SET last_used_at = ? WHERE id = ?", params![now, &key_id])
+                .await?;
         }
         Ok(Identity {
             user_id: row.get("user_id")?,
@@ -574,7 +599,8 @@ impl Accounts {
                     if changed == 0 {
                         return Err(no_user(id));
                     }
-                    tx.execute("DELETE FROM sessions WHERE user_id = ? AND id <> ?", params![id, keep]).await?;
+                    tx.execute("DELETE FROM sessions WHERE user_id = ? AND id <> ?", params![id, keep])
+                        .await?;
                     Ok(())
                 }
             })
@@ -610,7 +636,11 @@ impl Accounts {
     }
 
     /// Creates an API key; the whole key is returned this once.
-    pub async fn create_api_key(&self, user_id: &str, request: NewApiKey) -> Result<(ApiKeyInfo, String), AccountError> {
+    pub async fn create_api_key(
+        &self,
+        user_id: &str,
+        request: NewApiKey,
+    ) -> Result<(ApiKeyInfo, String), AccountError> {
         let name = validate::key_name(&request.name).map_err(invalid)?;
         if request.scopes.is_empty() {
             return Err(AccountError::Invalid("give the key at least one scope, e.g. assets:write".into()));
@@ -668,8 +698,10 @@ impl Accounts {
     }
 
     pub async fn revoke_api_key(&self, user_id: &str, key_id: &str) -> Result<(), AccountError> {
-        let gone =
-            self.db().execute("DELETE FROM api_keys WHERE id = ? AND user_id = ?", params![key_id, user_id]).await?;
+        let gone = self
+            .db()
+            .execute("DELETE FROM api_keys WHERE id = ? AND user_id = ?", params![key_id, user_id])
+            .await?;
         if gone == 0 {
             return Err(AccountError::NotFound(format!("you have no API key {key_id}")));
         }
@@ -690,10 +722,15 @@ impl Accounts {
     }
 
     /// Users in creation order, `limit` at a time after the id `cursor`.
-    pub async fn list_users(&self, limit: u32, cursor: Option<&str>) -> Result<(Vec<User>, Option<String>), AccountError> {
+    pub async fn list_users(
+        &self,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> Result<(Vec<User>, Option<String>), AccountError> {
         let limit = limit.clamp(1, MAX_PAGE);
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id > ? ORDER BY id LIMIT ?");
-        let users: Vec<User> = self.db().query_as(&sql, params![cursor.unwrap_or(""), i64::from(limit) + 1]).await?;
+        let users: Vec<User> =
+            self.db().query_as(&sql, params![cursor.unwrap_or(""), i64::from(limit) + 1]).await?;
         let mut users = users;
         let next = if users.len() > limit as usize {
             users.truncate(limit as usize);
@@ -706,8 +743,13 @@ impl Accounts {
 
     /// Admin: changes a user's role.
     pub async fn set_role(&self, id: &str, role: Role) -> Result<User, AccountError> {
-        let changed =
-            self.db().execute("UPDATE users SET role = ?, updated_at = ? WHERE id = ?", params![role.as_str(), now_ms(), id]).await?;
+        let changed = self
+            .db()
+            .execute(
+                "UPDATE users SET role = ?, updated_at = ? WHERE id = ?",
+                params![role.as_str(), now_ms(), id],
+            )
+            .await?;
         if changed == 0 {
             return Err(no_user(id));
         }

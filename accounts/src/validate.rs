@@ -81,8 +81,13 @@ pub fn password(input: &str) -> Result<(), String> {
 /// A language tag (BCP 47 shape): `en`, `pt-BR`, `zh-Hant-TW`.
 pub fn language(input: &str) -> Result<String, String> {
     let ok = (2..=35).contains(&input.len())
-        && input.split('-').all(|part| (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric()))
-        && input.split('-').next().is_some_and(|p| p.len() >= 2 && p.chars().all(|c| c.is_ascii_alphabetic()));
+        && input
+            .split('-')
+            .all(|part| (1..=8).contains(&part.len()) && part.chars().all(|c| c.is_ascii_alphanumeric()))
+        && input
+            .split('-')
+            .next()
+            .is_some_and(|p| p.len() >= 2 && p.chars().all(|c| c.is_ascii_alphabetic()));
     if ok {
         Ok(input.to_owned())
     } else {
@@ -104,12 +109,16 @@ pub fn avatar_key(input: &str) -> Result<String, String> {
     let ok = input.starts_with("avatars/")
         && input.len() <= MAX_AVATAR_KEY
         && !input.contains("..")
-        && input["avatars/".len()..].chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
+        && input["avatars/".len()..]
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '/'))
         && input.len() > "avatars/".len();
     if ok {
         Ok(input.to_owned())
     } else {
-        Err(format!("the avatar key must be an object key under avatars/ of at most {MAX_AVATAR_KEY} characters"))
+        Err(format!(
+            "the avatar key must be an object key under avatars/ of at most {MAX_AVATAR_KEY} characters"
+        ))
     }
 }
 
@@ -151,7 +160,16 @@ mod tests {
         for good in ["ada@example.com", "a.b+tag@sub.example.org", "Ada@Example.COM"] {
             assert!(email(good).is_ok(), "{good}");
         }
-        for bad in ["ada", "ada@", "@example.com", "ada@example", "a da@example.com", "ada@@example.com", "ada@.com", "ada@example..com"] {
+        for bad in [
+            "ada",
+            "ada@",
+            "@example.com",
+            "ada@example",
+            "a da@example.com",
+            "ada@@example.com",
+            "ada@.com",
+            "ada@example..com",
+        ] {
             assert!(email(bad).unwrap_err().contains("name@example.com"), "{bad}");
         }
         assert_eq!(email_key("Ada@Example.COM"), "ada@example.com");

@@ -148,21 +148,31 @@ pub enum Principal {
     #[default]
     Anonymous,
     User(Identity),
+    /// A valid session cookie on a write that lacks the CSRF header: treated
+    /// as nobody, and any check that needs a user answers 403 saying so
+    /// (while sign-in and other anonymous routes keep working).
+    CsrfMissing,
 }
 
 impl Principal {
     pub fn identity(&self) -> Option<&Identity> {
         match self {
             Principal::User(identity) => Some(identity),
-            Principal::Anonymous => None,
+            Principal::Anonymous | Principal::CsrfMissing => None,
         }
     }
 
-    /// 401 unless signed in.
+    /// 401 unless signed in (403 for a cookie write without the CSRF header).
     pub fn require_user(&self) -> Result<&Identity, ApiError> {
-        self.identity().ok_or_else(|| {
-            ApiError::unauthorized("sign in first, or send an API key as `Authorization: Bearer KEY`")
-        })
+        match self {
+            Principal::User(identity) => Ok(identity),
+            Principal::Anonymous => {
+                Err(ApiError::unauthorized("sign in first, or send an API key as `Authorization: Bearer KEY`"))
+            }
+            Principal::CsrfMissing => Err(ApiError::forbidden(
+                "a write signed in by cookie needs the X-CSRF-Token header (its value comes with sign-in and GET /me)",
+            )),
+        }
     }
 
     /// 401 unless signed in, 403 unless the role is `role` or above.
