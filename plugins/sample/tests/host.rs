@@ -1,4 +1,4 @@
-//! Two sample plugins on the real host machinery (SQLite stores in a temp
+//! The two sample plugins on the real host machinery (SQLite stores in a temp
 //! directory, the in-process bus): `guestbook` owns a table, takes the
 //! principal and publishes `guestbook.signed`; `tally` consumes that event
 //! into a table of its own. Requests go through the merged router with
@@ -9,154 +9,16 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::Body;
-use axum::extract::State;
-use axum::http::{Request, StatusCode};
-use axum::routing::get;
-use axum::{Extension, Router};
+use cdlc_plugin_api::axum::body::Body;
+use cdlc_plugin_api::axum::http::{Request, StatusCode};
+use cdlc_plugin_api::axum::{Extension, Router};
 use cdlc_plugin_api::host::{HostServices, PluginHost};
 use cdlc_plugin_api::{
-    async_trait, params, ApiError, AssetInfo, AssetState, Assets, AssetsError, Credential, DeletedUser,
-    Event, Health, Identity, InProcessBus, Json, Migration, Playback, Plugin, PluginContext, PluginError,
-    Principal, Role, Sql, WebBundle, WebPage,
+    async_trait, AssetInfo, AssetState, Assets, AssetsError, Credential, DeletedUser, Health, Identity,
+    InProcessBus, Playback, PluginError, Principal, Role,
 };
 use cdlc_plugin_store::Stores;
-use serde::Deserialize;
 use tower::ServiceExt;
-
-struct Guestbook;
-
-#[derive(Debug, Deserialize)]
-struct GuestbookSettings {
-    #[serde(default = "default_max")]
-    max_message: usize,
-}
-fn default_max() -> usize {
-    200
-}
-
-#[derive(Deserialize)]
-struct Entry {
-    message: String,
-    asset_id: Option<String>,
-}
-
-async fn sign(
-    State(ctx): State<PluginContext>,
-    principal: Principal,
-    Json(entry): Json<Entry>,
-) -> Result<StatusCode, ApiError> {
-    let user = principal.require_role(Role::Viewer)?;
-    let settings: GuestbookSettings = ctx.config().map_err(ApiError::internal)?;
-    if entry.message.chars().count() > settings.max_message {
-        return Err(ApiError::bad_request(format!(
-            "the message must be at most {} characters",
-            settings.max_message
-        )));
-    }
-    if let Some(asset) = &entry.asset_id {
-        if !ctx.assets().is_ready(asset).await.map_err(ApiError::internal)? {
-            return Err(ApiError::bad_request(format!("the asset {asset} is not ready")));
-        }
-    }
-    ctx.db()
-        .execute(
-            "INSERT INTO entries (user_id, message) VALUES (?, ?)",
-            params![&user.user_id, entry.message],
-        )
-        .await?;
-    ctx.publish("signed", serde_json::json!({ "user_id": user.user_id }))
-        .await
-        .map_err(ApiError::internal)?;
-    Ok(StatusCode::CREATED)
-}
-
-async fn entries(State(ctx): State<PluginContext>) -> Result<Json<Vec<String>>, ApiError> {
-    let rows = ctx.db().query("SELECT message FROM entries ORDER BY message", params![]).await?;
-    Ok(Json(rows.iter().map(|r| r.get("message")).collect::<Result<_, _>>()?))
-}
-
-#[async_trait]
-impl Plugin for Guestbook {
-    fn name(&self) -> &'static str {
-        "guestbook"
-    }
-    fn version(&self) -> &'static str {
-        "1.0.0"
-    }
-    fn migrations(&self) -> &'static [Migration] {
-        &[Migration {
-            name: "0001_entries",
-            statements: &["CREATE TABLE entries (user_id VARCHAR(36) NOT NULL, message TEXT NOT NULL)"],
-        }]
-    }
-    async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
-        ctx.config::<GuestbookSettings>().map(|_| ())
-    }
-    fn router(&self, ctx: PluginContext) -> Router {
-        Router::new().route("/entries", get(entries).post(sign)).with_state(ctx)
-    }
-    fn web(&self) -> WebBundle {
-        WebBundle {
-            pages: vec![WebPage {
-                path: "/guestbook".into(),
-                title: "Guestbook".into(),
-                script: "app.js".into(),
-            }],
-            files: vec![],
-        }
-    }
-    async fn user_deleted(&self, ctx: &PluginContext, user: &DeletedUser) -> Result<(), PluginError> {
-        ctx.db().execute("DELETE FROM entries WHERE user_id = ?", params![&user.user_id]).await?;
-        Ok(())
-    }
-}
-
-struct Tally;
-
-#[async_trait]
-impl Plugin for Tally {
-    fn name(&self) -> &'static str {
-        "tally"
-    }
-    fn version(&self) -> &'static str {
-        "0.1.0"
-    }
-    fn migrations(&self) -> &'static [Migration] {
-        &[Migration {
-            name: "0001_signatures",
-            statements: &["CREATE TABLE signatures (user_id VARCHAR(36) NOT NULL, at_ms BIGINT NOT NULL)"],
-        }]
-    }
-    fn router(&self, ctx: PluginContext) -> Router {
-        Router::new()
-            .route(
-                "/",
-                get(|State(ctx): State<PluginContext>| async move {
-                    let rows = ctx.db().query("SELECT COUNT(*) AS n FROM signatures", params![]).await?;
-                    Ok::<_, ApiError>(Json(serde_json::json!({ "signatures": rows[0].get::<i64>("n")? })))
-                }),
-            )
-            .with_state(ctx)
-    }
-    fn consumes(&self) -> Vec<String> {
-        vec!["guestbook.signed".into()]
-    }
-    async fn on_event(&self, ctx: &PluginContext, event: Event) -> Result<(), PluginError> {
-        let user = event.payload["user_id"].as_str().unwrap_or_default().to_owned();
-        ctx.db()
-            .execute("INSERT INTO signatures (user_id, at_ms) VALUES (?, ?)", params![user, event.at_ms])
-            .await?;
-        Ok(())
-    }
-    async fn user_deleted(&self, ctx: &PluginContext, user: &DeletedUser) -> Result<(), PluginError> {
-        ctx.db().execute("DELETE FROM signatures WHERE user_id = ?", params![&user.user_id]).await?;
-        Ok(())
-    }
-    async fn health(&self, _ctx: &PluginContext) -> Health {
-        Health::Degraded("sample".into())
-    }
-}
 
 /// A fixed set of assets: the host's real implementation reads the metadata store.
 struct FixedAssets(HashMap<String, AssetState>);
@@ -190,7 +52,7 @@ async fn host(dir: &std::path::Path, config: &str) -> Result<PluginHost, PluginE
         ]))),
     };
     let config: toml::Table = toml::from_str(config).expect("toml");
-    PluginHost::start(vec![Arc::new(Guestbook), Arc::new(Tally)], &config, services).await
+    PluginHost::start(cdlc_plugin_sample::plugins(), &config, services).await
 }
 
 fn viewer(id: &str) -> Principal {
@@ -216,7 +78,7 @@ async fn call(
     let request = request.body(Body::from(body.unwrap_or_default().to_owned())).unwrap();
     let response = app.clone().layer(Extension(principal)).oneshot(request).await.unwrap();
     let status = response.status();
-    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    let bytes = cdlc_plugin_api::axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
     (status, String::from_utf8_lossy(&bytes).into_owned())
 }
 
