@@ -3,7 +3,7 @@ use std::time::Duration;
 
 use gst_pbutils::prelude::*;
 use gst_pbutils::{Discoverer, DiscovererResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{IngestError, Limits};
 
@@ -11,7 +11,7 @@ use crate::{IngestError, Limits};
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What cdlc knows about a source after probing it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MediaInfo {
     /// Size of the file in bytes.
     pub file_size: u64,
@@ -28,7 +28,7 @@ pub struct MediaInfo {
 }
 
 /// The picture as it should be shown: stored size, rotation and timing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoInfo {
     pub codec: String,
     /// Size of the decoded pictures as stored in the file.
@@ -49,7 +49,7 @@ pub struct VideoInfo {
     pub stream_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AudioInfo {
     pub codec: String,
     pub channels: u32,
@@ -59,7 +59,7 @@ pub struct AudioInfo {
 }
 
 /// Rotation a player must apply to show the stored pictures upright.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rotation {
     None,
     Clockwise90,
