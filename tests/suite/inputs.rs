@@ -245,3 +245,38 @@ fn ladder_and_segment_duration_options_are_honoured() {
         .expect("AVERAGE-BANDWIDTH");
     assert!((300_000..=900_000).contains(&bandwidth), "360p near its 600 kbit/s: {bandwidth}");
 }
+
+/// Frames a Matroska source may come out with: Matroska's duration covers
+/// the AAC padding and the 23 ms ffmpeg puts before the first video frame,
+/// so the last frame may be held one frame longer to reach it.
+fn mkv_frames(frames: u64) -> std::ops::RangeInclusive<u64> {
+    frames..=frames + 1
+}
+
+#[test]
+fn hevc_with_b_frames_in_mkv_mp4_and_ts_is_transcoded() {
+    // libx265's defaults (B-frames, pyramid); in Matroska the demuxer sends
+    // two segments, which once drove cmafmux into a panic.
+    for (name, pix_fmt) in [("hevc.mkv", "yuv420p"), ("hevc10.mkv", "yuv420p10le"), ("hevc.ts", "yuv420p")] {
+        let (dir, src) = Clip::video("testsrc2=s=320x240:r=25:d=2")
+            .input("sine=d=2")
+            .args(&["-c:v", "libx265", "-pix_fmt", pix_fmt, "-x265-params", "log-level=error:bframes=3"])
+            .aac()
+            .write(name);
+        let (out, _) = transcode_ok(&src, &dir, &[]);
+        verify_stream(&out, &Expect { frames: mkv_frames(50), ..expect(320, 240, 50, true) });
+    }
+}
+
+#[test]
+fn h264_with_open_gops_is_transcoded_from_mp4_mkv_and_ts() {
+    for name in ["open.mp4", "open.mkv", "open.ts"] {
+        let (dir, src) = Clip::video("testsrc2=s=320x240:r=25:d=2")
+            .input("sine=d=2")
+            .args(&["-c:v", "libx264", "-bf", "3", "-g", "12", "-x264-params", "open-gop=1"])
+            .aac()
+            .write(name);
+        let (out, _) = transcode_ok(&src, &dir, &[]);
+        verify_stream(&out, &Expect { frames: mkv_frames(50), ..expect(320, 240, 50, true) });
+    }
+}

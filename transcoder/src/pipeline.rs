@@ -19,7 +19,7 @@ use tracing::{debug, info, info_span, warn};
 
 use crate::output::{RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput};
 use crate::stills::{Stills, StillsPlan};
-use crate::{cmaf, LadderPlan, TranscodeError};
+use crate::{cmaf, timeline, LadderPlan, TranscodeError};
 use cdlc_ingest::Rotation;
 
 /// Every x264 speed preset, fastest first.
@@ -264,7 +264,7 @@ fn build(
         let profile = capsfilter(
             gst::Caps::builder("video/x-h264").field("profile", "high").field("stream-format", "avc").build(),
         )?;
-        let mux = cmafmux(fragment_duration)?;
+        let mux = cmafmux(fragment_duration, true)?;
         let appsink = segment_appsink(shared, index)?;
         add_chain(&pipeline, &[&queue, &scale, &size, &x264, &profile, &mux, &appsink])?;
         tee.link(&queue).map_err(build_error)?;
@@ -301,7 +301,7 @@ fn build(
             )?;
             let aac = make("avenc_aac")?;
             aac.set_property("bitrate", audio.bitrate as i32);
-            let mux = cmafmux(fragment_duration)?;
+            let mux = cmafmux(fragment_duration, false)?;
             let appsink = segment_appsink(shared, plan.rungs.len())?;
             add_chain(&pipeline, &[&convert, &resample, &format, &aac, &mux, &appsink])?;
             Some(convert)
@@ -309,6 +309,11 @@ fn build(
         None => None,
     };
 
+    for (head, what) in [(Some(&convert), "video"), (audio_head.as_ref(), "audio")] {
+        if let Some(pad) = head.and_then(|h| h.static_pad("sink")) {
+            timeline::one_timeline(&pad, what);
+        }
+    }
     connect_decoded_streams(&pipeline, &decodebin, &convert, audio_head);
     Ok(Built { pipeline, encoded })
 }
@@ -340,11 +345,16 @@ fn strip_orientation_tags(flip: &gst::Element) {
     });
 }
 
-fn cmafmux(fragment_duration: gst::ClockTime) -> Result<gst::Element, TranscodeError> {
-    gst::ElementFactory::make("cmafmux")
+/// A cmafmux whose input is guarded against timestamps it would panic on
+/// (see [`crate::timeline`]).
+fn cmafmux(fragment_duration: gst::ClockTime, video: bool) -> Result<gst::Element, TranscodeError> {
+    let mux = gst::ElementFactory::make("cmafmux")
         .property("fragment-duration", fragment_duration)
         .build()
-        .map_err(|_| TranscodeError::MissingElement("cmafmux".into()))
+        .map_err(|_| TranscodeError::MissingElement("cmafmux".into()))?;
+    let sink = mux.static_pad("sink").ok_or_else(|| build_error("cmafmux has no sink pad"))?;
+    timeline::guard_muxer_input(&sink, video);
+    Ok(mux)
 }
 
 /// Links decodebin's pads as they appear: the first video stream to the
