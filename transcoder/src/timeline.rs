@@ -34,6 +34,8 @@ struct Retimer {
     /// Running time of the last buffer let through, and its end.
     last: Option<gst::ClockTime>,
     last_end: Option<gst::ClockTime>,
+    /// Nothing is let through after this: the probed duration and a margin.
+    limit: Option<gst::ClockTime>,
     dropped: u64,
 }
 
@@ -54,6 +56,11 @@ impl Retimer {
         if self.last.is_some_and(|last| time < last) {
             return None;
         }
+        // A damaged timestamp far in the future (a flipped bit in an MPEG-TS
+        // PTS) would have videorate fill the gap with copies for hours.
+        if self.limit.is_some_and(|limit| time > limit) {
+            return None;
+        }
         self.last = Some(time);
         self.last_end = Some(duration.map_or(time, |d| time + d));
         Some(time)
@@ -69,9 +76,10 @@ fn zero_segment() -> gst::Event {
 }
 
 /// Puts one decoded stream (`what` is "video" or "audio", for the logs) on
-/// one timeline: PTS = running time, one segment from 0, never backwards.
-pub(crate) fn one_timeline(pad: &gst::Pad, what: &'static str) {
-    let state = Arc::new(Mutex::new(Retimer::default()));
+/// one timeline: PTS = running time, one segment from 0, never backwards,
+/// never after `limit`.
+pub(crate) fn one_timeline(pad: &gst::Pad, what: &'static str, limit: gst::ClockTime) {
+    let state = Arc::new(Mutex::new(Retimer { limit: Some(limit), ..Retimer::default() }));
     pad.add_probe(gst::PadProbeType::BUFFER | gst::PadProbeType::EVENT_DOWNSTREAM, move |_, info| {
         let mut state = state.lock().unwrap_or_else(|e| e.into_inner());
         match &mut info.data {
@@ -108,7 +116,7 @@ pub(crate) fn one_timeline(pad: &gst::Pad, what: &'static str) {
                 }
                 gst::EventView::FlushStop(_) => {
                     // Only a seek flushes, and cdlc never seeks; start over cleanly anyway.
-                    *state = Retimer::default();
+                    *state = Retimer { limit: state.limit, ..Retimer::default() };
                     gst::PadProbeReturn::Ok
                 }
                 _ => gst::PadProbeReturn::Ok,
@@ -309,6 +317,9 @@ mod tests {
         assert_eq!(retimer.retime(Some(ms(40)), Some(ms(40))), None, "a frame back in time is dropped");
         assert_eq!(retimer.retime(None, Some(ms(40))), Some(ms(103)), "an untimed frame follows the last");
         assert_eq!(retimer.retime(Some(ms(10)), None), None, "before the segment: clipped");
+        retimer.limit = Some(ms(3_000));
+        assert_eq!(retimer.retime(Some(ms(26 * 3_600_000)), None), None, "a damaged time far ahead");
+        assert_eq!(retimer.retime(Some(ms(143)), None), Some(ms(143)));
     }
 
     #[test]
