@@ -120,6 +120,11 @@ pub struct LadderPlan {
     pub source_duration: Duration,
     /// Rotation to apply so the pictures come out upright.
     pub rotation: Rotation,
+    /// The probe's stream ids of the video stream and the audio stream to
+    /// transcode, so the pipeline links the same streams the probe chose
+    /// (not a cover picture that comes first). `None`: the first of each.
+    pub video_stream_id: Option<String>,
+    pub audio_stream_id: Option<String>,
     /// Things the user should know about the choices made.
     pub notes: Vec<String>,
 }
@@ -267,6 +272,8 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         gop_frames,
         source_duration: source.duration,
         rotation: source.video.rotation,
+        video_stream_id: source.video.stream_id.clone(),
+        audio_stream_id: source.audio.first().and_then(|a| a.stream_id.clone()),
         notes,
     })
 }
