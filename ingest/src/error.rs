@@ -19,8 +19,12 @@ pub enum IngestError {
     NotMedia { detail: String },
     #[error("the file is incomplete or damaged ({detail}); upload the whole file again")]
     Damaged { detail: String },
-    #[error("the file needs a decoder cdlc does not have ({detail})")]
+    #[error("the source is truncated or damaged: the file is incomplete (it ends at byte {have}, its '{kind}' box runs to byte {need}); upload the whole file again")]
+    Truncated { kind: String, have: u64, need: u64 },
+    #[error("the file's {detail} needs a decoder cdlc does not have; convert it to H.264, HEVC, VP9 or AV1 (and AAC or Opus audio) and upload it again")]
     MissingDecoder { detail: String },
+    #[error("the file is {what}, which cdlc cannot read to its end (GStreamer 1.22's demuxer never finishes it); convert it to MP4, e.g. `ffmpeg -i FILE -c:v libx264 -pix_fmt yuv420p video.mp4`, and upload that")]
+    UnreadableContainer { what: String },
     #[error("the file has no video stream (it holds {found}); upload a file with video")]
     NoVideo { found: String },
     #[error("the file is a still image, not a video")]

@@ -4,6 +4,7 @@
 //! [`MediaInfo`]; [`Limits::check`] decides whether cdlc will accept it and,
 //! when it will not, says why in a sentence a person can act on.
 
+mod boxes;
 mod error;
 mod limits;
 mod probe;

@@ -1,9 +1,10 @@
+use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::Duration;
 
 use gst_pbutils::prelude::*;
 use gst_pbutils::{Discoverer, DiscovererResult};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{IngestError, Limits};
 
@@ -11,7 +12,7 @@ use crate::{IngestError, Limits};
 pub const DEFAULT_PROBE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What cdlc knows about a source after probing it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct MediaInfo {
     /// Size of the file in bytes.
     pub file_size: u64,
@@ -28,7 +29,7 @@ pub struct MediaInfo {
 }
 
 /// The picture as it should be shown: stored size, rotation and timing.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VideoInfo {
     pub codec: String,
     /// Size of the decoded pictures as stored in the file.
@@ -49,7 +50,7 @@ pub struct VideoInfo {
     pub stream_id: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AudioInfo {
     pub codec: String,
     pub channels: u32,
@@ -59,7 +60,7 @@ pub struct AudioInfo {
 }
 
 /// Rotation a player must apply to show the stored pictures upright.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Rotation {
     None,
     Clockwise90,
@@ -90,6 +91,16 @@ impl MediaInfo {
     }
 }
 
+/// Containers only libav's demuxers read, which in GStreamer 1.22 never
+/// reach the end of the stream (avdemux loops on the last packet's error):
+/// refused at once rather than stalling a transcode for minutes.
+/// Each is known by its first bytes.
+const UNREADABLE_CONTAINERS: [(&[u8], &str); 3] = [
+    (b"GIF87a", "an animated GIF"),
+    (b"GIF89a", "an animated GIF"),
+    (b"nut/multimedia container\0", "a NUT file"),
+];
+
 /// Probes the file at `path` and checks it against `limits`.
 ///
 /// The checks that need no decoding (empty, too large) run first, so a
@@ -98,6 +109,20 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
     let metadata = std::fs::metadata(path)
         .map_err(|source| IngestError::Unreadable { path: path.to_owned(), source })?;
     limits.check_file_size(metadata.len())?;
+    let unreadable = |source| IngestError::Unreadable { path: path.to_owned(), source };
+    let mut file = std::fs::File::open(path).map_err(unreadable)?;
+    if let Some((kind, need)) = crate::boxes::box_past_end(&mut file, metadata.len()).map_err(unreadable)? {
+        return Err(IngestError::Truncated { kind, have: metadata.len(), need });
+    }
+    // Before the Discoverer, which can hang on these as the pipeline does.
+    let mut head = [0u8; 32];
+    file.seek(SeekFrom::Start(0)).map_err(unreadable)?;
+    let head_len = file.read(&mut head).map_err(unreadable)?;
+    if let Some((_, what)) =
+        UNREADABLE_CONTAINERS.iter().find(|(magic, _)| head[..head_len].starts_with(magic))
+    {
+        return Err(IngestError::UnreadableContainer { what: (*what).to_owned() });
+    }
     gst::init().map_err(|e| IngestError::Init(e.to_string()))?;
 
     let absolute = std::path::absolute(path)
@@ -109,19 +134,25 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
         .map_err(|e| IngestError::Init(e.to_string()))?;
     let info = discoverer.discover_uri(&uri).map_err(|e| classify_discoverer_error(&e.to_string()))?;
 
-    match info.result() {
-        DiscovererResult::Ok => {}
+    let container_caps = info.stream_info().and_then(|s| s.caps());
+
+    // MissingPlugins covers the whole file: a subtitle or data stream
+    // without a decoder must not refuse a video that decodes.
+    let missing_plugins = match info.result() {
+        DiscovererResult::Ok => Vec::new(),
         DiscovererResult::Timeout => return Err(IngestError::ProbeTimeout(timeout)),
         DiscovererResult::MissingPlugins => {
-            let missing = info.missing_elements_installer_details().join(", ");
-            return Err(IngestError::MissingDecoder { detail: missing });
+            info.missing_elements_installer_details().iter().map(|d| d.to_string()).collect()
         }
         other => return Err(IngestError::NotMedia { detail: format!("{other:?}") }),
-    }
+    };
 
     let videos = info.video_streams();
     let audios = info.audio_streams();
-    let Some(first_video) = videos.first() else {
+    let Some(first_video) = choose_video(&videos) else {
+        if videos.iter().any(|v| v.is_image()) {
+            return Err(IngestError::StillImage);
+        }
         let found = if audios.is_empty() {
             "no audio or video".to_owned()
         } else {
@@ -129,8 +160,11 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
         };
         return Err(IngestError::NoVideo { found });
     };
-    if first_video.is_image() {
-        return Err(IngestError::StillImage);
+    let chosen_caps = [first_video.caps(), audios.first().and_then(|a| a.caps())];
+    for caps in chosen_caps.iter().flatten() {
+        if lacks_decoder(caps, &missing_plugins) {
+            return Err(IngestError::MissingDecoder { detail: describe_caps(caps) });
+        }
     }
 
     let video = describe_video(first_video);
@@ -141,7 +175,7 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
         .map(|d| Duration::from_nanos(d.nseconds()))
         .filter(|d| !d.is_zero())
         .ok_or(IngestError::UnknownDuration)?;
-    let container = info.stream_info().and_then(|s| s.caps()).map(|caps| describe_caps(&caps));
+    let container = container_caps.map(|caps| describe_caps(&caps));
 
     let media = MediaInfo {
         file_size: metadata.len(),
@@ -153,6 +187,32 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
     };
     limits.check(&media)?;
     Ok(media)
+}
+
+/// The video stream to transcode: the first that moves and is not a
+/// picture codec (a cover image stored as a one-frame JPEG or PNG track
+/// before the film), else the first that moves (Motion JPEG, an animated
+/// GIF), else none.
+fn choose_video(videos: &[gst_pbutils::DiscovererVideoInfo]) -> Option<&gst_pbutils::DiscovererVideoInfo> {
+    let moving = || videos.iter().filter(|v| !v.is_image());
+    let picture_codec = |v: &gst_pbutils::DiscovererVideoInfo| {
+        v.caps().and_then(|c| c.structure(0).map(|s| matches!(s.name().as_str(), "image/jpeg" | "image/png")))
+            == Some(true)
+    };
+    moving().find(|v| !picture_codec(v)).or_else(|| moving().next())
+}
+
+/// Whether one of the Discoverer's missing-plugin details (the installer's
+/// "gstreamer|1.0|app|description|decoder-CAPS") names a decoder for `caps`.
+fn lacks_decoder(caps: &gst::CapsRef, missing: &[String]) -> bool {
+    let Some(name) = caps.structure(0).map(|s| s.name().to_string()) else {
+        return false;
+    };
+    missing.iter().any(|detail| {
+        let wanted = detail.rsplit('|').next().unwrap_or_default();
+        let wanted = wanted.strip_prefix("decoder-").unwrap_or(wanted);
+        wanted.split(',').next().map(str::trim) == Some(name.as_str())
+    })
 }
 
 fn classify_discoverer_error(message: &str) -> IngestError {

@@ -33,6 +33,12 @@ pub struct Config {
     pub segment_duration: f64,
     /// x264 speed preset. Env: CDLC_X264_PRESET.
     pub x264_preset: String,
+    /// Largest resident memory of one transcode's child process, in bytes;
+    /// a child above it is stopped and its job fails. Env: CDLC_TRANSCODE_MEMORY_BYTES.
+    pub transcode_memory_bytes: u64,
+    /// Seconds a transcode may go without progress before its child is
+    /// stopped, whatever the cause. Env: CDLC_TRANSCODE_STALL_SECONDS.
+    pub transcode_stall_seconds: u64,
     /// URL that receives a POST when an asset is ready or errored. Env: CDLC_WEBHOOK_URL.
     pub webhook_url: Option<String>,
     /// Key of the HMAC-SHA256 in each webhook's `Cdlc-Signature` header;
@@ -77,6 +83,8 @@ impl Default for Config {
             max_attempts: 3,
             segment_duration: 2.0,
             x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
+            transcode_memory_bytes: cdlc_isolation::DEFAULT_MEMORY_BYTES,
+            transcode_stall_seconds: cdlc_isolation::DEFAULT_STALL.as_secs(),
             webhook_url: None,
             webhook_secret: None,
             metadata: None,
@@ -153,6 +161,12 @@ impl Config {
         if let Some(v) = env("CDLC_X264_PRESET") {
             config.x264_preset = v;
         }
+        if let Some(v) = env("CDLC_TRANSCODE_MEMORY_BYTES") {
+            config.transcode_memory_bytes = parse_env("CDLC_TRANSCODE_MEMORY_BYTES", &v)?;
+        }
+        if let Some(v) = env("CDLC_TRANSCODE_STALL_SECONDS") {
+            config.transcode_stall_seconds = parse_env("CDLC_TRANSCODE_STALL_SECONDS", &v)?;
+        }
         if let Some(v) = env("CDLC_WEBHOOK_URL") {
             config.webhook_url = Some(v);
         }
@@ -207,6 +221,12 @@ impl Config {
         }
         if !(0.5..=20.0).contains(&self.segment_duration) {
             bail!("segment_duration must be between 0.5 and 20 seconds");
+        }
+        if !(256 << 20..=1 << 40).contains(&self.transcode_memory_bytes) {
+            bail!("transcode_memory_bytes must be between 268435456 (256 MiB) and 1099511627776 (1 TiB)");
+        }
+        if !(10..=86400).contains(&self.transcode_stall_seconds) {
+            bail!("transcode_stall_seconds must be between 10 and 86400");
         }
         if let Some(url) = &self.webhook_url {
             if !(url.starts_with("http://") || url.starts_with("https://")) {

@@ -69,8 +69,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let runner = Arc::new(JobRunner {
             objects,
             reporter: Arc::new(queue.clone()),
-            settings: JobSettings::from_config(&config),
+            settings: JobSettings::from_config(&config)?,
             spool_dir: config.data_dir.join("spool"),
+            running: Default::default(),
         });
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let node = format!("worker-{}", std::process::id());

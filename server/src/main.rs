@@ -7,6 +7,7 @@ mod edge_origin;
 mod farm;
 mod published;
 mod reports;
+mod running;
 mod serve;
 mod state;
 mod transcode;
@@ -36,6 +37,10 @@ enum Command {
     /// Run a transcoding farm member: pulls jobs from a NATS queue, reads
     /// and writes object storage, reports back over NATS.
     Worker(farm::Args),
+    /// Internal: one probe and transcode, spoken to over stdin and stdout by
+    /// `cdlc serve`, `cdlc worker` and `cdlc transcode`, which start it.
+    #[command(hide = true)]
+    TranscodeJob,
 }
 
 fn main() -> ExitCode {
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Edge(args) => edge::run(args),
         Command::Worker(args) => farm::run(args),
+        Command::TranscodeJob => return cdlc_isolation::child::run_child(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -80,8 +80,9 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let runner = Arc::new(JobRunner {
             objects: state.objects.clone(),
             reporter,
-            settings: JobSettings::from_config(&state.config),
+            settings: JobSettings::from_config(&state.config)?,
             spool_dir: state.spool_dir.clone(),
+            running: state.running.clone(),
         });
         let node = format!("serve-{}", std::process::id());
         let _workers = crate::worker::spawn(runner, state.queue.clone(), &node, workers, stopped);

@@ -42,6 +42,8 @@ pub struct AppState {
     pub edge: Arc<cdlc_edge::Edge>,
     /// What the asset view has seen of each asset's stream objects.
     pub published: crate::published::Published,
+    /// The transcodes running in this process, so a delete stops them.
+    pub running: Arc<crate::running::RunningJobs>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -95,7 +97,19 @@ impl AppState {
             None => Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE)),
         };
         let published = crate::published::Published::default();
-        Ok(AppState { config, queue, metadata, objects, bucket, admin_token, spool_dir, edge, published })
+        let running = Arc::default();
+        Ok(AppState {
+            config,
+            queue,
+            metadata,
+            objects,
+            bucket,
+            admin_token,
+            spool_dir,
+            edge,
+            published,
+            running,
+        })
     }
 }
 

@@ -5,10 +5,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use cdlc_ingest::Limits;
-use cdlc_transcoder::{
-    DirectorySink, EncoderOptions, LadderOptions, RenditionKind, RungSpec, TranscodeOutput,
-};
+use std::sync::atomic::AtomicBool;
+
+use cdlc_transcoder::{DirectorySink, LadderPlan, RenditionKind, RungSpec, SegmentSink, TranscodeOutput};
 use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, clap::Args)]
@@ -92,61 +91,92 @@ fn prepare_outdir(outdir: &Path) -> anyhow::Result<bool> {
 }
 
 /// Probes, plans, transcodes and packages; on any failure removes every
-/// file it wrote so that nothing half-done is left behind.
+/// file it wrote so that nothing half-done is left behind. The probe and
+/// the pipeline run in a child process, so a source that crashes GStreamer
+/// ends with a sentence here too.
 fn transcode_into(args: &Args, started: Instant) -> anyhow::Result<(TranscodeOutput, Duration)> {
-    let info = cdlc_ingest::probe(&args.input, &Limits::default())?;
-    let options = LadderOptions {
-        segment_duration: Duration::from_secs_f64(args.segment_duration),
-        rungs: args.ladder.clone(),
-        audio_bitrate: args.audio_kbps * 1000,
-    };
-    let plan = cdlc_transcoder::plan(&info, &options)?;
-    if !args.quiet {
-        eprintln!(
-            "{}: {}x{} {}, {:.1}s → {} rung(s) at {:.3} fps, {:.3}s segments",
-            args.input.display(),
-            info.video.display_width,
-            info.video.display_height,
-            info.video.codec,
-            info.duration.as_secs_f64(),
-            plan.rungs.len(),
-            plan.frame_rate_f64(),
-            plan.segment_duration().as_secs_f64()
-        );
-        for note in &plan.notes {
-            eprintln!("note: {note}");
-        }
+    let watch = cdlc_isolation::Watch::default();
+    let mut request = cdlc_isolation::JobRequest::new(args.input.clone(), &watch);
+    request.segment_duration = Duration::from_secs_f64(args.segment_duration);
+    request.rungs = args.ladder.clone();
+    request.audio_bitrate = args.audio_kbps * 1000;
+    request.x264_preset = args.preset.clone();
+    if let Some(threads) = args.threads {
+        request.threads = threads;
     }
-
-    std::fs::create_dir_all(&args.outdir)
-        .with_context(|| format!("cannot create {}", args.outdir.display()))?;
+    let command =
+        cdlc_isolation::ChildCommand::this_binary().context("cannot find this program's own path")?;
     let sink = Arc::new(DirectorySink::new(&args.outdir));
-    let bar = progress_bar(args.quiet);
-    let defaults = EncoderOptions::default();
-    let encoder = EncoderOptions {
-        x264_preset: args.preset.clone(),
-        threads: args.threads.unwrap_or(defaults.threads),
-        ..defaults
-    };
-    let transcoded = cdlc_transcoder::transcode(&args.input, &plan, &encoder, sink.clone(), &mut |p| {
-        bar.set_position(p.percent.round() as u64);
-        let speed = p.encoded.as_secs_f64() / started.elapsed().as_secs_f64().max(0.001);
-        bar.set_message(format!("{:.1}s encoded, {speed:.2}x", p.encoded.as_secs_f64()));
-    });
-    let packaged = transcoded.map_err(anyhow::Error::from).and_then(|output| {
-        cdlc_packager::write_manifests(&output, |path, bytes| sink.write_file(path, bytes))
+    let mut observer = CliObserver { args, started, sink: sink.clone(), bar: None, info: None };
+    let finished =
+        cdlc_isolation::run_isolated(&command, &request, &watch, &AtomicBool::new(false), &mut observer);
+    let packaged = finished.map_err(anyhow::Error::from).and_then(|finished| {
+        cdlc_packager::write_manifests(&finished.output, |path, bytes| sink.write_file(path, bytes))
             .context("could not write the manifests")?;
-        Ok(output)
+        Ok((finished.output, finished.info.duration))
     });
     match packaged {
-        Ok(output) => {
-            bar.finish_and_clear();
-            Ok((output, info.duration))
+        Ok(done) => {
+            if let Some(bar) = &observer.bar {
+                bar.finish_and_clear();
+            }
+            Ok(done)
         }
         Err(error) => {
-            bar.abandon();
+            if let Some(bar) = &observer.bar {
+                bar.abandon();
+            }
             sink.remove_written();
             Err(error)
+        }
+    }
+}
+
+/// Prints the plan, creates OUTDIR once there is something to write, and
+/// moves the progress bar.
+struct CliObserver<'a> {
+    args: &'a Args,
+    started: Instant,
+    sink: Arc<DirectorySink>,
+    bar: Option<ProgressBar>,
+    info: Option<cdlc_ingest::MediaInfo>,
+}
+
+impl cdlc_isolation::JobObserver for CliObserver<'_> {
+    fn probed(&mut self, info: &cdlc_ingest::MediaInfo) -> Result<(), String> {
+        self.info = Some(info.clone());
+        Ok(())
+    }
+
+    fn planned(&mut self, plan: &LadderPlan) -> Result<Arc<dyn SegmentSink>, String> {
+        let args = self.args;
+        if let (false, Some(info)) = (args.quiet, &self.info) {
+            eprintln!(
+                "{}: {}x{} {}, {:.1}s → {} rung(s) at {:.3} fps, {:.3}s segments",
+                args.input.display(),
+                info.video.display_width,
+                info.video.display_height,
+                info.video.codec,
+                info.duration.as_secs_f64(),
+                plan.rungs.len(),
+                plan.frame_rate_f64(),
+                plan.segment_duration().as_secs_f64()
+            );
+            for note in &plan.notes {
+                eprintln!("note: {note}");
+            }
+        }
+        std::fs::create_dir_all(&args.outdir)
+            .map_err(|e| format!("cannot create {}: {e}", args.outdir.display()))?;
+        self.bar = Some(progress_bar(args.quiet));
+        Ok(self.sink.clone())
+    }
+
+    fn progress(&mut self, p: cdlc_transcoder::Progress) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(p.percent.round() as u64);
+            let speed = p.encoded.as_secs_f64() / self.started.elapsed().as_secs_f64().max(0.001);
+            bar.set_message(format!("{:.1}s encoded, {speed:.2}x", p.encoded.as_secs_f64()));
         }
     }
 }

@@ -24,6 +24,7 @@ use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::running::RunningJobs;
 use crate::state::keys;
 
 /// How long a claimed job stays ours without a heartbeat (embedded queue;
@@ -67,16 +68,28 @@ pub struct JobSettings {
     pub max_source_bytes: u64,
     /// How often a running job tells the queue it is alive.
     pub heartbeat: Duration,
+    /// How the transcode child is started, and the limits it runs under.
+    pub child: cdlc_isolation::ChildCommand,
+    pub watch: cdlc_isolation::Watch,
 }
 
 impl JobSettings {
-    pub fn from_config(config: &crate::config::Config) -> Self {
-        JobSettings {
+    pub fn from_config(config: &crate::config::Config) -> anyhow::Result<Self> {
+        let child = cdlc_isolation::ChildCommand::this_binary()
+            .map_err(|e| anyhow::anyhow!("cannot find this program's own path to start transcodes: {e}"))?;
+        let watch = cdlc_isolation::Watch {
+            memory_bytes: config.transcode_memory_bytes,
+            stall: Duration::from_secs(config.transcode_stall_seconds),
+            ..cdlc_isolation::Watch::default()
+        };
+        Ok(JobSettings {
             segment_duration: config.segment_duration,
             x264_preset: config.x264_preset.clone(),
             max_source_bytes: config.max_upload_bytes,
             heartbeat: LEASE / 3,
-        }
+            child,
+            watch,
+        })
     }
 }
 
@@ -88,6 +101,8 @@ pub struct JobRunner {
     pub settings: JobSettings,
     /// Where sources from a remote object store are downloaded.
     pub spool_dir: PathBuf,
+    /// Jobs running here, by asset, so a delete can stop them.
+    pub running: Arc<RunningJobs>,
 }
 
 /// Starts `count` workers named `{node}-{n}`; they stop taking jobs when
@@ -139,18 +154,27 @@ async fn worker_loop(
 async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let (job, attempt) = (delivery.job().clone(), delivery.attempt());
     info!(attempt, "job started");
+    // Stopped by a delete here (at once), by the source vanishing (a delete
+    // on another node: seen at the next heartbeat), or by shutdown.
+    let running = runner.running.start(&job.asset_id);
+    let cancelled = running.stop_flag();
     let heartbeat = {
         let (delivery, every) = (delivery.clone(), runner.settings.heartbeat);
+        let (objects, source, cancelled) =
+            (runner.objects.clone(), keys::source(&job.asset_id), cancelled.clone());
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(every).await;
                 if let Err(error) = delivery.heartbeat().await {
                     warn!(%error, "heartbeat failed");
                 }
+                if let Ok(None) = objects.head(&source).await {
+                    info!("the asset's source is gone (deleted): stopping its transcode");
+                    cancelled.store(true, Ordering::SeqCst);
+                }
             }
         })
     };
-    let cancelled = Arc::new(AtomicBool::new(false));
     let result = tokio::select! {
         result = process(runner, &job, attempt, cancelled.clone()) => Some(result),
         _ = shutdown.wait_for(|stop| *stop) => None,
@@ -183,6 +207,7 @@ async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: 
         Ok(()) => info!("job ended"),
         Err(error) => warn!(%error, "could not settle the job with the queue"),
     }
+    drop(running);
 }
 
 fn report_message(job: &JobMessage, attempt: u32, report: Report) -> ReportMessage {
@@ -310,7 +335,9 @@ fn rendition_record(asset_id: &str, rendition: &RenditionOutput) -> RenditionRec
     }
 }
 
-/// The blocking part of a job (probe and GStreamer), on a blocking thread.
+/// The blocking part of a job, on a blocking thread: the probe and the
+/// transcode run in a child process ([`cdlc_isolation`]), this thread relays
+/// what it makes to object storage and the reporter.
 struct BlockingJob {
     objects: Arc<dyn ObjectStore>,
     settings: JobSettings,
@@ -322,35 +349,45 @@ struct BlockingJob {
 
 impl BlockingJob {
     fn transcode(self) -> Result<TranscodeOutput, JobFailure> {
-        let limits = cdlc_ingest::Limits {
-            max_file_size: self.settings.max_source_bytes,
-            ..cdlc_ingest::Limits::default()
-        };
-        let info = cdlc_ingest::probe(&self.source, &limits).map_err(JobFailure::permanent)?;
-        let source_json = serde_json::to_value(&info).map_err(JobFailure::permanent)?;
-        self.handle.block_on(self.reports.send(Report::Source { info: source_json }))?;
+        let watch = self.settings.watch.clone();
+        let mut request = cdlc_isolation::JobRequest::new(self.source.clone(), &watch);
+        request.max_source_bytes = self.settings.max_source_bytes;
+        request.segment_duration = Duration::from_secs_f64(self.settings.segment_duration);
+        request.x264_preset = self.settings.x264_preset.clone();
+        let command = self.settings.child.clone();
+        let mut observer = PublishingObserver { job: &self, last_reported: -1.0 };
+        let finished =
+            cdlc_isolation::run_isolated(&command, &request, &watch, &self.cancelled, &mut observer)
+                .map_err(|e| JobFailure { message: e.to_string(), retryable: e.is_retryable() })?;
+        Ok(finished.output)
+    }
+}
 
-        let options = cdlc_transcoder::LadderOptions {
-            segment_duration: Duration::from_secs_f64(self.settings.segment_duration),
-            ..Default::default()
-        };
-        let plan = cdlc_transcoder::plan(&info, &options).map_err(JobFailure::permanent)?;
-        let sink = Arc::new(PublishingSink::new(&self, &plan));
-        let encoder = cdlc_transcoder::EncoderOptions {
-            x264_preset: self.settings.x264_preset.clone(),
-            ..Default::default()
-        };
-        let mut last_reported = -1.0;
-        cdlc_transcoder::transcode(&self.source, &plan, &encoder, sink, &mut |progress| {
-            if progress.percent - last_reported >= 1.0 {
-                last_reported = progress.percent;
-                let report = Report::Progress { percent: progress.percent.min(99.0) };
-                if let Err(failure) = self.handle.block_on(self.reports.send(report)) {
-                    warn!(error = failure.message, "cannot report progress");
-                }
+/// Turns what the transcode child tells into reports and published objects.
+struct PublishingObserver<'a> {
+    job: &'a BlockingJob,
+    last_reported: f64,
+}
+
+impl cdlc_isolation::JobObserver for PublishingObserver<'_> {
+    fn probed(&mut self, info: &cdlc_ingest::MediaInfo) -> Result<(), String> {
+        let source_json = serde_json::to_value(info).map_err(|e| e.to_string())?;
+        let report = Report::Source { info: source_json };
+        self.job.handle.block_on(self.job.reports.send(report)).map_err(|failure| failure.message)
+    }
+
+    fn planned(&mut self, plan: &LadderPlan) -> Result<Arc<dyn SegmentSink>, String> {
+        Ok(Arc::new(PublishingSink::new(self.job, plan)))
+    }
+
+    fn progress(&mut self, progress: cdlc_transcoder::Progress) {
+        if progress.percent - self.last_reported >= 1.0 {
+            self.last_reported = progress.percent;
+            let report = Report::Progress { percent: progress.percent.min(99.0) };
+            if let Err(failure) = self.job.handle.block_on(self.job.reports.send(report)) {
+                warn!(error = failure.message, "cannot report progress");
             }
-        })
-        .map_err(|e| if e.is_retryable() { JobFailure::retryable(e) } else { JobFailure::permanent(e) })
+        }
     }
 }
 

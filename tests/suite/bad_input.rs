@@ -128,3 +128,65 @@ fn bad_options_say_what_to_fix() {
     assert_refused(&cdlc_transcode(&src, &out, &["--preset", "warp"]), "--preset");
     assert!(!out.exists());
 }
+
+#[test]
+fn a_moov_first_file_cut_anywhere_is_refused_as_truncated() {
+    for keep in [0.5, 0.9] {
+        let (dir, src) = six_second_mp4(true);
+        let data = std::fs::read(&src).expect("read");
+        std::fs::write(&src, &data[..(data.len() as f64 * keep) as usize]).expect("write");
+        let out = dir.path().join("out");
+        assert_refused(&cdlc_transcode(&src, &out, &[]), "the source is truncated or damaged");
+        assert!(!out.exists(), "nothing written");
+    }
+}
+
+#[test]
+fn animated_gif_and_nut_are_refused_at_once() {
+    // GStreamer 1.22's libav demuxers never reach the end of these files:
+    // refused in seconds with what to do, not after a two-minute stall.
+    for (name, args) in [
+        ("anim.gif", &["-f", "gif"][..]),
+        ("raw.nut", &["-c:v", "rawvideo", "-pix_fmt", "yuv420p", "-f", "nut"][..]),
+    ] {
+        let (dir, src) = Clip::video("testsrc2=s=160x120:r=10:d=2").args(args).write(name);
+        let started = std::time::Instant::now();
+        assert_refused(&cdlc_transcode(&src, &dir.path().join("out"), &[]), "convert it to MP4");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{name} took {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[test]
+fn a_transport_stream_with_flipped_bits_ends_soon() {
+    // Damaged timestamps once sent videorate filling a gap of hours.
+    let (dir, src) =
+        Clip::video("testsrc2=s=320x240:r=25:d=3").h264().args(&["-f", "mpegts"]).write("base.ts");
+    let clean = std::fs::read(&src).expect("read");
+    for seed in 1..=6u64 {
+        let mut data = clean.clone();
+        let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        for _ in 0..data.len() / 400 {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            let at = (state >> 33) as usize % data.len();
+            data[at] ^= 1 << ((state >> 29) & 7);
+        }
+        let damaged = dir.path().join(format!("flipped{seed}.ts"));
+        std::fs::write(&damaged, &data).expect("write");
+        let out = dir.path().join(format!("out{seed}"));
+        let started = std::time::Instant::now();
+        let output = cdlc_transcode(&damaged, &out, &[]);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(60),
+            "seed {seed}: {:?}",
+            started.elapsed()
+        );
+        if !output.status.success() {
+            assert_refused(&output, "");
+            assert_no_output(&out);
+        }
+    }
+}

@@ -245,3 +245,93 @@ fn ladder_and_segment_duration_options_are_honoured() {
         .expect("AVERAGE-BANDWIDTH");
     assert!((300_000..=900_000).contains(&bandwidth), "360p near its 600 kbit/s: {bandwidth}");
 }
+
+/// Frames a Matroska source may come out with: Matroska's duration covers
+/// the AAC padding and the 23 ms ffmpeg puts before the first video frame,
+/// so the last frame may be held one frame longer to reach it.
+fn mkv_frames(frames: u64) -> std::ops::RangeInclusive<u64> {
+    frames..=frames + 1
+}
+
+#[test]
+fn hevc_with_b_frames_in_mkv_mp4_and_ts_is_transcoded() {
+    // libx265's defaults (B-frames, pyramid); in Matroska the demuxer sends
+    // two segments, which once drove cmafmux into a panic.
+    for (name, pix_fmt) in [("hevc.mkv", "yuv420p"), ("hevc10.mkv", "yuv420p10le"), ("hevc.ts", "yuv420p")] {
+        let (dir, src) = Clip::video("testsrc2=s=320x240:r=25:d=2")
+            .input("sine=d=2")
+            .args(&["-c:v", "libx265", "-pix_fmt", pix_fmt, "-x265-params", "log-level=error:bframes=3"])
+            .aac()
+            .write(name);
+        let (out, _) = transcode_ok(&src, &dir, &[]);
+        verify_stream(&out, &Expect { frames: mkv_frames(50), ..expect(320, 240, 50, true) });
+    }
+}
+
+#[test]
+fn h264_with_open_gops_is_transcoded_from_mp4_mkv_and_ts() {
+    for name in ["open.mp4", "open.mkv", "open.ts"] {
+        let (dir, src) = Clip::video("testsrc2=s=320x240:r=25:d=2")
+            .input("sine=d=2")
+            .args(&["-c:v", "libx264", "-bf", "3", "-g", "12", "-x264-params", "open-gop=1"])
+            .aac()
+            .write(name);
+        let (out, _) = transcode_ok(&src, &dir, &[]);
+        verify_stream(&out, &Expect { frames: mkv_frames(50), ..expect(320, 240, 50, true) });
+    }
+}
+
+#[test]
+fn a_cover_picture_before_the_video_is_skipped() {
+    // A one-frame JPEG track first (cover art as ffmpeg stores it in
+    // Matroska), then the film; and a film with a picture attachment.
+    let (dir, src) = Clip::video("color=c=red:s=64x64:d=0.04")
+        .input("testsrc2=s=320x240:r=25:d=2")
+        .input("sine=d=2")
+        .args(&["-map", "0", "-map", "1", "-map", "2", "-c:v:0", "mjpeg", "-c:v:1", "libx264"])
+        .aac()
+        .write("cover.mkv");
+    let (out, err) = transcode_ok(&src, &dir, &[]);
+    assert!(err.contains("1 extra video stream(s) ignored"), "{err}");
+    verify_stream(&out, &Expect { frames: mkv_frames(50), ..expect(320, 240, 50, true) });
+    let rgb = mean_rgb(&out.join("240p/playlist.m3u8"), 10);
+    assert!(rgb[0] < 200.0 || rgb[1] > 60.0, "the film, not the red cover: {rgb:?}");
+
+    let picture = dir.path().join("cover.png");
+    crate::support::ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=blue:s=32x32:d=0.04",
+        "-frames:v",
+        "1",
+        picture.to_str().expect("utf-8"),
+    ]);
+    let (dir, src) = Clip::video("testsrc2=s=320x240:r=25:d=2")
+        .h264()
+        .args(&["-attach", picture.to_str().expect("utf-8"), "-metadata:s:t", "mimetype=image/png"])
+        .write("attached.mkv");
+    let (out, _) = transcode_ok(&src, &dir, &[]);
+    verify_stream(&out, &Expect { frames: mkv_frames(50), ..expect(320, 240, 50, false) });
+}
+
+#[test]
+fn a_subtitle_stream_does_not_stop_the_job() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let vtt = dir.path().join("subs.vtt");
+    std::fs::write(&vtt, "WEBVTT\n\n00:00.000 --> 00:01.500\nHello\n").expect("write");
+    let vtt = vtt.to_str().expect("utf-8").to_owned();
+    for (name, codecs) in [
+        ("subs.webm", ["-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-c:a", "libopus"]),
+        ("subs.mkv", ["-c:v", "libx264", "-preset", "ultrafast", "-c:a", "aac", "-ar", "48000"]),
+    ] {
+        let (dir, src) = Clip::video("testsrc2=s=320x240:r=25:d=2")
+            .input("sine=d=2:sample_rate=48000")
+            .args(&["-i", &vtt, "-map", "0", "-map", "1", "-map", "2"])
+            .args(&codecs)
+            .args(&["-c:s", "webvtt", "-t", "2"])
+            .write(name);
+        let (out, _) = transcode_ok(&src, &dir, &[]);
+        verify_stream(&out, &Expect { frames: mkv_frames(50), ..expect(320, 240, 50, true) });
+    }
+}

@@ -94,6 +94,11 @@ impl Server {
         }
     }
 
+    /// The process id of `cdlc serve`.
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

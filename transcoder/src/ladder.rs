@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use cdlc_ingest::{MediaInfo, Rotation};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::{RenditionKind, RenditionOutput, TranscodeError};
 
@@ -29,7 +29,7 @@ const HIGH_FRAME_RATE_FACTOR: f64 = 1.5;
 
 /// One rung as asked for: the short side of the picture (the "720" of a
 /// 1280x720 landscape or a 720x1280 portrait video) and its bitrate.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RungSpec {
     pub short_side: u32,
     /// Video bitrate in kbit/s; `None` picks one from the default ladder.
@@ -89,7 +89,7 @@ impl Default for LadderOptions {
 }
 
 /// One video rendition to produce.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Rung {
     /// Name of the rendition, also its folder: "720p".
     pub name: String,
@@ -98,7 +98,7 @@ pub struct Rung {
     pub bitrate_kbps: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AudioPlan {
     pub name: String,
     pub bitrate: u32,
@@ -107,7 +107,7 @@ pub struct AudioPlan {
 }
 
 /// The whole plan for one source.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct LadderPlan {
     /// Video rungs, largest first.
     pub rungs: Vec<Rung>,
@@ -120,6 +120,11 @@ pub struct LadderPlan {
     pub source_duration: Duration,
     /// Rotation to apply so the pictures come out upright.
     pub rotation: Rotation,
+    /// The probe's stream ids of the video stream and the audio stream to
+    /// transcode, so the pipeline links the same streams the probe chose
+    /// (not a cover picture that comes first). `None`: the first of each.
+    pub video_stream_id: Option<String>,
+    pub audio_stream_id: Option<String>,
     /// Things the user should know about the choices made.
     pub notes: Vec<String>,
 }
@@ -267,6 +272,8 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         gop_frames,
         source_duration: source.duration,
         rotation: source.video.rotation,
+        video_stream_id: source.video.stream_id.clone(),
+        audio_stream_id: source.audio.first().and_then(|a| a.stream_id.clone()),
         notes,
     })
 }

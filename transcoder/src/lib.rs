@@ -18,6 +18,7 @@ pub mod ladder;
 pub mod output;
 mod pipeline;
 pub mod stills;
+mod timeline;
 
 pub use error::TranscodeError;
 pub use ladder::{plan, AudioPlan, LadderOptions, LadderPlan, Rung, RungSpec};

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// One media segment of one rendition.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Segment {
     /// 1-based, in presentation order.
     pub number: u32,
@@ -18,14 +18,14 @@ pub struct Segment {
     pub size: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RenditionKind {
     Video { width: u32, height: u32, frame_rate: (i32, i32), bitrate_kbps: u32 },
     Audio { channels: u32, sample_rate: u32, bitrate: u32 },
 }
 
 /// One rendition as it was written.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RenditionOutput {
     pub name: String,
     pub kind: RenditionKind,
@@ -66,7 +66,7 @@ impl RenditionOutput {
 }
 
 /// The result of a transcode: video renditions (largest first), then audio.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct TranscodeOutput {
     pub renditions: Vec<RenditionOutput>,
 }

@@ -10,6 +10,7 @@
 //! ```
 
 use std::path::Path;
+use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -19,7 +20,7 @@ use tracing::{debug, info, info_span, warn};
 
 use crate::output::{RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput};
 use crate::stills::{Stills, StillsPlan};
-use crate::{cmaf, LadderPlan, TranscodeError};
+use crate::{cmaf, timeline, LadderPlan, TranscodeError};
 use cdlc_ingest::Rotation;
 
 /// Every x264 speed preset, fastest first.
@@ -52,6 +53,9 @@ pub const DEFAULT_STALL_TIMEOUT: Duration = Duration::from_secs(120);
 /// [`TRUNCATION_MIN_GAP`]) means the source is truncated.
 const TRUNCATION_RATIO: f64 = 0.9;
 const TRUNCATION_MIN_GAP: Duration = Duration::from_millis(1500);
+/// Decoded media timed this long after the probed duration is dropped: its
+/// timestamp is damaged, and videorate would fill the gap up to it.
+const TIMELINE_MARGIN: Duration = Duration::from_secs(2);
 
 /// How the encoders are tuned.
 #[derive(Debug, Clone)]
@@ -194,7 +198,13 @@ fn build(
         .property("location", source.to_string_lossy().to_string())
         .build()
         .map_err(|_| TranscodeError::MissingElement("filesrc".into()))?;
+    // Only audio and video are decoded: a subtitle or data stream without
+    // a decoder is exposed undecoded (and discarded) instead of failing.
     let decodebin = make("decodebin")?;
+    decodebin.set_property(
+        "caps",
+        gst::Caps::from_str("video/x-raw(ANY); audio/x-raw(ANY)").map_err(build_error)?,
+    );
     pipeline.add_many([&filesrc, &decodebin]).map_err(build_error)?;
     filesrc.link(&decodebin).map_err(build_error)?;
 
@@ -264,7 +274,7 @@ fn build(
         let profile = capsfilter(
             gst::Caps::builder("video/x-h264").field("profile", "high").field("stream-format", "avc").build(),
         )?;
-        let mux = cmafmux(fragment_duration)?;
+        let mux = cmafmux(fragment_duration, true)?;
         let appsink = segment_appsink(shared, index)?;
         add_chain(&pipeline, &[&queue, &scale, &size, &x264, &profile, &mux, &appsink])?;
         tee.link(&queue).map_err(build_error)?;
@@ -301,7 +311,7 @@ fn build(
             )?;
             let aac = make("avenc_aac")?;
             aac.set_property("bitrate", audio.bitrate as i32);
-            let mux = cmafmux(fragment_duration)?;
+            let mux = cmafmux(fragment_duration, false)?;
             let appsink = segment_appsink(shared, plan.rungs.len())?;
             add_chain(&pipeline, &[&convert, &resample, &format, &aac, &mux, &appsink])?;
             Some(convert)
@@ -309,7 +319,13 @@ fn build(
         None => None,
     };
 
-    connect_decoded_streams(&pipeline, &decodebin, &convert, audio_head);
+    let limit = gst::ClockTime::from_nseconds((plan.source_duration + TIMELINE_MARGIN).as_nanos() as u64);
+    for (head, what) in [(Some(&convert), "video"), (audio_head.as_ref(), "audio")] {
+        if let Some(pad) = head.and_then(|h| h.static_pad("sink")) {
+            timeline::one_timeline(&pad, what, limit);
+        }
+    }
+    connect_decoded_streams(&pipeline, &decodebin, plan, &convert, audio_head);
     Ok(Built { pipeline, encoded })
 }
 
@@ -340,34 +356,57 @@ fn strip_orientation_tags(flip: &gst::Element) {
     });
 }
 
-fn cmafmux(fragment_duration: gst::ClockTime) -> Result<gst::Element, TranscodeError> {
-    gst::ElementFactory::make("cmafmux")
+/// A cmafmux whose input is guarded against timestamps it would panic on
+/// (see [`crate::timeline`]).
+fn cmafmux(fragment_duration: gst::ClockTime, video: bool) -> Result<gst::Element, TranscodeError> {
+    let mux = gst::ElementFactory::make("cmafmux")
         .property("fragment-duration", fragment_duration)
         .build()
-        .map_err(|_| TranscodeError::MissingElement("cmafmux".into()))
+        .map_err(|_| TranscodeError::MissingElement("cmafmux".into()))?;
+    let sink = mux.static_pad("sink").ok_or_else(|| build_error("cmafmux has no sink pad"))?;
+    timeline::guard_muxer_input(&sink, video);
+    Ok(mux)
 }
 
-/// Links decodebin's pads as they appear: the first video stream to the
-/// video head, the first audio stream to the audio head, anything else to a
-/// fakesink so that it cannot stall the demuxer.
+/// Whether a decoded pad carries the stream the probe chose. Stream ids
+/// start with a hash of the source's URI, which the probe and the pipeline
+/// may spell differently (a relative path, a symlink): the part after the
+/// first '/' names the stream within the file.
+fn is_stream(pad: &gst::Pad, wanted: Option<&str>) -> bool {
+    let Some(wanted) = wanted else {
+        return true;
+    };
+    let Some(id) = pad.stream_id() else {
+        return true;
+    };
+    let within = |id: &str| id.split_once('/').map(|(_, rest)| rest.to_owned());
+    id.as_str() == wanted || within(id.as_str()).is_some_and(|rest| Some(rest) == within(wanted))
+}
+
+/// Links decodebin's pads as they appear: the video stream the probe chose
+/// to the video head, its audio stream to the audio head, anything else (a
+/// cover picture, a second track) to a fakesink so that it cannot stall the
+/// demuxer.
 fn connect_decoded_streams(
     pipeline: &gst::Pipeline,
     decodebin: &gst::Element,
+    plan: &LadderPlan,
     video_head: &gst::Element,
     audio_head: Option<gst::Element>,
 ) {
     let pipeline_weak = pipeline.downgrade();
     let video_sink = video_head.static_pad("sink");
     let audio_sink = audio_head.and_then(|a| a.static_pad("sink"));
+    let (video_id, audio_id) = (plan.video_stream_id.clone(), plan.audio_stream_id.clone());
     decodebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
         };
         let caps = pad.current_caps().unwrap_or_else(|| pad.query_caps(None));
         let media = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
-        let target = if media.starts_with("video/") {
+        let target = if media.starts_with("video/") && is_stream(pad, video_id.as_deref()) {
             video_sink.as_ref()
-        } else if media.starts_with("audio/") {
+        } else if media.starts_with("audio/") && is_stream(pad, audio_id.as_deref()) {
             audio_sink.as_ref()
         } else {
             None
@@ -375,13 +414,13 @@ fn connect_decoded_streams(
         if let Some(target) = target.filter(|t| !t.is_linked()) {
             match pad.link(target) {
                 Ok(_) => {
-                    debug!(media, "linked decoded stream");
+                    debug!(media, stream_id = ?pad.stream_id(), "linked decoded stream");
                     return;
                 }
                 Err(e) => warn!(media, error = ?e, "could not link decoded stream"),
             }
         }
-        debug!(media, "discarding decoded stream");
+        debug!(media, stream_id = ?pad.stream_id(), "discarding decoded stream");
         if let Ok(fakesink) =
             gst::ElementFactory::make("fakesink").property("sync", false).property("async", false).build()
         {

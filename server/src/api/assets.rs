@@ -151,7 +151,9 @@ pub async fn delete(
     if state.metadata.get_asset(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no asset with id {id}")));
     }
-    // Metadata first: a worker that finds its asset gone stops publishing.
+    // The transcode first (its child is killed at once), then metadata: a
+    // worker elsewhere that finds the asset gone stops publishing.
+    state.running.cancel(&id);
     state.metadata.delete_asset(&id).await?;
     state.objects.delete_prefix(&keys::stream_prefix(&id)).await?;
     state.objects.delete_prefix(&format!("sources/{id}/")).await?;
