@@ -292,34 +292,35 @@ struct PurgeRequest {
 }
 
 async fn purge(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = (|| {
-        if !is_admin(&edge, &headers) {
-            return Err(EdgeError::Unauthorized);
-        }
-        let request: PurgeRequest = serde_json::from_slice(&body).map_err(|e| {
-            EdgeError::BadRequest(format!("send {{\"asset\": \"ID\"}} or {{\"all\": true}} as JSON: {e}"))
-        })?;
-        match (request.asset, request.all) {
-            (Some(asset), false) => {
-                if asset.is_empty() || asset.len() > MAX_ASSET_LEN || !asset.bytes().all(is_name_char) {
-                    return Err(EdgeError::BadRequest("asset must be an asset id".into()));
-                }
-                edge.purge_asset(&asset);
-                Ok(serde_json::json!({ "purged": { "asset": asset } }))
-            }
-            (None, true) => {
-                edge.purge_all();
-                Ok(serde_json::json!({ "purged": "all" }))
-            }
-            _ => Err(EdgeError::BadRequest("send either {\"asset\": \"ID\"} or {\"all\": true}".into())),
-        }
-    })();
+    let result = if is_admin(&edge, &headers) { purge_body(&edge, &body) } else { Err(EdgeError::Unauthorized) };
     let mut response = match result {
         Ok(body) => axum::Json(body).into_response(),
         Err(error) => error.into_response(),
     };
     response.headers_mut().insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response
+}
+
+/// Carries out a purge request's JSON body, once the caller is known to be
+/// allowed; the answer's body.
+pub(crate) fn purge_body(edge: &Edge, body: &[u8]) -> Result<serde_json::Value, EdgeError> {
+    let request: PurgeRequest = serde_json::from_slice(body).map_err(|e| {
+        EdgeError::BadRequest(format!("send {{\"asset\": \"ID\"}} or {{\"all\": true}} as JSON: {e}"))
+    })?;
+    match (request.asset, request.all) {
+        (Some(asset), false) => {
+            if asset.is_empty() || asset.len() > MAX_ASSET_LEN || !asset.bytes().all(is_name_char) {
+                return Err(EdgeError::BadRequest("asset must be an asset id".into()));
+            }
+            edge.purge_asset(&asset);
+            Ok(serde_json::json!({ "purged": { "asset": asset } }))
+        }
+        (None, true) => {
+            edge.purge_all();
+            Ok(serde_json::json!({ "purged": "all" }))
+        }
+        _ => Err(EdgeError::BadRequest("send either {\"asset\": \"ID\"} or {\"all\": true}".into())),
+    }
 }
 
 #[cfg(test)]

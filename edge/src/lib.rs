@@ -70,6 +70,14 @@ impl Edge {
         self.cache.purge_asset(asset);
     }
 
+    /// A purge request's JSON body (`{"asset": "ID"}` or `{"all": true}`),
+    /// carried out for a caller the host has already authorized (`cdlc
+    /// serve` checks its own principals; `cdlc edge` checks the admin token
+    /// in its router). The error answers as JSON.
+    pub fn purge_request(&self, body: &[u8]) -> Result<serde_json::Value, EdgeError> {
+        http::purge_body(self, body)
+    }
+
     /// Forgets everything cached.
     pub fn purge_all(&self) {
         self.cache.purge_all();

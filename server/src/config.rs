@@ -7,6 +7,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 use serde::Deserialize;
 
+/// How long a claimed job stays ours without a heartbeat (embedded queue;
+/// the NATS ack wait has the same default).
+pub const LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Every setting of `cdlc serve`. Each has a default; see `docs/config.md`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -69,6 +73,107 @@ pub struct Config {
     pub s3_access_key_id: Option<String>,
     /// Secret that goes with s3_access_key_id. Env: CDLC_S3_SECRET_ACCESS_KEY.
     pub s3_secret_access_key: Option<String>,
+    /// Where accounts and every plugin keep their tables: `sqlite:///DIR`
+    /// (one SQLite file per bounded context, `DIR/accounts.db`,
+    /// `DIR/{plugin}.db`). Unset: DATA_DIR/stores. Env: CDLC_STORES.
+    pub stores: Option<String>,
+    /// The `[accounts]` section: sign-up, sessions, the cookie.
+    pub accounts: AccountsSettings,
+    /// The `[plugins.NAME]` sections, one per built-in plugin, handed to the
+    /// plugin as they are (`enabled = false` leaves it out). A section
+    /// naming no built-in plugin stops the server.
+    pub plugins: toml::Table,
+}
+
+/// Who may create an account.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Signup {
+    /// Anyone, as a viewer.
+    Open,
+    /// Only with an invite code an admin made.
+    Invite,
+    /// Nobody: an admin (or the root token) changes roles of existing accounts only.
+    Closed,
+}
+
+impl Signup {
+    fn parse(text: &str) -> Option<Signup> {
+        match text {
+            "open" => Some(Signup::Open),
+            "invite" => Some(Signup::Invite),
+            "closed" => Some(Signup::Closed),
+            _ => None,
+        }
+    }
+}
+
+/// The `[accounts]` section. The root credential is `admin_token`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AccountsSettings {
+    /// `open` (anyone signs up, as a viewer), `invite` (with an admin's
+    /// invite code) or `closed`. Env: CDLC_SIGNUP.
+    pub signup: Signup,
+    /// Mark the web UI's session cookie `Secure`: set it when the server is
+    /// reached over HTTPS. Env: CDLC_COOKIE_SECURE.
+    pub cookie_secure: bool,
+    /// A session unused this many hours expires (each use renews it).
+    /// Env: CDLC_SESSION_IDLE_HOURS.
+    pub session_idle_hours: u64,
+    /// A session expires this many days after sign-in however much it is
+    /// used. Env: CDLC_SESSION_MAX_DAYS.
+    pub session_max_days: u64,
+    /// Take the client's address for the sign-in limits from the last
+    /// `X-Forwarded-For` entry: only behind a proxy you run.
+    /// Env: CDLC_TRUST_FORWARDED_FOR.
+    pub trust_forwarded_for: bool,
+}
+
+impl Default for AccountsSettings {
+    fn default() -> Self {
+        AccountsSettings {
+            signup: Signup::Open,
+            cookie_secure: false,
+            session_idle_hours: 14 * 24,
+            session_max_days: 90,
+            trust_forwarded_for: false,
+        }
+    }
+}
+
+impl AccountsSettings {
+    fn validate(&self) -> anyhow::Result<()> {
+        if !(1..=24 * 365).contains(&self.session_idle_hours) {
+            bail!("accounts.session_idle_hours must be between 1 and 8760 (a year)");
+        }
+        if !(1..=365).contains(&self.session_max_days) {
+            bail!("accounts.session_max_days must be between 1 and 365");
+        }
+        if self.session_idle_hours > self.session_max_days * 24 {
+            bail!("accounts.session_idle_hours must not be longer than accounts.session_max_days");
+        }
+        Ok(())
+    }
+
+    /// The accounts service's settings, with `root_token` as the bootstrap
+    /// root credential.
+    pub fn accounts_config(&self, root_token: String) -> cdlc_accounts::AccountsConfig {
+        use std::time::Duration;
+        cdlc_accounts::AccountsConfig {
+            signup: match self.signup {
+                Signup::Open => cdlc_accounts::SignupPolicy::Open,
+                Signup::Invite => cdlc_accounts::SignupPolicy::InviteOnly,
+                Signup::Closed => cdlc_accounts::SignupPolicy::Closed,
+            },
+            session_idle: Duration::from_secs(self.session_idle_hours * 3600),
+            session_max: Duration::from_secs(self.session_max_days * 86_400),
+            secure_cookie: self.cookie_secure,
+            root_token: Some(root_token),
+            trust_forwarded_for: self.trust_forwarded_for,
+            ..cdlc_accounts::AccountsConfig::default()
+        }
+    }
 }
 
 impl Default for Config {
@@ -95,6 +200,9 @@ impl Default for Config {
             objects: None,
             s3_access_key_id: None,
             s3_secret_access_key: None,
+            stores: None,
+            accounts: AccountsSettings::default(),
+            plugins: toml::Table::new(),
         }
     }
 }
@@ -119,8 +227,7 @@ impl Config {
     /// The shared NATS JetStream queue `queue` names, with leases as long as
     /// the workers' and as many deliveries as `max_attempts`.
     pub async fn connect_nats(&self) -> anyhow::Result<cdlc_queue::NatsQueue> {
-        let settings =
-            cdlc_queue::NatsSettings { ack_wait: crate::worker::LEASE, max_attempts: self.max_attempts };
+        let settings = cdlc_queue::NatsSettings { ack_wait: LEASE, max_attempts: self.max_attempts };
         Ok(cdlc_queue::NatsQueue::connect(&self.queue, settings).await?)
     }
 
@@ -197,6 +304,26 @@ impl Config {
         if let Some(v) = env("CDLC_S3_SECRET_ACCESS_KEY") {
             config.s3_secret_access_key = Some(v);
         }
+        if let Some(v) = env("CDLC_STORES") {
+            config.stores = Some(v);
+        }
+        if let Some(v) = env("CDLC_SIGNUP") {
+            config.accounts.signup = Signup::parse(&v).ok_or_else(|| {
+                anyhow::anyhow!("CDLC_SIGNUP={v:?} is not valid: use open, invite or closed")
+            })?;
+        }
+        if let Some(v) = env("CDLC_COOKIE_SECURE") {
+            config.accounts.cookie_secure = parse_env("CDLC_COOKIE_SECURE", &v)?;
+        }
+        if let Some(v) = env("CDLC_SESSION_IDLE_HOURS") {
+            config.accounts.session_idle_hours = parse_env("CDLC_SESSION_IDLE_HOURS", &v)?;
+        }
+        if let Some(v) = env("CDLC_SESSION_MAX_DAYS") {
+            config.accounts.session_max_days = parse_env("CDLC_SESSION_MAX_DAYS", &v)?;
+        }
+        if let Some(v) = env("CDLC_TRUST_FORWARDED_FOR") {
+            config.accounts.trust_forwarded_for = parse_env("CDLC_TRUST_FORWARDED_FOR", &v)?;
+        }
         Ok(config)
     }
 
@@ -252,7 +379,30 @@ impl Config {
             bail!("x264_preset must be one of {}", cdlc_transcoder::X264_PRESETS.join(", "));
         }
         self.object_store()?;
+        if let Some(url) = &self.stores {
+            if !url.starts_with("sqlite:///") {
+                bail!("stores {url:?} must be sqlite:///absolute/dir (the MySQL backend is not built yet)");
+            }
+        }
+        self.accounts.validate()?;
+        for (name, section) in &self.plugins {
+            if !section.is_table() {
+                bail!("plugins.{name} must be a table: write it as a [plugins.{name}] section");
+            }
+        }
         Ok(())
+    }
+
+    /// Where accounts and plugins keep their tables.
+    pub fn stores_url(&self) -> String {
+        match &self.stores {
+            Some(url) => url.clone(),
+            None => {
+                let dir = self.data_dir.join("stores");
+                let dir = std::path::absolute(&dir).unwrap_or(dir);
+                format!("sqlite://{}", dir.display())
+            }
+        }
     }
 
     /// Which object store `objects` names.
@@ -375,6 +525,46 @@ mod tests {
         assert!(config.validate().unwrap_err().to_string().contains("segment_duration"));
         let config = Config { queue: "redis://x".into(), ..Config::default() };
         assert!(config.validate().unwrap_err().to_string().contains("queue"));
+    }
+
+    #[test]
+    fn accounts_and_plugins_sections() {
+        let dir = tempfile::tempdir().expect("tmp");
+        let file = dir.path().join("cdlc.toml");
+        std::fs::write(
+            &file,
+            "[accounts]\nsignup = \"invite\"\nsession_max_days = 30\n\n[plugins.guestbook]\nenabled = true\nmax_message = 20\n",
+        )
+        .expect("write");
+        let env = |name: &str| (name == "CDLC_COOKIE_SECURE").then(|| "true".to_owned());
+        let config = Config::load(Some(&file), env).expect("load");
+        config.validate().expect("valid");
+        assert_eq!(config.accounts.signup, Signup::Invite);
+        assert!(config.accounts.cookie_secure, "from the environment");
+        let accounts = config.accounts.accounts_config("root-token-0123456789".into());
+        assert_eq!(accounts.session_max.as_secs(), 30 * 86_400);
+        assert_eq!(accounts.signup, cdlc_accounts::SignupPolicy::InviteOnly);
+        assert_eq!(config.plugins["guestbook"]["max_message"].as_integer(), Some(20));
+
+        for (text, complaint) in [
+            ("[accounts]\nsignup = \"maybe\"\n", "signup"),
+            ("[accounts]\nsesion_max_days = 3\n", "sesion_max_days"),
+            ("[accounts]\nsession_max_days = 0\n", "accounts.session_max_days"),
+            ("[accounts]\nsession_idle_hours = 100\nsession_max_days = 1\n", "session_idle_hours"),
+            ("plugins = { guestbook = 3 }\n", "[plugins.guestbook]"),
+            ("stores = \"mysql://db\"\n", "stores"),
+        ] {
+            std::fs::write(&file, text).expect("write");
+            let error = match Config::load(Some(&file), |_| None) {
+                Err(error) => format!("{error:#}"),
+                Ok(config) => format!("{:#}", config.validate().unwrap_err()),
+            };
+            assert!(error.contains(complaint), "{text}: {error}");
+        }
+        let error = Config::load(None, |n| (n == "CDLC_SIGNUP").then(|| "sometimes".into())).unwrap_err();
+        assert!(
+            error.to_string().contains("CDLC_SIGNUP") && error.to_string().contains("open, invite or closed")
+        );
     }
 
     #[test]

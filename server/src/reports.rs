@@ -12,8 +12,8 @@ use cdlc_queue::{ExhaustedJob, NatsQueue, QueueError, Report, ReportDelivery, Re
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
-use crate::api::SharedState;
 use crate::state::keys;
+use crate::state::SharedState;
 
 /// Pause before reading the feed again after the connection failed.
 const RECONNECT_PAUSE: Duration = Duration::from_secs(2);

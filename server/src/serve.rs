@@ -86,13 +86,21 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
         let node = format!("serve-{}", std::process::id());
         let _workers = crate::worker::spawn(runner, state.queue.clone(), &node, workers, stopped);
-        axum::serve(listener, crate::api::app(state))
+        let plugins = state.plugins.clone();
+        let app = crate::api::app(state).into_make_service_with_connect_info::<SocketAddr>();
+        axum::serve(listener, app)
             .with_graceful_shutdown(shutdown_signal())
             .await
             .context("the server stopped")?;
         // Running transcodes are not awaited: their jobs stay leased and
         // run again after a restart.
         let _ = stop.send(true);
+        // The plugins' `stop` runs when nothing else holds the host (the
+        // report consumers may still); otherwise dropping it stops their
+        // event delivery.
+        if let Ok(plugins) = Arc::try_unwrap(plugins) {
+            plugins.stop().await;
+        }
         Ok(())
     })
 }

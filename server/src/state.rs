@@ -25,6 +25,9 @@ pub mod keys {
     }
 }
 
+/// The state every handler, worker and report applier shares.
+pub type SharedState = Arc<AppState>;
+
 pub struct AppState {
     pub config: Config,
     pub metadata: Arc<dyn MetadataStore>,
@@ -35,7 +38,6 @@ pub struct AppState {
     /// Where uploads queue their transcode: NATS when `queue` names it,
     /// else the metadata store.
     pub queue: Arc<dyn JobQueue>,
-    pub admin_token: String,
     /// Where uploads are spooled before they become objects.
     pub spool_dir: PathBuf,
     /// The cache in front of `/streams`, with this server as its origin.
@@ -44,6 +46,12 @@ pub struct AppState {
     pub published: crate::published::Published,
     /// The transcodes running in this process, so a delete stops them.
     pub running: Arc<crate::running::RunningJobs>,
+    /// Users, sessions, API keys; the root credential is `admin_token`.
+    pub accounts: cdlc_accounts::Accounts,
+    /// Who uploaded each asset.
+    pub owners: crate::owners::Owners,
+    /// The started plugins.
+    pub plugins: Arc<cdlc_plugin_api::host::PluginHost>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -94,23 +102,72 @@ impl AppState {
             cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
         let queue: Arc<dyn JobQueue> = match nats {
             Some(nats) => Arc::new(nats),
-            None => Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE)),
+            None => Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::config::LEASE)),
         };
         let published = crate::published::Published::default();
         let running = Arc::default();
+        let (accounts, owners, plugins) =
+            open_accounts_and_plugins(&config, &admin_token, &metadata, &edge).await?;
         Ok(AppState {
             config,
             queue,
             metadata,
             objects,
             bucket,
-            admin_token,
             spool_dir,
             edge,
             published,
             running,
+            accounts,
+            owners,
+            plugins,
         })
     }
+}
+
+/// Opens the stores directory, starts the plugins (their stores, migrations,
+/// routes, events), then accounts with `admin_token` as the root credential
+/// and a hook that tells the host and every plugin of a deleted user.
+async fn open_accounts_and_plugins(
+    config: &Config,
+    admin_token: &str,
+    metadata: &Arc<dyn MetadataStore>,
+    edge: &Arc<cdlc_edge::Edge>,
+) -> anyhow::Result<(cdlc_accounts::Accounts, crate::owners::Owners, Arc<cdlc_plugin_api::host::PluginHost>)>
+{
+    use cdlc_plugin_api::host::{HostServices, PluginHost};
+    let stores = cdlc_plugin_store::Stores::open(&config.stores_url())
+        .context("cannot open the stores of accounts and plugins (setting stores, CDLC_STORES)")?;
+    let assets = crate::plugin_assets::HostAssets {
+        metadata: metadata.clone(),
+        edge: edge.clone(),
+        max_signed: std::time::Duration::from_secs(config.signed_url_seconds),
+    };
+    let services = HostServices {
+        stores: stores.clone(),
+        bus: Arc::new(cdlc_plugin_api::InProcessBus::new()),
+        assets: Arc::new(assets),
+    };
+    let plugins = PluginHost::start(
+        crate::plugins::built_in(),
+        &crate::plugins::with_defaults(&config.plugins),
+        services,
+    )
+    .await
+    .context("the plugins cannot start")?;
+    let plugins = Arc::new(plugins);
+    let owners = crate::owners::Owners::open(stores.db("assets").await?)
+        .await
+        .context("cannot open the asset owners' store")?;
+    let hook = crate::plugins::DeletedUsers { plugins: plugins.clone(), owners: owners.clone() };
+    let accounts = cdlc_accounts::Accounts::open(
+        stores.db("accounts").await.context("cannot open the accounts store")?,
+        config.accounts.accounts_config(admin_token.to_owned()),
+        Some(Arc::new(hook)),
+    )
+    .await
+    .context("cannot open accounts")?;
+    Ok((accounts, owners, plugins))
 }
 
 /// The object store `objects` names, and the same store as S3 when it is

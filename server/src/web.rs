@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 
 mod embedded {
     include!(concat!(env!("OUT_DIR"), "/web_assets.rs"));

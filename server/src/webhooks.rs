@@ -12,7 +12,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use tracing::{info, warn};
 
-use crate::api::SharedState;
+use crate::state::SharedState;
 
 /// Attempts per delivery; waits double from one second between them.
 const ATTEMPTS: u32 = 4;

@@ -27,9 +27,6 @@ use tracing::{info, info_span, warn, Instrument};
 use crate::running::RunningJobs;
 use crate::state::keys;
 
-/// How long a claimed job stays ours without a heartbeat (embedded queue;
-/// the NATS ack wait has the same default).
-pub const LEASE: Duration = Duration::from_secs(30);
 /// Longest wait for a job before checking for a stop again.
 const IDLE_WAIT: Duration = Duration::from_secs(2);
 /// Pause after the queue failed to answer.
@@ -86,7 +83,7 @@ impl JobSettings {
             segment_duration: config.segment_duration,
             x264_preset: config.x264_preset.clone(),
             max_source_bytes: config.max_upload_bytes,
-            heartbeat: LEASE / 3,
+            heartbeat: crate::config::LEASE / 3,
             child,
             watch,
         })

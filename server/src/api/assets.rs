@@ -7,7 +7,10 @@ use cdlc_metadata::{Asset, AssetStatus, JobKind, NewAsset};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{Admin, ApiError, SharedState};
+use cdlc_plugin_api::Principal;
+
+use super::authz::{self, Reader};
+use super::{ApiError, SharedState};
 use crate::state::keys;
 
 /// An asset as the API shows it.
@@ -35,30 +38,17 @@ struct Playback {
     expires: Option<u64>,
 }
 
-/// Whether the request carries the admin token (private assets then get
-/// signed playback URLs).
-#[derive(Debug)]
-pub struct IsAdmin(bool);
-
-impl axum::extract::FromRequestParts<SharedState> for IsAdmin {
-    type Rejection = std::convert::Infallible;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        state: &SharedState,
-    ) -> Result<Self, Self::Rejection> {
-        Ok(IsAdmin(super::bearer_is_admin(parts, state)))
-    }
-}
-
-pub(super) async fn view(state: &SharedState, asset: Asset, admin: bool) -> Result<AssetView, ApiError> {
+/// The asset as the API shows it; `sign`: a private asset's URLs are signed
+/// (for its uploader or an admin, see `authz::Reader`).
+pub(super) async fn view(state: &SharedState, asset: Asset, sign: bool) -> Result<AssetView, ApiError> {
     use cdlc_transcoder::layout::{DASH_MANIFEST, HLS_MASTER, POSTER, STORYBOARD_INDEX};
     let renditions = state.metadata.renditions(&asset.id).await?;
     let found = published_objects(&state.published, state.objects.as_ref(), &asset.id).await?;
     let [master, poster, storyboard] = crate::published::OBJECTS.map(|(bit, _)| found & bit != 0);
-    // A private asset's URLs are signed for the admin (and useless to others).
+    // A private asset's URLs are signed for its uploader and the admins
+    // (and useless to others).
     let valid_for = std::time::Duration::from_secs(state.config.signed_url_seconds);
-    let signed = if asset.private && admin { state.edge.signed_prefix(&asset.id, valid_for) } else { None };
+    let signed = if asset.private && sign { state.edge.signed_prefix(&asset.id, valid_for) } else { None };
     let (prefix, expires) = match signed {
         Some((prefix, expires)) => (prefix, Some(expires)),
         None => (format!("/streams/{}", asset.id), None),
@@ -102,8 +92,21 @@ pub struct ListView {
     next: Option<String>,
 }
 
+/// Whether `reader` gets signed URLs for each private asset of `assets`,
+/// asking the owners' store once for the page.
+async fn signing_for(state: &SharedState, reader: &Reader, assets: &[Asset]) -> Result<Vec<bool>, ApiError> {
+    let owners = match reader {
+        Reader::Uploader(_) => {
+            let private: Vec<&str> = assets.iter().filter(|a| a.private).map(|a| a.id.as_str()).collect();
+            state.owners.of(&private).await.map_err(|e| ApiError::Internal(e.into()))?
+        }
+        Reader::Anyone | Reader::All => Default::default(),
+    };
+    Ok(assets.iter().map(|a| a.private && reader.may_sign(owners.get(&a.id))).collect())
+}
+
 pub async fn list(
-    IsAdmin(admin): IsAdmin,
+    principal: Principal,
     State(state): State<SharedState>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<ListView>, ApiError> {
@@ -123,15 +126,16 @@ pub async fn list(
         )));
     }
     let page = state.metadata.list_assets(status, limit, query.cursor.as_deref()).await?;
+    let signing = signing_for(&state, &Reader::of(&principal), &page.items).await?;
     let mut items = Vec::with_capacity(page.items.len());
-    for asset in page.items {
-        items.push(view(&state, asset, admin).await?);
+    for (asset, sign) in page.items.into_iter().zip(signing) {
+        items.push(view(&state, asset, sign).await?);
     }
     Ok(Json(ListView { items, next: page.next }))
 }
 
 pub async fn get(
-    IsAdmin(admin): IsAdmin,
+    principal: Principal,
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<Json<AssetView>, ApiError> {
@@ -140,17 +144,20 @@ pub async fn get(
         .get_asset(&id)
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("no asset with id {id}")))?;
-    Ok(Json(view(&state, asset, admin).await?))
+    let sign = signing_for(&state, &Reader::of(&principal), std::slice::from_ref(&asset)).await?[0];
+    Ok(Json(view(&state, asset, sign).await?))
 }
 
 pub async fn delete(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
+    authz::uploader(&principal)?;
     if state.metadata.get_asset(&id).await?.is_none() {
         return Err(ApiError::NotFound(format!("no asset with id {id}")));
     }
+    authz::may_change(&state, &principal, &id).await?;
     // The transcode first (its child is killed at once), then metadata: a
     // worker elsewhere that finds the asset gone stops publishing.
     state.running.cancel(&id);
@@ -158,6 +165,7 @@ pub async fn delete(
     state.objects.delete_prefix(&keys::stream_prefix(&id)).await?;
     state.objects.delete_prefix(&format!("sources/{id}/")).await?;
     state.stream_changed(&id);
+    state.owners.forget_asset(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -165,10 +173,11 @@ pub async fn delete(
 /// optional `title` and `private` ("true"). Streams the file to the spool,
 /// stores it as the asset's source and queues the transcode.
 pub async fn upload(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     mut multipart: Multipart,
 ) -> Result<(StatusCode, Json<AssetView>), ApiError> {
+    let uploader = authz::uploader(&principal)?;
     let limit = state.config.max_upload_bytes;
     let spool = state.spool_dir.join(format!("upload-{}", uuid::Uuid::new_v4().simple()));
     let result = async {
@@ -236,6 +245,7 @@ pub async fn upload(
     };
 
     let asset = state.metadata.create_asset(new).await?;
+    authz::record_uploader(&state, uploader, &asset.id).await?;
     let stored = state.objects.put_file(&keys::source(&asset.id), &spool).await;
     let _ = tokio::fs::remove_file(&spool).await;
     if let Err(error) = stored {

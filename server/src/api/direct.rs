@@ -15,7 +15,9 @@ use cdlc_storage::{S3Store, StorageError, MAX_PARTS, MIN_PART_SIZE};
 use serde::{Deserialize, Serialize};
 
 use super::assets::{view, AssetView};
-use super::{Admin, ApiError, SharedState};
+use cdlc_plugin_api::Principal;
+
+use super::{authz, ApiError, SharedState};
 use crate::state::keys;
 
 /// How long the presigned part URLs stay valid.
@@ -116,10 +118,11 @@ fn part_size_for(store_part_size: u64, size: u64) -> u64 {
 /// `POST /api/v1/direct-uploads`: creates the asset and a multipart upload
 /// of its source, and returns a presigned URL per part.
 pub async fn create(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     body: Result<Json<CreateRequest>, JsonRejection>,
 ) -> Result<(StatusCode, Json<CreateResponse>), ApiError> {
+    let uploader = authz::uploader(&principal)?;
     let request = json(body)?;
     let store = bucket(&state)?;
     let limit = state.config.max_upload_bytes;
@@ -141,6 +144,7 @@ pub async fn create(
     let title = request.title.filter(|t| !t.trim().is_empty()).unwrap_or(request.filename);
     let asset =
         state.metadata.create_asset(NewAsset { title: Some(title), private: request.private }).await?;
+    authz::record_uploader(&state, uploader, &asset.id).await?;
     let key = keys::source(&asset.id);
     let prepared = async {
         let upload_id = store.create_multipart(&key).await?;
@@ -179,13 +183,15 @@ pub async fn create(
 /// `POST /api/v1/direct-uploads/{id}/complete`: joins the parts into the
 /// source, checks its size and queues the transcode.
 pub async fn complete(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     body: Result<Json<CompleteRequest>, JsonRejection>,
 ) -> Result<Json<AssetView>, ApiError> {
     let store = bucket(&state)?;
+    authz::uploader(&principal)?;
     let record = load(&state, &id).await?;
+    authz::may_change(&state, &principal, &id).await?;
     let request = json(body)?;
     let expected_parts = record.size.div_ceil(record.part_size);
     if request.parts.len() as u64 != expected_parts {
@@ -247,12 +253,14 @@ pub async fn complete(
 /// `DELETE /api/v1/direct-uploads/{id}`: abandons the upload, its parts
 /// and its asset.
 pub async fn abort(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     Path(id): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     let store = bucket(&state)?;
+    authz::uploader(&principal)?;
     let record = load(&state, &id).await?;
+    authz::may_change(&state, &principal, &id).await?;
     match store.abort_multipart(&keys::source(&id), &record.upload_id).await {
         Ok(()) | Err(StorageError::NotFound(_)) => {}
         Err(other) => return Err(other.into()),

@@ -2,29 +2,34 @@
 //! without a port.
 
 mod assets;
+pub(crate) mod authz;
 mod direct;
-mod error;
 mod tus;
 
-use std::sync::Arc;
+use std::time::Duration;
 
-use axum::extract::{DefaultBodyLimit, FromRequestParts, State};
-use axum::http::request::Parts;
-use axum::http::{header, Method};
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::http::{header, HeaderName, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, head, post};
 use axum::{Json, Router};
+use cdlc_plugin_api::{Health, Principal};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
 
-pub use error::ApiError;
+pub use crate::error::ApiError;
+pub use crate::state::SharedState;
 
-use crate::state::AppState;
-
-pub type SharedState = Arc<AppState>;
-
+/// The whole HTTP surface of `cdlc serve`: the API (assets, uploads, the
+/// accounts routes at `/api/v1/accounts`, every started plugin at
+/// `/api/v1/{name}`) behind the accounts middleware, which puts the
+/// `Principal` on each request; the edge (`/streams`, `/metrics`) and the web
+/// UI beside it; one CORS layer and the access log around everything.
 pub fn app(state: SharedState) -> Router {
     let edge = state.edge.router();
     let body_limit = state.config.max_upload_bytes.saturating_add(1 << 20).min(usize::MAX as u64) as usize;
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
+    let api = Router::new()
         .route("/readyz", get(ready))
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/assets", get(assets::list).post(assets::upload))
@@ -35,42 +40,115 @@ pub fn app(state: SharedState) -> Router {
         .route("/api/v1/direct-uploads", post(direct::create))
         .route("/api/v1/direct-uploads/{id}", delete(direct::abort))
         .route("/api/v1/direct-uploads/{id}/complete", post(direct::complete))
-        .route_service("/streams/{id}/{*path}", edge.clone())
-        .route_service("/metrics", edge.clone())
-        .route_service("/api/v1/edge/purge", edge)
-        .merge(crate::web::router())
+        .route("/api/v1/edge/purge", post(purge))
         .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn(cors))
-        .with_state(state)
+        .with_state(state.clone())
+        .nest("/api/v1/accounts", cdlc_accounts::http::router(state.accounts.clone()))
+        .merge(state.plugins.router())
+        .layer(axum::middleware::from_fn_with_state(
+            state.accounts.clone(),
+            cdlc_accounts::http::authenticate,
+        ));
+    // Stream objects are authorized by signed URLs, not by sessions: a
+    // session cookie would otherwise cost a store read per segment.
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route_service("/streams/{id}/{*path}", edge.clone())
+        .route_service("/metrics", edge)
+        .merge(api)
+        .merge(crate::web::router())
+        .layer(cors())
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(access_log())
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
 }
 
-/// Headers browsers may send and read across origins.
-const CORS_ALLOW_HEADERS: &str =
-    "range, if-none-match, authorization, content-type, tus-resumable, upload-length, upload-offset, upload-metadata";
-const CORS_EXPOSE_HEADERS: &str =
-    "content-range, content-length, etag, accept-ranges, location, upload-offset, upload-length, tus-resumable, cdlc-asset-id";
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// CORS for every route: preflights are answered here; other requests,
-/// tus's own OPTIONS among them, reach their handler and gain the headers.
-async fn cors(request: axum::extract::Request, next: axum::middleware::Next) -> axum::response::Response {
-    use axum::http::HeaderValue;
-    use axum::response::IntoResponse;
-    let preflight = request.method() == Method::OPTIONS
-        && request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut response =
-        if preflight { axum::http::StatusCode::NO_CONTENT.into_response() } else { next.run(request).await };
-    let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE_HEADERS));
-    if preflight {
-        headers.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD, OPTIONS, POST, PATCH, DELETE"),
-        );
-        headers.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static(CORS_ALLOW_HEADERS));
-        headers.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("86400"));
+/// Headers browsers may send across origins.
+const CORS_ALLOW_HEADERS: [&str; 11] = [
+    "range",
+    "if-none-match",
+    "if-modified-since",
+    "authorization",
+    "content-type",
+    "tus-resumable",
+    "upload-length",
+    "upload-offset",
+    "upload-metadata",
+    "x-csrf-token",
+    "x-request-id",
+];
+/// Headers browsers may read across origins: the edge's (`cdlc-cache`) and the API's.
+const CORS_EXPOSE_HEADERS: [&str; 12] = [
+    "content-range",
+    "content-length",
+    "etag",
+    "accept-ranges",
+    "cdlc-cache",
+    "location",
+    "upload-offset",
+    "upload-length",
+    "tus-resumable",
+    "cdlc-asset-id",
+    "retry-after",
+    "x-request-id",
+];
+
+/// The one CORS layer, for the API and the edge alike: preflights are
+/// answered here; other requests (tus's own OPTIONS among them) reach their
+/// handler and gain the headers, replacing any the edge set.
+fn cors() -> CorsLayer {
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::any())
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::OPTIONS,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+        ])
+        .allow_headers(CORS_ALLOW_HEADERS.map(HeaderName::from_static))
+        .expose_headers(CORS_EXPOSE_HEADERS.map(HeaderName::from_static))
+        .max_age(Duration::from_secs(86_400))
+}
+
+/// The access log: one `request` span per request with fixed field names
+/// (`request_id`, `method`, `path`), and one event at its end with
+/// `status` and `latency_ms`.
+fn access_log() -> TraceLayer<
+    tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
+    fn(&Request) -> tracing::Span,
+    (),
+    fn(&Response, Duration, &tracing::Span),
+> {
+    fn span(request: &Request) -> tracing::Span {
+        let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
+        tracing::info_span!("request", request_id, method = %request.method(), path = request.uri().path())
     }
-    response
+    fn done(response: &Response, latency: Duration, _span: &tracing::Span) {
+        tracing::info!(
+            status = response.status().as_u16(),
+            latency_ms = latency.as_millis() as u64,
+            "served"
+        );
+    }
+    TraceLayer::new_for_http()
+        .make_span_with(span as fn(&Request) -> tracing::Span)
+        .on_request(())
+        .on_response(done as fn(&Response, Duration, &tracing::Span))
+}
+
+/// `POST /api/v1/edge/purge`: an admin with `edge:purge`; the edge does the rest.
+async fn purge(principal: Principal, State(state): State<SharedState>, body: axum::body::Bytes) -> Response {
+    if let Err(refused) = authz::purger(&principal) {
+        return refused.into_response();
+    }
+    match state.edge.purge_request(&body) {
+        Ok(answer) => Json(answer).into_response(),
+        Err(error) => error.into_response(),
+    }
 }
 
 /// The OpenAPI document of every route in [`app`].
@@ -80,40 +158,18 @@ async fn openapi() -> ([(header::HeaderName, &'static str); 1], &'static str) {
     ([(header::CONTENT_TYPE, "application/json")], OPENAPI)
 }
 
-/// Ready when the metadata store answers.
-async fn ready(State(state): State<SharedState>) -> Result<Json<serde_json::Value>, ApiError> {
+/// Ready when the metadata store answers and no started plugin is down;
+/// each plugin's health is listed.
+async fn ready(State(state): State<SharedState>) -> Result<Response, ApiError> {
     state.metadata.list_assets(None, 1, None).await?;
-    Ok(Json(serde_json::json!({ "status": "ready" })))
-}
-
-/// Proof that the request carries the admin token.
-#[derive(Debug)]
-pub struct Admin;
-
-/// Compares in time that does not depend on where the strings differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-pub fn bearer_is_admin(parts: &Parts, state: &AppState) -> bool {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()))
-}
-
-impl FromRequestParts<SharedState> for Admin {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Self::Rejection> {
-        if bearer_is_admin(parts, state) {
-            Ok(Admin)
-        } else {
-            Err(ApiError::Unauthorized)
-        }
-    }
+    let plugins = state.plugins.health().await;
+    let down = plugins.iter().any(|(_, health)| matches!(health, Health::Down(_)));
+    let body = serde_json::json!({
+        "status": if down { "degraded" } else { "ready" },
+        "plugins": plugins.into_iter().collect::<std::collections::BTreeMap<_, _>>(),
+    });
+    let status = if down { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    Ok((status, Json(body)).into_response())
 }
 
 #[cfg(test)]

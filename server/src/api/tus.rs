@@ -18,7 +18,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{Admin, ApiError, SharedState};
+use cdlc_plugin_api::Principal;
+
+use super::{authz, ApiError, SharedState};
 use crate::state::keys;
 
 const TUS_VERSION: &str = "1.0.0";
@@ -138,10 +140,11 @@ pub async fn options(State(state): State<SharedState>) -> Response {
 
 /// `POST /api/v1/uploads`: creates the asset and an empty upload.
 pub async fn create(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
+    let uploader = authz::uploader(&principal)?;
     require_tus(&headers)?;
     let length = header_u64(&headers, "upload-length")?
         .ok_or_else(|| ApiError::BadRequest("send Upload-Length: the size of the file in bytes".into()))?;
@@ -152,6 +155,7 @@ pub async fn create(
         return Err(ApiError::TooLarge(state.config.max_upload_bytes));
     }
     let asset = state.metadata.create_asset(asset_from_metadata(&headers)?).await?;
+    authz::record_uploader(&state, uploader, &asset.id).await?;
     let info = serde_json::to_vec(&UploadInfo { length }).map_err(|e| ApiError::Internal(e.into()))?;
     tokio::fs::write(info_path(&state, &asset.id), info).await.map_err(|e| ApiError::Internal(e.into()))?;
     tokio::fs::File::create(part_path(&state, &asset.id)).await.map_err(|e| ApiError::Internal(e.into()))?;
@@ -179,12 +183,14 @@ async fn load(state: &SharedState, id: &str) -> Result<(UploadInfo, u64), ApiErr
 
 /// `HEAD /api/v1/uploads/{id}`: how many bytes the server has.
 pub async fn head(
+    principal: Principal,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_tus(&headers)?;
     let (info, offset) = load(&state, &id).await?;
+    authz::may_change(&state, &principal, &id).await?;
     let mut response = tus_headers(StatusCode::OK.into_response());
     response.headers_mut().insert("upload-offset", HeaderValue::from(offset));
     response.headers_mut().insert("upload-length", HeaderValue::from(info.length));
@@ -193,7 +199,7 @@ pub async fn head(
 
 /// `PATCH /api/v1/uploads/{id}`: appends bytes at Upload-Offset.
 pub async fn patch(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     headers: HeaderMap,
@@ -205,8 +211,10 @@ pub async fn patch(
             "send Content-Type: application/offset+octet-stream".into(),
         ));
     }
+    authz::uploader(&principal)?;
     let _guard = BusyGuard::take(&id).ok_or_else(|| conflict("another PATCH to this upload is running"))?;
     let (info, offset) = load(&state, &id).await?;
+    authz::may_change(&state, &principal, &id).await?;
     let claimed = header_u64(&headers, "upload-offset")?
         .ok_or_else(|| ApiError::BadRequest("send Upload-Offset: the offset from HEAD".into()))?;
     if claimed != offset {
@@ -274,17 +282,20 @@ async fn finish(state: &SharedState, id: &str) -> Result<(), ApiError> {
 
 /// `DELETE /api/v1/uploads/{id}`: abandons an unfinished upload and its asset.
 pub async fn terminate(
-    _admin: Admin,
+    principal: Principal,
     State(state): State<SharedState>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     require_tus(&headers)?;
+    authz::uploader(&principal)?;
     let _guard = BusyGuard::take(&id).ok_or_else(|| conflict("a PATCH to this upload is running"))?;
     load(&state, &id).await?;
+    authz::may_change(&state, &principal, &id).await?;
     let _ = tokio::fs::remove_file(part_path(&state, &id)).await;
     let _ = tokio::fs::remove_file(info_path(&state, &id)).await;
     state.metadata.delete_asset(&id).await?;
+    state.owners.forget_asset(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
     Ok(tus_headers(StatusCode::NO_CONTENT.into_response()))
 }
 

@@ -8,11 +8,10 @@ use axum::Json;
 #[derive(Debug)]
 pub enum ApiError {
     BadRequest(String),
-    Unauthorized,
-    /// Unused since the edge answers for /streams; kept for routes being
-    /// written on other branches.
-    #[allow(dead_code)]
     Forbidden(String),
+    /// A refusal of the accounts layer (401, 403, 429 with Retry-After…)
+    /// or of the edge, answered as it was made.
+    Access(cdlc_plugin_api::ApiError),
     NotFound(String),
     Conflict(String),
     /// A tus request without `Tus-Resumable: 1.0.0`.
@@ -27,11 +26,7 @@ impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
         match self {
             ApiError::BadRequest(m) => (StatusCode::BAD_REQUEST, "bad_request", m.clone()),
-            ApiError::Unauthorized => (
-                StatusCode::UNAUTHORIZED,
-                "unauthorized",
-                "send the admin token as `Authorization: Bearer TOKEN`".into(),
-            ),
+            ApiError::Access(e) => (e.status(), e.code(), e.message().to_owned()),
             ApiError::Forbidden(m) => (StatusCode::FORBIDDEN, "forbidden", m.clone()),
             ApiError::NotFound(m) => (StatusCode::NOT_FOUND, "not_found", m.clone()),
             ApiError::Conflict(m) => (StatusCode::CONFLICT, "conflict", m.clone()),
@@ -62,6 +57,9 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
+        if let ApiError::Access(error) = self {
+            return error.into_response();
+        }
         if let ApiError::Internal(error) = &self {
             tracing::error!(error = format!("{error:#}"), "request failed");
         }
@@ -78,6 +76,12 @@ impl IntoResponse for ApiError {
             }
         }
         response
+    }
+}
+
+impl From<cdlc_plugin_api::ApiError> for ApiError {
+    fn from(e: cdlc_plugin_api::ApiError) -> Self {
+        ApiError::Access(e)
     }
 }
 
