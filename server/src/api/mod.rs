@@ -27,7 +27,7 @@ pub use crate::state::SharedState;
 /// `Principal` on each request; the edge (`/streams`, `/metrics`) and the web
 /// UI beside it; one CORS layer and the access log around everything.
 pub fn app(state: SharedState) -> Router {
-    let edge = state.edge.router();
+    let edge = state.edge.router().into_service::<axum::body::Body>();
     let body_limit = state.config.max_upload_bytes.saturating_add(1 << 20).min(usize::MAX as u64) as usize;
     let api = Router::new()
         .route("/readyz", get(ready))
