@@ -1,6 +1,7 @@
 //! cdlc's end-to-end suite: every test generates its own short media,
 //! runs the real `cdlc` binary and checks the output as a player would.
 
+mod accounts;
 mod bad_input;
 mod cluster;
 mod inputs;

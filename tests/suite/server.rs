@@ -22,14 +22,18 @@ pub(crate) fn free_port() -> u16 {
 
 impl Server {
     pub(crate) fn start(data: &Path, env: &[(&str, &str)]) -> Server {
+        Server::start_with_config(data, None, env)
+    }
+
+    /// `start`, reading the TOML file `config` too.
+    pub(crate) fn start_with_config(data: &Path, config: Option<&Path>, env: &[(&str, &str)]) -> Server {
         let port = free_port();
         let mut command = Command::new(cdlc_bin());
-        command
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"])
-            .arg(data)
-            .env("CDLC_ADMIN_TOKEN", TOKEN)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+        command.args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data-dir"]).arg(data);
+        if let Some(config) = config {
+            command.arg("--config").arg(config);
+        }
+        command.env("CDLC_ADMIN_TOKEN", TOKEN).stdout(Stdio::null()).stderr(Stdio::null());
         for (name, value) in env {
             command.env(name, value);
         }
