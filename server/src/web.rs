@@ -36,6 +36,9 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(page))
         .route("/upload", get(page))
+        .route("/sign-up", get(page))
+        .route("/account", get(page))
+        .route("/admin/users", get(page))
         .route("/assets/{id}", get(page))
         .route("/static/{*path}", get(static_file))
 }

@@ -54,8 +54,10 @@ page.on('pageerror', (error) => consoleErrors.push(`page error: ${error.message}
 
 const ids = {};
 
+/** Signs in with the root token (the operator's bootstrap credential). */
 async function signIn() {
   await page.click('#sign-in-button');
+  await page.click('#sign-in-root summary');
   await page.fill('#sign-in-token', TOKEN);
   await page.click('#sign-in-form button[type="submit"]');
   await page.waitForSelector('#session .pill');
@@ -331,6 +333,7 @@ const tests = [
     await page.goto(`${server.url}/upload`);
     await page.click('#session button:has-text("Sign out")');
     await page.click('#sign-in-button');
+    await page.click('#sign-in-root summary');
     await page.fill('#sign-in-token', 'not-the-admin-token-at-all');
     await page.click('#sign-in-form button[type="submit"]');
     await page.setInputFiles('#file-input', small);
@@ -392,10 +395,74 @@ const tests = [
     assert.equal((await fetch(`${server.url}/streams/${ids.small}/master.m3u8`)).status, 404);
   }],
 
+  ['accounts: sign up and in through the pages, a viewer sees no upload, an uploader uploads, sign out', async () => {
+    await page.goto(`${server.url}/`);
+    if (await page.isVisible('#sign-out-button')) await page.click('#sign-out-button');
+    await page.waitForSelector('#sign-in-button');
+    // Sign up through the page: a new account is a viewer, signed in at once.
+    await page.click('#sign-in-button');
+    await page.click('#sign-up-link');
+    await page.waitForSelector('#sign-up-form');
+    await page.fill('#sign-up-handle', 'grace');
+    await page.fill('#sign-up-email', 'grace@example.com');
+    await page.fill('#sign-up-password', 'grace has a long passphrase');
+    await page.click('#sign-up-form button[type="submit"]');
+    await page.waitForURL(`${server.url}/account`);
+    await page.waitForSelector('#profile-form');
+    assert.match(await page.locator('#session-user').textContent(), /grace · viewer/);
+    // A viewer sees no upload: no nav link, no drop zone, a sentence.
+    assert.equal(await page.isVisible('#nav-upload'), false, 'no Upload link for a viewer');
+    await page.goto(`${server.url}/upload`);
+    await page.waitForSelector('#upload-needs-role');
+    assert.equal(await page.isVisible('label.dropzone'), false, 'no drop zone for a viewer');
+    // The profile saves through the cookie session (with its CSRF header).
+    await page.goto(`${server.url}/account`);
+    await page.fill('#profile-name', 'Grace H.');
+    await page.click('#profile-form button[type="submit"]');
+    await page.waitForSelector('#profile-form .muted:has-text("Saved.")');
+    // An API key: its secret is shown once.
+    await page.fill('#key-name', 'ingest');
+    await page.check('input[data-scope="assets:write"]');
+    await page.click('#key-form button[type="submit"]');
+    assert.match(await page.locator('#new-key-secret').textContent(), /^cdlc_k_/);
+    await page.click('#sign-out-button');
+    await page.waitForSelector('#sign-in-button');
+
+    // The root token makes grace an uploader on the admins' users page.
+    await signIn();
+    await page.goto(`${server.url}/admin/users`);
+    const role = page.locator('select[data-user="grace"]');
+    await role.waitFor();
+    const changed = page.waitForResponse((r) => r.url().includes('/api/v1/accounts/users/') && r.request().method() === 'PATCH');
+    await role.selectOption('uploader');
+    assert.equal((await changed).status(), 200);
+    await page.click('#sign-out-button');
+
+    // Sign in through the page as the uploader, and upload.
+    await page.click('#sign-in-button');
+    await page.fill('#sign-in-login', 'grace');
+    await page.fill('#sign-in-password', 'grace has a long passphrase');
+    await page.click('#sign-in-account-form button[type="submit"]');
+    await page.waitForSelector('#session-user:has-text("uploader")');
+    const graces = path.join(work, 'graces-cut.mp4');
+    await writeFile(graces, await readFile(small));
+    const [id] = await uploadThroughPage([graces]);
+    assert.ok(id, 'the upload made an asset');
+    const sessionCookie = (await context.cookies(server.url)).find((c) => c.name === 'cdlc_session');
+    assert.ok(sessionCookie?.httpOnly && sessionCookie.sameSite === 'Strict', 'an HttpOnly, SameSite=Strict cookie');
+
+    // Sign out: the cookie's session is revoked on the server.
+    await page.click('#sign-out-button');
+    await page.waitForSelector('#sign-in-button');
+    const me = await fetch(`${server.url}/api/v1/accounts/me`, { headers: { Cookie: `cdlc_session=${sessionCookie.value}` } });
+    assert.equal(me.status, 401, 'the signed-out session no longer works');
+    await signIn();
+  }],
+
   ['the pages fit a phone screen', async () => {
     await page.setViewportSize({ width: 390, height: 844 });
     try {
-      for (const url of ['/', '/upload', `/assets/${ids.clip}`]) {
+      for (const url of ['/', '/upload', `/assets/${ids.clip}`, '/account', '/admin/users', '/sign-up']) {
         await page.goto(`${server.url}${url}`);
         await page.waitForSelector('main#app > *');
         await page.waitForTimeout(300);

@@ -1,8 +1,17 @@
-// The cdlc HTTP API as the pages use it. Reads are public; writes carry the
-// admin token the viewer signed in with (kept in localStorage).
+// The cdlc HTTP API as the pages use it. A person signs in with an account:
+// the server keeps the session in an HttpOnly cookie, and every write carries
+// the CSRF token sign-in and GET /me return (kept in memory only). The root
+// token (CDLC_ADMIN_TOKEN) still works as a bearer credential, kept in
+// localStorage, for the operator bootstrapping the first admin.
 
 const TOKEN_KEY = 'cdlc.adminToken';
+const ROLES = ['viewer', 'uploader', 'admin'];
 const listeners = new Set();
+let account = null; // { user, csrf } while signed in by cookie
+
+function changed() {
+  listeners.forEach((f) => f());
+}
 
 export const session = {
   token() {
@@ -12,25 +21,68 @@ export const session = {
       return '';
     }
   },
+  user() {
+    return account?.user ?? null;
+  },
   signedIn() {
-    return this.token() !== '';
+    return this.token() !== '' || account !== null;
   },
-  signIn(token) {
+  /** The role of whoever is signed in: the root token is an admin. */
+  role() {
+    if (this.token()) return 'admin';
+    return account?.user?.role ?? null;
+  },
+  /** Whether the signed-in role is `role` or above. */
+  can(role) {
+    const mine = this.role();
+    return mine !== null && ROLES.indexOf(mine) >= ROLES.indexOf(role);
+  },
+  label() {
+    return this.token() ? 'Root' : account?.user?.handle ?? '';
+  },
+  /** Signs in with the root token (a bearer credential). */
+  signInWithToken(token) {
     localStorage.setItem(TOKEN_KEY, token.trim());
-    listeners.forEach((f) => f());
+    changed();
   },
-  signOut() {
+  /** Signs in with an account; the server sets the session cookie. */
+  async signIn(login, password) {
+    const body = await request('/api/v1/accounts/sign-in', { method: 'POST', json: { login, password } });
+    account = { user: body.user, csrf: body.csrf_token };
+    changed();
+  },
+  async signOut() {
+    if (account) {
+      await request('/api/v1/accounts/sign-out', { method: 'POST' }).catch(() => null);
+      account = null;
+    }
     localStorage.removeItem(TOKEN_KEY);
-    listeners.forEach((f) => f());
+    changed();
+  },
+  /** Asks the server who the cookie belongs to (after a reload). */
+  async refresh() {
+    try {
+      const body = await request('/api/v1/accounts/me');
+      account = { user: body.user, csrf: body.csrf_token };
+    } catch {
+      account = null;
+    }
+    changed();
+  },
+  setUser(user) {
+    if (account) account.user = user;
+    changed();
   },
   /** Calls `f` whenever the viewer signs in or out; returns the unsubscribe. */
   onChange(f) {
     listeners.add(f);
     return () => listeners.delete(f);
   },
+  /** The headers of a request: the root token, or the CSRF token of the cookie session. */
   authHeaders() {
     const token = this.token();
-    return token ? { Authorization: `Bearer ${token}` } : {};
+    if (token) return { Authorization: `Bearer ${token}` };
+    return account?.csrf ? { 'X-CSRF-Token': account.csrf } : {};
   },
 };
 
@@ -43,12 +95,15 @@ export class ApiError extends Error {
   }
 }
 
-async function request(path, { method = 'GET', signal } = {}) {
-  // Reads carry the token too: the admin then gets signed URLs for private assets.
-  const headers = session.authHeaders();
+export async function request(path, { method = 'GET', signal, json } = {}) {
+  // Reads carry the credential too: uploaders and admins then get signed
+  // URLs for private assets.
+  const headers = { ...session.authHeaders() };
+  if (json !== undefined) headers['Content-Type'] = 'application/json';
   let response;
   try {
-    response = await fetch(path, { method, headers, signal });
+    const body = json === undefined ? undefined : JSON.stringify(json);
+    response = await fetch(path, { method, headers, signal, body, credentials: 'same-origin' });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'network', 'The server cannot be reached. Is cdlc serve running?');

@@ -287,7 +287,8 @@ export function mountAsset(root, id) {
   }
 
   function renderActions() {
-    clear(actions, session.signedIn()
+    // The server decides (its uploader or an admin); the button shows for uploaders.
+    clear(actions, session.can('uploader')
       ? h('button.button.danger', { type: 'button', onclick: remove }, 'Delete video')
       : null);
   }

@@ -7,10 +7,14 @@ import { h, clear } from './util.js';
 import { mountLibrary } from './library.js';
 import { mountUpload } from './upload.js';
 import { mountAsset } from './asset.js';
+import { mountSignUp, mountAccount, mountUsers } from './account.js';
 
 const routes = [
   { pattern: /^\/$/, nav: 'library', mount: mountLibrary },
   { pattern: /^\/upload\/?$/, nav: 'upload', mount: mountUpload },
+  { pattern: /^\/sign-up\/?$/, nav: 'account', mount: mountSignUp },
+  { pattern: /^\/account\/?$/, nav: 'account', mount: mountAccount },
+  { pattern: /^\/admin\/users\/?$/, nav: 'users', mount: mountUsers },
   { pattern: /^\/assets\/([^/]+)\/?$/, nav: 'library', mount: (root, [id]) => mountAsset(root, decodeURIComponent(id)) },
 ];
 
@@ -57,28 +61,51 @@ document.addEventListener('click', (event) => {
 window.addEventListener('popstate', render);
 window.addEventListener('cdlc:navigate', (event) => navigate(event.detail));
 
-// Sign-in: one token field, kept in localStorage.
+// Sign-in: an account (the server sets its cookie), or the root token.
 const dialog = document.getElementById('sign-in');
 const tokenInput = document.getElementById('sign-in-token');
+const loginInput = document.getElementById('sign-in-login');
+const passwordInput = document.getElementById('sign-in-password');
+const signInError = document.getElementById('sign-in-error');
 document.getElementById('sign-in-cancel').addEventListener('click', () => dialog.close());
+document.getElementById('sign-up-link').addEventListener('click', () => dialog.close());
 document.getElementById('sign-in-form').addEventListener('submit', () => {
-  if (tokenInput.value.trim()) session.signIn(tokenInput.value);
+  if (tokenInput.value.trim()) session.signInWithToken(tokenInput.value);
   tokenInput.value = '';
+});
+document.getElementById('sign-in-account-form').addEventListener('submit', async (event) => {
+  event.preventDefault();
+  signInError.hidden = true;
+  try {
+    await session.signIn(loginInput.value.trim(), passwordInput.value);
+    passwordInput.value = '';
+    dialog.close();
+  } catch (error) {
+    signInError.textContent = error.message;
+    signInError.hidden = false;
+  }
 });
 
 export function askForToken() {
+  signInError.hidden = true;
   dialog.showModal();
-  tokenInput.focus();
+  loginInput.focus();
 }
 window.addEventListener('cdlc:sign-in', askForToken);
 
 function renderSession() {
   const holder = document.getElementById('session');
+  document.getElementById('nav-upload').hidden = session.signedIn() && !session.can('uploader');
+  document.getElementById('nav-users').hidden = !session.can('admin');
   if (session.signedIn()) {
+    const who = session.user()
+      ? h('a.pill', { href: '/account', dataset: { link: '' }, id: 'session-user', title: `Signed in as ${session.label()} (${session.role()})` },
+        h('span.dot', {}), session.label(), h('span.muted', {}, ` · ${session.role()}`))
+      : h('span.pill', { title: 'Signed in with the root token', id: 'session-user' }, h('span.dot', {}), 'Admin');
     clear(
       holder,
-      h('span.pill', { title: 'Signed in with the admin token' }, h('span.dot', {}), 'Admin'),
-      h('button.button.ghost.small', { type: 'button', onclick: () => session.signOut() }, 'Sign out'),
+      who,
+      h('button.button.ghost.small', { type: 'button', id: 'sign-out-button', onclick: () => session.signOut() }, 'Sign out'),
     );
   } else {
     clear(holder, h('button.button.small', { type: 'button', id: 'sign-in-button', onclick: askForToken }, 'Sign in'));
@@ -87,3 +114,5 @@ function renderSession() {
 session.onChange(renderSession);
 renderSession();
 render();
+// A reload keeps the cookie: ask the server whose it is (pages follow session changes).
+if (!session.token()) session.refresh();

@@ -23,7 +23,7 @@ export function mountUpload(root) {
     input);
   const privateBox = h('input', { type: 'checkbox', id: 'upload-private' });
   const privacy = h('label.check', { for: 'upload-private' }, privateBox,
-    h('span', {}, h('strong', {}, 'Private'), h('span.muted', {}, ' · its streams play only on signed URLs, which the admin gets')));
+    h('span', {}, h('strong', {}, 'Private'), h('span.muted', {}, ' · its streams play only on signed URLs, which you and the admins get')));
   const add = (files) => addFiles(files, { private: privateBox.checked });
   const signInNotice = h('div.notice', {});
   const list = h('ul.upload-list', { id: 'upload-list' });
@@ -41,12 +41,20 @@ export function mountUpload(root) {
 
   function renderSignIn() {
     const signedIn = session.signedIn();
-    signInNotice.hidden = signedIn;
-    drop.classList.toggle('disabled', !signedIn);
-    input.disabled = !signedIn;
-    clear(signInNotice,
-      h('span', {}, 'Uploading needs the admin token. '),
-      h('button.button.small.primary', { type: 'button', onclick: () => window.dispatchEvent(new Event('cdlc:sign-in')) }, 'Sign in'));
+    const mayUpload = session.can('uploader');
+    signInNotice.hidden = mayUpload;
+    // A viewer sees no upload: the server would refuse it anyway.
+    drop.hidden = signedIn && !mayUpload;
+    privacy.hidden = signedIn && !mayUpload;
+    drop.classList.toggle('disabled', !mayUpload);
+    input.disabled = !mayUpload;
+    if (signedIn) {
+      clear(signInNotice, h('span', { id: 'upload-needs-role' }, 'Uploading needs the uploader role: ask an admin to give it to your account.'));
+    } else {
+      clear(signInNotice,
+        h('span', {}, 'Uploading needs an account with the uploader role. '),
+        h('button.button.small.primary', { type: 'button', onclick: () => window.dispatchEvent(new Event('cdlc:sign-in')) }, 'Sign in'));
+    }
   }
 
   input.addEventListener('change', () => {
@@ -62,7 +70,7 @@ export function mountUpload(root) {
   for (const type of ['dragenter', 'dragover']) {
     drop.addEventListener(type, (event) => {
       event.preventDefault();
-      if (session.signedIn()) drop.classList.add('over');
+      if (session.can('uploader')) drop.classList.add('over');
     });
   }
   for (const type of ['dragleave', 'drop']) {
@@ -70,8 +78,8 @@ export function mountUpload(root) {
   }
   drop.addEventListener('drop', (event) => {
     event.preventDefault();
-    if (!session.signedIn()) {
-      window.dispatchEvent(new Event('cdlc:sign-in'));
+    if (!session.can('uploader')) {
+      if (!session.signedIn()) window.dispatchEvent(new Event('cdlc:sign-in'));
       return;
     }
     const files = [...(event.dataTransfer?.files ?? [])];

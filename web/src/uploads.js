@@ -46,8 +46,7 @@ class Upload {
         private: String(Boolean(options.private)),
       },
       onBeforeRequest: (request) => {
-        const token = session.token();
-        if (token) request.setHeader('Authorization', `Bearer ${token}`);
+        for (const [name, value] of Object.entries(session.authHeaders())) request.setHeader(name, value);
       },
       onUploadUrlAvailable: () => {
         this.assetId = this.tus.url?.split('/').pop() ?? null;
@@ -140,7 +139,11 @@ function describe(error) {
   } catch {
     /* not JSON */
   }
-  if (status === 401) return 'The admin token was refused: sign in again with the token cdlc serve printed.';
+  if (status === 401) {
+    return session.token()
+      ? 'The admin token was refused: sign in again with the token cdlc serve printed.'
+      : 'Your session has ended: sign in again.';
+  }
   if (message) return message;
   if (status) return `The server answered ${status}.`;
   return 'The connection to the server was lost; resume to continue where it stopped.';

@@ -51,13 +51,23 @@ pub fn app(state: SharedState) -> Router {
         ));
     // Stream objects are authorized by signed URLs, not by sessions: a
     // session cookie would otherwise cost a store read per segment.
-    Router::new()
+    let routes = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route_service("/streams/{id}/{*path}", edge.clone())
         .route_service("/metrics", edge)
         .merge(api)
-        .merge(crate::web::router())
-        .layer(cors())
+        .merge(crate::web::router());
+    // CorsLayer takes every OPTIONS for a preflight; tus's own OPTIONS (no
+    // Access-Control-Request-Method) must reach its handler.
+    let with_cors = routes.clone().layer(cors());
+    let steer = tower::service_fn(move |request: Request| {
+        let preflight_or_other = request.method() != Method::OPTIONS
+            || request.headers().contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        let target = if preflight_or_other { with_cors.clone() } else { routes.clone() };
+        async move { tower::ServiceExt::oneshot(target, request).await }
+    });
+    Router::new()
+        .fallback_service(steer)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
         .layer(access_log())
         .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
