@@ -127,12 +127,14 @@ fn cors() -> CorsLayer {
 /// The access log: one `request` span per request with fixed field names
 /// (`request_id`, `method`, `path`), and one event at its end with
 /// `status` and `latency_ms`.
-fn access_log() -> TraceLayer<
+type AccessLog = TraceLayer<
     tower_http::classify::SharedClassifier<tower_http::classify::ServerErrorsAsFailures>,
     fn(&Request) -> tracing::Span,
     (),
     fn(&Response, Duration, &tracing::Span),
-> {
+>;
+
+fn access_log() -> AccessLog {
     fn span(request: &Request) -> tracing::Span {
         let request_id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("");
         tracing::info_span!("request", request_id, method = %request.method(), path = request.uri().path())
@@ -200,5 +202,114 @@ mod tests {
             .map(|p| p.replace("{*path}", "{path}"))
             .collect();
         assert_eq!(documented, routed);
+    }
+
+    /// The whole router in process (`oneshot`, no port): real state on a
+    /// temporary data directory.
+    mod in_process {
+        use std::sync::Arc;
+
+        use axum::body::Body;
+        use axum::http::{Request, StatusCode};
+        use tower::ServiceExt;
+
+        use crate::config::Config;
+        use crate::state::AppState;
+
+        const ROOT: &str = "in-process-root-token-0123456789";
+
+        async fn app(dir: &std::path::Path) -> axum::Router {
+            let config =
+                Config { data_dir: dir.to_owned(), admin_token: Some(ROOT.into()), ..Config::default() };
+            super::super::app(Arc::new(AppState::open(config, None).await.expect("state")))
+        }
+
+        async fn send(
+            app: &axum::Router,
+            request: Request<Body>,
+        ) -> (StatusCode, axum::http::HeaderMap, String) {
+            let response = app.clone().oneshot(request).await.expect("infallible");
+            let (status, headers) = (response.status(), response.headers().clone());
+            let body = axum::body::to_bytes(response.into_body(), 1 << 20).await.expect("body");
+            (status, headers, String::from_utf8_lossy(&body).into_owned())
+        }
+
+        #[tokio::test]
+        async fn authorization_cors_and_request_ids() {
+            let dir = tempfile::tempdir().expect("tmp");
+            let app = app(dir.path()).await;
+
+            let get = |uri: &str| Request::get(uri).body(Body::empty()).expect("request");
+            let (status, headers, body) = send(&app, get("/readyz")).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            assert!(headers.contains_key("x-request-id"), "every answer has a request id");
+
+            // Writes name what they need.
+            let purge = |auth: Option<&str>| {
+                let mut request =
+                    Request::post("/api/v1/edge/purge").header("content-type", "application/json");
+                if let Some(auth) = auth {
+                    request = request.header("authorization", format!("Bearer {auth}"));
+                }
+                request.body(Body::from(r#"{"all":true}"#)).expect("request")
+            };
+            let (status, _, body) = send(&app, purge(None)).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+            assert!(body.contains(r#""code":"unauthorized""#), "{body}");
+            let (status, _, body) = send(&app, purge(Some(ROOT))).await;
+            assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"purged":"all"}"#));
+            let (status, _, body) = send(&app, purge(Some("cdlc_k_nope_nope"))).await;
+            assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+
+            // One CORS layer: the edge's cdlc-cache stays exposed, preflights allow if-modified-since.
+            let request = Request::get("/streams/a1/master.m3u8").header("origin", "http://player.test");
+            let (_, headers, _) = send(&app, request.body(Body::empty()).expect("request")).await;
+            let exposed = headers["access-control-expose-headers"].to_str().expect("ascii");
+            assert!(exposed.contains("cdlc-cache") && exposed.contains("content-range"), "{exposed}");
+            let preflight = Request::options("/streams/a1/master.m3u8")
+                .header("origin", "http://player.test")
+                .header("access-control-request-method", "GET")
+                .header("access-control-request-headers", "if-modified-since, range")
+                .body(Body::empty())
+                .expect("request");
+            let (status, headers, _) = send(&app, preflight).await;
+            assert!(status.is_success(), "{status}");
+            let allowed = headers["access-control-allow-headers"].to_str().expect("ascii");
+            assert!(allowed.contains("if-modified-since") && allowed.contains("range"), "{allowed}");
+
+            // tus's own OPTIONS still reaches its handler.
+            let (status, headers, _) =
+                send(&app, Request::options("/api/v1/uploads").body(Body::empty()).expect("request")).await;
+            assert_eq!(status, StatusCode::NO_CONTENT);
+            assert_eq!(headers["tus-extension"], "creation,termination");
+
+            // The accounts routes are mounted; a viewer's upload is 403 with a sentence.
+            let sign_up = Request::post("/api/v1/accounts/sign-up")
+                .header("content-type", "application/json")
+                .body(Body::from(
+                    r#"{"handle":"ada","email":"ada@example.com","password":"a long passphrase"}"#,
+                ))
+                .expect("request");
+            assert_eq!(send(&app, sign_up).await.0, StatusCode::CREATED);
+            let sign_in = Request::post("/api/v1/accounts/sign-in")
+                .header("content-type", "application/json")
+                .body(Body::from(r#"{"login":"ada","password":"a long passphrase","token":true}"#))
+                .expect("request");
+            let (status, _, body) = send(&app, sign_in).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let token = serde_json::from_str::<serde_json::Value>(&body).expect("json")["token"]
+                .as_str()
+                .expect("token")
+                .to_owned();
+            let upload = Request::post("/api/v1/uploads")
+                .header("authorization", format!("Bearer {token}"))
+                .header("tus-resumable", "1.0.0")
+                .header("upload-length", "100")
+                .body(Body::empty())
+                .expect("request");
+            let (status, _, body) = send(&app, upload).await;
+            assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+            assert!(body.contains("needs the uploader role"), "{body}");
+        }
     }
 }
