@@ -62,8 +62,12 @@ export function mountAccount(root) {
   document.title = 'My account · cdlc';
   const body = h('div', {});
   root.append(h('div.page-head', {}, h('h1', {}, 'My account')), body);
+  let shown;
   function render() {
     const user = session.user();
+    // A saved profile changes the user too: redraw only for another account.
+    if (shown !== undefined && (user?.id ?? null) === shown) return;
+    shown = user?.id ?? null;
     if (!user) {
       clear(body, h('div.notice', {}, session.token()
         ? 'The root token has no account: sign in with an account to manage one.'
@@ -137,7 +141,7 @@ function sessions() {
   }
   load();
   return h('section', { id: 'my-sessions' }, h('h2', {}, 'My sessions'),
-    h('table.table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Browser'), h('th', {}, 'Address'), h('th', {}, 'Last used'), h('th', {}))), list),
+    h('div.table-wrap', {}, h('table.table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Browser'), h('th', {}, 'Address'), h('th', {}, 'Last used'), h('th', {}))), list)),
     error.element);
 }
 
@@ -186,7 +190,7 @@ function keys() {
   });
   load();
   return h('section', { id: 'my-keys' }, h('h2', {}, 'API keys'),
-    h('table.table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Key'), h('th', {}, 'Scopes'), h('th', {}, 'Last used'), h('th', {}))), list),
+    h('div.table-wrap', {}, h('table.table', {}, h('thead', {}, h('tr', {}, h('th', {}, 'Name'), h('th', {}, 'Key'), h('th', {}, 'Scopes'), h('th', {}, 'Last used'), h('th', {}))), list)),
     shown, form, error.element);
 }
 
@@ -238,7 +242,7 @@ export function mountUsers(root) {
   }
   more.addEventListener('click', () => load(false));
   root.append(h('div.page-head', {}, h('h1', {}, 'Users')), error.element,
-    h('table.table', { id: 'users' }, h('thead', {}, h('tr', {}, h('th', {}, 'Handle'), h('th', {}, 'Email'), h('th', {}, 'Role'), h('th', {}, 'Since'), h('th', {}))), list),
+    h('div.table-wrap', {}, h('table.table', { id: 'users' }, h('thead', {}, h('tr', {}, h('th', {}, 'Handle'), h('th', {}, 'Email'), h('th', {}, 'Role'), h('th', {}, 'Since'), h('th', {}))), list)),
     more);
   const off = session.onChange(() => load(true));
   load(true);

@@ -88,6 +88,7 @@ document.getElementById('sign-in-account-form').addEventListener('submit', async
 
 export function askForToken() {
   signInError.hidden = true;
+  document.getElementById('sign-in-root').open = false;
   dialog.showModal();
   loginInput.focus();
 }
