@@ -1,0 +1,220 @@
+//! The host's side of the plugin API: starting the enabled plugins, mounting
+//! their routes, feeding their events and calling their hooks. The server
+//! uses this; plugins never do.
+
+use std::sync::Arc;
+
+use axum::Router;
+use cdlc_plugin_store::Stores;
+use futures_util::StreamExt;
+use tokio::task::JoinHandle;
+use tracing::Instrument;
+
+use crate::assets::Assets;
+use crate::events::EventBus;
+use crate::plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle};
+
+/// Names a plugin cannot take: the host's own paths under `/api/v1` and
+/// the bounded contexts the host itself owns.
+pub const RESERVED_NAMES: &[&str] = &[
+    "accounts", "admin", "assets", "auth", "host", "me", "openapi", "plugins", "streams", "uploads", "users",
+];
+
+/// What the host shares with every plugin.
+#[derive(Clone)]
+pub struct HostServices {
+    /// Where plugin stores live; each plugin gets `stores.db(name)`.
+    pub stores: Stores,
+    pub bus: Arc<dyn EventBus>,
+    pub assets: Arc<dyn Assets>,
+}
+
+struct Mounted {
+    plugin: Arc<dyn Plugin>,
+    ctx: PluginContext,
+    router: Router,
+    web: WebBundle,
+}
+
+/// The started plugins.
+pub struct PluginHost {
+    mounted: Vec<Mounted>,
+    dispatchers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for PluginHost {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginHost").field("plugins", &self.names()).finish()
+    }
+}
+
+fn check_name(name: &str) -> Result<(), String> {
+    let shaped = (1..=32).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if !shaped {
+        return Err(format!(
+            "the plugin name {name:?} must be 1-32 lower-case letters, digits or '_', starting with a letter"
+        ));
+    }
+    if RESERVED_NAMES.contains(&name) {
+        return Err(format!("the plugin name {name:?} is one of the host's own paths"));
+    }
+    Ok(())
+}
+
+fn config_error(plugin: &str, message: impl Into<String>) -> PluginError {
+    PluginError::Config { plugin: plugin.to_owned(), message: message.into() }
+}
+
+impl PluginHost {
+    /// Starts each plugin of `available` that `config` (the `[plugins]`
+    /// table) does not disable with `enabled = false`: opens its store,
+    /// applies its migrations, calls `start`, takes its router and web
+    /// bundle, and subscribes it to the topics it consumes. A section naming
+    /// a plugin this build does not have is an error (a typo would otherwise
+    /// go unnoticed), as is any plugin failing to start.
+    pub async fn start(
+        available: Vec<Arc<dyn Plugin>>,
+        config: &toml::Table,
+        services: HostServices,
+    ) -> Result<PluginHost, PluginError> {
+        for (i, plugin) in available.iter().enumerate() {
+            let name = plugin.name();
+            check_name(name).map_err(PluginError::Failed)?;
+            if available[..i].iter().any(|p| p.name() == name) {
+                return Err(PluginError::Failed(format!("two plugins are named {name:?}")));
+            }
+        }
+        for section in config.keys() {
+            if !available.iter().any(|p| p.name() == section) {
+                let known: Vec<&str> = available.iter().map(|p| p.name()).collect();
+                return Err(config_error(
+                    section,
+                    format!("no plugin of this name is built in (known: {})", known.join(", ")),
+                ));
+            }
+        }
+
+        let mut host = PluginHost { mounted: Vec::new(), dispatchers: Vec::new() };
+        for plugin in available {
+            let name = plugin.name();
+            let mut section = match config.get(name) {
+                None => toml::Table::new(),
+                Some(toml::Value::Table(table)) => table.clone(),
+                Some(_) => return Err(config_error(name, "must be a table")),
+            };
+            let enabled = match section.remove("enabled") {
+                None => true,
+                Some(toml::Value::Boolean(enabled)) => enabled,
+                Some(_) => return Err(config_error(name, "enabled must be true or false")),
+            };
+            if !enabled {
+                tracing::info!(plugin = name, "disabled by config");
+                continue;
+            }
+            let db = services.stores.db(name).await?;
+            db.migrate(plugin.migrations()).await?;
+            let ctx = PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), section);
+            plugin.start(&ctx).await?;
+            let router = plugin.router(ctx.clone());
+            let web = plugin.web();
+            for page in &web.pages {
+                if !page.path.starts_with(&format!("/{name}")) {
+                    return Err(PluginError::Failed(format!(
+                        "plugin {name}: the web page {:?} must be under /{name}",
+                        page.path
+                    )));
+                }
+            }
+            let mut subscriptions = Vec::new();
+            for topic in plugin.consumes() {
+                subscriptions.push(ctx.subscribe(&topic).await?.into_stream());
+            }
+            if !subscriptions.is_empty() {
+                host.dispatchers.push(spawn_dispatcher(plugin.clone(), ctx.clone(), subscriptions));
+            }
+            tracing::info!(plugin = name, version = plugin.version(), "plugin started");
+            host.mounted.push(Mounted { plugin, ctx, router, web });
+        }
+        Ok(host)
+    }
+
+    /// The started plugins' names, in start order.
+    pub fn names(&self) -> Vec<&'static str> {
+        self.mounted.iter().map(|m| m.plugin.name()).collect()
+    }
+
+    /// Every started plugin's routes, each nested at `/api/v1/{name}`.
+    pub fn router(&self) -> Router {
+        self.mounted.iter().fold(Router::new(), |router, m| {
+            router.nest(&format!("/api/v1/{}", m.plugin.name()), m.router.clone())
+        })
+    }
+
+    /// Each started plugin's web bundle.
+    pub fn web(&self) -> Vec<(&'static str, &WebBundle)> {
+        self.mounted.iter().map(|m| (m.plugin.name(), &m.web)).collect()
+    }
+
+    /// Calls every started plugin's `user_deleted` (all of them, even after
+    /// one fails); the failures, by plugin name.
+    pub async fn user_deleted(&self, user: &DeletedUser) -> Vec<(&'static str, PluginError)> {
+        let mut failures = Vec::new();
+        for m in &self.mounted {
+            let name = m.plugin.name();
+            if let Err(error) = m.plugin.user_deleted(&m.ctx, user).await {
+                tracing::error!(plugin = name, user_id = %user.user_id, %error, "user_deleted failed");
+                failures.push((name, error));
+            }
+        }
+        failures
+    }
+
+    /// Each started plugin's health.
+    pub async fn health(&self) -> Vec<(&'static str, Health)> {
+        let mut out = Vec::new();
+        for m in &self.mounted {
+            out.push((m.plugin.name(), m.plugin.health(&m.ctx).await));
+        }
+        out
+    }
+
+    /// Stops event delivery, then calls every plugin's `stop`.
+    pub async fn stop(mut self) {
+        for dispatcher in self.dispatchers.drain(..) {
+            dispatcher.abort();
+        }
+        for m in &self.mounted {
+            m.plugin.stop(&m.ctx).await;
+        }
+    }
+}
+
+impl Drop for PluginHost {
+    fn drop(&mut self) {
+        for dispatcher in &self.dispatchers {
+            dispatcher.abort();
+        }
+    }
+}
+
+fn spawn_dispatcher(
+    plugin: Arc<dyn Plugin>,
+    ctx: PluginContext,
+    subscriptions: Vec<std::pin::Pin<Box<dyn futures_util::Stream<Item = crate::Event> + Send>>>,
+) -> JoinHandle<()> {
+    let name = plugin.name();
+    let mut events = futures_util::stream::select_all(subscriptions);
+    tokio::spawn(
+        async move {
+            while let Some(event) = events.next().await {
+                let topic = event.topic.clone();
+                if let Err(error) = plugin.on_event(&ctx, event).await {
+                    tracing::warn!(topic, %error, "a plugin failed to handle an event; it is dropped");
+                }
+            }
+        }
+        .instrument(tracing::info_span!("plugin_events", plugin = name)),
+    )
+}

@@ -1,0 +1,238 @@
+//! The `Plugin` trait and the context the host hands each plugin.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use axum::Router;
+use cdlc_plugin_store::{Db, Migration, StoreError};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::assets::Assets;
+use crate::events::{BusError, Event, EventBus, Subscription};
+
+/// Why a plugin could not start or finish a hook.
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    /// The plugin's `[plugins.{name}]` section is wrong; the message names the field.
+    #[error("[plugins.{plugin}]: {message}")]
+    Config { plugin: String, message: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Bus(#[from] BusError),
+    #[error(transparent)]
+    Assets(#[from] crate::assets::AssetsError),
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// An account that was deleted: every plugin removes what it holds of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeletedUser {
+    pub user_id: String,
+    pub handle: String,
+}
+
+/// What `health` reports, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "status", content = "reason", rename_all = "lowercase")]
+pub enum Health {
+    Ready,
+    /// Serving, with a problem an operator should see.
+    Degraded(String),
+    /// Not able to serve.
+    Down(String),
+}
+
+/// A page a plugin adds to the web UI: the host answers `path` with the
+/// UI's shell, which loads `script` (a file of the bundle) and lists the page
+/// in the navigation under `title`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebPage {
+    /// Under the site root, e.g. `/movies`; must start with the plugin's name.
+    pub path: String,
+    pub title: String,
+    pub script: String,
+}
+
+/// A file of a plugin's web bundle, served at `/plugins/{name}/{file}`,
+/// immutable (hash the name when it changes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebFile {
+    pub name: String,
+    pub content_type: &'static str,
+    pub body: &'static [u8],
+}
+
+/// The web pages and files a plugin adds; empty for an API-only plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WebBundle {
+    pub pages: Vec<WebPage>,
+    pub files: Vec<WebFile>,
+}
+
+/// What the host hands a plugin. Cheap to clone; handlers keep a clone as
+/// their router state.
+#[derive(Clone)]
+pub struct PluginContext {
+    name: Arc<str>,
+    db: Db,
+    bus: Arc<dyn EventBus>,
+    assets: Arc<dyn Assets>,
+    config: Arc<toml::Table>,
+}
+
+impl std::fmt::Debug for PluginContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PluginContext")
+            .field("name", &self.name)
+            .field("db", &self.db)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PluginContext {
+    /// For the host (and tests): the plugin's name, its own store, the bus,
+    /// the assets and its config section (without `enabled`).
+    pub fn new(
+        name: &str,
+        db: Db,
+        bus: Arc<dyn EventBus>,
+        assets: Arc<dyn Assets>,
+        config: toml::Table,
+    ) -> PluginContext {
+        PluginContext { name: name.into(), db, bus, assets, config: Arc::new(config) }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The plugin's own database: only its tables are in it.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    pub fn assets(&self) -> &dyn Assets {
+        &*self.assets
+    }
+
+    /// The `[plugins.{name}]` section as the plugin's settings type; a field
+    /// missing from the file takes the type's serde default.
+    pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
+        toml::Value::Table((*self.config).clone()).try_into().map_err(|e: toml::de::Error| {
+            PluginError::Config { plugin: self.name.to_string(), message: e.message().to_owned() }
+        })
+    }
+
+    /// Publishes `{name}.{event}`: a plugin publishes only under its own name.
+    pub async fn publish(&self, event: &str, payload: impl Serialize) -> Result<(), PluginError> {
+        let payload =
+            serde_json::to_value(payload).map_err(|e| PluginError::Failed(format!("event payload: {e}")))?;
+        self.bus
+            .publish(Event {
+                topic: format!("{}.{event}", self.name),
+                source: self.name.to_string(),
+                payload,
+                at_ms: now_ms(),
+            })
+            .await?;
+        Ok(())
+    }
+
+    /// Subscribes to any topic. Plugins usually name topics in `consumes`
+    /// and let the host call `on_event`; this is for a plugin that wants its
+    /// own loop.
+    pub async fn subscribe(&self, topic: &str) -> Result<Subscription, PluginError> {
+        Ok(self.bus.subscribe(topic).await?)
+    }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// A plugin: a bounded context (catalog, social, booking…) the host mounts.
+/// It sees the host only through this trait and its `PluginContext`, and
+/// owns only the tables of its own store.
+///
+/// The host calls, in order: `name`/`version` when collecting plugins;
+/// `migrations` (applied to the plugin's store), `start`, then `consumes` and
+/// `router` once at start-up; then `on_event`, `user_deleted` and `health`
+/// as they happen; `stop` at shutdown.
+#[async_trait]
+pub trait Plugin: Send + Sync + 'static {
+    /// Runs when the host collects plugins. The plugin's identity: its URL
+    /// prefix (`/api/v1/{name}`), its store's name, its config section
+    /// (`[plugins.{name}]`) and its topic prefix. Lower-case letters, digits
+    /// and `_`, starting with a letter, at most 32; never change it once
+    /// shipped.
+    fn name(&self) -> &'static str;
+
+    /// Runs when the host collects plugins; reported by `/readyz` and logs.
+    fn version(&self) -> &'static str;
+
+    /// Runs before `start`, once at every start-up: the migrations of the
+    /// tables the plugin owns, applied by the host in order to the plugin's
+    /// own store (each once; see `cdlc_plugin_store::Migration`).
+    fn migrations(&self) -> &'static [Migration] {
+        &[]
+    }
+
+    /// Runs once at start-up, after the migrations and before any request
+    /// or event: read and check the config here, so a mistake stops the
+    /// server with a sentence instead of failing a request later.
+    async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
+        let _ = ctx;
+        Ok(())
+    }
+
+    /// Runs once at start-up, after `start`: the plugin's routes, which the
+    /// host mounts at `/api/v1/{name}` behind its authentication (so
+    /// handlers extract `Principal`), its access log and its body limits.
+    /// Keep `ctx` as the router's state.
+    fn router(&self, ctx: PluginContext) -> Router;
+
+    /// Runs once at start-up, after `router`: the topics whose events the
+    /// host hands to `on_event`. Subscriptions start before the server
+    /// accepts requests, so no event published by a request is missed.
+    fn consumes(&self) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// Runs for each event of a topic in `consumes`, one event at a time per
+    /// plugin, in publication order per topic. An error is logged with the
+    /// plugin's name and the event dropped: keep what must not be lost in
+    /// the plugin's own tables.
+    async fn on_event(&self, ctx: &PluginContext, event: Event) -> Result<(), PluginError> {
+        let _ = (ctx, event);
+        Ok(())
+    }
+
+    /// Runs once at start-up: the pages and files the plugin adds to the web UI.
+    fn web(&self) -> WebBundle {
+        WebBundle::default()
+    }
+
+    /// Runs when an account is deleted, after the account, its sessions and
+    /// keys are gone and before the deletion is answered: remove (or
+    /// anonymize) everything the plugin holds of the user. Required, so no
+    /// plugin forgets it; an error is reported to the one deleting and the
+    /// hook may run again for the same user, so it must be idempotent.
+    async fn user_deleted(&self, ctx: &PluginContext, user: &DeletedUser) -> Result<(), PluginError>;
+
+    /// Runs on each `/readyz`: whether the plugin can serve. Keep it cheap.
+    async fn health(&self, ctx: &PluginContext) -> Health {
+        let _ = ctx;
+        Health::Ready
+    }
+
+    /// Runs once at shutdown, after the server stopped taking requests.
+    async fn stop(&self, ctx: &PluginContext) {
+        let _ = ctx;
+    }
+}

@@ -1,0 +1,332 @@
+//! Two sample plugins on the real host machinery (SQLite stores in a temp
+//! directory, the in-process bus): `guestbook` owns a table, takes the
+//! principal and publishes `guestbook.signed`; `tally` consumes that event
+//! into a table of its own. Requests go through the merged router with
+//! `oneshot`; the principal is put on each request as the host's
+//! authentication layer would.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use axum::{Extension, Router};
+use cdlc_plugin_api::host::{HostServices, PluginHost};
+use cdlc_plugin_api::{
+    async_trait, params, ApiError, AssetInfo, AssetState, Assets, AssetsError, Credential, DeletedUser,
+    Event, Health, Identity, InProcessBus, Json, Migration, Playback, Plugin, PluginContext, PluginError,
+    Principal, Role, Sql, WebBundle, WebPage,
+};
+use cdlc_plugin_store::Stores;
+use serde::Deserialize;
+use tower::ServiceExt;
+
+struct Guestbook;
+
+#[derive(Debug, Deserialize)]
+struct GuestbookSettings {
+    #[serde(default = "default_max")]
+    max_message: usize,
+}
+fn default_max() -> usize {
+    200
+}
+
+#[derive(Deserialize)]
+struct Entry {
+    message: String,
+    asset_id: Option<String>,
+}
+
+async fn sign(
+    State(ctx): State<PluginContext>,
+    principal: Principal,
+    Json(entry): Json<Entry>,
+) -> Result<StatusCode, ApiError> {
+    let user = principal.require_role(Role::Viewer)?;
+    let settings: GuestbookSettings = ctx.config().map_err(ApiError::internal)?;
+    if entry.message.chars().count() > settings.max_message {
+        return Err(ApiError::bad_request(format!(
+            "the message must be at most {} characters",
+            settings.max_message
+        )));
+    }
+    if let Some(asset) = &entry.asset_id {
+        if !ctx.assets().is_ready(asset).await.map_err(ApiError::internal)? {
+            return Err(ApiError::bad_request(format!("the asset {asset} is not ready")));
+        }
+    }
+    ctx.db()
+        .execute(
+            "INSERT INTO entries (user_id, message) VALUES (?, ?)",
+            params![&user.user_id, entry.message],
+        )
+        .await?;
+    ctx.publish("signed", serde_json::json!({ "user_id": user.user_id }))
+        .await
+        .map_err(ApiError::internal)?;
+    Ok(StatusCode::CREATED)
+}
+
+async fn entries(State(ctx): State<PluginContext>) -> Result<Json<Vec<String>>, ApiError> {
+    let rows = ctx.db().query("SELECT message FROM entries ORDER BY message", params![]).await?;
+    Ok(Json(rows.iter().map(|r| r.get("message")).collect::<Result<_, _>>()?))
+}
+
+#[async_trait]
+impl Plugin for Guestbook {
+    fn name(&self) -> &'static str {
+        "guestbook"
+    }
+    fn version(&self) -> &'static str {
+        "1.0.0"
+    }
+    fn migrations(&self) -> &'static [Migration] {
+        &[Migration {
+            name: "0001_entries",
+            statements: &["CREATE TABLE entries (user_id VARCHAR(36) NOT NULL, message TEXT NOT NULL)"],
+        }]
+    }
+    async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
+        ctx.config::<GuestbookSettings>().map(|_| ())
+    }
+    fn router(&self, ctx: PluginContext) -> Router {
+        Router::new().route("/entries", get(entries).post(sign)).with_state(ctx)
+    }
+    fn web(&self) -> WebBundle {
+        WebBundle {
+            pages: vec![WebPage {
+                path: "/guestbook".into(),
+                title: "Guestbook".into(),
+                script: "app.js".into(),
+            }],
+            files: vec![],
+        }
+    }
+    async fn user_deleted(&self, ctx: &PluginContext, user: &DeletedUser) -> Result<(), PluginError> {
+        ctx.db().execute("DELETE FROM entries WHERE user_id = ?", params![&user.user_id]).await?;
+        Ok(())
+    }
+}
+
+struct Tally;
+
+#[async_trait]
+impl Plugin for Tally {
+    fn name(&self) -> &'static str {
+        "tally"
+    }
+    fn version(&self) -> &'static str {
+        "0.1.0"
+    }
+    fn migrations(&self) -> &'static [Migration] {
+        &[Migration {
+            name: "0001_signatures",
+            statements: &["CREATE TABLE signatures (user_id VARCHAR(36) NOT NULL, at_ms BIGINT NOT NULL)"],
+        }]
+    }
+    fn router(&self, ctx: PluginContext) -> Router {
+        Router::new()
+            .route(
+                "/",
+                get(|State(ctx): State<PluginContext>| async move {
+                    let rows = ctx.db().query("SELECT COUNT(*) AS n FROM signatures", params![]).await?;
+                    Ok::<_, ApiError>(Json(serde_json::json!({ "signatures": rows[0].get::<i64>("n")? })))
+                }),
+            )
+            .with_state(ctx)
+    }
+    fn consumes(&self) -> Vec<String> {
+        vec!["guestbook.signed".into()]
+    }
+    async fn on_event(&self, ctx: &PluginContext, event: Event) -> Result<(), PluginError> {
+        let user = event.payload["user_id"].as_str().unwrap_or_default().to_owned();
+        ctx.db()
+            .execute("INSERT INTO signatures (user_id, at_ms) VALUES (?, ?)", params![user, event.at_ms])
+            .await?;
+        Ok(())
+    }
+    async fn user_deleted(&self, ctx: &PluginContext, user: &DeletedUser) -> Result<(), PluginError> {
+        ctx.db().execute("DELETE FROM signatures WHERE user_id = ?", params![&user.user_id]).await?;
+        Ok(())
+    }
+    async fn health(&self, _ctx: &PluginContext) -> Health {
+        Health::Degraded("sample".into())
+    }
+}
+
+/// A fixed set of assets: the host's real implementation reads the metadata store.
+struct FixedAssets(HashMap<String, AssetState>);
+
+#[async_trait]
+impl Assets for FixedAssets {
+    async fn get(&self, id: &str) -> Result<Option<AssetInfo>, AssetsError> {
+        Ok(self.0.get(id).map(|state| AssetInfo {
+            id: id.into(),
+            title: None,
+            state: *state,
+            private: false,
+            duration_seconds: None,
+        }))
+    }
+    async fn playback(&self, _id: &str) -> Result<Option<Playback>, AssetsError> {
+        Ok(None)
+    }
+    async fn signed_playback(&self, _id: &str, _ttl: Duration) -> Result<Option<Playback>, AssetsError> {
+        Err(AssetsError::SigningDisabled)
+    }
+}
+
+async fn host(dir: &std::path::Path, config: &str) -> Result<PluginHost, PluginError> {
+    let services = HostServices {
+        stores: Stores::sqlite(dir),
+        bus: Arc::new(InProcessBus::new()),
+        assets: Arc::new(FixedAssets(HashMap::from([
+            ("ready1".to_owned(), AssetState::Ready),
+            ("busy1".to_owned(), AssetState::Processing),
+        ]))),
+    };
+    let config: toml::Table = toml::from_str(config).expect("toml");
+    PluginHost::start(vec![Arc::new(Guestbook), Arc::new(Tally)], &config, services).await
+}
+
+fn viewer(id: &str) -> Principal {
+    Principal::User(Identity {
+        user_id: id.into(),
+        handle: format!("user_{id}"),
+        role: Role::Viewer,
+        credential: Credential::Session { session_id: "s".into(), cookie: false },
+    })
+}
+
+async fn call(
+    app: &Router,
+    principal: Principal,
+    method: &str,
+    uri: &str,
+    body: Option<&str>,
+) -> (StatusCode, String) {
+    let mut request = Request::builder().method(method).uri(uri);
+    if body.is_some() {
+        request = request.header("content-type", "application/json");
+    }
+    let request = request.body(Body::from(body.unwrap_or_default().to_owned())).unwrap();
+    let response = app.clone().layer(Extension(principal)).oneshot(request).await.unwrap();
+    let status = response.status();
+    let bytes = axum::body::to_bytes(response.into_body(), 1 << 20).await.unwrap();
+    (status, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+async fn signatures(app: &Router) -> i64 {
+    let (status, body) = call(app, Principal::Anonymous, "GET", "/api/v1/tally", None).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    serde_json::from_str::<serde_json::Value>(&body).unwrap()["signatures"].as_i64().unwrap()
+}
+
+async fn eventually(app: &Router, want: i64) {
+    for _ in 0..100 {
+        if signatures(app).await == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(signatures(app).await, want, "the tally never caught up");
+}
+
+#[tokio::test]
+async fn plugins_mount_migrate_take_the_principal_and_exchange_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path(), "[guestbook]\nmax_message = 10\n").await.expect("start");
+    assert_eq!(host.names(), ["guestbook", "tally"]);
+    assert!(dir.path().join("guestbook.db").exists() && dir.path().join("tally.db").exists(), "a store each");
+    let app = host.router();
+
+    let (status, body) =
+        call(&app, Principal::Anonymous, "POST", "/api/v1/guestbook/entries", Some(r#"{"message":"hi"}"#))
+            .await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(body.contains(r#""code":"unauthorized""#), "{body}");
+
+    let (status, body) =
+        call(&app, viewer("u1"), "POST", "/api/v1/guestbook/entries", Some(r#"{"message":"hi"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = call(
+        &app,
+        viewer("u2"),
+        "POST",
+        "/api/v1/guestbook/entries",
+        Some(r#"{"message":"hello","asset_id":"ready1"}"#),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+
+    // Its config section reached it; the JSON extractor answers in the one shape.
+    let (status, body) =
+        call(&app, viewer("u1"), "POST", "/api/v1/guestbook/entries", Some(r#"{"message":"far too long"}"#))
+            .await;
+    assert_eq!((status, body.contains("at most 10 characters")), (StatusCode::BAD_REQUEST, true), "{body}");
+    let (status, body) =
+        call(&app, viewer("u1"), "POST", "/api/v1/guestbook/entries", Some(r#"{"mess"#)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        body.contains(r#""error":{"code":"bad_request","message":"the body is not valid JSON"#),
+        "{body}"
+    );
+    let (status, body) = call(
+        &app,
+        viewer("u1"),
+        "POST",
+        "/api/v1/guestbook/entries",
+        Some(r#"{"message":"x","asset_id":"busy1"}"#),
+    )
+    .await;
+    assert_eq!((status, body.contains("not ready")), (StatusCode::BAD_REQUEST, true), "{body}");
+
+    let (_, body) = call(&app, Principal::Anonymous, "GET", "/api/v1/guestbook/entries", None).await;
+    assert_eq!(body, r#"["hello","hi"]"#);
+    // tally consumed guestbook.signed into its own table.
+    eventually(&app, 2).await;
+
+    // Deleting an account calls every plugin's hook.
+    let failures = host.user_deleted(&DeletedUser { user_id: "u1".into(), handle: "user_u1".into() }).await;
+    assert!(failures.is_empty(), "{failures:?}");
+    let (_, body) = call(&app, Principal::Anonymous, "GET", "/api/v1/guestbook/entries", None).await;
+    assert_eq!(body, r#"["hello"]"#);
+    assert_eq!(signatures(&app).await, 1);
+
+    let health = host.health().await;
+    assert_eq!(health, [("guestbook", Health::Ready), ("tally", Health::Degraded("sample".into()))]);
+    assert_eq!(host.web()[0].1.pages[0].path, "/guestbook");
+    host.stop().await;
+}
+
+#[tokio::test]
+async fn a_plugin_disabled_by_config_is_not_started_and_config_mistakes_are_sentences() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = host(dir.path(), "[tally]\nenabled = false\n").await.expect("start");
+    assert_eq!(host.names(), ["guestbook"]);
+    assert!(!dir.path().join("tally.db").exists(), "a disabled plugin gets no store");
+    let app = host.router();
+    let (status, _) = call(&app, Principal::Anonymous, "GET", "/api/v1/tally", None).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, _) =
+        call(&app, viewer("u1"), "POST", "/api/v1/guestbook/entries", Some(r#"{"message":"hi"}"#)).await;
+    assert_eq!(status, StatusCode::CREATED, "publishing with no consumer is fine");
+
+    let typo = host_error(dir.path(), "[guestbok]\n").await;
+    assert!(typo.contains("[plugins.guestbok]") && typo.contains("known: guestbook, tally"), "{typo}");
+    let wrong_type = host_error(dir.path(), "[guestbook]\nmax_message = \"ten\"\n").await;
+    assert!(
+        wrong_type.contains("[plugins.guestbook]") && wrong_type.contains("invalid type"),
+        "{wrong_type}"
+    );
+    let enabled = host_error(dir.path(), "[tally]\nenabled = \"no\"\n").await;
+    assert!(enabled.contains("enabled must be true or false"), "{enabled}");
+}
+
+async fn host_error(dir: &std::path::Path, config: &str) -> String {
+    host(dir, config).await.map(|_| ()).expect_err(config).to_string()
+}

@@ -1,0 +1,338 @@
+//! The relational (OLTP) port: the database each bounded context (accounts,
+//! every plugin) owns, reached through a `Db` handle.
+//!
+//! - `Stores::open(url)` names where databases live: `sqlite:///DIR` (one
+//!   file `DIR/{name}.db` per store, WAL; the embedded default). A MySQL /
+//!   MariaDB backend (`mysql://…`, a database per store) follows behind the
+//!   same API; plugin code does not change for it.
+//! - `Db::migrate` applies a store's migrations once each, in order, and
+//!   records them in the store's own `cdlc_migrations` table.
+//! - `Sql::execute` / `Sql::query` take one statement with `?` placeholders and
+//!   `params![…]`; rows are read by column name (`Row::get`, `FromRow`).
+//! - `Db::transaction` runs a closure in a transaction that holds the write
+//!   lock from its start, and runs it again when the database was busy.
+//!
+//! # The portable SQL subset
+//!
+//! Plugin SQL must run unchanged on SQLite and on MySQL 8 / MariaDB 10.11.
+//! `portable::check` refuses the constructs known to differ, on every
+//! backend, before the statement runs (so the embedded tests catch them):
+//!
+//! - **Types** (in CREATE/ALTER TABLE): `BIGINT` (i64), `DOUBLE` (f64),
+//!   `BOOLEAN` (0/1, read as `bool`), `VARCHAR(n)` for text that is a key, is
+//!   indexed or compared (MySQL indexes need a length; keep keys ≤ 255
+//!   characters), `TEXT` for free text never indexed, `BLOB` (≤ 64 KiB on
+//!   MySQL). Times are `BIGINT` Unix milliseconds passed by the application.
+//! - **Keys**: no auto-increment; ids are made by the application (UUIDv7
+//!   text in `VARCHAR(36)`). Unique and primary keys are plain indexes;
+//!   violating one is `StoreError::Conflict` on every backend. There is no
+//!   upsert (`ON CONFLICT`, `ON DUPLICATE KEY`, `INSERT OR`, `REPLACE INTO`):
+//!   insert and handle the conflict, or update and insert when nothing changed.
+//! - **Text comparison** is byte-wise and case-sensitive on every backend (the
+//!   MySQL backend creates its databases with `utf8mb4_bin`). A
+//!   case-insensitive key is a lower-cased copy the application stores and
+//!   indexes (`handle_key`), never `COLLATE NOCASE` or `LOWER()` in an index.
+//! - **Statements**: one per call; `?` placeholders only; plain unquoted
+//!   names (no `"…"` or `` `…` ``); no `||` (MySQL's OR), no `RETURNING`, no
+//!   `PRAGMA`; `LIMIT ?` (no `LIMIT a, b`); `--` comments with a space after;
+//!   string literals without backslashes (pass text as a parameter).
+//! - **DDL** runs one statement per entry of a `Migration`, because MySQL
+//!   commits DDL implicitly: a migration should be safe to finish by hand if
+//!   it stops half-way. `CREATE INDEX` without `IF NOT EXISTS` (MySQL 8 lacks it).
+//! - **Locking**: no `SELECT … FOR UPDATE` (SQLite has none). Inside a
+//!   transaction, make read-then-write safe with a conditional write
+//!   (`UPDATE … WHERE version = ?` and check the count), which is correct on
+//!   both SQLite's serialized writers and MySQL's row locks.
+
+mod backend;
+mod error;
+mod migrate;
+pub mod portable;
+mod row;
+mod sqlite;
+mod value;
+
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tokio::sync::Mutex;
+
+use backend::{Backend, TxBackend};
+pub use error::StoreError;
+pub use migrate::{Migration, MIGRATIONS_TABLE};
+pub use row::{FromRow, Row};
+pub use sqlite::{DEFAULT_BUSY_TIMEOUT, DEFAULT_CONNECTIONS};
+pub use value::{FromValue, Value};
+
+/// How many times `transaction` runs its closure when the database stays busy.
+pub const TRANSACTION_ATTEMPTS: u32 = 6;
+
+/// Where a deployment's databases live; `db(name)` opens one of them.
+#[derive(Debug, Clone)]
+pub struct Stores {
+    location: Location,
+    busy_timeout: Duration,
+}
+
+#[derive(Debug, Clone)]
+enum Location {
+    /// The file `DIR/{name}.db` per store.
+    SqliteDir(PathBuf),
+}
+
+impl Stores {
+    /// Parses a URL: `sqlite:///absolute/dir` or `sqlite://relative/dir`.
+    pub fn open(url: &str) -> Result<Stores, StoreError> {
+        if let Some(dir) = url.strip_prefix("sqlite://") {
+            if dir.is_empty() {
+                return Err(StoreError::Open(
+                    "sqlite:// needs a directory, e.g. sqlite:///var/lib/cdlc/db".into(),
+                ));
+            }
+            return Ok(Stores::sqlite(Path::new(dir)));
+        }
+        if url.starts_with("mysql://") {
+            return Err(StoreError::Open(
+                "the MySQL backend is not built yet; use sqlite:///DIR for now".into(),
+            ));
+        }
+        Err(StoreError::Open(format!("{url:?} is not a store URL: expected sqlite:///DIR")))
+    }
+
+    /// A directory of SQLite files, one per store.
+    pub fn sqlite(dir: &Path) -> Stores {
+        Stores { location: Location::SqliteDir(dir.to_owned()), busy_timeout: DEFAULT_BUSY_TIMEOUT }
+    }
+
+    /// How long a statement waits for another writer's lock before it is
+    /// `Busy` (default `DEFAULT_BUSY_TIMEOUT`).
+    pub fn with_busy_timeout(mut self, timeout: Duration) -> Stores {
+        self.busy_timeout = timeout;
+        self
+    }
+
+    /// Opens (creating if needed) the store of `name`: lower-case letters,
+    /// digits and `_`, starting with a letter, at most 40 characters.
+    pub async fn db(&self, name: &str) -> Result<Db, StoreError> {
+        check_name(name)?;
+        match &self.location {
+            Location::SqliteDir(dir) => {
+                Db::sqlite(name, &dir.join(format!("{name}.db")), self.busy_timeout).await
+            }
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), StoreError> {
+    let ok = (1..=40).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_lowercase())
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(format!(
+            "the store name {name:?} must be 1-40 lower-case letters, digits or '_', starting with a letter"
+        )))
+    }
+}
+
+/// Statements against a store, in a transaction (`Tx`) or not (`Db`).
+/// Write helpers against `&impl Sql` to use them both ways.
+#[async_trait]
+pub trait Sql: Send + Sync {
+    /// Runs one statement; the number of rows it changed.
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError>;
+
+    /// Runs one query; its rows, by column name.
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError>;
+
+    /// The rows, each built by `T::from_row`.
+    async fn query_as<T: FromRow + Send>(&self, sql: &str, params: &[Value]) -> Result<Vec<T>, StoreError>
+    where
+        Self: Sized,
+    {
+        self.query(sql, params).await?.iter().map(T::from_row).collect()
+    }
+
+    /// The first row, if any.
+    async fn query_opt<T: FromRow + Send>(&self, sql: &str, params: &[Value]) -> Result<Option<T>, StoreError>
+    where
+        Self: Sized,
+    {
+        self.query(sql, params).await?.first().map(T::from_row).transpose()
+    }
+}
+
+/// The handle to one store. Cheap to clone; every clone shares the pool.
+#[derive(Clone)]
+pub struct Db {
+    name: Arc<str>,
+    backend: Arc<dyn Backend>,
+}
+
+impl std::fmt::Debug for Db {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Db").field("name", &self.name).field("at", &self.backend.describe()).finish()
+    }
+}
+
+#[async_trait]
+impl Sql for Db {
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        portable::check(sql)?;
+        self.backend.execute(sql.to_owned(), params.to_vec()).await
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        portable::check(sql)?;
+        self.backend.query(sql.to_owned(), params.to_vec()).await
+    }
+}
+
+impl Db {
+    /// Opens the SQLite file at `path` directly (tests, tools); a deployment
+    /// goes through `Stores`.
+    pub async fn open_sqlite(name: &str, path: &Path) -> Result<Db, StoreError> {
+        check_name(name)?;
+        Db::sqlite(name, path, DEFAULT_BUSY_TIMEOUT).await
+    }
+
+    async fn sqlite(name: &str, path: &Path, busy_timeout: Duration) -> Result<Db, StoreError> {
+        let path = path.to_owned();
+        let backend = tokio::task::spawn_blocking(move || {
+            sqlite::SqliteBackend::open(&path, busy_timeout, DEFAULT_CONNECTIONS)
+        })
+        .await
+        .map_err(|e| StoreError::Open(format!("opening the store panicked: {e}")))??;
+        Ok(Db { name: name.into(), backend: Arc::new(backend) })
+    }
+
+    /// The store's name (the plugin or bounded context that owns it).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Runs `work` in a transaction and commits if it returns `Ok`; an `Err`
+    /// (or a panic, or dropping the future) rolls back. When the database
+    /// was busy (another writer held it past the busy timeout) the whole
+    /// closure runs again, up to `TRANSACTION_ATTEMPTS` times with growing
+    /// pauses, so it must do nothing outside the transaction that cannot be
+    /// repeated. `work` gets a `Tx`, usable only until it returns.
+    ///
+    /// ```ignore
+    /// db.transaction(|tx| async move {
+    ///     tx.execute("UPDATE seats SET holder = ? WHERE id = ? AND holder IS NULL", params![user, seat]).await?;
+    ///     Ok::<_, StoreError>(())
+    /// }).await?;
+    /// ```
+    pub async fn transaction<T, E, F, Fut>(&self, mut work: F) -> Result<T, E>
+    where
+        F: FnMut(Tx) -> Fut + Send,
+        Fut: Future<Output = Result<T, E>> + Send,
+        T: Send,
+        E: From<StoreError> + Send,
+    {
+        let mut attempt = 1;
+        loop {
+            let busy_retry = |attempt: u32| attempt < TRANSACTION_ATTEMPTS;
+            let inner = match self.backend.begin().await {
+                Ok(inner) => inner,
+                Err(error) if error.is_retryable() && busy_retry(attempt) => {
+                    pause(attempt).await;
+                    attempt += 1;
+                    continue;
+                }
+                Err(error) => return Err(error.into()),
+            };
+            let state =
+                Arc::new(TxState { inner: Mutex::new(Some(inner)), saw_busy: AtomicBool::new(false) });
+            let outcome = work(Tx { state: state.clone() }).await;
+            let inner = state.inner.lock().await.take();
+            let saw_busy = state.saw_busy.load(Ordering::Relaxed);
+            let Some(inner) = inner else { return Err(StoreError::TxEnded.into()) };
+            match outcome {
+                Ok(value) => match inner.commit().await {
+                    Ok(()) => return Ok(value),
+                    Err(error) if error.is_retryable() && busy_retry(attempt) => {}
+                    Err(error) => return Err(error.into()),
+                },
+                Err(error) => {
+                    if let Err(rollback) = inner.rollback().await {
+                        tracing::warn!(plugin = %self.name, error = %rollback, "rollback failed");
+                    }
+                    if !(saw_busy && busy_retry(attempt)) {
+                        return Err(error);
+                    }
+                }
+            }
+            tracing::debug!(plugin = %self.name, attempt, "the database was busy; running the transaction again");
+            pause(attempt).await;
+            attempt += 1;
+        }
+    }
+
+    /// Applies, in order, each of `migrations` this store has not recorded,
+    /// each in a transaction of its own; returns the names it applied.
+    /// Refuses when the store records a migration the list does not have
+    /// (a newer build wrote it) or the list does not start with what the
+    /// store records (a migration was renamed, removed or reordered).
+    pub async fn migrate(&self, migrations: &[Migration]) -> Result<Vec<&'static str>, StoreError> {
+        migrate::apply(self, migrations).await
+    }
+}
+
+async fn pause(attempt: u32) {
+    // 20, 40, 80… ms, plus up to the same again so racing writers spread out.
+    let base = 20u64 << attempt.min(6);
+    let jitter = u64::from(
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().subsec_nanos(),
+    ) % base;
+    tokio::time::sleep(Duration::from_millis(base + jitter)).await;
+}
+
+struct TxState {
+    inner: Mutex<Option<Box<dyn TxBackend>>>,
+    saw_busy: AtomicBool,
+}
+
+/// One open transaction, handed to the closure of `Db::transaction`.
+#[derive(Clone)]
+pub struct Tx {
+    state: Arc<TxState>,
+}
+
+impl std::fmt::Debug for Tx {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Tx")
+    }
+}
+
+impl Tx {
+    fn note(&self, error: StoreError) -> StoreError {
+        if error.is_retryable() {
+            self.state.saw_busy.store(true, Ordering::Relaxed);
+        }
+        error
+    }
+}
+
+#[async_trait]
+impl Sql for Tx {
+    async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
+        portable::check(sql)?;
+        let mut inner = self.state.inner.lock().await;
+        let inner = inner.as_mut().ok_or(StoreError::TxEnded)?;
+        inner.execute(sql.to_owned(), params.to_vec()).await.map_err(|e| self.note(e))
+    }
+
+    async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
+        portable::check(sql)?;
+        let mut inner = self.state.inner.lock().await;
+        let inner = inner.as_mut().ok_or(StoreError::TxEnded)?;
+        inner.query(sql.to_owned(), params.to_vec()).await.map_err(|e| self.note(e))
+    }
+}
