@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod cluster;
+mod corpus;
 mod inputs;
 mod isolation;
 mod s3;
