@@ -1,13 +1,16 @@
 //! The one GStreamer pipeline of a transcode job.
 //!
 //! ```text
-//! filesrc ! decodebin ─video─ videoconvert ! I420/BT.709 ! deinterlace ! videoflip(rotation)
-//!                              ! videorate ! framerate ! tee ─┬─ queue ! videoscale ! WxH ! x264enc ! cmafmux ! appsink
+//! filesrc ! decodebin ─video─ [timeline] videoconvert ! I420/BT.709 ! deinterlace ! videoflip(rotation)
+//!                              ! videorate ! framerate ! tee ─┬─ queue ! videoscale ! WxH ! x264enc ! [guard] cmafmux ! appsink
 //!                                                            ├─ … one branch per rung
 //!                                                            └─ poster and storyboard branches (see [`crate::stills`])
-//!                     ─audio─ audioconvert ! audioresample ! 48k stereo ! avenc_aac ! cmafmux ! appsink
+//!                     ─audio─ [timeline] audioconvert ! audioresample ! 48k stereo ! avenc_aac ! [guard] cmafmux ! appsink
 //!                     ─other─ fakesink
 //! ```
+//!
+//! `[timeline]` and `[guard]` are the pad probes of [`crate::timeline`]; the
+//! video and audio pads linked are the streams the probe chose (by stream id).
 
 use std::path::Path;
 use std::str::FromStr;
