@@ -50,6 +50,46 @@ pub(crate) fn box_past_end(
     Ok(None)
 }
 
+/// The largest index (moov) read to look for sample entries.
+const MAX_MOOV: u64 = 64 << 20;
+
+/// The four-character codes of the sample entries (the codecs) in the
+/// file's index, when it is an MP4 or QuickTime file with one.
+pub(crate) fn sample_entry_codes(
+    file: &mut (impl Read + Seek),
+    file_len: u64,
+) -> std::io::Result<Vec<[u8; 4]>> {
+    let mut offset = 0u64;
+    for _ in 0..MAX_BOXES {
+        if offset + 8 > file_len {
+            break;
+        }
+        file.seek(SeekFrom::Start(offset))?;
+        let mut header = [0u8; 8];
+        file.read_exact(&mut header)?;
+        let size = u32::from_be_bytes(header[..4].try_into().unwrap_or_default()) as u64;
+        if &header[4..8] == b"moov" && (8..=MAX_MOOV).contains(&size) && offset + size <= file_len {
+            let mut moov = vec![0u8; size as usize - 8];
+            file.read_exact(&mut moov)?;
+            // stsd: size, "stsd", version and flags, entry count, then the
+            // first entry: size and its code.
+            let codes = moov
+                .windows(4)
+                .enumerate()
+                .filter(|(_, w)| *w == b"stsd")
+                .filter_map(|(at, _)| moov.get(at + 16..at + 20))
+                .filter_map(|code| code.try_into().ok())
+                .collect();
+            return Ok(codes);
+        }
+        if size < 8 {
+            break;
+        }
+        offset += size;
+    }
+    Ok(Vec::new())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,6 +123,18 @@ mod tests {
         open.extend_from_slice(b"mdat");
         open.extend_from_slice(&[1; 50]);
         assert_eq!(check(&open), None, "size 0 runs to the end of the file");
+    }
+
+    #[test]
+    fn sample_entry_codes_are_found_in_the_index() {
+        let mut stsd = boxed(b"stsd", 8 + 16);
+        stsd[12..16].copy_from_slice(&1u32.to_be_bytes());
+        stsd[20..24].copy_from_slice(b"AVdh");
+        let mut moov = boxed(b"moov", stsd.len());
+        moov[8..].copy_from_slice(&stsd);
+        let file = [boxed(b"ftyp", 16), moov, boxed(b"mdat", 10)].concat();
+        let codes = sample_entry_codes(&mut Cursor::new(&file), file.len() as u64).expect("read");
+        assert_eq!(codes, vec![*b"AVdh"]);
     }
 
     #[test]

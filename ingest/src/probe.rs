@@ -101,6 +101,12 @@ const UNREADABLE_CONTAINERS: [(&[u8], &str); 3] = [
     (b"nut/multimedia container\0", "a NUT file"),
 ];
 
+/// Sample entry codes GStreamer 1.22's qtdemux does not map to a decoder
+/// although gst-libav has one (DNxHR: qtdemux knows only `AVdn`; the
+/// `AVdh` mapping came in a later GStreamer).
+const UNMAPPED_CODES: [([u8; 4], &str); 1] =
+    [(*b"AVdh", "DNxHR video (QuickTime code AVdh, which GStreamer 1.22 cannot hand to its DNxHD decoder)")];
+
 /// Probes the file at `path` and checks it against `limits`.
 ///
 /// The checks that need no decoding (empty, too large) run first, so a
@@ -132,7 +138,18 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
     let timeout = DEFAULT_PROBE_TIMEOUT;
     let discoverer = Discoverer::new(gst::ClockTime::from_nseconds(timeout.as_nanos() as u64))
         .map_err(|e| IngestError::Init(e.to_string()))?;
-    let info = discoverer.discover_uri(&uri).map_err(|e| classify_discoverer_error(&e.to_string()))?;
+    let info = match discoverer.discover_uri(&uri) {
+        Ok(info) => info,
+        Err(e) => {
+            // The Discoverer names no codec when a demuxer exposes one it
+            // cannot map; the index of an MP4 or MOV file does.
+            let codes = crate::boxes::sample_entry_codes(&mut file, metadata.len()).unwrap_or_default();
+            if let Some((_, what)) = UNMAPPED_CODES.iter().find(|(code, _)| codes.contains(code)) {
+                return Err(IngestError::MissingDecoder { detail: (*what).to_owned() });
+            }
+            return Err(classify_discoverer_error(&e.to_string()));
+        }
+    };
 
     let container_caps = info.stream_info().and_then(|s| s.caps());
 

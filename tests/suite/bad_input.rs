@@ -190,3 +190,12 @@ fn a_transport_stream_with_flipped_bits_ends_soon() {
         }
     }
 }
+
+#[test]
+fn dnxhr_in_mov_is_refused_by_name() {
+    // qtdemux in GStreamer 1.22 does not map the `AVdh` code to avdec_dnxhd.
+    let (dir, src) = Clip::video("testsrc2=s=320x240:r=25:d=1")
+        .args(&["-c:v", "dnxhd", "-profile:v", "dnxhr_lb", "-pix_fmt", "yuv422p"])
+        .write("dnxhr.mov");
+    assert_refused(&cdlc_transcode(&src, &dir.path().join("out"), &[]), "DNxHR video");
+}

@@ -4,6 +4,7 @@
 mod accounts;
 mod bad_input;
 mod cluster;
+mod corpus;
 mod inputs;
 mod isolation;
 mod s3;

@@ -1,8 +1,10 @@
 //! Helpers shared by the suites: generating media with ffmpeg, running the
 //! real `cdlc` binary, and reading what it wrote the way a player would.
 
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use cdlc_transcoder::cmaf;
 
@@ -40,9 +42,53 @@ pub fn ffprobe(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+fn transcode_command(input: &Path, outdir: &Path, extra: &[&str]) -> Command {
+    let mut command = Command::new(cdlc_bin());
+    command.arg("transcode").arg(input).arg(outdir).args(extra);
+    command
+}
+
 /// Runs `cdlc transcode INPUT OUTDIR EXTRA…`.
 pub fn cdlc_transcode(input: &Path, outdir: &Path, extra: &[&str]) -> Output {
-    Command::new(cdlc_bin()).arg("transcode").arg(input).arg(outdir).args(extra).output().expect("run cdlc")
+    transcode_command(input, outdir, extra).output().expect("run cdlc")
+}
+
+/// Runs `cdlc transcode INPUT OUTDIR EXTRA…` and kills it once `limit` has
+/// passed; `None` means it had to be killed (it hung).
+pub fn cdlc_transcode_within(input: &Path, outdir: &Path, extra: &[&str], limit: Duration) -> Option<Output> {
+    let mut child = transcode_command(input, outdir, extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cdlc");
+    // Drain both pipes while it runs, so a chatty process never blocks on a full pipe.
+    let drain = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = drain(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = drain(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for cdlc") {
+            break Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let stdout = stdout.join().expect("stdout reader");
+    let stderr = stderr.join().expect("stderr reader");
+    status.map(|status| Output { status, stdout, stderr })
 }
 
 pub fn stderr(output: &Output) -> String {

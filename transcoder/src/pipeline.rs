@@ -1,13 +1,16 @@
 //! The one GStreamer pipeline of a transcode job.
 //!
 //! ```text
-//! filesrc ! decodebin ─video─ videoconvert ! I420/BT.709 ! deinterlace ! videoflip(rotation)
-//!                              ! videorate ! framerate ! tee ─┬─ queue ! videoscale ! WxH ! x264enc ! cmafmux ! appsink
+//! filesrc ! decodebin ─video─ [timeline] videoconvert ! I420/BT.709 ! deinterlace ! videoflip(rotation)
+//!                              ! videorate ! framerate ! tee ─┬─ queue ! videoscale ! WxH ! x264enc ! [guard] cmafmux ! appsink
 //!                                                            ├─ … one branch per rung
 //!                                                            └─ poster and storyboard branches (see [`crate::stills`])
-//!                     ─audio─ audioconvert ! audioresample ! 48k stereo ! avenc_aac ! cmafmux ! appsink
+//!                     ─audio─ [timeline] audioconvert ! audioresample ! 48k stereo ! avenc_aac ! [guard] cmafmux ! appsink
 //!                     ─other─ fakesink
 //! ```
+//!
+//! `[timeline]` and `[guard]` are the pad probes of [`crate::timeline`]; the
+//! video and audio pads linked are the streams the probe chose (by stream id).
 
 use std::path::Path;
 use std::str::FromStr;
@@ -387,6 +390,27 @@ fn is_stream(pad: &gst::Pad, wanted: Option<&str>) -> bool {
 /// to the video head, its audio stream to the audio head, anything else (a
 /// cover picture, a second track) to a fakesink so that it cannot stall the
 /// demuxer.
+/// A `capssetter` that declares square pixels, added to the pipeline, when
+/// `caps` carry a pixel aspect ratio no converter accepts (raw BGR in AVI
+/// comes out of avidemux with -1/1); `None` for ordinary caps.
+fn square_pixels_if_invalid(pipeline: &gst::Pipeline, caps: &gst::Caps) -> Option<gst::Element> {
+    let par = caps.structure(0)?.get::<gst::Fraction>("pixel-aspect-ratio").ok()?;
+    if par.numer() > 0 && par.denom() > 0 {
+        return None;
+    }
+    let square =
+        gst::Caps::builder("video/x-raw").field("pixel-aspect-ratio", gst::Fraction::new(1, 1)).build();
+    let fixer = gst::ElementFactory::make("capssetter")
+        .property("caps", square)
+        .property("join", true)
+        .property("replace", false)
+        .build()
+        .ok()?;
+    pipeline.add(&fixer).ok()?;
+    fixer.sync_state_with_parent().ok()?;
+    Some(fixer)
+}
+
 fn connect_decoded_streams(
     pipeline: &gst::Pipeline,
     decodebin: &gst::Element,
@@ -412,12 +436,28 @@ fn connect_decoded_streams(
             None
         };
         if let Some(target) = target.filter(|t| !t.is_linked()) {
-            match pad.link(target) {
-                Ok(_) => {
+            let linked = match square_pixels_if_invalid(&pipeline, &caps) {
+                Some(fixer) => fixer.static_pad("sink").map(|sink| pad.link(&sink)).and_then(|linked| {
+                    let src = fixer.static_pad("src")?;
+                    Some(linked.and_then(|_| src.link(target)))
+                }),
+                None => Some(pad.link(target)),
+            };
+            match linked {
+                Some(Ok(_)) => {
                     debug!(media, stream_id = ?pad.stream_id(), "linked decoded stream");
                     return;
                 }
-                Err(e) => warn!(media, error = ?e, "could not link decoded stream"),
+                Some(Err(e)) => warn!(media, error = ?e, %caps, "could not link decoded stream"),
+                None => warn!(media, %caps, "could not build the caps fixer"),
+            }
+            if media.starts_with("video/") {
+                // Without its video the job could only stall: fail it now.
+                gst::element_error!(
+                    pipeline,
+                    gst::StreamError::Format,
+                    ["the decoded video ({}) cannot be converted", caps]
+                );
             }
         }
         debug!(media, stream_id = ?pad.stream_id(), "discarding decoded stream");
