@@ -4,6 +4,7 @@
 mod bad_input;
 mod cluster;
 mod inputs;
+mod refusals;
 mod s3;
 mod server;
 mod stills;

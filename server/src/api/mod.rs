@@ -4,7 +4,9 @@
 mod assets;
 mod direct;
 mod error;
+mod refusal;
 mod tus;
+mod upload;
 
 use std::sync::Arc;
 
@@ -41,6 +43,7 @@ pub fn app(state: SharedState) -> Router {
         .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn(cors))
+        .layer(axum::middleware::from_fn(refusal::drain_refused))
         .with_state(state)
 }
 
@@ -90,18 +93,9 @@ async fn ready(State(state): State<SharedState>) -> Result<Json<serde_json::Valu
 #[derive(Debug)]
 pub struct Admin;
 
-/// Compares in time that does not depend on where the strings differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
+/// Whether the request carries the admin token as its bearer token.
 pub fn bearer_is_admin(parts: &Parts, state: &AppState) -> bool {
-    parts
-        .headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|token| constant_time_eq(token.trim().as_bytes(), state.admin_token.as_bytes()))
+    cdlc_edge::bearer::carries(&parts.headers, &state.admin_token)
 }
 
 impl FromRequestParts<SharedState> for Admin {
