@@ -42,6 +42,8 @@ pub struct AppState {
     pub edge: Arc<cdlc_edge::Edge>,
     /// What the asset view has seen of each asset's stream objects.
     pub published: crate::published::Published,
+    /// Where ready and errored assets are announced; `None` without `webhook_url`.
+    pub webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -95,7 +97,19 @@ impl AppState {
             None => Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::worker::LEASE)),
         };
         let published = crate::published::Published::default();
-        Ok(AppState { config, queue, metadata, objects, bucket, admin_token, spool_dir, edge, published })
+        let webhooks = crate::webhooks::Webhooks::from_config(&config).context("cannot set up webhooks")?;
+        Ok(AppState {
+            config,
+            queue,
+            metadata,
+            objects,
+            bucket,
+            admin_token,
+            spool_dir,
+            edge,
+            published,
+            webhooks,
+        })
     }
 }
 
