@@ -55,7 +55,7 @@ fn parse_stream_path(full: &str) -> Result<StreamRequest<'_>, EdgeError> {
     };
     let rest = full.strip_prefix("/streams/").ok_or_else(bad)?;
     let (asset, mut path) = rest.split_once('/').ok_or_else(bad)?;
-    if asset.is_empty() || asset.len() > MAX_ASSET_LEN || !asset.bytes().all(is_name_char) {
+    if !is_asset_name(asset) {
         return Err(bad());
     }
     let mut token = None;
@@ -74,17 +74,13 @@ fn parse_stream_path(full: &str) -> Result<StreamRequest<'_>, EdgeError> {
 }
 
 fn is_admin(edge: &Edge, headers: &HeaderMap) -> bool {
-    let Some(expected) = &edge.settings.admin_token else { return false };
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .is_some_and(|given| constant_time_eq(given.trim().as_bytes(), expected.as_bytes()))
+    edge.settings.admin_token.as_deref().is_some_and(|expected| crate::bearer::carries(headers, expected))
 }
 
-/// Compares in time that does not depend on where the inputs differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+/// An asset id as the edge accepts it: what can name a folder of a stream
+/// (the edge may front a plain object store, so not only cdlc's own ids).
+fn is_asset_name(asset: &str) -> bool {
+    !asset.is_empty() && asset.len() <= MAX_ASSET_LEN && asset.bytes().all(is_name_char)
 }
 
 /// Takes the whole request so that no header map or URI is cloned.
@@ -152,21 +148,34 @@ fn accepts_gzip(headers: &HeaderMap) -> bool {
 }
 
 fn not_modified(headers: &HeaderMap, object: &CachedObject) -> bool {
-    if let Some(tags) = headers.get(header::IF_NONE_MATCH).and_then(|v| v.to_str().ok()) {
-        let ours = [object.etag.as_bytes(), object.gzip_etag.as_bytes()];
+    let text = |name| headers.get(name).and_then(|v: &HeaderValue| v.to_str().ok());
+    is_not_modified(
+        text(header::IF_NONE_MATCH),
+        text(header::IF_MODIFIED_SINCE),
+        [object.etag.as_bytes(), object.gzip_etag.as_bytes()],
+        object.last_modified,
+    )
+}
+
+/// Whether a GET with these `If-None-Match` and `If-Modified-Since` values
+/// gets 304 for an object with `etags` (plain and gzip) last modified at
+/// `last_modified`. If-None-Match, when present, decides alone (RFC 9110
+/// §13.2.2) and compares weakly; an unparsable date is ignored.
+pub fn is_not_modified(
+    if_none_match: Option<&str>,
+    if_modified_since: Option<&str>,
+    etags: [&[u8]; 2],
+    last_modified: SystemTime,
+) -> bool {
+    if let Some(tags) = if_none_match {
         return tags
             .split(',')
             .map(|t| t.trim())
-            .any(|tag| tag == "*" || ours.contains(&tag.strip_prefix("W/").unwrap_or(tag).as_bytes()));
+            .any(|tag| tag == "*" || etags.contains(&tag.strip_prefix("W/").unwrap_or(tag).as_bytes()));
     }
-    let since = headers
-        .get(header::IF_MODIFIED_SINCE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| httpdate::parse_http_date(v).ok());
-    match since {
+    match if_modified_since.and_then(|v| httpdate::parse_http_date(v).ok()) {
         // Last-Modified has whole seconds.
-        Some(since) => object
-            .last_modified
+        Some(since) => last_modified
             .duration_since(SystemTime::UNIX_EPOCH)
             .ok()
             .zip(since.duration_since(SystemTime::UNIX_EPOCH).ok())
@@ -176,13 +185,27 @@ fn not_modified(headers: &HeaderMap, object: &CachedObject) -> bool {
 }
 
 /// One `bytes=` range of an object of `size` bytes, end exclusive; `Ok(None)`
-/// for no Range header or several ranges (answered with the whole object).
+/// for no Range header, a unit other than bytes, or several ranges (each
+/// answered with the whole object).
 pub(crate) fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, u64)>, EdgeError> {
     let Some(value) = headers.get(header::RANGE).and_then(|v| v.to_str().ok()) else {
         return Ok(None);
     };
+    parse_range_value(value, size)
+}
+
+/// [`parse_range`] of the header's text. A range unit is matched without
+/// regard to case, and one this server does not know (`items=0-5`) makes
+/// the header ignored, as RFC 9110 §14.2 requires of an origin: 200 with
+/// the whole object, never 416.
+pub fn parse_range_value(value: &str, size: u64) -> Result<Option<(u64, u64)>, EdgeError> {
     let unsatisfiable = || EdgeError::RangeNotSatisfiable(size);
-    let spec = value.strip_prefix("bytes=").ok_or_else(unsatisfiable)?;
+    let Some((unit, spec)) = value.split_once('=') else {
+        return Ok(None);
+    };
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return Ok(None);
+    }
     if spec.contains(',') {
         return Ok(None);
     }
@@ -292,7 +315,8 @@ struct PurgeRequest {
 }
 
 async fn purge(State(edge): State<Arc<Edge>>, headers: HeaderMap, body: Bytes) -> Response {
-    let result = if is_admin(&edge, &headers) { purge_body(&edge, &body) } else { Err(EdgeError::Unauthorized) };
+    let result =
+        if is_admin(&edge, &headers) { purge_body(&edge, &body) } else { Err(EdgeError::Unauthorized) };
     let mut response = match result {
         Ok(body) => axum::Json(body).into_response(),
         Err(error) => error.into_response(),
@@ -309,7 +333,7 @@ pub(crate) fn purge_body(edge: &Edge, body: &[u8]) -> Result<serde_json::Value, 
     })?;
     match (request.asset, request.all) {
         (Some(asset), false) => {
-            if asset.is_empty() || asset.len() > MAX_ASSET_LEN || !asset.bytes().all(is_name_char) {
+            if !is_asset_name(&asset) {
                 return Err(EdgeError::BadRequest("asset must be an asset id".into()));
             }
             edge.purge_asset(&asset);
@@ -341,7 +365,9 @@ mod tests {
         assert_eq!(range("bytes=990-5000", 1000).ok().flatten(), Some((990, 1000)), "clamped to the end");
         assert!(matches!(range("bytes=1000-", 1000), Err(EdgeError::RangeNotSatisfiable(1000))));
         assert!(matches!(range("bytes=5-2", 1000), Err(EdgeError::RangeNotSatisfiable(_))));
-        assert!(matches!(range("items=0-1", 1000), Err(EdgeError::RangeNotSatisfiable(_))));
+        assert_eq!(range("items=0-1", 1000).ok().flatten(), None, "an unknown unit is ignored");
+        assert_eq!(range("0-1", 1000).ok().flatten(), None, "no unit: not a range header to honour");
+        assert_eq!(range("Bytes=0-1", 1000).ok().flatten(), Some((0, 2)), "units ignore case");
         assert_eq!(range("bytes=0-1,5-6", 1000).ok().flatten(), None, "multi-range gets the whole object");
     }
 

@@ -13,6 +13,7 @@
 //!   segment, `/streams/{asset}/~{token}/master.m3u8`, so the relative URIs
 //!   inside playlists keep it.
 
+pub mod bearer;
 mod cache;
 mod error;
 mod fetch;
@@ -26,6 +27,7 @@ pub mod signing;
 use std::sync::Arc;
 
 pub use error::EdgeError;
+pub use http::{is_not_modified, parse_range_value};
 pub use origin::{Access, HttpOrigin, Origin, OriginError, OriginObject, OriginResponse, StoreOrigin};
 pub use settings::{EdgeSettings, SettingsError};
 pub use signing::{SignatureError, SigningKey, SigningKeys};

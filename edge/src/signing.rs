@@ -117,6 +117,16 @@ impl SigningKeys {
         let (Some(id), Some(expires), Some(signature)) = (parts.next(), parts.next(), parts.next()) else {
             return Err(SignatureError::Malformed);
         };
+        // One spelling per token (no sign, leading zero or upper-case hex), so
+        // a verified token is exactly the one that was signed.
+        let canonical_expires = !expires.is_empty()
+            && expires.bytes().all(|b| b.is_ascii_digit())
+            && (expires == "0" || !expires.starts_with('0'));
+        let canonical_signature = signature.len() == 64
+            && signature.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        if !canonical_expires || !canonical_signature {
+            return Err(SignatureError::Malformed);
+        }
         let expires: u64 = expires.parse().map_err(|_| SignatureError::Malformed)?;
         let signature = hex::decode(signature).map_err(|_| SignatureError::Malformed)?;
         let key = self.keys.iter().find(|k| k.id == id).ok_or(SignatureError::UnknownKey)?;
@@ -157,6 +167,15 @@ mod tests {
         assert!(new_token.starts_with("k2."), "the first key signs");
         assert_eq!(old.verify("asset-a", &new_token, 1_000), Err(SignatureError::UnknownKey));
         assert_eq!(old.verify("asset-a", "nonsense", 1_000), Err(SignatureError::Malformed));
+        for respelled in
+            [token.replace(".2000.", ".+2000."), token.replace(".2000.", ".02000."), token.to_uppercase()]
+        {
+            assert_eq!(
+                old.verify("asset-a", &respelled, 1_000),
+                Err(SignatureError::Malformed),
+                "{respelled}"
+            );
+        }
     }
 
     #[test]

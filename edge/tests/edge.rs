@@ -283,6 +283,10 @@ async fn ranges_validators_compression_and_cache_control() {
     }
     let multi = edge.get(path, &[("range", "bytes=0-1,10-11")]).await;
     assert_eq!(multi.status(), 200, "several ranges get the whole object");
+    let other_unit = edge.get(path, &[("range", "items=0-5")]).await;
+    assert_eq!(other_unit.status(), 200, "a range unit the edge does not know is ignored (RFC 9110 14.2)");
+    assert!(other_unit.headers().get("content-range").is_none());
+    assert!(other_unit.bytes().await.unwrap()[..] == segment[..], "the whole object");
     let unsatisfiable = edge.get(path, &[("range", &format!("bytes={size}-"))]).await;
     assert_eq!(unsatisfiable.status(), 416);
     assert_eq!(unsatisfiable.headers()["content-range"], format!("bytes */{size}").as_str());

@@ -2,12 +2,14 @@
 //!
 //! [`probe`] reads a file with GStreamer's Discoverer and describes it as a
 //! [`MediaInfo`]; [`Limits::check`] decides whether cdlc will accept it and,
-//! when it will not, says why in a sentence a person can act on.
+//! when it will not, says why in a sentence a person can act on. [`tus`]
+//! reads the headers of resumable uploads.
 
 mod boxes;
 mod error;
 mod limits;
 mod probe;
+pub mod tus;
 
 pub use error::IngestError;
 pub use limits::Limits;

@@ -20,6 +20,14 @@ pub use model::{
 };
 pub use sqlite::SqliteStore;
 
+/// Whether `text` has the form of the ids this crate makes for assets (and
+/// jobs): 32 lowercase hex digits, a UUIDv7 in its simple form. The one
+/// check for ids that arrive from outside (URLs, cursors, upload ids that
+/// become file names).
+pub fn is_asset_id(text: &str) -> bool {
+    text.len() == 32 && text.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// Opens the store a URL names: `sqlite:///path/to/cdlc.db` (a file,
 /// created when absent) or `scylla://host:9042,…/keyspace?…` (see
 /// [`ScyllaUrl`]).

@@ -227,10 +227,6 @@ fn unless_asset_missing(error: rusqlite::Error, asset_id: &str) -> MetadataError
     }
 }
 
-fn is_valid_id(text: &str) -> bool {
-    text.len() == 32 && text.bytes().all(|b| b.is_ascii_hexdigit())
-}
-
 #[async_trait::async_trait]
 impl MetadataStore for SqliteStore {
     async fn create_asset(&self, new: NewAsset) -> Result<Asset, MetadataError> {
@@ -258,7 +254,7 @@ impl MetadataStore for SqliteStore {
         limit: u32,
         cursor: Option<&str>,
     ) -> Result<Page<Asset>, MetadataError> {
-        if cursor.is_some_and(|c| !is_valid_id(c)) {
+        if cursor.is_some_and(|c| !crate::is_asset_id(c)) {
             return Err(MetadataError::BadCursor);
         }
         let cursor = cursor.map(str::to_owned);

@@ -231,13 +231,19 @@ impl Config {
         Ok(cdlc_queue::NatsQueue::connect(&self.queue, settings).await?)
     }
 
-    /// Reads `file` (if given) and the environment, then validates.
+    /// The settings a TOML text gives (unnamed fields keep their defaults;
+    /// an unknown field is an error that names it). Not yet validated.
+    pub fn parse(text: &str) -> anyhow::Result<Config> {
+        Ok(toml::from_str(text)?)
+    }
+
+    /// Reads `file` (if given) and the environment; not yet validated.
     pub fn load(file: Option<&Path>, env: impl Fn(&str) -> Option<String>) -> anyhow::Result<Config> {
         let mut config = match file {
             Some(path) => {
                 let text = std::fs::read_to_string(path)
                     .with_context(|| format!("cannot read config {}", path.display()))?;
-                toml::from_str(&text).with_context(|| format!("config {} is not valid", path.display()))?
+                Config::parse(&text).with_context(|| format!("config {} is not valid", path.display()))?
             }
             None => Config::default(),
         };

@@ -52,6 +52,8 @@ pub struct AppState {
     pub owners: crate::owners::Owners,
     /// The started plugins.
     pub plugins: Arc<cdlc_plugin_api::host::PluginHost>,
+    /// Where ready and errored assets are announced; `None` without `webhook_url`.
+    pub webhooks: Option<crate::webhooks::Webhooks>,
 }
 
 impl std::fmt::Debug for AppState {
@@ -108,6 +110,7 @@ impl AppState {
         let running = Arc::default();
         let (accounts, owners, plugins) =
             open_accounts_and_plugins(&config, &admin_token, &metadata, &edge).await?;
+        let webhooks = crate::webhooks::Webhooks::from_config(&config).context("cannot set up webhooks")?;
         Ok(AppState {
             config,
             queue,
@@ -121,6 +124,7 @@ impl AppState {
             accounts,
             owners,
             plugins,
+            webhooks,
         })
     }
 }

@@ -7,6 +7,7 @@ mod cluster;
 mod corpus;
 mod inputs;
 mod isolation;
+mod refusals;
 mod s3;
 mod server;
 mod stills;

@@ -3,13 +3,14 @@
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
-use cdlc_metadata::{Asset, AssetStatus, JobKind, NewAsset};
+use cdlc_metadata::{Asset, AssetStatus, NewAsset};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use cdlc_plugin_api::Principal;
 
 use super::authz::{self, Reader};
+use super::upload::{complete_upload, Arrived};
 use super::{ApiError, SharedState};
 use crate::state::keys;
 
@@ -244,17 +245,19 @@ pub async fn upload(
         }
     };
 
-    let asset = state.metadata.create_asset(new).await?;
-    authz::record_uploader(&state, uploader, &asset.id).await?;
-    let stored = state.objects.put_file(&keys::source(&asset.id), &spool).await;
-    let _ = tokio::fs::remove_file(&spool).await;
-    if let Err(error) = stored {
+    let asset = match state.metadata.create_asset(new).await {
+        Ok(asset) => asset,
+        Err(error) => {
+            let _ = tokio::fs::remove_file(&spool).await;
+            return Err(error.into());
+        }
+    };
+    if let Err(error) = authz::record_uploader(&state, uploader, &asset.id).await {
+        let _ = tokio::fs::remove_file(&spool).await;
         let _ = state.metadata.delete_asset(&asset.id).await;
-        return Err(error.into());
+        return Err(error);
     }
-    let asset = state.metadata.set_status(&asset.id, AssetStatus::Processing, None).await?;
-    state.queue.enqueue(&asset.id, JobKind::Transcode).await?;
-    state.metadata.append_event(&asset.id, "asset.created", serde_json::json!({})).await?;
+    let asset = complete_upload(&state, &asset.id, Arrived::Spooled(&spool), "multipart").await?;
     Ok((StatusCode::CREATED, Json(view(&state, asset, true).await?)))
 }
 

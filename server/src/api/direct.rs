@@ -10,13 +10,14 @@ use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
-use cdlc_metadata::{AssetStatus, JobKind, NewAsset};
+use cdlc_metadata::{AssetStatus, NewAsset};
 use cdlc_storage::{S3Store, StorageError, MAX_PARTS, MIN_PART_SIZE};
 use serde::{Deserialize, Serialize};
 
 use super::assets::{view, AssetView};
 use cdlc_plugin_api::Principal;
 
+use super::upload::{complete_upload, Arrived};
 use super::{authz, ApiError, SharedState};
 use crate::state::keys;
 
@@ -102,7 +103,7 @@ async fn load(state: &SharedState, id: &str) -> Result<Record, ApiError> {
         ))
     };
     // The id becomes a file name: only accept what asset ids look like.
-    if id.is_empty() || id.len() > 64 || !id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+    if !cdlc_metadata::is_asset_id(id) {
         return Err(missing());
     }
     let text = tokio::fs::read(record_path(state, id)).await.map_err(|_| missing())?;
@@ -244,9 +245,7 @@ pub async fn complete(
         crate::webhooks::notify(&state, "asset.errored", &asset.id);
         return Err(ApiError::BadRequest(reason));
     }
-    let asset = state.metadata.set_status(&id, AssetStatus::Processing, None).await?;
-    state.queue.enqueue(&id, JobKind::Transcode).await?;
-    state.metadata.append_event(&id, "asset.created", serde_json::json!({ "upload": "direct" })).await?;
+    let asset = complete_upload(&state, &id, Arrived::Stored, "direct").await?;
     Ok(Json(view(&state, asset, true).await?))
 }
 

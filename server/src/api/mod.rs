@@ -4,7 +4,9 @@
 mod assets;
 pub(crate) mod authz;
 mod direct;
+mod refusal;
 mod tus;
+mod upload;
 
 use std::time::Duration;
 
@@ -48,7 +50,9 @@ pub fn app(state: SharedState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.accounts.clone(),
             cdlc_accounts::http::authenticate,
-        ));
+        ))
+        // Outside authentication, so a refused upload's body is drained too.
+        .layer(axum::middleware::from_fn(refusal::drain_refused));
     // Stream objects are authorized by signed URLs, not by sessions: a
     // session cookie would otherwise cost a store read per segment.
     let routes = Router::new()

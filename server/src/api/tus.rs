@@ -13,17 +13,16 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cdlc_metadata::{AssetStatus, JobKind, NewAsset};
+use cdlc_ingest::tus::{self, TUS_VERSION};
+use cdlc_metadata::NewAsset;
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
 use cdlc_plugin_api::Principal;
 
+use super::upload::{complete_upload, Arrived};
 use super::{authz, ApiError, SharedState};
-use crate::state::keys;
-
-const TUS_VERSION: &str = "1.0.0";
 
 /// Uploads with a PATCH in flight: a second one at the same time gets 409.
 static BUSY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
@@ -63,67 +62,34 @@ fn tus_headers(mut response: Response) -> Response {
     response
 }
 
-fn header_u64(headers: &HeaderMap, name: &str) -> Result<Option<u64>, ApiError> {
+fn header_u64(headers: &HeaderMap, name: &'static str) -> Result<Option<u64>, ApiError> {
     match headers.get(name) {
         None => Ok(None),
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|s| s.trim().parse().ok())
-            .map(Some)
-            .ok_or_else(|| ApiError::BadRequest(format!("{name} must be a whole number of bytes"))),
+        Some(v) => {
+            let text = v.to_str().map_err(|_| tus::TusError::NotANumber(name))?;
+            Ok(Some(tus::parse_bytes(name, text)?))
+        }
     }
 }
 
 fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
-    match headers.get("tus-resumable").and_then(|v| v.to_str().ok()) {
-        Some(TUS_VERSION) => Ok(()),
-        _ => Err(ApiError::TusVersion),
-    }
+    Ok(tus::check_version(headers.get("tus-resumable").and_then(|v| v.to_str().ok()))?)
 }
 
-/// Reads `title` from Upload-Metadata (`key base64value,…`).
-/// What a tus client says of its file in `Upload-Metadata` (`key base64,…`):
-/// the title (`title`, else `filename`) and whether the asset is private
-/// (`private`: `true` or `false`).
+/// The new asset as `Upload-Metadata` describes it.
 fn asset_from_metadata(headers: &HeaderMap) -> Result<NewAsset, ApiError> {
     let metadata = headers.get("upload-metadata").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let mut pairs = std::collections::HashMap::new();
-    for pair in metadata.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-        let (key, value) = pair.split_once(' ').unwrap_or((pair, ""));
-        pairs.entry(key).or_insert_with(|| decode_base64(value.trim()));
-    }
-    let title = ["title", "filename"].iter().find_map(|key| pairs.get(key).cloned().flatten());
-    let private = match pairs.get("private") {
-        None => false,
-        Some(value) => match value.as_deref() {
-            Some("true") => true,
-            Some("false") => false,
-            _ => {
-                return Err(ApiError::BadRequest(
-                    "Upload-Metadata private must be base64 of true or false".into(),
-                ))
-            }
-        },
-    };
+    let tus::UploadMetadata { title, private } = tus::parse_metadata(metadata)?;
     Ok(NewAsset { title, private })
 }
 
-fn decode_base64(text: &str) -> Option<String> {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut bits = 0u32;
-    let mut count = 0;
-    let mut out = Vec::new();
-    for c in text.bytes().filter(|c| *c != b'=') {
-        let value = ALPHABET.iter().position(|a| *a == c)? as u32;
-        bits = (bits << 6) | value;
-        count += 6;
-        if count >= 8 {
-            count -= 8;
-            out.push((bits >> count) as u8);
+impl From<tus::TusError> for ApiError {
+    fn from(error: tus::TusError) -> Self {
+        match error {
+            tus::TusError::Version => ApiError::TusVersion,
+            other => ApiError::BadRequest(other.to_string()),
         }
     }
-    String::from_utf8(out).ok().map(|s| s.chars().take(500).collect())
 }
 
 /// `OPTIONS /api/v1/uploads`: what this server supports.
@@ -172,7 +138,7 @@ pub async fn create(
 
 async fn load(state: &SharedState, id: &str) -> Result<(UploadInfo, u64), ApiError> {
     let not_found = || ApiError::NotFound(format!("no upload {id}; create one with POST /api/v1/uploads"));
-    if !id.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if !cdlc_metadata::is_asset_id(id) {
         return Err(not_found());
     }
     let info = tokio::fs::read(info_path(state, id)).await.map_err(|_| not_found())?;
@@ -270,13 +236,8 @@ fn conflict(message: &str) -> ApiError {
 
 /// The whole file is here: it becomes the source and the transcode is queued.
 async fn finish(state: &SharedState, id: &str) -> Result<(), ApiError> {
-    let part = part_path(state, id);
-    state.objects.put_file(&keys::source(id), &part).await?;
-    state.metadata.set_status(id, AssetStatus::Processing, None).await?;
-    state.queue.enqueue(id, JobKind::Transcode).await?;
-    state.metadata.append_event(id, "asset.created", serde_json::json!({ "upload": "tus" })).await?;
-    let _ = tokio::fs::remove_file(&part).await;
     let _ = tokio::fs::remove_file(info_path(state, id)).await;
+    complete_upload(state, id, Arrived::Spooled(&part_path(state, id)), "tus").await?;
     Ok(())
 }
 
@@ -303,26 +264,16 @@ pub async fn terminate(
 mod tests {
     use super::*;
 
-    fn asset(metadata: &str) -> Result<NewAsset, ApiError> {
-        let mut headers = HeaderMap::new();
-        headers.insert("upload-metadata", metadata.parse().expect("header"));
-        asset_from_metadata(&headers)
-    }
-
     #[test]
-    fn metadata_gives_the_title_and_privacy() {
-        let film = asset("filetype dmlkZW8vbXA0,filename bXkgZmlsbS5tcDQ=").expect("valid");
-        assert_eq!((film.title.as_deref(), film.private), (Some("my film.mp4"), false));
-        let titled = asset("filename bXkgZmlsbS5tcDQ=,title RmlsbQ==,private dHJ1ZQ==").expect("valid");
-        assert_eq!(
-            (titled.title.as_deref(), titled.private),
-            (Some("Film"), true),
-            "title wins over filename"
-        );
-        let message = match asset("private eWVz") {
+    fn tus_errors_answer_as_the_protocol_says() {
+        let mut headers = HeaderMap::new();
+        headers.insert("upload-metadata", "private eWVz".parse().expect("header"));
+        let message = match asset_from_metadata(&headers) {
             Err(ApiError::BadRequest(message)) => message,
             other => panic!("private yes must be refused, got {other:?}"),
         };
         assert!(message.contains("true or false"), "{message}");
+        headers.insert("tus-resumable", "0.2.2".parse().expect("header"));
+        assert!(matches!(require_tus(&headers), Err(ApiError::TusVersion)), "412 with Tus-Version");
     }
 }

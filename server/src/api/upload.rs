@@ -1,0 +1,51 @@
+//! What every way of uploading (multipart, tus, direct to the bucket) does
+//! once the bytes have arrived.
+
+use std::path::Path;
+
+use cdlc_metadata::{Asset, AssetStatus, JobKind};
+
+use super::{ApiError, SharedState};
+use crate::state::keys;
+
+/// Where an upload's bytes are when it completes.
+#[derive(Debug, Clone, Copy)]
+pub enum Arrived<'a> {
+    /// In a spool file, which becomes the source object and is then removed
+    /// (whether or not the upload completes).
+    Spooled(&'a Path),
+    /// Already the source object (joined in the bucket).
+    Stored,
+}
+
+/// Completes the upload of `asset_id` (the asset exists, `uploading`): the
+/// bytes become `sources/{asset}/original`, the asset turns `processing`,
+/// its transcode is queued and `asset.created` (with `upload` = `via`) is
+/// recorded. When any step fails, the asset and its source are removed (so
+/// nothing half-done stays behind: no asset waits for a job that was never
+/// queued) and the error is returned for the client, who uploads again.
+pub async fn complete_upload(
+    state: &SharedState,
+    asset_id: &str,
+    arrived: Arrived<'_>,
+    via: &str,
+) -> Result<Asset, ApiError> {
+    let result = async {
+        if let Arrived::Spooled(path) = arrived {
+            let stored = state.objects.put_file(&keys::source(asset_id), path).await;
+            let _ = tokio::fs::remove_file(path).await;
+            stored?;
+        }
+        let asset = state.metadata.set_status(asset_id, AssetStatus::Processing, None).await?;
+        state.queue.enqueue(asset_id, JobKind::Transcode).await?;
+        state.metadata.append_event(asset_id, "asset.created", serde_json::json!({ "upload": via })).await?;
+        Ok::<_, ApiError>(asset)
+    }
+    .await;
+    if result.is_err() {
+        tracing::warn!(asset_id, via, "the upload could not be completed; its asset is removed");
+        let _ = state.metadata.delete_asset(asset_id).await;
+        let _ = state.objects.delete(&keys::source(asset_id)).await;
+    }
+    result
+}
