@@ -78,7 +78,7 @@ fn decode_base64(text: &str) -> Option<String> {
     let padding = text.len() - data.len();
     // Without padding any length but 4n+1; with it, the one or two '=' that
     // fill the last quantum.
-    let padding_fits = padding == 0 || (padding <= 2 && (data.len() + padding) % 4 == 0);
+    let padding_fits = padding == 0 || (padding <= 2 && (data.len() + padding).is_multiple_of(4));
     if data.len() % 4 == 1 || !padding_fits {
         return None;
     }
