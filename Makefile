@@ -14,7 +14,7 @@ APT_PACKAGES += nats-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: deps toolchain weed build run test test-browser browser-deps web web-deps bench lint clean
+.PHONY: deps toolchain weed build run test test-browser browser-deps web web-deps bench lint clean fuzz fuzz-smoke fuzz-deps
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run make again"; exit 1; }
@@ -75,6 +75,24 @@ test: deps web weed
 test-browser: deps web browser-deps
 	cargo build -p cdlc
 	cd web && node e2e/run.mjs
+
+# Fuzzing (fuzz/, a cargo-fuzz workspace of its own built into fuzz/target):
+# the nightly toolchain and cargo-fuzz are installed when missing. `make fuzz`
+# runs each target FUZZ_SECONDS; `make test` runs each FUZZ_SMOKE_SECONDS.
+FUZZ_TARGETS := fuzz_tus_metadata fuzz_range fuzz_signed_token fuzz_config fuzz_cmaf_boxes
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 10
+
+fuzz-deps: deps
+	@rustup toolchain list | grep -q '^nightly' || { echo "installing the nightly toolchain (cargo-fuzz needs it)"; rustup toolchain install nightly --profile minimal; }
+	@command -v cargo-fuzz >/dev/null || { echo "installing cargo-fuzz"; cargo install cargo-fuzz --locked; }
+	cd fuzz && cargo +nightly fuzz build --sanitizer none
+
+fuzz: fuzz-deps
+	@failed=0; for t in $(FUZZ_TARGETS); do fuzz/run.sh $$t $(FUZZ_SECONDS) || failed=1; done; exit $$failed
+
+fuzz-smoke: fuzz-deps
+	@failed=0; for t in $(FUZZ_TARGETS); do fuzz/run.sh $$t $(FUZZ_SMOKE_SECONDS) || failed=1; done; exit $$failed
 
 BENCH_APT_PACKAGES := nginx wrk
 

@@ -75,7 +75,11 @@ pub fn parse_metadata(value: &str) -> Result<UploadMetadata, TusError> {
 /// Standard base64 (RFC 4648 §4) of UTF-8 text, padding optional.
 fn decode_base64(text: &str) -> Option<String> {
     let data = text.trim_end_matches('=');
-    if text.len() - data.len() > 2 || data.len() % 4 == 1 {
+    let padding = text.len() - data.len();
+    // Without padding any length but 4n+1; with it, the one or two '=' that
+    // fill the last quantum.
+    let padding_fits = padding == 0 || (padding <= 2 && (data.len() + padding).is_multiple_of(4));
+    if data.len() % 4 == 1 || !padding_fits {
         return None;
     }
     let mut bits = 0u32;
@@ -122,6 +126,19 @@ mod tests {
             Some("Film")
         );
         assert_eq!(parse_metadata("title R=m=l=s=b=Q").expect("valid").title, None, "= only at the end");
+        assert_eq!(parse_metadata("title RmlsbQ").expect("valid").title.as_deref(), Some("Film"), "unpadded");
+    }
+
+    /// Found by fuzz_tus_metadata: padding that does not fill the last
+    /// quantum ("RRbblQm==", 7 characters and 2 '=') was decoded.
+    #[test]
+    fn padding_must_fill_the_last_quantum() {
+        assert_eq!(parse_metadata("title RRbblQm==").expect("valid").title, None);
+        assert_eq!(parse_metadata("title RmlsbQ=").expect("valid").title, None, "one = short");
+        assert_eq!(parse_metadata("title RmlsbQ===").expect("valid").title, None, "one = too many");
+        // Found next: padding alone ("====", 60 of them) decoded as "".
+        assert_eq!(parse_metadata("title ====").expect("valid").title, None);
+        assert_eq!(parse_metadata("title ").expect("valid").title.as_deref(), Some(""), "empty is empty");
     }
 
     #[test]
