@@ -78,7 +78,7 @@ test-browser: deps web browser-deps
 
 # Fuzzing (fuzz/, a cargo-fuzz workspace of its own built into fuzz/target):
 # the nightly toolchain and cargo-fuzz are installed when missing. `make fuzz`
-# runs each target FUZZ_SECONDS; `make test` runs each FUZZ_SMOKE_SECONDS.
+# runs each target FUZZ_SECONDS; `make fuzz-smoke` runs each FUZZ_SMOKE_SECONDS (neither is in `make test`: see the README).
 FUZZ_TARGETS := fuzz_tus_metadata fuzz_range fuzz_signed_token fuzz_config fuzz_cmaf_boxes
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 10
