@@ -87,6 +87,25 @@ fn write_atomically(
     result
 }
 
+/// Removes `.tmp-{pid}-{n}` files of other processes under `dir`, then the
+/// folders left empty (best effort: a failure leaves a file, never an error).
+fn remove_abandoned_temps(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let ours = format!(".tmp-{}-", std::process::id());
+    for entry in entries.flatten() {
+        let path = entry.path();
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => remove_abandoned_temps(&path),
+            Ok(t) if t.is_file() && name.starts_with(".tmp-") && !name.starts_with(&ours) => {
+                let _ = std::fs::remove_file(&path);
+            }
+            _ => {}
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 fn walk(root: &Path, dir: &Path, prefix: &str, out: &mut Vec<ObjectMeta>) -> std::io::Result<()> {
     let entries = match std::fs::read_dir(dir) {
         Ok(entries) => entries,
@@ -190,6 +209,29 @@ impl ObjectStore for LocalStore {
         }
     }
 
+    /// Every object under `prefix`, and the temp files of writes whose
+    /// process was killed before their rename (no listing shows them, and
+    /// they would keep the folders alive). This process's own temp files
+    /// are writes in flight and stay.
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
+        let mut removed = 0;
+        for object in self.list(prefix).await? {
+            if self.delete(&object.key).await? {
+                removed += 1;
+            }
+        }
+        let folder = prefix.trim_end_matches('/');
+        if !folder.is_empty() && validate_key(folder).is_ok() {
+            let dir = self.root.join(folder);
+            self.blocking(prefix, move |_| {
+                remove_abandoned_temps(&dir);
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(removed)
+    }
+
     fn local_path(&self, key: &str) -> Option<PathBuf> {
         self.path_of(key).ok()
     }
@@ -210,5 +252,29 @@ impl ObjectStore for LocalStore {
             Ok(out)
         })
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ObjectStore;
+
+    #[tokio::test]
+    async fn delete_prefix_also_removes_temp_files_a_killed_writer_left() {
+        let scratch = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(scratch.path().join("objects")).unwrap();
+        store.put("streams/a/360p/00001.m4s", Bytes::from_static(b"segment")).await.unwrap();
+        store.put("streams/b/360p/00001.m4s", Bytes::from_static(b"other")).await.unwrap();
+        let folder = scratch.path().join("objects/streams/a/360p");
+        // What a process killed between create and rename leaves (pid 1 is never ours).
+        std::fs::write(folder.join(".tmp-1-7"), b"half").unwrap();
+        let ours = folder.join(format!(".tmp-{}-99", std::process::id()));
+        std::fs::write(&ours, b"in flight").unwrap();
+
+        assert_eq!(store.delete_prefix("streams/a/").await.unwrap(), 1);
+        assert!(!folder.join(".tmp-1-7").exists(), "the abandoned temp file is gone");
+        assert!(ours.exists(), "a write of this process in flight is left alone");
+        assert_eq!(store.list("streams/b/").await.unwrap().len(), 1, "other prefixes untouched");
     }
 }
