@@ -33,6 +33,7 @@ struct Mounted {
     plugin: Arc<dyn Plugin>,
     ctx: PluginContext,
     router: Router,
+    openapi: utoipa::openapi::OpenApi,
     web: WebBundle,
 }
 
@@ -117,7 +118,7 @@ impl PluginHost {
             db.migrate(plugin.migrations()).await?;
             let ctx = PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), section);
             plugin.start(&ctx).await?;
-            let router = plugin.router(ctx.clone());
+            let (router, openapi) = plugin.router(ctx.clone()).split_for_parts();
             let web = plugin.web();
             for page in &web.pages {
                 if !page.path.starts_with(&format!("/{name}")) {
@@ -135,7 +136,7 @@ impl PluginHost {
                 host.dispatchers.push(spawn_dispatcher(plugin.clone(), ctx.clone(), subscriptions));
             }
             tracing::info!(plugin = name, version = plugin.version(), "plugin started");
-            host.mounted.push(Mounted { plugin, ctx, router, web });
+            host.mounted.push(Mounted { plugin, ctx, router, openapi, web });
         }
         Ok(host)
     }
@@ -150,6 +151,27 @@ impl PluginHost {
         self.mounted.iter().fold(Router::new(), |router, m| {
             router.nest(&format!("/api/v1/{}", m.plugin.name()), m.router.clone())
         })
+    }
+
+    /// The OpenAPI description of every started plugin's routes: each
+    /// plugin's paths under `/api/v1/{name}`, every operation tagged with
+    /// the plugin's name, its schemas merged in.
+    pub fn openapi(&self) -> utoipa::openapi::OpenApi {
+        let mut all = utoipa::openapi::OpenApi::default();
+        for m in &self.mounted {
+            let name = m.plugin.name();
+            let mut own = m.openapi.clone();
+            for item in own.paths.paths.values_mut() {
+                for operation in operations(item) {
+                    let tags = operation.tags.get_or_insert_with(Vec::new);
+                    if !tags.iter().any(|t| t == name) {
+                        tags.push(name.to_owned());
+                    }
+                }
+            }
+            all = all.nest(format!("/api/v1/{name}"), own);
+        }
+        all
     }
 
     /// Each started plugin's web bundle.
@@ -197,6 +219,23 @@ impl Drop for PluginHost {
             dispatcher.abort();
         }
     }
+}
+
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
+    [
+        &mut item.get,
+        &mut item.put,
+        &mut item.post,
+        &mut item.delete,
+        &mut item.options,
+        &mut item.head,
+        &mut item.patch,
+        &mut item.trace,
+    ]
+    .into_iter()
+    .filter_map(Option::as_mut)
 }
 
 fn spawn_dispatcher(

@@ -24,9 +24,16 @@ pub use cdlc_plugin_store::{params, Db, FromRow, Migration, Row, Sql, StoreError
 pub use error::ApiError;
 pub use events::{BusError, Event, EventBus, InProcessBus, Subscription};
 pub use json::Json;
-pub use plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle, WebFile, WebPage};
+pub use plugin::{
+    ApiRouter, DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle, WebFile, WebPage,
+};
 pub use principal::{Credential, Identity, Principal, Role, Scope};
 
 pub use async_trait::async_trait;
 /// Re-exported so plugins build routers with the host's axum version.
 pub use axum;
+/// Re-exported so plugins describe their routes with the host's OpenAPI
+/// version (`#[utoipa::path]`, `ToSchema`, `routes!`).
+pub use utoipa;
+pub use utoipa_axum;
+pub use utoipa_axum::routes;

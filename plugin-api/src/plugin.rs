@@ -3,13 +3,16 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use axum::Router;
 use cdlc_plugin_store::{Db, Migration, StoreError};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use crate::assets::Assets;
 use crate::events::{BusError, Event, EventBus, Subscription};
+
+/// What `Plugin::router` returns: an axum router that also carries the
+/// OpenAPI description of its routes.
+pub type ApiRouter = utoipa_axum::router::OpenApiRouter;
 
 /// Why a plugin could not start or finish a hook.
 #[derive(Debug, thiserror::Error)]
@@ -194,8 +197,11 @@ pub trait Plugin: Send + Sync + 'static {
     /// Runs once at start-up, after `start`: the plugin's routes, which the
     /// host mounts at `/api/v1/{name}` behind its authentication (so
     /// handlers extract `Principal`), its access log and its body limits.
-    /// Keep `ctx` as the router's state.
-    fn router(&self, ctx: PluginContext) -> Router;
+    /// Keep `ctx` as the router's state. Add each route with
+    /// `.routes(routes!(handler))` on a handler annotated with
+    /// `#[utoipa::path]`: the host puts the plugin's paths, under
+    /// `/api/v1/{name}` and tagged with its name, into `/api/v1/openapi.json`.
+    fn router(&self, ctx: PluginContext) -> ApiRouter;
 
     /// Runs once at start-up, after `router`: the topics whose events the
     /// host hands to `on_event`. Subscriptions start before the server

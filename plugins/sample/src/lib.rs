@@ -11,14 +11,16 @@
 //! Both remove a deleted user's rows in `user_deleted`.
 
 use cdlc_plugin_api::axum::extract::State;
+// `routes!` names `axum` and `utoipa` by their bare names.
+use cdlc_plugin_api::axum;
 use cdlc_plugin_api::axum::http::StatusCode;
-use cdlc_plugin_api::axum::routing::get;
-use cdlc_plugin_api::axum::Router;
+use cdlc_plugin_api::utoipa::{self, ToSchema};
+use cdlc_plugin_api::utoipa_axum::router::OpenApiRouter;
 use cdlc_plugin_api::{
-    async_trait, params, ApiError, DeletedUser, Event, Health, Json, Migration, Plugin, PluginContext,
-    PluginError, Principal, Role, Sql, WebBundle, WebPage,
+    async_trait, params, routes, ApiError, ApiRouter, DeletedUser, Event, Health, Json, Migration, Plugin,
+    PluginContext, PluginError, Principal, Role, Sql, WebBundle, WebPage,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The sample plugins, for the host's list of built-in plugins.
 pub fn plugins() -> Vec<std::sync::Arc<dyn Plugin>> {
@@ -37,12 +39,20 @@ fn default_max() -> usize {
     200
 }
 
-#[derive(Deserialize)]
+/// A message to sign, optionally about a ready asset.
+#[derive(Deserialize, ToSchema)]
+#[schema(as = GuestbookEntry)]
 struct Entry {
     message: String,
     asset_id: Option<String>,
 }
 
+/// Signs the guestbook (a viewer at least).
+#[utoipa::path(post, path = "/entries", request_body = Entry, responses(
+    (status = 201, description = "signed"),
+    (status = 400, description = "the message is too long or the asset is not ready"),
+    (status = 401, description = "not signed in"),
+))]
 async fn sign(
     State(ctx): State<PluginContext>,
     principal: Principal,
@@ -73,6 +83,8 @@ async fn sign(
     Ok(StatusCode::CREATED)
 }
 
+/// Every message, in alphabetical order.
+#[utoipa::path(get, path = "/entries", responses((status = 200, body = Vec<String>)))]
 async fn entries(State(ctx): State<PluginContext>) -> Result<Json<Vec<String>>, ApiError> {
     let rows = ctx.db().query("SELECT message FROM entries ORDER BY message", params![]).await?;
     Ok(Json(rows.iter().map(|r| r.get("message")).collect::<Result<_, _>>()?))
@@ -95,8 +107,8 @@ impl Plugin for Guestbook {
     async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
         ctx.config::<GuestbookSettings>().map(|_| ())
     }
-    fn router(&self, ctx: PluginContext) -> Router {
-        Router::new().route("/entries", get(entries).post(sign)).with_state(ctx)
+    fn router(&self, ctx: PluginContext) -> ApiRouter {
+        OpenApiRouter::new().routes(routes!(entries, sign)).with_state(ctx)
     }
     fn web(&self) -> WebBundle {
         WebBundle {
@@ -117,6 +129,19 @@ impl Plugin for Guestbook {
 /// Counts `guestbook.signed` events into its own table.
 pub struct Tally;
 
+#[derive(Serialize, ToSchema)]
+struct Count {
+    /// Signatures seen since the tally started.
+    signatures: i64,
+}
+
+/// How many signatures the tally has seen.
+#[utoipa::path(get, path = "/", responses((status = 200, body = Count)))]
+async fn count(State(ctx): State<PluginContext>) -> Result<Json<Count>, ApiError> {
+    let rows = ctx.db().query("SELECT COUNT(*) AS n FROM signatures", params![]).await?;
+    Ok(Json(Count { signatures: rows[0].get::<i64>("n")? }))
+}
+
 #[async_trait]
 impl Plugin for Tally {
     fn name(&self) -> &'static str {
@@ -131,16 +156,8 @@ impl Plugin for Tally {
             statements: &["CREATE TABLE signatures (user_id VARCHAR(36) NOT NULL, at_ms BIGINT NOT NULL)"],
         }]
     }
-    fn router(&self, ctx: PluginContext) -> Router {
-        Router::new()
-            .route(
-                "/",
-                get(|State(ctx): State<PluginContext>| async move {
-                    let rows = ctx.db().query("SELECT COUNT(*) AS n FROM signatures", params![]).await?;
-                    Ok::<_, ApiError>(Json(serde_json::json!({ "signatures": rows[0].get::<i64>("n")? })))
-                }),
-            )
-            .with_state(ctx)
+    fn router(&self, ctx: PluginContext) -> ApiRouter {
+        OpenApiRouter::new().routes(routes!(count)).with_state(ctx)
     }
     fn consumes(&self) -> Vec<String> {
         vec!["guestbook.signed".into()]

@@ -162,6 +162,14 @@ async fn plugins_mount_migrate_take_the_principal_and_exchange_events() {
     let health = host.health().await;
     assert_eq!(health, [("guestbook", Health::Ready), ("tally", Health::Degraded("sample".into()))]);
     assert_eq!(host.web()[0].1.pages[0].path, "/guestbook");
+
+    // Each plugin's routes are described under its prefix, tagged with its name.
+    let openapi = serde_json::to_value(host.openapi()).unwrap();
+    let entries = &openapi["paths"]["/api/v1/guestbook/entries"];
+    assert_eq!(entries["post"]["tags"][0], "guestbook", "{openapi:#}");
+    assert_eq!(entries["get"]["responses"]["200"]["content"]["application/json"]["schema"]["type"], "array");
+    assert_eq!(openapi["paths"]["/api/v1/tally/"]["get"]["tags"][0], "tally", "{openapi:#}");
+    assert!(openapi["components"]["schemas"]["GuestbookEntry"].is_object(), "{openapi:#}");
     host.stop().await;
 }
 
