@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::assets::Assets;
 use crate::events::EventBus;
+use crate::objects::{check_key, ObjectInfo, Objects, ObjectsError, MAX_OBJECT_KEY};
 use crate::plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle};
 
 /// Names a plugin cannot take: the host's own paths under `/api/v1` and
@@ -27,6 +28,8 @@ pub struct HostServices {
     pub stores: Stores,
     pub bus: Arc<dyn EventBus>,
     pub assets: Arc<dyn Assets>,
+    /// Object storage; each plugin gets the keys under `plugins/{name}/`.
+    pub objects: Arc<dyn cdlc_storage::ObjectStore>,
 }
 
 struct Mounted {
@@ -116,7 +119,9 @@ impl PluginHost {
             }
             let db = services.stores.db(name).await?;
             db.migrate(plugin.migrations()).await?;
-            let ctx = PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), section);
+            let objects: Arc<dyn Objects> = Arc::new(PrefixedObjects::new(services.objects.clone(), name));
+            let ctx =
+                PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), objects, section);
             plugin.start(&ctx).await?;
             let (router, openapi) = plugin.router(ctx.clone()).split_for_parts();
             let web = plugin.web();
@@ -256,4 +261,83 @@ fn spawn_dispatcher(
         }
         .instrument(tracing::info_span!("plugin_events", plugin = name)),
     )
+}
+
+/// The host's `Objects` for one plugin: the keys of object storage under
+/// `plugins/{name}/`.
+pub struct PrefixedObjects {
+    store: Arc<dyn cdlc_storage::ObjectStore>,
+    prefix: String,
+}
+
+impl PrefixedObjects {
+    pub fn new(store: Arc<dyn cdlc_storage::ObjectStore>, plugin: &str) -> PrefixedObjects {
+        PrefixedObjects { store, prefix: format!("plugins/{plugin}/") }
+    }
+
+    fn key(&self, key: &str) -> Result<String, ObjectsError> {
+        check_key(key)?;
+        Ok(format!("{}{key}", self.prefix))
+    }
+
+    fn info(&self, meta: cdlc_storage::ObjectMeta) -> ObjectInfo {
+        ObjectInfo {
+            key: meta.key.strip_prefix(&self.prefix).unwrap_or(&meta.key).to_owned(),
+            size: meta.size,
+            etag: meta.etag,
+            modified_ms: meta.modified_ms,
+        }
+    }
+}
+
+fn storage_error(error: cdlc_storage::StorageError) -> ObjectsError {
+    ObjectsError::Unavailable(error.to_string())
+}
+
+#[async_trait::async_trait]
+impl Objects for PrefixedObjects {
+    async fn put(&self, key: &str, data: bytes::Bytes) -> Result<ObjectInfo, ObjectsError> {
+        let meta = self.store.put(&self.key(key)?, data).await.map_err(storage_error)?;
+        Ok(self.info(meta))
+    }
+
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<ObjectInfo, ObjectsError> {
+        let meta = self.store.put_file(&self.key(key)?, path).await.map_err(storage_error)?;
+        Ok(self.info(meta))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<bytes::Bytes>, ObjectsError> {
+        match self.store.get(&self.key(key)?).await {
+            Ok(data) => Ok(Some(data)),
+            Err(cdlc_storage::StorageError::NotFound(_)) => Ok(None),
+            Err(error) => Err(storage_error(error)),
+        }
+    }
+
+    async fn download_to(&self, key: &str, path: &std::path::Path) -> Result<Option<u64>, ObjectsError> {
+        match self.store.download_to(&self.key(key)?, path).await {
+            Ok(size) => Ok(Some(size)),
+            Err(cdlc_storage::StorageError::NotFound(_)) => Ok(None),
+            Err(error) => Err(storage_error(error)),
+        }
+    }
+
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ObjectsError> {
+        Ok(self.store.head(&self.key(key)?).await.map_err(storage_error)?.map(|m| self.info(m)))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, ObjectsError> {
+        self.store.delete(&self.key(key)?).await.map_err(storage_error)
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, ObjectsError> {
+        if prefix.len() > MAX_OBJECT_KEY || prefix.contains("..") {
+            return Err(ObjectsError::BadKey {
+                key: prefix.chars().take(80).collect(),
+                reason: "is not a valid prefix",
+            });
+        }
+        let listed = self.store.list(&format!("{}{prefix}", self.prefix)).await.map_err(storage_error)?;
+        Ok(listed.into_iter().map(|m| self.info(m)).collect())
+    }
 }

@@ -3,8 +3,9 @@
 //! server code, never on another plugin.
 //!
 //! - `Plugin`: the trait, each hook saying when it runs.
-//! - `PluginContext`: the plugin's own `Db`, the event bus, read access to
-//!   assets and its `[plugins.{name}]` config section.
+//! - `PluginContext`: the plugin's own `Db`, its own part of object storage
+//!   (`Objects`), the event bus, read access to assets and its
+//!   `[plugins.{name}]` config section.
 //! - `Principal` (an extractor), `Role`, `Scope`: who is asking and the
 //!   checks a handler makes (`require_role`, `require_scope`).
 //! - `ApiError` and `Json`: the one error shape `{"error":{"code","message"}}`.
@@ -15,6 +16,7 @@ mod error;
 pub mod events;
 pub mod host;
 mod json;
+pub mod objects;
 mod plugin;
 mod principal;
 
@@ -24,6 +26,7 @@ pub use cdlc_plugin_store::{params, Db, FromRow, Migration, Row, Sql, StoreError
 pub use error::ApiError;
 pub use events::{BusError, Event, EventBus, InProcessBus, Subscription};
 pub use json::Json;
+pub use objects::{ObjectInfo, Objects, ObjectsError};
 pub use plugin::{
     ApiRouter, DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle, WebFile, WebPage,
 };

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::assets::Assets;
 use crate::events::{BusError, Event, EventBus, Subscription};
+use crate::objects::Objects;
 
 /// What `Plugin::router` returns: an axum router that also carries the
 /// OpenAPI description of its routes.
@@ -83,6 +84,7 @@ pub struct PluginContext {
     db: Db,
     bus: Arc<dyn EventBus>,
     assets: Arc<dyn Assets>,
+    objects: Arc<dyn Objects>,
     config: Arc<toml::Table>,
 }
 
@@ -97,15 +99,16 @@ impl std::fmt::Debug for PluginContext {
 
 impl PluginContext {
     /// For the host (and tests): the plugin's name, its own store, the bus,
-    /// the assets and its config section (without `enabled`).
+    /// the assets, its own objects and its config section (without `enabled`).
     pub fn new(
         name: &str,
         db: Db,
         bus: Arc<dyn EventBus>,
         assets: Arc<dyn Assets>,
+        objects: Arc<dyn Objects>,
         config: toml::Table,
     ) -> PluginContext {
-        PluginContext { name: name.into(), db, bus, assets, config: Arc::new(config) }
+        PluginContext { name: name.into(), db, bus, assets, objects, config: Arc::new(config) }
     }
 
     pub fn name(&self) -> &str {
@@ -119,6 +122,11 @@ impl PluginContext {
 
     pub fn assets(&self) -> &dyn Assets {
         &*self.assets
+    }
+
+    /// The plugin's own objects (a prefix of object storage that is its alone).
+    pub fn objects(&self) -> &dyn Objects {
+        &*self.objects
     }
 
     /// The `[plugins.{name}]` section as the plugin's settings type; a field

@@ -105,6 +105,7 @@ impl ReportApplier {
                 state.stream_changed(asset_id);
                 metadata.append_event(asset_id, "asset.ready", serde_json::json!({})).await?;
                 crate::webhooks::notify(state, "asset.ready", asset_id);
+                state.announce_asset("ready", asset_id).await;
                 info!(asset_id, job_id = %message.job_id, "asset ready");
             }
             Report::Failed { reason } => {
@@ -117,6 +118,7 @@ impl ReportApplier {
                     .append_event(asset_id, "asset.errored", serde_json::json!({ "error": reason }))
                     .await?;
                 crate::webhooks::notify(state, "asset.errored", asset_id);
+                state.announce_asset("errored", asset_id).await;
                 warn!(asset_id, job_id = %message.job_id, reason, "asset errored");
             }
         }

@@ -52,6 +52,8 @@ pub struct AppState {
     pub owners: crate::owners::Owners,
     /// The started plugins.
     pub plugins: Arc<cdlc_plugin_api::host::PluginHost>,
+    /// Events between plugins, and the host's `assets.*` events to them.
+    pub bus: Arc<dyn cdlc_plugin_api::EventBus>,
     /// Where ready and errored assets are announced; `None` without `webhook_url`.
     pub webhooks: Option<crate::webhooks::Webhooks>,
 }
@@ -68,6 +70,24 @@ impl AppState {
     pub fn stream_changed(&self, asset_id: &str) {
         self.edge.purge_asset(asset_id);
         self.published.forget(asset_id);
+    }
+
+    /// Tells the plugins that an asset became ready, errored or was deleted:
+    /// publishes `assets.{event}` with `{"asset_id"}` on the bus. A bus
+    /// failure is logged: the asset's own state is already recorded.
+    pub async fn announce_asset(&self, event: &str, asset_id: &str) {
+        let announced = cdlc_plugin_api::Event {
+            topic: format!("assets.{event}"),
+            source: "host".into(),
+            payload: serde_json::json!({ "asset_id": asset_id }),
+            at_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_millis() as i64)
+                .unwrap_or(0),
+        };
+        if let Err(error) = self.bus.publish(announced).await {
+            tracing::warn!(asset_id, event, %error, "cannot tell the plugins of an asset event");
+        }
     }
 
     /// Opens the metadata store `metadata` names (SQLite in the data
@@ -108,8 +128,9 @@ impl AppState {
         };
         let published = crate::published::Published::default();
         let running = Arc::default();
+        let bus: Arc<dyn cdlc_plugin_api::EventBus> = Arc::new(cdlc_plugin_api::InProcessBus::new());
         let (accounts, owners, plugins) =
-            open_accounts_and_plugins(&config, &admin_token, &metadata, &edge).await?;
+            open_accounts_and_plugins(&config, &admin_token, &metadata, &objects, &bus, &edge).await?;
         let webhooks = crate::webhooks::Webhooks::from_config(&config).context("cannot set up webhooks")?;
         Ok(AppState {
             config,
@@ -124,6 +145,7 @@ impl AppState {
             accounts,
             owners,
             plugins,
+            bus,
             webhooks,
         })
     }
@@ -136,6 +158,8 @@ async fn open_accounts_and_plugins(
     config: &Config,
     admin_token: &str,
     metadata: &Arc<dyn MetadataStore>,
+    objects: &Arc<dyn ObjectStore>,
+    bus: &Arc<dyn cdlc_plugin_api::EventBus>,
     edge: &Arc<cdlc_edge::Edge>,
 ) -> anyhow::Result<(cdlc_accounts::Accounts, crate::owners::Owners, Arc<cdlc_plugin_api::host::PluginHost>)>
 {
@@ -149,8 +173,9 @@ async fn open_accounts_and_plugins(
     };
     let services = HostServices {
         stores: stores.clone(),
-        bus: Arc::new(cdlc_plugin_api::InProcessBus::new()),
+        bus: bus.clone(),
         assets: Arc::new(assets),
+        objects: objects.clone(),
     };
     let plugins = PluginHost::start(
         crate::plugins::built_in(),

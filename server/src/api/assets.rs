@@ -167,6 +167,7 @@ pub async fn delete(
     state.objects.delete_prefix(&format!("sources/{id}/")).await?;
     state.stream_changed(&id);
     state.owners.forget_asset(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
+    state.announce_asset("deleted", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -266,6 +266,7 @@ pub async fn abort(
     }
     let _ = tokio::fs::remove_file(record_path(&state, &id)).await;
     state.metadata.delete_asset(&id).await?;
+    state.announce_asset("deleted", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 

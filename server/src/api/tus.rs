@@ -257,6 +257,7 @@ pub async fn terminate(
     let _ = tokio::fs::remove_file(info_path(&state, &id)).await;
     state.metadata.delete_asset(&id).await?;
     state.owners.forget_asset(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
+    state.announce_asset("deleted", &id).await;
     Ok(tus_headers(StatusCode::NO_CONTENT.into_response()))
 }
 
