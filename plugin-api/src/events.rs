@@ -3,6 +3,10 @@
 //! `_` (`accounts.user_deleted`, `catalog.title_linked`), which is also a
 //! valid NATS subject, so the NATS bus can carry the same names.
 //!
+//! Delivery over NATS (the host's bus when `queue` is NATS): core NATS,
+//! subject `cdlc.events.{topic}`, at most once, one subscriber of each group
+//! (a NATS queue group) per event.
+//!
 //! Delivery, in-process: every subscriber of a topic gets each event
 //! published after it subscribed, in publication order, at most once; a
 //! subscriber more than `IN_PROCESS_BACKLOG` events behind loses the oldest
@@ -89,7 +93,11 @@ impl Subscription {
 #[async_trait]
 pub trait EventBus: Send + Sync {
     async fn publish(&self, event: Event) -> Result<(), BusError>;
-    async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError>;
+    /// The events of `topic` for the subscriber `group` (a plugin's name).
+    /// Where several servers share a bus, each event of a topic reaches one
+    /// subscriber of each group, so a plugin whose store the servers share
+    /// handles it once; in one process every subscription gets every event.
+    async fn subscribe(&self, topic: &str, group: &str) -> Result<Subscription, BusError>;
 }
 
 /// The embedded bus: a broadcast channel per topic.
@@ -118,7 +126,7 @@ impl EventBus for InProcessBus {
         Ok(())
     }
 
-    async fn subscribe(&self, topic: &str) -> Result<Subscription, BusError> {
+    async fn subscribe(&self, topic: &str, _group: &str) -> Result<Subscription, BusError> {
         check_topic(topic)?;
         let receiver = self.sender(topic).subscribe();
         let name = topic.to_owned();
@@ -149,9 +157,9 @@ mod tests {
     async fn subscribers_get_their_topic_in_order() {
         let bus = InProcessBus::new();
         bus.publish(event("a.before", 0)).await.expect("publishing with no subscriber is fine");
-        let mut first = bus.subscribe("a.x").await.unwrap();
-        let mut second = bus.subscribe("a.x").await.unwrap();
-        let mut other = bus.subscribe("a.y").await.unwrap();
+        let mut first = bus.subscribe("a.x", "g").await.unwrap();
+        let mut second = bus.subscribe("a.x", "g").await.unwrap();
+        let mut other = bus.subscribe("a.y", "g").await.unwrap();
         for n in 1..=3 {
             bus.publish(event("a.x", n)).await.unwrap();
         }
@@ -168,7 +176,7 @@ mod tests {
     async fn topics_are_checked() {
         let bus = InProcessBus::new();
         for bad in ["nodot", "A.b", "a.", ".b", "a.b c", "a.b.c"] {
-            assert!(matches!(bus.subscribe(bad).await, Err(BusError::BadTopic(_))), "{bad}");
+            assert!(matches!(bus.subscribe(bad, "g").await, Err(BusError::BadTopic(_))), "{bad}");
             assert!(bus.publish(event(bad, 0)).await.is_err(), "{bad}");
         }
     }

@@ -156,7 +156,7 @@ impl PluginContext {
     /// and let the host call `on_event`; this is for a plugin that wants its
     /// own loop.
     pub async fn subscribe(&self, topic: &str) -> Result<Subscription, PluginError> {
-        Ok(self.bus.subscribe(topic).await?)
+        Ok(self.bus.subscribe(topic, &self.name).await?)
     }
 }
 

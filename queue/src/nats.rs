@@ -109,6 +109,12 @@ impl NatsQueue {
         Ok(NatsQueue { client, jetstream, jobs, settings })
     }
 
+    /// The connection, for the host's other uses of the same NATS (its
+    /// event bus).
+    pub fn client(&self) -> async_nats::Client {
+        self.client.clone()
+    }
+
     pub fn settings(&self) -> &NatsSettings {
         &self.settings
     }

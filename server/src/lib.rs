@@ -3,6 +3,7 @@
 //! so that the config's parser can be fuzzed (`fuzz/`) without a process.
 
 mod api;
+mod bus;
 pub mod config;
 mod edge;
 mod edge_origin;

@@ -122,13 +122,20 @@ impl AppState {
         };
         let edge =
             cdlc_edge::Edge::new(settings, Arc::new(origin)).context("the edge settings are not valid")?;
-        let queue: Arc<dyn JobQueue> = match nats {
-            Some(nats) => Arc::new(nats),
-            None => Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::config::LEASE)),
+        // With a NATS queue, the plugins' events go over the same NATS, so
+        // the servers sharing it share them.
+        let (queue, bus): (Arc<dyn JobQueue>, Arc<dyn cdlc_plugin_api::EventBus>) = match nats {
+            Some(nats) => {
+                let bus = Arc::new(crate::bus::NatsBus::new(nats.client()));
+                (Arc::new(nats), bus)
+            }
+            None => (
+                Arc::new(MetadataQueue::new(metadata.clone(), config.max_attempts, crate::config::LEASE)),
+                Arc::new(cdlc_plugin_api::InProcessBus::new()),
+            ),
         };
         let published = crate::published::Published::default();
         let running = Arc::default();
-        let bus: Arc<dyn cdlc_plugin_api::EventBus> = Arc::new(cdlc_plugin_api::InProcessBus::new());
         let (accounts, owners, plugins) =
             open_accounts_and_plugins(&config, &admin_token, &metadata, &objects, &bus, &edge).await?;
         let webhooks = crate::webhooks::Webhooks::from_config(&config).context("cannot set up webhooks")?;
