@@ -101,6 +101,9 @@ impl PluginHost {
         }
 
         let mut host = PluginHost { mounted: Vec::new(), dispatchers: Vec::new() };
+        // Every context shares one table of the started plugins' routers,
+        // filled once all are mounted (so a plugin may call one started after it).
+        let peers = crate::peers::Peers::default();
         for plugin in available {
             let name = plugin.name();
             let mut section = match config.get(name) {
@@ -120,8 +123,9 @@ impl PluginHost {
             let db = services.stores.db(name).await?;
             db.migrate(plugin.migrations()).await?;
             let objects: Arc<dyn Objects> = Arc::new(PrefixedObjects::new(services.objects.clone(), name));
-            let ctx =
+            let mut ctx =
                 PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), objects, section);
+            ctx.share_peers(&peers);
             plugin.start(&ctx).await?;
             let (router, openapi) = plugin.router(ctx.clone()).split_for_parts();
             let web = plugin.web();
@@ -143,6 +147,7 @@ impl PluginHost {
             tracing::info!(plugin = name, version = plugin.version(), "plugin started");
             host.mounted.push(Mounted { plugin, ctx, router, openapi, web });
         }
+        peers.set(host.mounted.iter().map(|m| (m.plugin.name(), m.router.clone())).collect());
         Ok(host)
     }
 

@@ -17,6 +17,7 @@ pub mod events;
 pub mod host;
 mod json;
 pub mod objects;
+pub mod peers;
 mod plugin;
 mod principal;
 
@@ -27,6 +28,7 @@ pub use error::ApiError;
 pub use events::{BusError, Event, EventBus, InProcessBus, Subscription};
 pub use json::Json;
 pub use objects::{ObjectInfo, Objects, ObjectsError};
+pub use peers::PeerResponse;
 pub use plugin::{
     ApiRouter, DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle, WebFile, WebPage,
 };

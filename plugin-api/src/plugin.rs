@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use crate::assets::Assets;
 use crate::events::{BusError, Event, EventBus, Subscription};
 use crate::objects::Objects;
+use crate::peers::{PeerResponse, Peers};
 
 /// What `Plugin::router` returns: an axum router that also carries the
 /// OpenAPI description of its routes.
@@ -86,6 +87,7 @@ pub struct PluginContext {
     assets: Arc<dyn Assets>,
     objects: Arc<dyn Objects>,
     config: Arc<toml::Table>,
+    peers: Peers,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -108,7 +110,15 @@ impl PluginContext {
         objects: Arc<dyn Objects>,
         config: toml::Table,
     ) -> PluginContext {
-        PluginContext { name: name.into(), db, bus, assets, objects, config: Arc::new(config) }
+        PluginContext {
+            name: name.into(),
+            db,
+            bus,
+            assets,
+            objects,
+            config: Arc::new(config),
+            peers: Peers::default(),
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -150,6 +160,45 @@ impl PluginContext {
             })
             .await?;
         Ok(())
+    }
+
+    /// Calls another plugin's public REST API in process, as `principal`
+    /// (pass on the request's, or `Principal::Anonymous` for public reads):
+    /// `ctx.call_plugin("catalog", Method::GET, "/titles/tt0068646", &p, None)`.
+    /// The path is under the plugin's prefix; its authorization applies.
+    pub async fn call_plugin(
+        &self,
+        plugin: &str,
+        method: axum::http::Method,
+        path_and_query: &str,
+        principal: &crate::Principal,
+        body: Option<serde_json::Value>,
+    ) -> Result<PeerResponse, PluginError> {
+        self.peers.call(plugin, method, path_and_query, principal, body).await
+    }
+
+    /// A public read of another plugin's JSON: `None` when it answers 404,
+    /// an error for any other status than 200.
+    pub async fn get_json<T: DeserializeOwned>(
+        &self,
+        plugin: &str,
+        path_and_query: &str,
+        principal: &crate::Principal,
+    ) -> Result<Option<T>, PluginError> {
+        let response =
+            self.call_plugin(plugin, axum::http::Method::GET, path_and_query, principal, None).await?;
+        match response.status {
+            axum::http::StatusCode::OK => response.json().map(Some),
+            axum::http::StatusCode::NOT_FOUND => Ok(None),
+            other => Err(PluginError::Failed(format!(
+                "{plugin} answered GET {path_and_query} with {other}: {}",
+                String::from_utf8_lossy(&response.body[..response.body.len().min(300)])
+            ))),
+        }
+    }
+
+    pub(crate) fn share_peers(&mut self, peers: &Peers) {
+        self.peers = peers.clone();
     }
 
     /// Subscribes to any topic. Plugins usually name topics in `consumes`

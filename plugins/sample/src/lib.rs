@@ -6,7 +6,8 @@
 //! - `guestbook`: owns a table (`entries`), takes the principal (a viewer
 //!   signs), checks an asset through `Assets`, reads its config section
 //!   (`max_message`) and publishes `guestbook.signed`.
-//! - `tally`: consumes `guestbook.signed` into a table of its own.
+//! - `tally`: consumes `guestbook.signed` into a table of its own, and
+//!   counts the guestbook's messages through the guestbook's REST API.
 //!
 //! Both remove a deleted user's rows in `user_deleted`.
 
@@ -20,6 +21,8 @@ use cdlc_plugin_api::{
     async_trait, params, routes, ApiError, ApiRouter, DeletedUser, Event, Health, Json, Migration, Plugin,
     PluginContext, PluginError, Principal, Role, Sql, WebBundle, WebPage,
 };
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 /// The sample plugins, for the host's list of built-in plugins.
@@ -135,6 +138,29 @@ struct Count {
     signatures: i64,
 }
 
+#[derive(Serialize, ToSchema)]
+struct Messages {
+    /// Messages in the guestbook, read through its public API.
+    messages: usize,
+}
+
+/// How many messages the guestbook holds, asked of the guestbook's own API
+/// (a plugin reads another's data only so).
+#[utoipa::path(get, path = "/messages", responses((status = 200, body = Messages)))]
+async fn messages(
+    State(ctx): State<PluginContext>,
+    principal: Principal,
+) -> Result<Json<Messages>, ApiError> {
+    let entries: Vec<String> = ctx
+        .get_json("guestbook", "/entries", &principal)
+        .await
+        .map_err(|e| {
+            ApiError::unavailable(format!("the guestbook cannot be read: {e}"), Duration::from_secs(30))
+        })?
+        .unwrap_or_default();
+    Ok(Json(Messages { messages: entries.len() }))
+}
+
 /// How many signatures the tally has seen.
 #[utoipa::path(get, path = "/", responses((status = 200, body = Count)))]
 async fn count(State(ctx): State<PluginContext>) -> Result<Json<Count>, ApiError> {
@@ -157,7 +183,7 @@ impl Plugin for Tally {
         }]
     }
     fn router(&self, ctx: PluginContext) -> ApiRouter {
-        OpenApiRouter::new().routes(routes!(count)).with_state(ctx)
+        OpenApiRouter::new().routes(routes!(count)).routes(routes!(messages)).with_state(ctx)
     }
     fn consumes(&self) -> Vec<String> {
         vec!["guestbook.signed".into()]

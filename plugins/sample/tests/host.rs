@@ -152,6 +152,9 @@ async fn plugins_mount_migrate_take_the_principal_and_exchange_events() {
     assert_eq!(body, r#"["hello","hi"]"#);
     // tally consumed guestbook.signed into its own table.
     eventually(&app, 2).await;
+    // and reads the guestbook through its API, not its table.
+    let (status, body) = call(&app, Principal::Anonymous, "GET", "/api/v1/tally/messages", None).await;
+    assert_eq!((status, body.as_str()), (StatusCode::OK, r#"{"messages":2}"#));
 
     // Deleting an account calls every plugin's hook.
     let failures = host.user_deleted(&DeletedUser { user_id: "u1".into(), handle: "user_u1".into() }).await;
@@ -186,6 +189,15 @@ async fn a_plugin_disabled_by_config_is_not_started_and_config_mistakes_are_sent
     let (status, _) =
         call(&app, viewer("u1"), "POST", "/api/v1/guestbook/entries", Some(r#"{"message":"hi"}"#)).await;
     assert_eq!(status, StatusCode::CREATED, "publishing with no consumer is fine");
+    host.stop().await;
+
+    // A plugin calling a disabled one gets an error that names it.
+    let dir = tempfile::tempdir().unwrap();
+    let lonely = crate::host(dir.path(), "[guestbook]\nenabled = false\n").await.expect("start");
+    let (status, body) =
+        call(&lonely.router(), Principal::Anonymous, "GET", "/api/v1/tally/messages", None).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert!(body.contains(r#"the plugin \"guestbook\" is not running"#), "{body}");
 
     let typo = host_error(dir.path(), "[guestbok]\n").await;
     assert!(typo.contains("[plugins.guestbok]") && typo.contains("known: guestbook, tally"), "{typo}");
