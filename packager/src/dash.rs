@@ -4,9 +4,10 @@
 use std::fmt::Write;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use cdlc_captions::{Kind, TrackInfo};
 use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, TranscodeOutput};
 
-use crate::seconds;
+use crate::{seconds, text};
 
 /// Ticks per second of video `SegmentTimeline`s.
 pub const VIDEO_TIMESCALE: u64 = 90_000;
@@ -53,8 +54,9 @@ pub fn xs_datetime(time: SystemTime) -> String {
 }
 
 /// The MPD of `output`: one video adaptation set with a representation per
-/// rung, and one audio adaptation set when there is audio.
-pub fn manifest(output: &TranscodeOutput, timing: &Timing) -> String {
+/// rung, one audio adaptation set when there is audio, and a text
+/// adaptation set per text track (its whole WebVTT file).
+pub fn manifest(output: &TranscodeOutput, timing: &Timing, texts: &[TrackInfo]) -> String {
     let duration = output.video().map(|r| r.duration()).max().unwrap_or_default();
     let max_segment = output
         .renditions
@@ -132,6 +134,22 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing) -> String {
             out.push_str("      </Representation>\n");
         }
         out.push_str("    </AdaptationSet>\n");
+    }
+    for (i, track) in texts.iter().enumerate() {
+        let role = match track.kind {
+            Kind::Subtitles => "subtitle",
+            Kind::Captions => "caption",
+            Kind::Forced => "forced-subtitle",
+        };
+        let _ = writeln!(
+            out,
+            "    <AdaptationSet id=\"{}\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"{}\">\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>\n      <Label>{}</Label>\n      <Representation id=\"text-{}\" bandwidth=\"256\">\n        <BaseURL>{}</BaseURL>\n      </Representation>\n    </AdaptationSet>",
+            i + 2,
+            track.language,
+            track.label,
+            track.id,
+            text::whole_file(&track.id)
+        );
     }
     out.push_str("  </Period>\n");
     if let Timing::Dynamic { publish_time, .. } = timing {
@@ -217,7 +235,7 @@ mod tests {
 
     #[test]
     fn static_and_dynamic_manifests_parse() {
-        let mpd = dash_mpd_core::parse(&manifest(&output(), &Timing::Static)).expect("static MPD");
+        let mpd = dash_mpd_core::parse(&manifest(&output(), &Timing::Static, &[])).expect("static MPD");
         assert_eq!(mpd.mpdtype.as_deref(), Some("static"));
         let start = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let timing = Timing::Dynamic {
@@ -225,13 +243,30 @@ mod tests {
             publish_time: start + Duration::from_secs(6),
             update_period: Duration::from_secs(2),
         };
-        let text = manifest(&output(), &timing);
+        let text = manifest(&output(), &timing, &[]);
         let mpd = dash_mpd_core::parse(&text).expect("dynamic MPD");
         assert_eq!(mpd.mpdtype.as_deref(), Some("dynamic"));
         assert!(mpd.mediaPresentationDuration.is_none(), "a growing presentation has no duration yet");
         assert!(text.contains("availabilityStartTime=\"2023-11-14T22:13:20.000Z\""), "{text}");
         assert!(text.contains("<UTCTiming"), "{text}");
         assert!(text.contains("<S t=\"0\" d=\"180000\" r=\"2\"/>"), "three 2 s segments in one run: {text}");
+    }
+
+    #[test]
+    fn text_tracks_are_adaptation_sets_of_their_whole_file() {
+        let tracks = [
+            TrackInfo::new("en", "English", Kind::Subtitles, 3).unwrap(),
+            TrackInfo::new("fr", "Français (SDH)", Kind::Captions, 3).unwrap(),
+        ];
+        let text = manifest(&output(), &Timing::Static, &tracks);
+        let mpd = dash_mpd_core::parse(&text).expect("MPD with text");
+        let sets = &mpd.periods[0].adaptations;
+        let texts: Vec<_> = sets.iter().filter(|a| a.contentType.as_deref() == Some("text")).collect();
+        assert_eq!(texts.len(), 2, "{text}");
+        assert_eq!(texts[0].lang.as_deref(), Some("en"));
+        assert_eq!(texts[0].mimeType.as_deref(), Some("text/vtt"));
+        assert_eq!(texts[1].Role[0].value.as_deref(), Some("caption"));
+        assert_eq!(texts[1].representations[0].BaseURL[0].base, "subs/fr-cc.vtt");
     }
 
     #[test]

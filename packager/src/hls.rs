@@ -3,17 +3,34 @@
 use std::fmt::Write;
 use std::time::Duration;
 
+use cdlc_captions::{Kind, TrackInfo};
 use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, TranscodeOutput};
 
-use crate::{seconds, Completeness};
+use crate::{seconds, text, Completeness};
 
 /// The HLS group id of the audio rendition.
 pub const AUDIO_GROUP: &str = "audio";
+/// The HLS group id of the text tracks.
+pub const SUBTITLES_GROUP: &str = "subs";
 
 /// The master playlist: one `EXT-X-STREAM-INF` per video rung, largest
-/// first, each tied to the audio group when there is audio.
-pub fn master_playlist(output: &TranscodeOutput) -> String {
+/// first, each tied to the audio group when there is audio and to the
+/// subtitles group when there are text tracks.
+pub fn master_playlist(output: &TranscodeOutput, texts: &[TrackInfo]) -> String {
     let mut out = String::from("#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-INDEPENDENT-SEGMENTS\n");
+    for track in texts {
+        // No track is DEFAULT: the player picks one from the viewer's preference.
+        let forced = if track.kind == Kind::Forced { "YES" } else { "NO" };
+        let _ = write!(
+            out,
+            "#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID=\"{SUBTITLES_GROUP}\",NAME=\"{}\",LANGUAGE=\"{}\",DEFAULT=NO,AUTOSELECT=YES,FORCED={forced}",
+            track.label, track.language
+        );
+        if track.kind == Kind::Captions {
+            out.push_str(",CHARACTERISTICS=\"public.accessibility.transcribes-spoken-dialog,public.accessibility.describes-music-and-sound\"");
+        }
+        let _ = writeln!(out, ",URI=\"{}\"", text::playlist(&track.id));
+    }
     let audio = output.audio();
     if let Some(audio) = audio {
         let channels = match audio.kind {
@@ -50,6 +67,9 @@ pub fn master_playlist(output: &TranscodeOutput) -> String {
         );
         if audio.is_some() {
             let _ = write!(out, ",AUDIO=\"{AUDIO_GROUP}\"");
+        }
+        if !texts.is_empty() {
+            let _ = write!(out, ",SUBTITLES=\"{SUBTITLES_GROUP}\"");
         }
         let _ = writeln!(out, "\n{}", layout::media_playlist(&video.name));
     }

@@ -8,9 +8,11 @@
 
 pub mod dash;
 pub mod hls;
+pub mod text;
 
 use std::io;
 
+use cdlc_captions::TrackInfo;
 use cdlc_transcoder::{layout, TranscodeOutput};
 
 /// Whether the presentation is still growing.
@@ -24,17 +26,19 @@ pub enum Completeness {
 }
 
 /// Writes the HLS master playlist, every media playlist and the DASH MPD
-/// of `output` through `write(relative_path, bytes)`.
+/// of `output`, announcing the text tracks `texts`, through
+/// `write(relative_path, bytes)`.
 pub fn write_manifests(
     output: &TranscodeOutput,
+    texts: &[TrackInfo],
     mut write: impl FnMut(&str, &[u8]) -> io::Result<()>,
 ) -> io::Result<()> {
     for rendition in &output.renditions {
         let playlist = hls::media_playlist(rendition, Completeness::Complete, None);
         write(&layout::media_playlist(&rendition.name), playlist.as_bytes())?;
     }
-    write(layout::HLS_MASTER, hls::master_playlist(output).as_bytes())?;
-    write(layout::DASH_MANIFEST, dash::manifest(output, &dash::Timing::Static).as_bytes())?;
+    write(layout::HLS_MASTER, hls::master_playlist(output, texts).as_bytes())?;
+    write(layout::DASH_MANIFEST, dash::manifest(output, &dash::Timing::Static, texts).as_bytes())?;
     Ok(())
 }
 

@@ -4,6 +4,7 @@
 
 mod api;
 mod bus;
+mod captions;
 pub mod config;
 mod edge;
 mod edge_origin;

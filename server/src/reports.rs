@@ -103,6 +103,9 @@ impl ReportApplier {
                 // The edge held the growing manifests (fresh for a second); from
                 // now on they are final and cached for a year.
                 state.stream_changed(asset_id);
+                if let Err(error) = crate::captions::publish_if_ready(state, asset_id).await {
+                    warn!(asset_id, %error, "the text tracks could not be published");
+                }
                 metadata.append_event(asset_id, "asset.ready", serde_json::json!({})).await?;
                 crate::webhooks::notify(state, "asset.ready", asset_id);
                 state.announce_asset("ready", asset_id).await;

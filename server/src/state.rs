@@ -23,6 +23,22 @@ pub mod keys {
     pub fn stream(asset: &str, relative: &str) -> String {
         format!("streams/{asset}/{relative}")
     }
+
+    /// What the last finished transcode wrote (its `TranscodeOutput` as
+    /// JSON), so the manifests can be written again without it.
+    pub fn package(asset: &str) -> String {
+        format!("sources/{asset}/package.json")
+    }
+
+    /// The asset's text tracks (`Vec<TrackInfo>` as JSON).
+    pub fn captions(asset: &str) -> String {
+        format!("sources/{asset}/captions.json")
+    }
+
+    /// One text track's cues, as checked WebVTT.
+    pub fn caption(asset: &str, track: &str) -> String {
+        format!("sources/{asset}/captions/{track}.vtt")
+    }
 }
 
 /// The state every handler, worker and report applier shares.

@@ -111,7 +111,7 @@ fn transcode_into(args: &Args, started: Instant) -> anyhow::Result<(TranscodeOut
     let finished =
         cdlc_isolation::run_isolated(&command, &request, &watch, &AtomicBool::new(false), &mut observer);
     let packaged = finished.map_err(anyhow::Error::from).and_then(|finished| {
-        cdlc_packager::write_manifests(&finished.output, |path, bytes| sink.write_file(path, bytes))
+        cdlc_packager::write_manifests(&finished.output, &[], |path, bytes| sink.write_file(path, bytes))
             .context("could not write the manifests")?;
         Ok((finished.output, finished.info.duration))
     });

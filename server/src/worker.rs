@@ -258,8 +258,11 @@ async fn process(
     for rendition in &output.renditions {
         reports.send(Report::Rendition { rendition: rendition_record(asset_id, rendition) }).await?;
     }
+    let package = serde_json::to_vec(&output).map_err(JobFailure::retryable)?;
+    runner.objects.put(&keys::package(asset_id), Bytes::from(package)).await.map_err(JobFailure::retryable)?;
+    // Without text tracks: the server adds them once the asset is ready.
     let mut manifests = Vec::new();
-    cdlc_packager::write_manifests(&output, |path, bytes| {
+    cdlc_packager::write_manifests(&output, &[], |path, bytes| {
         manifests.push((path.to_owned(), Bytes::copy_from_slice(bytes)));
         Ok(())
     })
@@ -468,7 +471,7 @@ impl SegmentSink for PublishingSink {
             let everyone_started = renditions.iter().all(|r| !r.segments.is_empty() && !r.codec.is_empty());
             let snapshot = TranscodeOutput { renditions: renditions.clone() };
             let master = (everyone_started && !self.master_published.load(Ordering::SeqCst))
-                .then(|| cdlc_packager::hls::master_playlist(&snapshot));
+                .then(|| cdlc_packager::hls::master_playlist(&snapshot, &[]));
             // A dynamic MPD listing every segment so far, once all renditions play.
             let mpd = everyone_started.then(|| {
                 let now = SystemTime::now();
@@ -479,7 +482,7 @@ impl SegmentSink for PublishingSink {
                     publish_time: now,
                     update_period: self.segment_duration,
                 };
-                cdlc_packager::dash::manifest(&snapshot, &timing)
+                cdlc_packager::dash::manifest(&snapshot, &timing, &[])
             });
             (playlist, master, mpd)
         };

@@ -219,6 +219,38 @@ const tests = [
     assert.ok(rows.includes('480p') && rows.includes('360p'), `renditions listed: ${rows}`);
   }],
 
+  ['subtitles: a WebVTT track added to the ready asset plays in hls.js and dash.js with its cues', async () => {
+    const vtt = 'WEBVTT\n\n00:00:00.500 --> 00:00:02.500\nHello from cdlc\n\n00:00:03.000 --> 00:00:04.500\nSecond cue\n';
+    const form = new FormData();
+    form.append('language', 'en');
+    form.append('label', 'English');
+    form.append('file', new Blob([vtt], { type: 'text/vtt' }), 'english.vtt');
+    const added = await fetch(`${server.url}/api/v1/assets/${ids.clip}/captions`, {
+      method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: form,
+    });
+    assert.equal(added.status, 201, await added.text());
+    for (const engine of ['hls', 'dash']) {
+      await page.goto(`${server.url}/assets/${ids.clip}`);
+      if ((await page.getAttribute('#app', 'data-engine')) !== engine) await page.click(`button[data-engine="${engine}"]`);
+      await page.waitForSelector(`#app[data-engine="${engine}"]`);
+      await page.waitForSelector('#subtitles-select option[data-lang="en"]', { timeout: PLAY_TIMEOUT });
+      assert.equal(await page.locator('#subtitles-select option[data-lang="en"]').textContent(), 'English');
+      await page.selectOption('#subtitles-select', { label: 'English' });
+      await waitForPlayback(1);
+      // The cues reach the video element's text track, at the times the file gave.
+      const cues = await page.waitForFunction(() => {
+        const tracks = [...document.querySelector('video').textTracks];
+        const showing = tracks.find((t) => t.mode === 'showing' && t.cues && t.cues.length >= 1);
+        return showing && [...showing.cues].map((c) => ({ start: c.startTime, end: c.endTime, text: c.text }));
+      }, undefined, { timeout: PLAY_TIMEOUT }).then((handle) => handle.jsonValue());
+      const hello = cues.find((c) => c.text.includes('Hello from cdlc'));
+      assert.ok(hello, `${engine}: the first cue is loaded: ${JSON.stringify(cues)}`);
+      assert.ok(Math.abs(hello.start - 0.5) < 0.05 && Math.abs(hello.end - 2.5) < 0.05, `${engine}: cue times ${JSON.stringify(hello)}`);
+      if (shots) await page.screenshot({ path: path.join(shots, `subtitles-${engine}.png`) });
+    }
+    await page.evaluate(() => localStorage.removeItem('cdlc.engine'));
+  }],
+
   ['the seek bar shows storyboard thumbnails under the pointer', async () => {
     await page.goto(`${server.url}/assets/${ids.clip}`);
     await waitForPlayback(0.5);

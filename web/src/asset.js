@@ -43,10 +43,12 @@ export function mountAsset(root, id) {
       type: 'button', role: 'radio', dataset: { engine: name }, onclick: () => switchEngine(name),
     }, ENGINE_LABELS[name])));
   const quality = h('select', { id: 'rendition-select', 'aria-label': 'Rendition', onchange: () => controller?.setLevel(quality.value) });
+  const subtitles = h('select', { id: 'subtitles-select', 'aria-label': 'Subtitles', onchange: () => chooseText(subtitles.value) });
   const nowPlaying = h('span.muted.now-playing', { id: 'now-playing' });
   const toolbar = h('div.player-toolbar', {},
     h('div.toolbar-group', {}, h('span.label', {}, 'Player'), engineTabs),
     h('label.toolbar-group', {}, h('span.label', {}, 'Rendition'), quality),
+    h('label.toolbar-group', {}, h('span.label', {}, 'Subtitles'), subtitles),
     nowPlaying);
   const playerError = h('div.notice.error', { hidden: true });
   const urls = h('div.card-section', {});
@@ -188,9 +190,11 @@ export function mountAsset(root, id) {
     engineTabs.querySelectorAll('button').forEach((b) => b.setAttribute('aria-checked', String(b.dataset.engine === name)));
     root.dataset.engine = name;
     renderLevels();
+    renderTexts(false);
     const attempt = (attaching = attachEngine(name, video, asset.playback, {
       onLevels: () => attempt === attaching && renderLevels(),
       onLevel: () => attempt === attaching && renderNowPlaying(),
+      onTexts: () => attempt === attaching && renderTexts(true),
       onError: (message) => {
         playerError.hidden = false;
         playerError.textContent = message;
@@ -224,6 +228,36 @@ export function mountAsset(root, id) {
     quality.value = selected ?? 'auto';
     quality.disabled = levels.length < 2;
     renderNowPlaying();
+  }
+
+  // The viewer's choice of subtitles: this session's pick, else the profile's
+  // preference (subtitles on, in the profile's language), else off.
+  let textChoice = null;
+  function preferredText(texts) {
+    if (textChoice) return texts.find((t) => t.lang === textChoice)?.id ?? 'off';
+    const prefs = session.user()?.preferences ?? {};
+    if (!prefs.subtitles) return 'off';
+    const want = (prefs.language || navigator.language || 'en').toLowerCase();
+    const match = texts.find((t) => t.lang?.toLowerCase() === want)
+      ?? texts.find((t) => t.lang?.toLowerCase().split('-')[0] === want.split('-')[0]);
+    return match?.id ?? 'off';
+  }
+
+  function renderTexts(apply) {
+    const texts = controller?.texts?.() ?? [];
+    clear(subtitles, h('option', { value: 'off' }, 'Off'),
+      texts.map((t) => h('option', { value: t.id, dataset: { lang: t.lang ?? '' } }, t.label || t.lang || `Track ${t.id}`)));
+    subtitles.disabled = texts.length === 0;
+    if (!texts.length) return;
+    const id = apply ? preferredText(texts) : controller.currentText();
+    if (apply) controller.setText(id);
+    subtitles.value = id;
+  }
+
+  function chooseText(id) {
+    const texts = controller?.texts?.() ?? [];
+    textChoice = id === 'off' ? 'off' : texts.find((t) => t.id === id)?.lang ?? null;
+    controller?.setText(id);
   }
 
   function renderNowPlaying() {

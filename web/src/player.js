@@ -20,9 +20,11 @@ export function defaultEngine(video) {
 /**
  * Attaches `engine` to `video` for `playback` ({hls, dash} URLs).
  * `events.onLevels()` fires when the renditions are known, `events.onLevel()`
- * after each switch, `events.onError(message)` on a fatal error.
- * Returns {engine, levels(), current(), isAuto(), setLevel(id | 'auto'), destroy()};
- * a level is {id, width, height, bitrate}.
+ * after each switch, `events.onTexts()` when the text tracks are known,
+ * `events.onError(message)` on a fatal error.
+ * Returns {engine, levels(), current(), isAuto(), setLevel(id | 'auto'),
+ * texts(), currentText(), setText(id | 'off'), destroy()};
+ * a level is {id, width, height, bitrate}, a text track {id, label, lang}.
  */
 export async function attachEngine(engine, video, playback, events) {
   if (engine === 'hls') return attachHls(video, playback.hls, events);
@@ -37,6 +39,7 @@ function attachHls(video, url, events) {
   let auto = true;
   let mediaRecoveries = 0;
   hls.on(Hls.Events.MANIFEST_PARSED, () => events.onLevels());
+  hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => events.onTexts?.());
   hls.on(Hls.Events.LEVEL_SWITCHED, () => events.onLevel());
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (!data.fatal) return;
@@ -64,6 +67,12 @@ function attachHls(video, url, events) {
       // -1 hands the choice back to the bandwidth estimate.
       hls.currentLevel = auto ? -1 : Number(id);
     },
+    texts: () => hls.subtitleTracks.map((track, index) => ({ id: String(index), label: track.name, lang: track.lang })),
+    currentText: () => (hls.subtitleTrack >= 0 ? String(hls.subtitleTrack) : 'off'),
+    setText(id) {
+      hls.subtitleDisplay = id !== 'off';
+      hls.subtitleTrack = id === 'off' ? -1 : Number(id);
+    },
     destroy: () => hls.destroy(),
   };
 }
@@ -77,6 +86,7 @@ async function attachDash(video, url, events) {
     streaming: { abr: { autoSwitchBitrate: { video: true } } },
   });
   player.on(MediaPlayer.events.STREAM_INITIALIZED, () => events.onLevels());
+  player.on(MediaPlayer.events.TEXT_TRACKS_ADDED, () => events.onTexts?.());
   player.on(MediaPlayer.events.QUALITY_CHANGE_RENDERED, (event) => {
     if (event.mediaType === 'video') events.onLevel();
   });
@@ -97,6 +107,19 @@ async function attachDash(video, url, events) {
       player.updateSettings({ streaming: { abr: { autoSwitchBitrate: { video: auto } } } });
       if (!auto) player.setRepresentationForTypeById('video', id, true);
     },
+    texts: () => player.getTracksFor('text').map((track, index) => ({
+      id: String(index), label: track.labels?.[0]?.text || track.lang, lang: track.lang,
+    })),
+    currentText() {
+      if (!player.isTextEnabled()) return 'off';
+      const current = player.getCurrentTrackFor('text');
+      const index = player.getTracksFor('text').findIndex((t) => t.id === current?.id && t.lang === current?.lang);
+      return index >= 0 ? String(index) : 'off';
+    },
+    setText(id) {
+      player.enableText(id !== 'off');
+      if (id !== 'off') player.setTextTrack(Number(id));
+    },
     destroy: () => player.destroy(),
   };
 }
@@ -104,12 +127,22 @@ async function attachDash(video, url, events) {
 function attachNative(video, url, events) {
   video.src = url;
   video.addEventListener('loadedmetadata', () => events.onLevels(), { once: true });
+  video.textTracks.addEventListener?.('addtrack', () => events.onTexts?.());
+  const subtitles = () => [...video.textTracks].filter((t) => t.kind === 'subtitles' || t.kind === 'captions');
   return {
     engine: 'native',
     levels: () => [],
     current: () => null,
     isAuto: () => true,
     setLevel() {},
+    texts: () => subtitles().map((track, index) => ({ id: String(index), label: track.label, lang: track.language })),
+    currentText() {
+      const index = subtitles().findIndex((t) => t.mode === 'showing');
+      return index >= 0 ? String(index) : 'off';
+    },
+    setText(id) {
+      subtitles().forEach((track, index) => (track.mode = String(index) === id ? 'showing' : 'disabled'));
+    },
     destroy() {
       video.removeAttribute('src');
       video.load();

@@ -1,0 +1,113 @@
+//! An asset's text tracks: kept with its source (`sources/{id}/captions…`,
+//! so a new transcode attempt never loses them) and published into its
+//! stream (`streams/{id}/subs/…` plus the master playlist and the MPD)
+//! whenever the asset is ready: when its transcode finishes, and each time
+//! a track is added, replaced or removed — without transcoding again.
+//!
+//! The two writers meet without a lock: a track change records the index
+//! before it reads the asset's status, and the report applier records
+//! `ready` before it reads the index, so one of them always sees both.
+
+use bytes::Bytes;
+use cdlc_captions::{Cue, TrackInfo, MAX_TRACKS};
+use cdlc_metadata::AssetStatus;
+use cdlc_storage::StorageError;
+use cdlc_transcoder::{layout, TranscodeOutput};
+
+use crate::state::{keys, AppState};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CaptionsError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Metadata(#[from] cdlc_metadata::MetadataError),
+    #[error("stored captions data is damaged ({0}); remove and add the track again")]
+    Damaged(String),
+    #[error("an asset has at most {MAX_TRACKS} text tracks; remove one first")]
+    TooMany,
+}
+
+async fn read_json<T: serde::de::DeserializeOwned>(state: &AppState, key: &str) -> Result<Option<T>, CaptionsError> {
+    match state.objects.get(key).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| CaptionsError::Damaged(e.to_string())),
+        Err(StorageError::NotFound(_)) => Ok(None),
+        Err(other) => Err(other.into()),
+    }
+}
+
+/// The asset's text tracks, in the order they were added.
+pub async fn tracks(state: &AppState, asset_id: &str) -> Result<Vec<TrackInfo>, CaptionsError> {
+    Ok(read_json(state, &keys::captions(asset_id)).await?.unwrap_or_default())
+}
+
+async fn write_index(state: &AppState, asset_id: &str, tracks: &[TrackInfo]) -> Result<(), CaptionsError> {
+    let body = serde_json::to_vec(tracks).map_err(|e| CaptionsError::Damaged(e.to_string()))?;
+    state.objects.put(&keys::captions(asset_id), Bytes::from(body)).await?;
+    Ok(())
+}
+
+/// Adds the track, or replaces the one of the same language and kind, then
+/// publishes if the asset is ready. Returns whether it replaced one.
+pub async fn put(state: &AppState, asset_id: &str, track: TrackInfo, cues: &[Cue]) -> Result<bool, CaptionsError> {
+    let mut all = tracks(state, asset_id).await?;
+    let replaced = all.iter().any(|t| t.id == track.id);
+    if !replaced && all.len() >= MAX_TRACKS {
+        return Err(CaptionsError::TooMany);
+    }
+    let vtt = cdlc_captions::write_vtt(cues);
+    state.objects.put(&keys::caption(asset_id, &track.id), Bytes::from(vtt)).await?;
+    match all.iter_mut().find(|t| t.id == track.id) {
+        Some(existing) => *existing = track,
+        None => all.push(track),
+    }
+    write_index(state, asset_id, &all).await?;
+    publish_if_ready(state, asset_id).await?;
+    Ok(replaced)
+}
+
+/// Removes a track; false when the asset has none of this id.
+pub async fn remove(state: &AppState, asset_id: &str, track_id: &str) -> Result<bool, CaptionsError> {
+    let mut all = tracks(state, asset_id).await?;
+    let before = all.len();
+    all.retain(|t| t.id != track_id);
+    if all.len() == before {
+        return Ok(false);
+    }
+    write_index(state, asset_id, &all).await?;
+    state.objects.delete(&keys::caption(asset_id, track_id)).await?;
+    let subs = cdlc_packager::text::TEXT_DIR;
+    state.objects.delete_prefix(&keys::stream(asset_id, &format!("{subs}/{track_id}/"))).await?;
+    state.objects.delete(&keys::stream(asset_id, &cdlc_packager::text::whole_file(track_id))).await?;
+    publish_if_ready(state, asset_id).await?;
+    Ok(true)
+}
+
+/// Writes the text tracks' files and the manifests that name them, when
+/// the asset is ready; a no-op otherwise (the ready report calls this again).
+pub async fn publish_if_ready(state: &AppState, asset_id: &str) -> Result<(), CaptionsError> {
+    let ready = state.metadata.get_asset(asset_id).await?.is_some_and(|a| a.status == AssetStatus::Ready);
+    if !ready {
+        return Ok(());
+    }
+    let Some(output) = read_json::<TranscodeOutput>(state, &keys::package(asset_id)).await? else {
+        // Packaged before cdlc kept the package: no manifest to rewrite.
+        tracing::warn!(asset_id, "no package.json: the text tracks wait for a new transcode");
+        return Ok(());
+    };
+    let all = tracks(state, asset_id).await?;
+    for track in &all {
+        let vtt = state.objects.get(&keys::caption(asset_id, &track.id)).await?;
+        let (_, cues) = cdlc_captions::parse(&vtt).map_err(|e| CaptionsError::Damaged(e.to_string()))?;
+        for (path, body) in cdlc_packager::text::track_files(&output, &track.id, &cues) {
+            state.objects.put(&keys::stream(asset_id, &path), Bytes::from(body)).await?;
+        }
+    }
+    let master = cdlc_packager::hls::master_playlist(&output, &all);
+    let mpd = cdlc_packager::dash::manifest(&output, &cdlc_packager::dash::Timing::Static, &all);
+    state.objects.put(&keys::stream(asset_id, layout::HLS_MASTER), Bytes::from(master)).await?;
+    state.objects.put(&keys::stream(asset_id, layout::DASH_MANIFEST), Bytes::from(mpd)).await?;
+    state.stream_changed(asset_id);
+    tracing::info!(asset_id, tracks = all.len(), "text tracks published");
+    Ok(())
+}
