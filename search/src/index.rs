@@ -1,11 +1,13 @@
 //! The index itself: one tantivy index in a directory (or in RAM), one
 //! writer behind a lock, one reader reloaded on commit.
 
+use std::collections::HashSet;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 use std::path::{Path, PathBuf};
-use std::sync::RwLock;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tantivy::collector::{Count, TopDocs};
-use tantivy::indexer::UserOperation;
 use tantivy::query::Query;
 use tantivy::schema::Value;
 use tantivy::tokenizer::TextAnalyzer;
@@ -29,11 +31,15 @@ pub const WRITER_MEMORY_BYTES: usize = 64 << 20;
 pub const MAX_WRITER_THREADS: usize = 2;
 /// The file next to tantivy's own that records [`SCHEMA_VERSION`].
 pub const VERSION_FILE: &str = "cdlc-search-version";
+/// How long [`SearchIndex::compact`] waits for background merges to let go of segments.
+const COMPACT_WAIT: Duration = Duration::from_secs(600);
 
 pub struct SearchIndex {
     index: Index,
     reader: IndexReader,
     writer: RwLock<IndexWriter>,
+    /// Hashes of the ids added since the last commit (see `write`).
+    pending: Mutex<HashSet<u64>>,
     fields: Fields,
     dir: Option<PathBuf>,
 }
@@ -46,6 +52,10 @@ impl std::fmt::Debug for SearchIndex {
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> SearchError + '_ {
     move |source| SearchError::Io { path: path.to_owned(), source }
+}
+
+fn id_hash(id: &str) -> u64 {
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(id)
 }
 
 impl SearchIndex {
@@ -128,22 +138,36 @@ impl SearchIndex {
             other => SearchError::Index(other),
         })?;
         let reader = index.reader_builder().reload_policy(ReloadPolicy::Manual).try_into()?;
-        Ok(SearchIndex { index, reader, writer: RwLock::new(writer), fields, dir })
+        Ok(SearchIndex { index, reader, writer: RwLock::new(writer), pending: Mutex::default(), fields, dir })
     }
 
     fn analyzer(&self) -> TextAnalyzer {
         self.index.tokenizers().get(TOKENIZER).unwrap_or_else(analyze::analyzer)
     }
 
+    /// Replaces each document by id. A delete is issued only for an id
+    /// that may exist (committed, or added since the last commit): tantivy
+    /// keeps every delete as a query until the commit and runs it against
+    /// each new segment, about a kilobyte and some work per delete, which in
+    /// a bulk import of new rows would be all waste.
+    ///
+    /// One operation per document, not one `run` batch: tantivy's queue to
+    /// its indexing threads holds up to 10 000 messages, and a message per
+    /// document bounds what waits there, where a batch per message would let
+    /// a bulk import pile up in memory faster than the threads index it.
+    /// The read lock keeps a commit from landing in the middle of a batch.
     fn write(&self, ids: Vec<&str>, docs: Vec<TantivyDocument>) -> Result<(), SearchError> {
-        let ops: Vec<UserOperation> = ids
-            .into_iter()
-            .zip(docs)
-            .flat_map(|(id, doc)| {
-                [UserOperation::Delete(Term::from_field_text(self.fields.id, id)), UserOperation::Add(doc)]
-            })
-            .collect();
-        self.writer.read().map_err(|_| SearchError::Poisoned)?.run(ops)?;
+        let writer = self.writer.read().map_err(|_| SearchError::Poisoned)?;
+        let searcher = self.reader.searcher();
+        let mut pending = self.pending.lock().map_err(|_| SearchError::Poisoned)?;
+        for (id, doc) in ids.into_iter().zip(docs) {
+            let term = Term::from_field_text(self.fields.id, id);
+            // A new id's hash: a collision only costs an unneeded delete.
+            if !pending.insert(id_hash(id)) || searcher.doc_freq(&term)? > 0 {
+                writer.delete_term(term);
+            }
+            writer.add_document(doc)?;
+        }
         Ok(())
     }
 
@@ -176,10 +200,43 @@ impl SearchIndex {
 
     /// Makes every write so far durable and visible to searches.
     pub fn commit(&self) -> Result<(), SearchError> {
-        self.writer.write().map_err(|_| SearchError::Poisoned)?.commit()?;
+        let mut writer = self.writer.write().map_err(|_| SearchError::Poisoned)?;
+        writer.commit()?;
+        // Under the write lock: no upsert may look for an id between the
+        // commit and the reload and find it neither pending nor visible.
         self.reader.reload()?;
+        self.pending.lock().map_err(|_| SearchError::Poisoned)?.clear();
+        drop(writer);
         tracing::debug!(docs = self.doc_count(), "search index committed");
         Ok(())
+    }
+
+    /// Commits, then merges every segment into one and makes it visible:
+    /// after a bulk import, searches then read one segment instead of
+    /// dozens. Waits for the merge (seconds per million documents).
+    pub fn compact(&self) -> Result<(), SearchError> {
+        self.commit()?;
+        let deadline = Instant::now() + COMPACT_WAIT;
+        loop {
+            let segments = self.index.searchable_segment_ids()?;
+            if segments.len() <= 1 {
+                break;
+            }
+            let merged = self.writer.write().map_err(|_| SearchError::Poisoned)?.merge(&segments).wait();
+            match merged {
+                Ok(_) => break,
+                // A background merge holds some of the segments: wait for it.
+                Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(200)),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.reader.reload()?;
+        Ok(())
+    }
+
+    /// Segments visible to searches (one after [`compact`](Self::compact)).
+    pub fn segment_count(&self) -> usize {
+        self.reader.searcher().segment_readers().len()
     }
 
     /// Documents visible to searches.

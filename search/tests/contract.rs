@@ -48,6 +48,8 @@ contract!(
     an_invalid_document_rejects_its_whole_batch,
     writes_are_visible_after_commit_only,
     searches_run_from_many_threads_while_writing,
+    compaction_keeps_every_document_and_the_ranking,
+    an_id_upserted_twice_before_a_commit_is_one_document,
 );
 
 fn title(
@@ -557,4 +559,37 @@ fn searches_run_from_many_threads_while_writing(backend: Backend) {
     });
     let page = search(index, SearchQuery { limit: 0, ..SearchQuery::text("lantern harbor") });
     assert!(page.total >= 1000, "{}", page.total);
+}
+
+fn compaction_keeps_every_document_and_the_ranking(backend: Backend) {
+    let index = &loaded(backend).index;
+    for n in 0..4 {
+        index
+            .upsert_titles(&[title(&format!("tt0400{n:03}"), "short", &["Copper Canyon"], 2001, &[], 5.0, 1)])
+            .expect("upsert");
+        index.commit().expect("commit");
+    }
+    assert!(index.segment_count() > 1, "one segment per commit");
+    let before =
+        (index.doc_count(), ids(&text(index, "godfathr")).iter().map(|s| s.to_string()).collect::<Vec<_>>());
+    index.delete(BRANDO).expect("delete");
+    index.compact().expect("compact");
+    let after = ids(&text(index, "godfathr")).iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    assert_eq!((index.doc_count(), after, index.segment_count()), (before.0 - 1, before.1, 1));
+    assert!(!ids(&text(index, "brando")).contains(&BRANDO), "the delete was committed by compact");
+}
+
+fn an_id_upserted_twice_before_a_commit_is_one_document(backend: Backend) {
+    let index = &backend.index;
+    let named = |name: &str| title(GODFATHER, "movie", &[name], 1972, &[], 9.2, 1);
+    index.upsert_titles(&[named("First Name"), named("Second Name")]).expect("twice in a batch");
+    index.upsert_titles(&[named("Third Name")]).expect("again in another batch");
+    index.commit().expect("commit");
+    assert_eq!(index.doc_count(), 1);
+    index.upsert_titles(&[named("Fourth Name")]).expect("after the commit");
+    index.delete(GODFATHER).expect("delete");
+    index.upsert_titles(&[named("Fifth Name")]).expect("after the delete");
+    index.commit().expect("commit");
+    assert_eq!(index.doc_count(), 1);
+    assert_eq!(first(&text(index, "name")).name, "Fifth Name");
 }
