@@ -106,6 +106,7 @@ bench: deps
 	cargo bench -p cdlc-benches --bench transcode_vs_ffmpeg
 	cargo bench -p cdlc-benches --bench time_to_playable
 	cargo bench -p cdlc-benches --bench edge_vs_nginx
+	cargo bench -p cdlc-benches --bench search_vs_sqlite
 
 lint: deps
 	cargo fmt --all --check
