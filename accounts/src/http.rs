@@ -26,14 +26,16 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
-use axum::Router;
-use cdlc_plugin_api::{ApiError, Credential, Identity, Json, Principal, Role};
-use serde::Deserialize;
-use serde_json::{json, Value};
+use cdlc_plugin_api::{ApiError, ApiRouter, Credential, Identity, Json, Principal, Role};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 use crate::secret::{self, KEY_PREFIX, SESSION_PREFIX};
-use crate::{AccountError, Accounts, NewApiKey, ProfileChange, SignUp};
+use crate::{
+    AccountError, Accounts, ApiKeyInfo, Deletion, NewApiKey, ProfileChange, SessionInfo, SignUp, User,
+};
 
 pub const SESSION_COOKIE: &str = "cdlc_session";
 pub const CSRF_HEADER: &str = "x-csrf-token";
@@ -118,24 +120,99 @@ fn cookie_header(accounts: &Accounts, value: &str, max_age: u64) -> HeaderValue 
     HeaderValue::from_str(&cookie).unwrap_or_else(|_| HeaderValue::from_static("cdlc_session=; Max-Age=0"))
 }
 
-/// The routes, relative to where the server mounts them; they expect the
+/// The routes with their OpenAPI description, relative to where the
+/// server mounts them (every operation tagged `accounts`); they expect the
 /// `authenticate` middleware in front.
-pub fn router(accounts: Accounts) -> Router {
-    Router::new()
-        .route("/sign-up", post(sign_up))
-        .route("/sign-in", post(sign_in))
-        .route("/sign-out", post(sign_out))
-        .route("/me", get(me).patch(update_me).delete(delete_me))
-        .route("/me/password", post(change_password))
-        .route("/me/sessions", get(my_sessions))
-        .route("/me/sessions/{id}", delete(revoke_session))
-        .route("/me/api-keys", get(my_keys).post(create_key))
-        .route("/me/api-keys/{id}", delete(revoke_key))
-        .route("/users", get(list_users))
-        .route("/users/{id}", get(get_user).patch(change_user).delete(delete_user))
-        .route("/users/{id}/password", post(reset_password))
-        .route("/invites", post(create_invite))
+pub fn router(accounts: Accounts) -> ApiRouter {
+    OpenApiRouter::new()
+        .routes(routes!(sign_up))
+        .routes(routes!(sign_in))
+        .routes(routes!(sign_out))
+        .routes(routes!(me, update_me, delete_me))
+        .routes(routes!(change_password))
+        .routes(routes!(my_sessions))
+        .routes(routes!(revoke_session))
+        .routes(routes!(my_keys, create_key))
+        .routes(routes!(revoke_key))
+        .routes(routes!(list_users))
+        .routes(routes!(get_user, change_user, delete_user))
+        .routes(routes!(reset_password))
+        .routes(routes!(create_invite))
         .with_state(accounts)
+}
+
+/// An account, alone.
+#[derive(Serialize, ToSchema)]
+struct UserAnswer {
+    user: User,
+}
+
+/// A session just opened.
+#[derive(Serialize, ToSchema)]
+struct SignedIn {
+    user: User,
+    session: SessionInfo,
+    /// The `X-CSRF-Token` value every cookie-authenticated write must carry.
+    csrf_token: String,
+    /// The session token (`cdlc_s_…`), only when the request asked for it
+    /// (`"token": true`); otherwise it is in the `cdlc_session` cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token: Option<String>,
+}
+
+/// The signed-in account.
+#[derive(Serialize, ToSchema)]
+struct Me {
+    user: User,
+    /// The `X-CSRF-Token` value, when signed in by cookie.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    csrf_token: Option<String>,
+}
+
+/// A session of mine, and whether it is the one asking.
+#[derive(Serialize, ToSchema)]
+struct MySession {
+    #[serde(flatten)]
+    session: SessionInfo,
+    current: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+struct MySessions {
+    items: Vec<MySession>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct MyKeys {
+    items: Vec<ApiKeyInfo>,
+}
+
+/// A new API key: its secret is shown this once.
+#[derive(Serialize, ToSchema)]
+struct CreatedKey {
+    key: ApiKeyInfo,
+    /// `cdlc_k_{prefix}_…`: send it as `Authorization: Bearer …`.
+    secret: String,
+}
+
+/// A page of accounts.
+#[derive(Serialize, ToSchema)]
+struct UsersPage {
+    items: Vec<User>,
+    /// The cursor of the next page; null on the last.
+    next: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+struct Deleted {
+    deleted: Deletion,
+}
+
+/// An invite code for sign-up (when sign-up is invite-only).
+#[derive(Serialize, ToSchema)]
+struct Invite {
+    code: String,
+    role: Role,
 }
 
 /// Where a request comes from, for the rate limits and the session list.
@@ -172,15 +249,25 @@ fn require_session(principal: &Principal) -> Result<(&Identity, &str), ApiError>
     }
 }
 
+/// Create an account.
+///
+/// Open sign-up makes a viewer; invite-only sign-up needs `invite`, whose
+/// role the account gets. No credential needed.
+#[utoipa::path(post, path = "/sign-up", tag = "accounts", request_body = SignUp, responses(
+    (status = 201, description = "The account was created.", body = UserAnswer),
+    (status = 400, description = "A field is out of bounds or malformed.", body = ApiError),
+    (status = 403, description = "Sign-up is closed, or needs a valid invite.", body = ApiError),
+    (status = 409, description = "The handle or email is taken.", body = ApiError),
+))]
 async fn sign_up(
     State(accounts): State<Accounts>,
     Json(request): Json<SignUp>,
 ) -> Result<Response, ApiError> {
     let user = accounts.sign_up(request).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "user": user }))).into_response())
+    Ok((StatusCode::CREATED, Json(UserAnswer { user })).into_response())
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct SignIn {
     /// A handle or an email address.
@@ -192,6 +279,19 @@ struct SignIn {
     token: bool,
 }
 
+/// Sign in: open a session.
+///
+/// The web UI gets the `cdlc_session` cookie (HttpOnly, SameSite=Strict);
+/// with `"token": true` the session token comes in the body instead. Rate
+/// limited per account and per client IP.
+#[utoipa::path(post, path = "/sign-in", tag = "accounts", request_body = SignIn, responses(
+    (status = 200, description = "Signed in.", body = SignedIn,
+        headers(("set-cookie" = String, description = "The session cookie, unless `token` was asked for."))),
+    (status = 400, description = "The body is malformed.", body = ApiError),
+    (status = 401, description = "The handle, email or password is wrong.", body = ApiError),
+    (status = 429, description = "Too many attempts.", body = ApiError,
+        headers(("retry-after" = u64, description = "Seconds to wait."))),
+))]
 async fn sign_in(
     State(accounts): State<Accounts>,
     client: Client,
@@ -199,9 +299,9 @@ async fn sign_in(
 ) -> Result<Response, ApiError> {
     let (user, session) =
         accounts.sign_in(&request.login, &request.password, &client.ip, &client.user_agent).await?;
-    let mut body = json!({ "user": user, "session": session.session, "csrf_token": session.csrf_token });
+    let mut body = SignedIn { user, session: session.session, csrf_token: session.csrf_token, token: None };
     if request.token {
-        body["token"] = Value::String(session.token);
+        body.token = Some(session.token);
         return Ok(Json(body).into_response());
     }
     let max_age = accounts.config().session_max.as_secs();
@@ -210,6 +310,17 @@ async fn sign_in(
     Ok(response)
 }
 
+/// Sign out: end the session asking.
+///
+/// Needs a session (a bearer session token, or the cookie and the CSRF header).
+#[utoipa::path(post, path = "/sign-out", tag = "accounts",
+    security(("bearer" = []), ("session_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "The session is revoked and the cookie cleared."),
+        (status = 400, description = "The credential is an API key, which sign-out does not end.", body = ApiError),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "A cookie write without the CSRF header.", body = ApiError),
+    ))]
 async fn sign_out(State(accounts): State<Accounts>, principal: Principal) -> Result<Response, ApiError> {
     let identity = principal.require_user()?;
     let Credential::Session { session_id, .. } = &identity.credential else {
@@ -223,39 +334,69 @@ async fn sign_out(State(accounts): State<Accounts>, principal: Principal) -> Res
     Ok(response)
 }
 
+/// My account.
+///
+/// Any credential of a user; signed in by cookie, the answer carries the CSRF token.
+#[utoipa::path(get, path = "/me", tag = "accounts",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The account.", body = Me),
+        (status = 401, description = "Not signed in.", body = ApiError),
+    ))]
 async fn me(
     State(accounts): State<Accounts>,
     principal: Principal,
     headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Me>, ApiError> {
     let identity = principal.require_user()?;
     let user = accounts.user(&identity.user_id).await?;
-    let mut body = json!({ "user": user });
-    if let Credential::Session { cookie: true, .. } = identity.credential {
-        if let Some(token) = session_cookie(&headers) {
-            body["csrf_token"] = Value::String(secret::csrf_token(&token));
-        }
-    }
-    Ok(Json(body))
+    let csrf_token = match identity.credential {
+        Credential::Session { cookie: true, .. } => session_cookie(&headers).map(|t| secret::csrf_token(&t)),
+        _ => None,
+    };
+    Ok(Json(Me { user, csrf_token }))
 }
 
+/// Change my profile and preferences.
+///
+/// Any credential of a user (a cookie write also needs the CSRF header).
+#[utoipa::path(patch, path = "/me", tag = "accounts", request_body = ProfileChange,
+    security(("bearer" = []), ("session_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "The changed account.", body = UserAnswer),
+        (status = 400, description = "A field is out of bounds or malformed.", body = ApiError),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "A cookie write without the CSRF header.", body = ApiError),
+    ))]
 async fn update_me(
     State(accounts): State<Accounts>,
     principal: Principal,
     Json(change): Json<ProfileChange>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserAnswer>, ApiError> {
     let identity = principal.require_user()?;
     let user = accounts.update_profile(&identity.user_id, change).await?;
-    Ok(Json(json!({ "user": user })))
+    Ok(Json(UserAnswer { user }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordChange {
     current: String,
     new: String,
 }
 
+/// Change my password; my other sessions end.
+///
+/// Needs a session (a bearer session token, or the cookie and the CSRF
+/// header), not an API key.
+#[utoipa::path(post, path = "/me/password", tag = "accounts", request_body = PasswordChange,
+    security(("bearer" = []), ("session_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Changed."),
+        (status = 400, description = "The new password is out of bounds, or the body is malformed.", body = ApiError),
+        (status = 401, description = "Not signed in, or the current password is wrong.", body = ApiError),
+        (status = 403, description = "Not a session, or a cookie write without the CSRF header.", body = ApiError),
+    ))]
 async fn change_password(
     State(accounts): State<Accounts>,
     principal: Principal,
@@ -266,12 +407,24 @@ async fn change_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PasswordOnly {
     password: String,
 }
 
+/// Delete my account, its sessions and keys, and what every plugin holds of me.
+///
+/// Needs a session (a bearer session token, or the cookie and the CSRF
+/// header) and the password.
+#[utoipa::path(delete, path = "/me", tag = "accounts", request_body = PasswordOnly,
+    security(("bearer" = []), ("session_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 200, description = "Deleted; the cookie is cleared.", body = Deleted),
+        (status = 400, description = "The body is malformed.", body = ApiError),
+        (status = 401, description = "Not signed in, or the password is wrong.", body = ApiError),
+        (status = 403, description = "Not a session, or a cookie write without the CSRF header.", body = ApiError),
+    ))]
 async fn delete_me(
     State(accounts): State<Accounts>,
     principal: Principal,
@@ -279,29 +432,44 @@ async fn delete_me(
 ) -> Result<Response, ApiError> {
     let (identity, _) = require_session(&principal)?;
     let deletion = accounts.delete_own_account(&identity.user_id, &confirm.password).await?;
-    let mut response = Json(json!({ "deleted": deletion })).into_response();
+    let mut response = Json(Deleted { deleted: deletion }).into_response();
     response.headers_mut().insert(SET_COOKIE, cookie_header(&accounts, "", 0));
     Ok(response)
 }
 
+/// My sessions.
+///
+/// Needs a session (a bearer session token or the cookie), not an API key.
+#[utoipa::path(get, path = "/me/sessions", tag = "accounts",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Every open session of mine.", body = MySessions),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not a session.", body = ApiError),
+    ))]
 async fn my_sessions(
     State(accounts): State<Accounts>,
     principal: Principal,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<MySessions>, ApiError> {
     let (identity, current) = require_session(&principal)?;
     let sessions = accounts.sessions(&identity.user_id).await?;
-    let items: Vec<Value> = sessions
-        .into_iter()
-        .map(|s| {
-            let is_current = s.id == current;
-            let mut item = json!(s);
-            item["current"] = Value::Bool(is_current);
-            item
-        })
-        .collect();
-    Ok(Json(json!({ "items": items })))
+    let items =
+        sessions.into_iter().map(|session| MySession { current: session.id == current, session }).collect();
+    Ok(Json(MySessions { items }))
 }
 
+/// Revoke one of my sessions.
+///
+/// Needs a session (a bearer session token, or the cookie and the CSRF header).
+#[utoipa::path(delete, path = "/me/sessions/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The session's id.")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not a session, or a cookie write without the CSRF header.", body = ApiError),
+        (status = 404, description = "No such session of mine.", body = ApiError),
+    ))]
 async fn revoke_session(
     State(accounts): State<Accounts>,
     principal: Principal,
@@ -312,11 +480,32 @@ async fn revoke_session(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn my_keys(State(accounts): State<Accounts>, principal: Principal) -> Result<Json<Value>, ApiError> {
+/// My API keys (never their secrets).
+///
+/// Needs a session (a bearer session token or the cookie), not an API key.
+#[utoipa::path(get, path = "/me/api-keys", tag = "accounts",
+    security(("bearer" = []), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "Every key of mine.", body = MyKeys),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not a session.", body = ApiError),
+    ))]
+async fn my_keys(State(accounts): State<Accounts>, principal: Principal) -> Result<Json<MyKeys>, ApiError> {
     let (identity, _) = require_session(&principal)?;
-    Ok(Json(json!({ "items": accounts.api_keys(&identity.user_id).await? })))
+    Ok(Json(MyKeys { items: accounts.api_keys(&identity.user_id).await? }))
 }
 
+/// Create an API key with some of my role's scopes; its secret is shown this once.
+///
+/// Needs a session (a bearer session token, or the cookie and the CSRF header).
+#[utoipa::path(post, path = "/me/api-keys", tag = "accounts", request_body = NewApiKey,
+    security(("bearer" = []), ("session_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 201, description = "Created.", body = CreatedKey),
+        (status = 400, description = "A name, scope or expiry is out of bounds.", body = ApiError),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not a session, or a cookie write without the CSRF header.", body = ApiError),
+    ))]
 async fn create_key(
     State(accounts): State<Accounts>,
     principal: Principal,
@@ -324,9 +513,21 @@ async fn create_key(
 ) -> Result<Response, ApiError> {
     let (identity, _) = require_session(&principal)?;
     let (key, secret) = accounts.create_api_key(&identity.user_id, request).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "key": key, "secret": secret }))).into_response())
+    Ok((StatusCode::CREATED, Json(CreatedKey { key, secret })).into_response())
 }
 
+/// Revoke one of my API keys.
+///
+/// Needs a session (a bearer session token, or the cookie and the CSRF header).
+#[utoipa::path(delete, path = "/me/api-keys/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The key's id.")),
+    security(("bearer" = []), ("session_cookie" = [], "csrf" = [])),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not a session, or a cookie write without the CSRF header.", body = ApiError),
+        (status = 404, description = "No such key of mine.", body = ApiError),
+    ))]
 async fn revoke_key(
     State(accounts): State<Accounts>,
     principal: Principal,
@@ -337,51 +538,104 @@ async fn revoke_key(
     Ok(StatusCode::NO_CONTENT)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 struct ListQuery {
+    /// Accounts per page, at most 200 (default 50).
     limit: Option<u32>,
+    /// `next` of the previous page.
     cursor: Option<String>,
 }
 
+/// Every account, a page at a time.
+///
+/// Needs role admin.
+#[utoipa::path(get, path = "/users", tag = "accounts", params(ListQuery),
+    security(("bearer" = ["admin"]), ("session_cookie" = ["admin"])),
+    responses(
+        (status = 200, description = "A page of accounts.", body = UsersPage),
+        (status = 400, description = "The query string is wrong.", body = ApiError),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not an admin.", body = ApiError),
+    ))]
 async fn list_users(
     State(accounts): State<Accounts>,
     principal: Principal,
     query: Result<Query<ListQuery>, QueryRejection>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UsersPage>, ApiError> {
     principal.require_role(Role::Admin)?;
     let Query(query) =
         query.map_err(|e| ApiError::bad_request(format!("the query string is wrong: {}", e.body_text())))?;
     let (items, next) = accounts.list_users(query.limit.unwrap_or(50), query.cursor.as_deref()).await?;
-    Ok(Json(json!({ "items": items, "next": next })))
+    Ok(Json(UsersPage { items, next }))
 }
 
+/// One account.
+///
+/// Needs role admin.
+#[utoipa::path(get, path = "/users/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The account's id.")),
+    security(("bearer" = ["admin"]), ("session_cookie" = ["admin"])),
+    responses(
+        (status = 200, description = "The account.", body = UserAnswer),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not an admin.", body = ApiError),
+        (status = 404, description = "No such account.", body = ApiError),
+    ))]
 async fn get_user(
     State(accounts): State<Accounts>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserAnswer>, ApiError> {
     principal.require_role(Role::Admin)?;
-    Ok(Json(json!({ "user": accounts.user(&id).await? })))
+    Ok(Json(UserAnswer { user: accounts.user(&id).await? }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct UserChange {
+    /// viewer, uploader or admin.
     role: String,
 }
 
+/// Change an account's role.
+///
+/// Needs role admin (a cookie write also needs the CSRF header).
+#[utoipa::path(patch, path = "/users/{id}", tag = "accounts", request_body = UserChange,
+    params(("id" = String, Path, description = "The account's id.")),
+    security(("bearer" = ["admin"]), ("session_cookie" = ["admin"], "csrf" = [])),
+    responses(
+        (status = 200, description = "The changed account.", body = UserAnswer),
+        (status = 400, description = "An unknown role, or a malformed body.", body = ApiError),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not an admin, or a cookie write without the CSRF header.", body = ApiError),
+        (status = 404, description = "No such account.", body = ApiError),
+    ))]
 async fn change_user(
     State(accounts): State<Accounts>,
     principal: Principal,
     Path(id): Path<String>,
     Json(change): Json<UserChange>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<UserAnswer>, ApiError> {
     principal.require_role(Role::Admin)?;
     let role = Role::parse(&change.role).map_err(ApiError::bad_request)?;
-    Ok(Json(json!({ "user": accounts.set_role(&id, role).await? })))
+    Ok(Json(UserAnswer { user: accounts.set_role(&id, role).await? }))
 }
 
+/// Set an account's password; its sessions end.
+///
+/// Needs role admin (a cookie write also needs the CSRF header).
+#[utoipa::path(post, path = "/users/{id}/password", tag = "accounts", request_body = PasswordOnly,
+    params(("id" = String, Path, description = "The account's id.")),
+    security(("bearer" = ["admin"]), ("session_cookie" = ["admin"], "csrf" = [])),
+    responses(
+        (status = 204, description = "Set."),
+        (status = 400, description = "The password is out of bounds, or the body is malformed.", body = ApiError),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not an admin, or a cookie write without the CSRF header.", body = ApiError),
+        (status = 404, description = "No such account.", body = ApiError),
+    ))]
 async fn reset_password(
     State(accounts): State<Accounts>,
     principal: Principal,
@@ -393,21 +647,45 @@ async fn reset_password(
     Ok(StatusCode::NO_CONTENT)
 }
 
+/// Delete an account, its sessions and keys, and what every plugin holds of it.
+///
+/// Needs role admin (a cookie write also needs the CSRF header).
+#[utoipa::path(delete, path = "/users/{id}", tag = "accounts",
+    params(("id" = String, Path, description = "The account's id.")),
+    security(("bearer" = ["admin"]), ("session_cookie" = ["admin"], "csrf" = [])),
+    responses(
+        (status = 200, description = "Deleted.", body = Deleted),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not an admin, or a cookie write without the CSRF header.", body = ApiError),
+        (status = 404, description = "No such account.", body = ApiError),
+    ))]
 async fn delete_user(
     State(accounts): State<Accounts>,
     principal: Principal,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Deleted>, ApiError> {
     principal.require_role(Role::Admin)?;
-    Ok(Json(json!({ "deleted": accounts.delete_user(&id).await? })))
+    Ok(Json(Deleted { deleted: accounts.delete_user(&id).await? }))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, ToSchema)]
 #[serde(deny_unknown_fields)]
 struct InviteRequest {
+    /// The role the invited account gets: viewer (default), uploader or admin.
     role: Option<String>,
 }
 
+/// Make an invite code for sign-up.
+///
+/// Needs role admin (a cookie write also needs the CSRF header).
+#[utoipa::path(post, path = "/invites", tag = "accounts", request_body = InviteRequest,
+    security(("bearer" = ["admin"]), ("session_cookie" = ["admin"], "csrf" = [])),
+    responses(
+        (status = 201, description = "The code, valid for the configured time.", body = Invite),
+        (status = 400, description = "An unknown role, or a malformed body.", body = ApiError),
+        (status = 401, description = "Not signed in.", body = ApiError),
+        (status = 403, description = "Not an admin, or a cookie write without the CSRF header.", body = ApiError),
+    ))]
 async fn create_invite(
     State(accounts): State<Accounts>,
     principal: Principal,
@@ -422,5 +700,5 @@ async fn create_invite(
         .map_err(ApiError::bad_request)?
         .unwrap_or(Role::Viewer);
     let code = accounts.create_invite(&admin.user_id, role).await?;
-    Ok((StatusCode::CREATED, Json(json!({ "code": code, "role": role }))).into_response())
+    Ok((StatusCode::CREATED, Json(Invite { code, role })).into_response())
 }

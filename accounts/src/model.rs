@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use cdlc_plugin_api::{Role, Scope};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::limiter::Rate;
 
@@ -63,7 +64,7 @@ impl Default for AccountsConfig {
 }
 
 /// Viewing preferences.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 pub struct Preferences {
     /// A BCP 47 tag: the UI's and the default audio/subtitle language.
     pub language: String,
@@ -80,7 +81,7 @@ impl Default for Preferences {
 }
 
 /// An account, as its owner and admins see it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct User {
     pub id: String,
     pub handle: String,
@@ -91,11 +92,12 @@ pub struct User {
     pub avatar_key: Option<String>,
     pub role: Role,
     pub preferences: Preferences,
+    /// Milliseconds since the Unix epoch.
     pub created_at: i64,
 }
 
 /// A new account.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct SignUp {
     pub handle: String,
     pub email: String,
@@ -107,7 +109,7 @@ pub struct SignUp {
 }
 
 /// A change of profile; absent fields stay as they are.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ProfileChange {
     pub display_name: Option<String>,
@@ -118,7 +120,8 @@ pub struct ProfileChange {
     pub preferences: Option<PreferencesChange>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+/// A change of preferences; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PreferencesChange {
     pub language: Option<String>,
@@ -138,9 +141,10 @@ mod double_option {
 }
 
 /// A session, as listed under "my sessions".
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct SessionInfo {
     pub id: String,
+    /// Milliseconds since the Unix epoch, as are the other times.
     pub created_at: i64,
     pub last_seen_at: i64,
     pub expires_at: i64,
@@ -157,20 +161,21 @@ pub struct NewSession {
 }
 
 /// An API key, as listed: never its secret.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
 pub struct ApiKeyInfo {
     pub id: String,
     pub name: String,
     /// Shown so a key can be recognised: `cdlc_k_{prefix}_…`.
     pub prefix: String,
     pub scopes: Vec<Scope>,
+    /// Milliseconds since the Unix epoch, as are the other times.
     pub created_at: i64,
     pub expires_at: Option<i64>,
     pub last_used_at: Option<i64>,
 }
 
 /// A new key's request.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, ToSchema)]
 pub struct NewApiKey {
     pub name: String,
     pub scopes: Vec<Scope>,

@@ -87,7 +87,7 @@ pub trait UserDeletedHook: Send + Sync {
 }
 
 /// A deleted account and how the plugins took it.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct Deletion {
     pub user: DeletedUser,
     /// Plugins that failed to remove the user's data (the deletion may be

@@ -62,7 +62,7 @@ async fn server(config: AccountsConfig) -> Server {
         Ok::<_, ApiError>(StatusCode::CREATED)
     };
     let app = Router::new()
-        .nest("/api/v1/accounts", router(accounts.clone()))
+        .nest("/api/v1/accounts", router(accounts.clone()).into())
         .route("/probe/upload", post(upload))
         .layer(axum::middleware::from_fn_with_state(accounts, authenticate));
     Server { app, db, hook, _dir: dir }

@@ -305,10 +305,11 @@ async fn metrics(State(edge): State<Arc<Edge>>) -> Response {
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], edge.metrics.render(&gauges)).into_response()
 }
 
-/// `POST /api/v1/edge/purge` with `{"asset": "ID"}` or `{"all": true}`.
-#[derive(Debug, serde::Deserialize)]
+/// What to purge: `{"asset": "ID"}` (one asset) or `{"all": true}` (everything).
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct PurgeRequest {
+#[schema(as = PurgeRequest)]
+pub struct PurgeRequest {
     asset: Option<String>,
     #[serde(default)]
     all: bool,

@@ -27,7 +27,7 @@ pub mod signing;
 use std::sync::Arc;
 
 pub use error::EdgeError;
-pub use http::{is_not_modified, parse_range_value};
+pub use http::{is_not_modified, parse_range_value, PurgeRequest};
 pub use origin::{Access, HttpOrigin, Origin, OriginError, OriginObject, OriginResponse, StoreOrigin};
 pub use settings::{EdgeSettings, SettingsError};
 pub use signing::{SignatureError, SigningKey, SigningKeys};

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
+use utoipa::PartialSchema;
 
 use cdlc_plugin_store::StoreError;
 
@@ -96,9 +97,45 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
+/// The body of every error answer: `{"error":{"code","message"}}`.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[schema(as = Error)]
+struct ErrorBody {
+    error: ErrorDetail,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct ErrorDetail {
+    /// Stable and machine-readable: `bad_request`, `unauthorized`,
+    /// `forbidden`, `not_found`, `conflict`, `rate_limited`, `unavailable`,
+    /// `internal`…
+    code: &'static str,
+    /// A sentence that says what to fix.
+    message: String,
+}
+
+/// The OpenAPI schema of the body: `body = ApiError` in a `#[utoipa::path]`
+/// response names the one error shape, component `Error`.
+impl utoipa::PartialSchema for ApiError {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        ErrorBody::schema()
+    }
+}
+
+impl utoipa::ToSchema for ApiError {
+    fn name() -> std::borrow::Cow<'static, str> {
+        ErrorBody::name()
+    }
+
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        schemas.push((ErrorDetail::name().into_owned(), ErrorDetail::schema()));
+        ErrorBody::schemas(schemas);
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::json!({ "error": { "code": self.code, "message": self.message } });
+        let body = ErrorBody { error: ErrorDetail { code: self.code, message: self.message } };
         let mut response = (self.status, axum::Json(body)).into_response();
         if let Some(after) = self.retry_after {
             let seconds = after.as_secs() + u64::from(after.subsec_nanos() > 0);

@@ -179,7 +179,11 @@ impl PluginHost {
                     }
                 }
             }
-            all = all.nest(format!("/api/v1/{name}"), own);
+            // Composed as axum nests: a plugin's `/` is the prefix itself.
+            all = all.nest_with_path_composer(format!("/api/v1/{name}"), own, |prefix, path| match path {
+                "" | "/" => prefix.to_owned(),
+                _ => format!("{prefix}{path}"),
+            });
         }
         all
     }
@@ -231,7 +235,8 @@ impl Drop for PluginHost {
     }
 }
 
-fn operations(
+/// The operations of an OpenAPI path, whatever their method.
+pub fn operations(
     item: &mut utoipa::openapi::PathItem,
 ) -> impl Iterator<Item = &mut utoipa::openapi::path::Operation> {
     [

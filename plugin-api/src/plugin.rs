@@ -33,14 +33,14 @@ pub enum PluginError {
 }
 
 /// An account that was deleted: every plugin removes what it holds of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeletedUser {
     pub user_id: String,
     pub handle: String,
 }
 
 /// What `health` reports, for `/readyz`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(tag = "status", content = "reason", rename_all = "lowercase")]
 pub enum Health {
     Ready,

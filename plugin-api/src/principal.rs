@@ -17,7 +17,9 @@ use serde::{Deserialize, Serialize};
 use crate::ApiError;
 
 /// What a user may do, each role including those below it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, utoipa::ToSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     /// Watches, rates, keeps lists: the role of every new account.
@@ -95,6 +97,20 @@ impl std::fmt::Display for Scope {
         f.write_str(&self.0)
     }
 }
+
+/// In OpenAPI: a string `resource:action`.
+impl utoipa::PartialSchema for Scope {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .schema_type(utoipa::openapi::Type::String)
+            .pattern(Some("^[a-z0-9_]{1,32}:[a-z0-9_]{1,32}$"))
+            .description(Some("A permission `resource:action`, e.g. `assets:write`, `edge:purge`."))
+            .examples([serde_json::json!("assets:write")])
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Scope {}
 
 impl TryFrom<String> for Scope {
     type Error = String;

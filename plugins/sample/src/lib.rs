@@ -53,8 +53,8 @@ struct Entry {
 /// Signs the guestbook (a viewer at least).
 #[utoipa::path(post, path = "/entries", request_body = Entry, responses(
     (status = 201, description = "signed"),
-    (status = 400, description = "the message is too long or the asset is not ready"),
-    (status = 401, description = "not signed in"),
+    (status = 400, description = "the message is too long or the asset is not ready", body = ApiError),
+    (status = 401, description = "not signed in", body = ApiError),
 ))]
 async fn sign(
     State(ctx): State<PluginContext>,

@@ -6,18 +6,21 @@ use axum::Json;
 use cdlc_metadata::{Asset, AssetStatus, NewAsset};
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, ToSchema};
 
 use cdlc_plugin_api::Principal;
 
 use super::authz::{self, Reader};
 use super::upload::{complete_upload, Arrived};
-use super::{ApiError, SharedState};
+use super::{ApiError, ErrorBody, SharedState};
 use crate::state::keys;
 
 /// An asset as the API shows it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = Asset)]
 pub struct AssetView {
     #[serde(flatten)]
+    #[schema(inline)]
     asset: Asset,
     renditions: Vec<cdlc_metadata::RenditionRecord>,
     /// Playlist URLs, root-relative; present once the master playlist is published.
@@ -29,9 +32,12 @@ pub struct AssetView {
     storyboard: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// Where to play the asset.
+#[derive(Debug, Serialize, ToSchema)]
 struct Playback {
+    /// The HLS master playlist.
     hls: String,
+    /// The DASH manifest.
     dash: String,
     /// For a private asset shown to the admin: the URLs are signed and
     /// valid until this time (Unix seconds).
@@ -80,16 +86,24 @@ async fn published_objects(
     Ok(found)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only assets in this state: uploading, processing, ready or errored.
     status: Option<String>,
+    /// Assets per page (default 50).
+    #[param(minimum = 1, maximum = 200)]
     limit: Option<u32>,
+    /// `next` of the previous page.
     cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize)]
+/// A page of assets, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AssetPage)]
 pub struct ListView {
     items: Vec<AssetView>,
+    /// The cursor of the next page; null on the last.
     next: Option<String>,
 }
 
@@ -106,6 +120,16 @@ async fn signing_for(state: &SharedState, reader: &Reader, assets: &[Asset]) -> 
     Ok(assets.iter().map(|a| a.private && reader.may_sign(owners.get(&a.id))).collect())
 }
 
+/// List assets, newest first.
+///
+/// Anyone. A private asset's playback URLs are signed for its uploader and
+/// for admins (an API key needs `assets:read`).
+#[utoipa::path(get, path = "/api/v1/assets", tag = "assets", params(ListQuery), operation_id = "list_assets",
+    security((), ("bearer" = ["assets:read"]), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "A page of assets.", body = ListView),
+        (status = 400, description = "A status, limit or cursor that is not valid.", body = ErrorBody),
+    ))]
 pub async fn list(
     principal: Principal,
     State(state): State<SharedState>,
@@ -135,6 +159,17 @@ pub async fn list(
     Ok(Json(ListView { items, next: page.next }))
 }
 
+/// One asset.
+///
+/// Anyone. A private asset's playback URLs are signed for its uploader and
+/// for admins (an API key needs `assets:read`).
+#[utoipa::path(get, path = "/api/v1/assets/{id}", tag = "assets", operation_id = "get_asset",
+    params(("id" = String, Path, description = "The asset's id.")),
+    security((), ("bearer" = ["assets:read"]), ("session_cookie" = [])),
+    responses(
+        (status = 200, description = "The asset.", body = AssetView),
+        (status = 404, description = "No such asset.", body = ErrorBody),
+    ))]
 pub async fn get(
     principal: Principal,
     State(state): State<SharedState>,
@@ -149,6 +184,18 @@ pub async fn get(
     Ok(Json(view(&state, asset, sign).await?))
 }
 
+/// Delete an asset and every object of it.
+///
+/// Needs role uploader and scope `assets:write`, and to be its uploader or an admin.
+#[utoipa::path(delete, path = "/api/v1/assets/{id}", tag = "assets", operation_id = "delete_asset",
+    params(("id" = String, Path, description = "The asset's id.")),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 204, description = "Deleted."),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not its uploader nor an admin, a key without `assets:write`, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 404, description = "No such asset.", body = ErrorBody),
+    ))]
 pub async fn delete(
     principal: Principal,
     State(state): State<SharedState>,
@@ -171,9 +218,33 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /api/v1/assets`, multipart with the video in field `file` and an
-/// optional `title` and `private` ("true"). Streams the file to the spool,
-/// stores it as the asset's source and queues the transcode.
+/// The form of a multipart upload.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Read field by field in `upload`; here for the schema.
+struct UploadForm {
+    /// The video.
+    #[schema(value_type = String, content_media_type = "application/octet-stream")]
+    file: Vec<u8>,
+    /// At most 500 characters.
+    title: Option<String>,
+    /// "true" for a private asset, played only through signed URLs.
+    private: Option<String>,
+}
+
+/// Upload a video (multipart); the transcode is queued.
+///
+/// Streams the file to the spool, stores it as the asset's source and
+/// queues the transcode. Needs role uploader and scope `assets:write`.
+#[utoipa::path(post, path = "/api/v1/assets", tag = "assets", operation_id = "upload_asset",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 201, description = "The asset, processing.", body = AssetView),
+        (status = 400, description = "No `file`, an empty one, an unknown field or a malformed body.", body = ErrorBody),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not an uploader, a key without `assets:write`, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 413, description = "Larger than `max_upload_bytes`.", body = ErrorBody),
+    ))]
 pub async fn upload(
     principal: Principal,
     State(state): State<SharedState>,
@@ -262,9 +333,17 @@ pub async fn upload(
     Ok((StatusCode::CREATED, Json(view(&state, asset, true).await?)))
 }
 
-/// `GET /api/v1/assets/{id}/events`: server-sent events, one `asset`
-/// event (the asset as JSON) each time its status or progress changes,
-/// ending after `ready` or `errored` (or `deleted`).
+/// Follow an asset: server-sent events.
+///
+/// One `asset` event (the asset's record as JSON) each time its status or
+/// progress changes, ending after `ready` or `errored` (or `deleted`). Anyone.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/events", tag = "assets", operation_id = "follow_asset",
+    params(("id" = String, Path, description = "The asset's id.")),
+    responses(
+        (status = 200, description = "`event: asset` with `data:` the asset's record, until it is ready, errored or deleted.",
+            content_type = "text/event-stream", body = String),
+        (status = 404, description = "No such asset.", body = ErrorBody),
+    ))]
 pub async fn events(
     State(state): State<SharedState>,
     Path(id): Path<String>,

@@ -13,12 +13,13 @@ use axum::Json;
 use cdlc_metadata::{AssetStatus, NewAsset};
 use cdlc_storage::{S3Store, StorageError, MAX_PARTS, MIN_PART_SIZE};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::assets::{view, AssetView};
 use cdlc_plugin_api::Principal;
 
 use super::upload::{complete_upload, Arrived};
-use super::{authz, ApiError, SharedState};
+use super::{authz, ApiError, ErrorBody, SharedState};
 use crate::state::keys;
 
 /// How long the presigned part URLs stay valid.
@@ -28,9 +29,12 @@ const MAX_NAME_CHARS: usize = 500;
 /// Longest ETag accepted back from a client.
 const MAX_ETAG_LEN: usize = 200;
 
-#[derive(Debug, Deserialize)]
+/// A direct upload to start.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DirectUploadRequest)]
 pub struct CreateRequest {
+    /// The file's name, the title when none is given (1 to 500 characters).
     filename: String,
     /// Bytes the browser will upload.
     size: u64,
@@ -39,13 +43,17 @@ pub struct CreateRequest {
     private: bool,
 }
 
-#[derive(Debug, Serialize)]
+/// Where to PUT one part's bytes.
+#[derive(Debug, Serialize, ToSchema)]
 pub struct PartUrl {
     number: u32,
+    /// Presigned; keep the ETag header its PUT answers.
     url: String,
 }
 
-#[derive(Debug, Serialize)]
+/// A direct upload, started.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = DirectUpload)]
 pub struct CreateResponse {
     /// The asset's id, which is also this upload's id.
     id: String,
@@ -63,13 +71,15 @@ struct Record {
     part_size: u64,
 }
 
-#[derive(Debug, Deserialize)]
+/// Every part, with the ETag its PUT answered.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = DirectUploadParts)]
 pub struct CompleteRequest {
     parts: Vec<CompletedPart>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CompletedPart {
     number: u32,
@@ -116,8 +126,22 @@ fn part_size_for(store_part_size: u64, size: u64) -> u64 {
     store_part_size.max(size.div_ceil(MAX_PARTS)).max(MIN_PART_SIZE)
 }
 
-/// `POST /api/v1/direct-uploads`: creates the asset and a multipart upload
-/// of its source, and returns a presigned URL per part.
+/// Direct-to-bucket upload (S3 object stores only).
+///
+/// Creates the asset (uploading) and a multipart upload of its source, with
+/// a presigned PUT URL per part, valid 1 h. PUT each part's bytes to its URL
+/// and keep the ETag response header. Needs role uploader and scope
+/// `assets:write`.
+#[utoipa::path(post, path = "/api/v1/direct-uploads", tag = "uploads", operation_id = "direct_create", request_body = CreateRequest,
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 201, description = "Started.", body = CreateResponse),
+        (status = 400, description = "A size of 0, a filename or title out of bounds, or a malformed body.", body = ErrorBody),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not an uploader, a key without `assets:write`, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 409, description = "The objects are on local disk: there is no bucket.", body = ErrorBody),
+        (status = 413, description = "Larger than `max_upload_bytes`.", body = ErrorBody),
+    ))]
 pub async fn create(
     principal: Principal,
     State(state): State<SharedState>,
@@ -181,8 +205,20 @@ pub async fn create(
     }
 }
 
-/// `POST /api/v1/direct-uploads/{id}/complete`: joins the parts into the
-/// source, checks its size and queues the transcode.
+/// Join the uploaded parts into the source, check its size and queue the transcode.
+///
+/// Needs role uploader and scope `assets:write`, and to be its uploader or an admin.
+#[utoipa::path(post, path = "/api/v1/direct-uploads/{id}/complete", tag = "uploads", operation_id = "direct_complete", request_body = CompleteRequest,
+    params(("id" = String, Path, description = "The upload's (and asset's) id.")),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 200, description = "The asset, processing.", body = AssetView),
+        (status = 400, description = "Parts missing, repeated or out of range, ETags wrong, or a size unlike the announced one.", body = ErrorBody),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not its uploader nor an admin, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 404, description = "No such direct upload in progress.", body = ErrorBody),
+        (status = 409, description = "The objects are on local disk: there is no bucket.", body = ErrorBody),
+    ))]
 pub async fn complete(
     principal: Principal,
     State(state): State<SharedState>,
@@ -249,8 +285,19 @@ pub async fn complete(
     Ok(Json(view(&state, asset, true).await?))
 }
 
-/// `DELETE /api/v1/direct-uploads/{id}`: abandons the upload, its parts
-/// and its asset.
+/// Abort a direct upload: its parts and its asset are removed.
+///
+/// Needs role uploader and scope `assets:write`, and to be its uploader or an admin.
+#[utoipa::path(delete, path = "/api/v1/direct-uploads/{id}", tag = "uploads", operation_id = "direct_abort",
+    params(("id" = String, Path, description = "The upload's (and asset's) id.")),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 204, description = "Aborted."),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not its uploader nor an admin, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 404, description = "No such direct upload in progress.", body = ErrorBody),
+        (status = 409, description = "The objects are on local disk: there is no bucket.", body = ErrorBody),
+    ))]
 pub async fn abort(
     principal: Principal,
     State(state): State<SharedState>,

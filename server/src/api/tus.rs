@@ -22,7 +22,7 @@ use tokio::io::AsyncWriteExt;
 use cdlc_plugin_api::Principal;
 
 use super::upload::{complete_upload, Arrived};
-use super::{authz, ApiError, SharedState};
+use super::{authz, ApiError, ErrorBody, SharedState};
 
 /// Uploads with a PATCH in flight: a second one at the same time gets 409.
 static BUSY: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
@@ -92,7 +92,15 @@ impl From<tus::TusError> for ApiError {
     }
 }
 
-/// `OPTIONS /api/v1/uploads`: what this server supports.
+/// tus discovery: what this server supports.
+///
+/// Anyone. (A browser's CORS preflight, with Access-Control-Request-Method,
+/// is answered by the CORS layer instead.)
+#[utoipa::path(options, path = "/api/v1/uploads", tag = "uploads", operation_id = "tus_options", responses(
+    (status = 204, description = "The supported version, extensions and largest size.", headers(
+        ("tus-version" = String), ("tus-extension" = String, description = "creation,termination"),
+        ("tus-max-size" = u64, description = "`max_upload_bytes`"))),
+))]
 pub async fn options(State(state): State<SharedState>) -> Response {
     let mut response = tus_headers(StatusCode::NO_CONTENT.into_response());
     let headers = response.headers_mut();
@@ -104,7 +112,26 @@ pub async fn options(State(state): State<SharedState>) -> Response {
     response
 }
 
-/// `POST /api/v1/uploads`: creates the asset and an empty upload.
+/// tus creation: a new upload and its asset (status uploading).
+///
+/// Needs role uploader and scope `assets:write`.
+#[utoipa::path(post, path = "/api/v1/uploads", tag = "uploads", operation_id = "tus_create",
+    params(("tus-resumable" = String, Header, description = "1.0.0"),
+        ("upload-length" = u64, Header, description = "The file's size in bytes."),
+        ("upload-metadata" = Option<String>, Header,
+            description = "tus metadata: `title` (base64) and `private` (base64 of true or false)."),
+    ),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 201, description = "Created; PATCH the bytes to `Location`.", headers(
+            ("location" = String, description = "/api/v1/uploads/{id}"),
+            ("cdlc-asset-id" = String, description = "The asset's id, which is also the upload's."))),
+        (status = 400, description = "No or a bad Upload-Length, a 0-byte file or bad Upload-Metadata.", body = ErrorBody),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not an uploader, a key without `assets:write`, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 412, description = "Not Tus-Resumable: 1.0.0.", body = ErrorBody),
+        (status = 413, description = "Larger than `max_upload_bytes`.", body = ErrorBody),
+    ))]
 pub async fn create(
     principal: Principal,
     State(state): State<SharedState>,
@@ -147,7 +174,20 @@ async fn load(state: &SharedState, id: &str) -> Result<(UploadInfo, u64), ApiErr
     Ok((info, offset))
 }
 
-/// `HEAD /api/v1/uploads/{id}`: how many bytes the server has.
+/// tus offset: how many bytes the server has.
+///
+/// Needs role uploader and scope `assets:write`, and to be the upload's
+/// uploader or an admin. (A HEAD answer has no body: errors are the status.)
+#[utoipa::path(head, path = "/api/v1/uploads/{id}", tag = "uploads", operation_id = "tus_head",
+    params(("id" = String, Path, description = "The upload's (and asset's) id."), ("tus-resumable" = String, Header, description = "1.0.0"),),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"])),
+    responses(
+        (status = 200, description = "The offset and length.", headers(("upload-offset" = u64), ("upload-length" = u64))),
+        (status = 401, description = "Not signed in."),
+        (status = 403, description = "Not its uploader nor an admin."),
+        (status = 404, description = "No such upload in progress."),
+        (status = 412, description = "Not Tus-Resumable: 1.0.0."),
+    ))]
 pub async fn head(
     principal: Principal,
     State(state): State<SharedState>,
@@ -163,7 +203,27 @@ pub async fn head(
     Ok(response)
 }
 
-/// `PATCH /api/v1/uploads/{id}`: appends bytes at Upload-Offset.
+/// tus: append bytes at Upload-Offset; the last byte queues the transcode.
+///
+/// Needs role uploader and scope `assets:write`, and to be the upload's
+/// uploader or an admin.
+#[utoipa::path(patch, path = "/api/v1/uploads/{id}", tag = "uploads", operation_id = "tus_patch",
+    params(("id" = String, Path, description = "The upload's (and asset's) id."), ("tus-resumable" = String, Header, description = "1.0.0"),
+        ("upload-offset" = u64, Header, description = "The offset HEAD answered."),
+    ),
+    request_body(content = inline(String), content_type = "application/offset+octet-stream",
+        description = "The bytes from Upload-Offset on."),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 204, description = "Appended.", headers(("upload-offset" = u64, description = "The new offset."))),
+        (status = 400, description = "No Upload-Offset, a body past Upload-Length, or a body cut off (what arrived is kept).", body = ErrorBody),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not its uploader nor an admin, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 404, description = "No such upload in progress.", body = ErrorBody),
+        (status = 409, description = "Upload-Offset is not the server's, or another PATCH is running.", body = ErrorBody),
+        (status = 412, description = "Not Tus-Resumable: 1.0.0.", body = ErrorBody),
+        (status = 415, description = "Not Content-Type: application/offset+octet-stream.", body = ErrorBody),
+    ))]
 pub async fn patch(
     principal: Principal,
     State(state): State<SharedState>,
@@ -241,7 +301,21 @@ async fn finish(state: &SharedState, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `DELETE /api/v1/uploads/{id}`: abandons an unfinished upload and its asset.
+/// tus termination: abandon the upload and its asset.
+///
+/// Needs role uploader and scope `assets:write`, and to be the upload's
+/// uploader or an admin.
+#[utoipa::path(delete, path = "/api/v1/uploads/{id}", tag = "uploads", operation_id = "tus_terminate",
+    params(("id" = String, Path, description = "The upload's (and asset's) id."), ("tus-resumable" = String, Header, description = "1.0.0"),),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 204, description = "Abandoned."),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not its uploader nor an admin, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 404, description = "No such upload in progress.", body = ErrorBody),
+        (status = 409, description = "A PATCH to it is running.", body = ErrorBody),
+        (status = 412, description = "Not Tus-Resumable: 1.0.0.", body = ErrorBody),
+    ))]
 pub async fn terminate(
     principal: Principal,
     State(state): State<SharedState>,
