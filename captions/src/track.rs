@@ -2,13 +2,15 @@
 //! them and the manifests announce them.
 
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 /// The most text tracks one asset may have.
 pub const MAX_TRACKS: usize = 32;
 
 /// What a track is for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
+#[schema(as = CaptionKind)]
 pub enum Kind {
     /// The dialogue, translated or transcribed.
     Subtitles,
@@ -38,7 +40,8 @@ impl Kind {
 }
 
 /// One text track of an asset.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[schema(as = TextTrack)]
 pub struct TrackInfo {
     /// `{language}`, `{language}-cc` or `{language}-forced`: one track per
     /// language and kind, and its folder name under the stream.

@@ -95,13 +95,20 @@ mod tests {
             TrackInfo::new("de", "Deutsch", Kind::Forced, 1).unwrap(),
         ];
         let master = master_playlist(&output(), &tracks);
-        let Ok(m3u8_rs::Playlist::MasterPlaylist(parsed)) = m3u8_rs::parse_playlist_res(master.as_bytes()) else {
+        let Ok(m3u8_rs::Playlist::MasterPlaylist(parsed)) = m3u8_rs::parse_playlist_res(master.as_bytes())
+        else {
             panic!("not a master playlist: {master}");
         };
-        let subs: Vec<_> =
-            parsed.alternatives.iter().filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles).collect();
+        let subs: Vec<_> = parsed
+            .alternatives
+            .iter()
+            .filter(|a| a.media_type == m3u8_rs::AlternativeMediaType::Subtitles)
+            .collect();
         assert_eq!(subs.len(), 2, "{master}");
-        assert_eq!((subs[0].language.as_deref(), subs[0].uri.as_deref()), (Some("en"), Some("subs/en/playlist.m3u8")));
+        assert_eq!(
+            (subs[0].language.as_deref(), subs[0].uri.as_deref()),
+            (Some("en"), Some("subs/en/playlist.m3u8"))
+        );
         assert!(subs[1].forced, "{master}");
         assert!(parsed.variants.iter().all(|v| v.subtitles.as_deref() == Some("subs")), "{master}");
         assert!(!master_playlist(&output(), &[]).contains("SUBTITLES"));
@@ -109,18 +116,33 @@ mod tests {
 
     #[test]
     fn a_track_is_cut_on_the_video_segments() {
-        let (_, cues) = parse(b"WEBVTT\n\n00:00:00.500 --> 00:00:01.500\none\n\n00:00:03.900 --> 00:00:04.200\ntwo\n").unwrap();
+        let (_, cues) =
+            parse(b"WEBVTT\n\n00:00:00.500 --> 00:00:01.500\none\n\n00:00:03.900 --> 00:00:04.200\ntwo\n")
+                .unwrap();
         let files = track_files(&output(), "en", &cues);
         let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
-        assert_eq!(names, ["subs/en/00001.vtt", "subs/en/00002.vtt", "subs/en/00003.vtt", "subs/en/playlist.m3u8", "subs/en.vtt"]);
-        let Ok(m3u8_rs::Playlist::MediaPlaylist(list)) = m3u8_rs::parse_playlist_res(files[3].1.as_bytes()) else {
+        assert_eq!(
+            names,
+            [
+                "subs/en/00001.vtt",
+                "subs/en/00002.vtt",
+                "subs/en/00003.vtt",
+                "subs/en/playlist.m3u8",
+                "subs/en.vtt"
+            ]
+        );
+        let Ok(m3u8_rs::Playlist::MediaPlaylist(list)) = m3u8_rs::parse_playlist_res(files[3].1.as_bytes())
+        else {
             panic!("not a media playlist: {}", files[3].1);
         };
         assert_eq!(list.segments.len(), 3);
         assert!(list.end_list);
         assert_eq!(list.segments[0].uri, "00001.vtt");
         assert!(files[0].1.contains("one") && !files[0].1.contains("two"));
-        assert!(files[1].1.contains("two") && files[2].1.contains("two"), "a cue across a boundary is in both");
+        assert!(
+            files[1].1.contains("two") && files[2].1.contains("two"),
+            "a cue across a boundary is in both"
+        );
         assert_eq!(parse(files[4].1.as_bytes()).unwrap().1, cues);
     }
 }

@@ -28,9 +28,14 @@ pub enum CaptionsError {
     TooMany,
 }
 
-async fn read_json<T: serde::de::DeserializeOwned>(state: &AppState, key: &str) -> Result<Option<T>, CaptionsError> {
+async fn read_json<T: serde::de::DeserializeOwned>(
+    state: &AppState,
+    key: &str,
+) -> Result<Option<T>, CaptionsError> {
     match state.objects.get(key).await {
-        Ok(bytes) => serde_json::from_slice(&bytes).map(Some).map_err(|e| CaptionsError::Damaged(e.to_string())),
+        Ok(bytes) => {
+            serde_json::from_slice(&bytes).map(Some).map_err(|e| CaptionsError::Damaged(e.to_string()))
+        }
         Err(StorageError::NotFound(_)) => Ok(None),
         Err(other) => Err(other.into()),
     }
@@ -49,7 +54,12 @@ async fn write_index(state: &AppState, asset_id: &str, tracks: &[TrackInfo]) -> 
 
 /// Adds the track, or replaces the one of the same language and kind, then
 /// publishes if the asset is ready. Returns whether it replaced one.
-pub async fn put(state: &AppState, asset_id: &str, track: TrackInfo, cues: &[Cue]) -> Result<bool, CaptionsError> {
+pub async fn put(
+    state: &AppState,
+    asset_id: &str,
+    track: TrackInfo,
+    cues: &[Cue],
+) -> Result<bool, CaptionsError> {
     let mut all = tracks(state, asset_id).await?;
     let replaced = all.iter().any(|t| t.id == track.id);
     if !replaced && all.len() >= MAX_TRACKS {

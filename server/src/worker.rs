@@ -259,7 +259,11 @@ async fn process(
         reports.send(Report::Rendition { rendition: rendition_record(asset_id, rendition) }).await?;
     }
     let package = serde_json::to_vec(&output).map_err(JobFailure::retryable)?;
-    runner.objects.put(&keys::package(asset_id), Bytes::from(package)).await.map_err(JobFailure::retryable)?;
+    runner
+        .objects
+        .put(&keys::package(asset_id), Bytes::from(package))
+        .await
+        .map_err(JobFailure::retryable)?;
     // Without text tracks: the server adds them once the asset is ready.
     let mut manifests = Vec::new();
     cdlc_packager::write_manifests(&output, &[], |path, bytes| {

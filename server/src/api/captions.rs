@@ -9,7 +9,9 @@ use axum::Json;
 use cdlc_captions::{Kind, TrackInfo, MAX_FILE_BYTES};
 use cdlc_plugin_api::Principal;
 
-use super::{authz, ApiError, SharedState};
+use utoipa::ToSchema;
+
+use super::{authz, ApiError, ErrorBody, SharedState};
 use crate::captions::{self, CaptionsError};
 
 impl From<CaptionsError> for ApiError {
@@ -28,16 +30,51 @@ async fn existing(state: &SharedState, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// `GET …/captions`: the asset's text tracks.
-pub async fn list(State(state): State<SharedState>, Path(id): Path<String>) -> Result<Json<Vec<TrackInfo>>, ApiError> {
+/// The asset's text tracks (subtitles, captions, forced), in the order added.
+#[utoipa::path(get, path = "/api/v1/assets/{id}/captions", tag = "assets", operation_id = "list_captions",
+    params(("id" = String, Path, description = "The asset's id.")),
+    responses(
+        (status = 200, description = "The text tracks.", body = Vec<TrackInfo>),
+        (status = 404, description = "No such asset.", body = ErrorBody),
+    ))]
+pub async fn list(
+    State(state): State<SharedState>,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<TrackInfo>>, ApiError> {
     existing(&state, &id).await?;
     Ok(Json(captions::tracks(&state, &id).await?))
 }
 
-/// `POST …/captions`, multipart: `file` (SRT or WebVTT, UTF-8, at most
-/// 4 MiB), `language` (BCP 47), `label` (what the menu shows; the language
-/// when absent) and `kind` (`subtitles`, `captions` or `forced`). A track of
-/// the same language and kind is replaced (200), else added (201).
+/// The form of a text track.
+#[derive(ToSchema)]
+#[allow(dead_code)] // Read field by field in `add`; here for the schema.
+struct CaptionForm {
+    /// SRT or WebVTT, UTF-8, at most 4 MiB.
+    #[schema(value_type = String, content_media_type = "text/vtt")]
+    file: Vec<u8>,
+    /// A BCP 47 tag: `en`, `fr`, `pt-BR`.
+    language: String,
+    /// What the player's menu shows; the language when absent.
+    label: Option<String>,
+    /// `subtitles` (the default), `captions` or `forced`.
+    kind: Option<String>,
+}
+
+/// Add a text track, or replace the one of the same language and kind; a
+/// ready asset's manifests name it at once, without transcoding again.
+#[utoipa::path(post, path = "/api/v1/assets/{id}/captions", tag = "assets", operation_id = "add_caption",
+    params(("id" = String, Path, description = "The asset's id.")),
+    request_body(content = CaptionForm, content_type = "multipart/form-data"),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 201, description = "Added.", body = TrackInfo),
+        (status = 200, description = "Replaced the track of the same language and kind.", body = TrackInfo),
+        (status = 400, description = "Not SRT or WebVTT, not UTF-8, a bad cue time, over 4 MiB, or a bad language or label.", body = ErrorBody),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not its uploader nor an admin, a key without `assets:write`, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 404, description = "No such asset.", body = ErrorBody),
+        (status = 409, description = "The asset already has 32 text tracks.", body = ErrorBody),
+    ))]
 pub async fn add(
     principal: Principal,
     State(state): State<SharedState>,
@@ -66,7 +103,8 @@ pub async fn add(
             bytes.extend_from_slice(&chunk);
         }
         let text = || {
-            String::from_utf8(bytes.clone()).map_err(|_| ApiError::BadRequest(format!("the field {name} is not UTF-8")))
+            String::from_utf8(bytes.clone())
+                .map_err(|_| ApiError::BadRequest(format!("the field {name} is not UTF-8")))
         };
         match name.as_str() {
             "file" => file = Some(bytes),
@@ -90,7 +128,19 @@ pub async fn add(
     Ok((if replaced { StatusCode::OK } else { StatusCode::CREATED }, Json(track)))
 }
 
-/// `DELETE …/captions/{track}`: removes the track from the asset and its manifests.
+/// Remove a text track from the asset and its manifests.
+#[utoipa::path(delete, path = "/api/v1/assets/{id}/captions/{track}", tag = "assets", operation_id = "delete_caption",
+    params(
+        ("id" = String, Path, description = "The asset's id."),
+        ("track" = String, Path, description = "The track's id: `en`, `en-cc`, `en-forced`."),
+    ),
+    security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
+    responses(
+        (status = 204, description = "Removed."),
+        (status = 401, description = "Not signed in.", body = ErrorBody),
+        (status = 403, description = "Not its uploader nor an admin, a key without `assets:write`, or a cookie write without the CSRF header.", body = ErrorBody),
+        (status = 404, description = "No such asset or track.", body = ErrorBody),
+    ))]
 pub async fn remove(
     principal: Principal,
     State(state): State<SharedState>,

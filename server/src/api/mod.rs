@@ -6,6 +6,7 @@
 
 mod assets;
 pub(crate) mod authz;
+mod captions;
 mod direct;
 mod document;
 mod refusal;
@@ -79,6 +80,8 @@ fn documented(state: &SharedState) -> OpenApiRouter {
         .routes(routes!(assets::list, assets::upload))
         .routes(routes!(assets::get, assets::delete))
         .routes(routes!(assets::events))
+        .routes(routes!(captions::list, captions::add))
+        .routes(routes!(captions::remove))
         .routes(routes!(tus::create, tus::options))
         .routes(routes!(tus::head, tus::patch, tus::terminate))
         .routes(routes!(direct::create))

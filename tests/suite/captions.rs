@@ -1,0 +1,137 @@
+//! Subtitles and captions on a real `cdlc serve`: a sidecar added while the
+//! asset transcodes is in its manifests once it is ready; one added, replaced
+//! or removed on a ready asset changes the manifests at once (no new
+//! transcode); bad files get sentences.
+
+use std::path::Path;
+use std::time::Duration;
+
+use crate::server::{clip, Server, TOKEN};
+
+const SRT: &str = "1\r\n00:00:00,500 --> 00:00:01,500\r\nHello, \"world\"\r\n\r\n2\r\n00:00:02,900 --> 00:00:03,200\r\nAcross a boundary\r\n";
+const VTT_FR: &str = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour [musique]\n";
+
+fn add(server: &Server, id: &str, file: &Path, fields: &[&str]) -> (u16, serde_json::Value) {
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let form = format!("file=@{}", file.display());
+    let mut args = vec!["-X", "POST", "-H", &auth, "-F", &form];
+    for field in fields {
+        args.extend(["-F", field]);
+    }
+    let (status, body) = server.curl(&args, &format!("/api/v1/assets/{id}/captions"));
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+}
+
+fn write(dir: &Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write sidecar");
+    path
+}
+
+#[test]
+fn text_tracks_reach_the_manifests_before_and_after_ready_and_bad_files_are_refused() {
+    let (dir, src) = clip(4);
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let (status, asset) = server.upload(&src, Some(TOKEN));
+    assert_eq!(status, 201, "{asset}");
+    let id = asset["id"].as_str().expect("id").to_owned();
+
+    // Added while the asset is still processing (or just ready): published at ready.
+    let srt = write(dir.path(), "en.srt", SRT.as_bytes());
+    let (status, track) = add(&server, &id, &srt, &["language=en", "label=English"]);
+    assert_eq!(status, 201, "{track}");
+    assert_eq!(
+        (track["id"].as_str(), track["kind"].as_str(), track["cues"].as_u64()),
+        (Some("en"), Some("subtitles"), Some(2))
+    );
+    server.wait_for(&id, &["ready"], Duration::from_secs(120));
+
+    let master = |server: &Server| server.get(&format!("/streams/{id}/master.m3u8")).1;
+    let text = master(&server);
+    assert!(
+        text.contains(r#"#EXT-X-MEDIA:TYPE=SUBTITLES,GROUP-ID="subs",NAME="English",LANGUAGE="en""#),
+        "{text}"
+    );
+    assert!(
+        text.lines()
+            .filter(|l| l.starts_with("#EXT-X-STREAM-INF"))
+            .all(|l| l.contains(r#"SUBTITLES="subs""#)),
+        "{text}"
+    );
+    let (status, playlist) = server.get(&format!("/streams/{id}/subs/en/playlist.m3u8"));
+    assert_eq!(status, 200, "{playlist}");
+    let video = server.get(&format!("/streams/{id}/360p/playlist.m3u8")).1;
+    let count = |p: &str| p.lines().filter(|l| l.starts_with("#EXTINF")).count();
+    assert_eq!(count(&playlist), count(&video), "one WebVTT segment per video segment:\n{playlist}\n{video}");
+    let (status, first) = server.get(&format!("/streams/{id}/subs/en/00001.vtt"));
+    assert_eq!(status, 200);
+    assert!(first.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"), "{first}");
+    assert!(first.contains("00:00:00.500 --> 00:00:01.500\nHello, \"world\""), "SRT became WebVTT: {first}");
+    let mpd = server.get(&format!("/streams/{id}/manifest.mpd")).1;
+    assert!(mpd.contains(r#"contentType="text" mimeType="text/vtt" lang="en""#), "{mpd}");
+    let (status, whole) = server.get(&format!("/streams/{id}/subs/en.vtt"));
+    assert_eq!(status, 200);
+    assert!(whole.contains("Across a boundary"), "{whole}");
+
+    // On the ready asset: a second track appears at once, a replacement
+    // changes the cues, a removal takes the track out.
+    let fr = write(dir.path(), "fr.vtt", VTT_FR.as_bytes());
+    let (status, track) = add(&server, &id, &fr, &["language=fr", "label=Français (SDH)", "kind=captions"]);
+    assert_eq!(status, 201, "{track}");
+    assert_eq!(track["id"], "fr-cc");
+    let text = master(&server);
+    assert!(
+        text.contains(r#"NAME="Français (SDH)",LANGUAGE="fr""#) && text.contains("public.accessibility"),
+        "{text}"
+    );
+    let again = write(dir.path(), "en2.vtt", b"WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nReplaced\n");
+    let (status, track) = add(&server, &id, &again, &["language=en", "label=English"]);
+    assert_eq!((status, track["cues"].as_u64()), (200, Some(1)), "{track}");
+    assert!(server.get(&format!("/streams/{id}/subs/en.vtt")).1.contains("Replaced"));
+    let list = server.json(&format!("/api/v1/assets/{id}/captions"));
+    assert_eq!(list.as_array().map(|l| l.len()), Some(2), "{list}");
+
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let (status, body) =
+        server.curl(&["-X", "DELETE", "-H", &auth], &format!("/api/v1/assets/{id}/captions/fr-cc"));
+    assert_eq!(status, 204, "{body}");
+    assert!(!master(&server).contains("LANGUAGE=\"fr\""));
+    assert_eq!(server.get(&format!("/streams/{id}/subs/fr-cc.vtt")).0, 404);
+    let (status, body) =
+        server.curl(&["-X", "DELETE", "-H", &auth], &format!("/api/v1/assets/{id}/captions/fr-cc"));
+    assert_eq!(status, 404, "{body}");
+
+    // Bad input: a sentence each, never a crash.
+    let cases: [(&str, &[u8], &[&str], &str); 7] = [
+        ("utf16.srt", b"\xff\xfe1\x00\n\x00", &["language=en"], "not UTF-8"),
+        (
+            "backwards.vtt",
+            b"WEBVTT\n\n00:00:02.000 --> 00:00:01.000\nx\n",
+            &["language=en"],
+            "ends before it starts",
+        ),
+        ("notes.txt", b"just some text", &["language=en"], "neither WebVTT"),
+        ("ok.vtt", VTT_FR.as_bytes(), &["language=english"], "BCP 47"),
+        ("ok.vtt", VTT_FR.as_bytes(), &["language=en", "kind=sdh"], "subtitles, captions or forced"),
+        ("ok.vtt", VTT_FR.as_bytes(), &["language=en", "label=a\"b"], "quotes"),
+        ("ok.vtt", VTT_FR.as_bytes(), &[], "send the field language"),
+    ];
+    for (name, bytes, fields, expected) in cases {
+        let file = write(dir.path(), name, bytes);
+        let (status, body) = add(&server, &id, &file, fields);
+        assert_eq!(status, 400, "{name} {fields:?}: {body}");
+        assert!(body["error"]["message"].as_str().unwrap_or_default().contains(expected), "{name}: {body}");
+    }
+    let huge = write(dir.path(), "huge.vtt", &vec![b'a'; 5 * 1024 * 1024]);
+    let (status, body) = add(&server, &id, &huge, &["language=en"]);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("larger than 4 MiB"), "{body}");
+    let (status, _) = server.curl(
+        &["-X", "POST", "-F", &format!("file=@{}", fr.display()), "-F", "language=en"],
+        &format!("/api/v1/assets/{id}/captions"),
+    );
+    assert_eq!(status, 401, "a write needs a credential");
+    let (status, _) = add(&server, "00000000-0000-0000-0000-000000000000", &fr, &["language=en"]);
+    assert_eq!(status, 404);
+    assert_eq!(server.get("/healthz").0, 200, "the server is still up");
+}
