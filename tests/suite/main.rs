@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod booking;
 mod cluster;
 mod corpus;
 mod inputs;

@@ -219,18 +219,48 @@ struct ConfirmBody {
     card_number: String,
 }
 
-/// Moves an intent to succeeded once: a second success is refused, so an
-/// intent is charged at most once.
-fn succeed(provider: &Provider, ledger: &mut Ledger, id: &str) -> Value {
-    let Some(stored) = ledger.intents.get_mut(id) else { return Value::Null };
-    stored.intent.status = IntentStatus::Succeeded;
-    stored.intent.next_action_url = None;
-    stored.intent.last_error = None;
-    stored.charges += 1;
+fn status_of(ledger: &Ledger, id: &str) -> Result<IntentStatus, (StatusCode, Json<Value>)> {
+    ledger
+        .intents
+        .get(id)
+        .map(|s| s.intent.status)
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no intent {id}")))
+}
+
+/// Changes an intent, announces it as `event` and answers it.
+fn transition(
+    provider: &Provider,
+    ledger: &mut Ledger,
+    id: &str,
+    event: &str,
+    change: impl FnOnce(&mut StoredIntent),
+) -> Answer {
+    let stored =
+        ledger.intents.get_mut(id).ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no intent {id}")))?;
+    change(stored);
     let intent = stored.intent.clone();
     let answer = Provider::intent_json(stored);
-    provider.emit(ledger, "payment_intent.succeeded", &intent);
-    answer
+    provider.emit(ledger, event, &intent);
+    Ok(Json(answer).into_response())
+}
+
+/// Moves an intent to succeeded; callers allow it only from a state a
+/// success can follow, so an intent is charged at most once.
+fn succeed(provider: &Provider, ledger: &mut Ledger, id: &str) -> Answer {
+    transition(provider, ledger, id, "payment_intent.succeeded", |stored| {
+        stored.intent.status = IntentStatus::Succeeded;
+        stored.intent.next_action_url = None;
+        stored.intent.last_error = None;
+        stored.charges += 1;
+    })
+}
+
+fn fail(provider: &Provider, ledger: &mut Ledger, id: &str, why: &str) -> Answer {
+    transition(provider, ledger, id, "payment_intent.payment_failed", |stored| {
+        stored.intent.status = IntentStatus::RequiresPaymentMethod;
+        stored.intent.next_action_url = None;
+        stored.intent.last_error = Some(why.into());
+    })
 }
 
 async fn confirm(
@@ -239,11 +269,7 @@ async fn confirm(
     Json(body): Json<ConfirmBody>,
 ) -> Answer {
     let mut ledger = provider.ledger();
-    let status = ledger
-        .intents
-        .get(&id)
-        .map(|s| s.intent.status)
-        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no intent {id}")))?;
+    let status = status_of(&ledger, &id)?;
     if status != IntentStatus::RequiresPaymentMethod {
         return Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -252,25 +278,15 @@ async fn confirm(
     }
     let card: String = body.card_number.chars().filter(char::is_ascii_digit).collect();
     match card.as_str() {
-        CARD_SUCCEEDS => Ok(Json(succeed(&provider, &mut ledger, &id)).into_response()),
-        CARD_DECLINED => {
-            let stored = ledger.intents.get_mut(&id).ok_or_else(|| refuse(StatusCode::NOT_FOUND, "gone"))?;
-            stored.intent.last_error = Some("the card was declined; try another card".into());
-            let intent = stored.intent.clone();
-            let answer = Provider::intent_json(stored);
-            provider.emit(&mut ledger, "payment_intent.payment_failed", &intent);
-            Ok(Json(answer).into_response())
-        }
+        CARD_SUCCEEDS => succeed(&provider, &mut ledger, &id),
+        CARD_DECLINED => fail(&provider, &mut ledger, &id, "the card was declined; try another card"),
         CARD_REQUIRES_ACTION => {
             let url = format!("{}/authenticate/{id}", provider.options.base_url);
-            let stored = ledger.intents.get_mut(&id).ok_or_else(|| refuse(StatusCode::NOT_FOUND, "gone"))?;
-            stored.intent.status = IntentStatus::RequiresAction;
-            stored.intent.next_action_url = Some(url);
-            stored.intent.last_error = None;
-            let intent = stored.intent.clone();
-            let answer = Provider::intent_json(stored);
-            provider.emit(&mut ledger, "payment_intent.requires_action", &intent);
-            Ok(Json(answer).into_response())
+            transition(&provider, &mut ledger, &id, "payment_intent.requires_action", |stored| {
+                stored.intent.status = IntentStatus::RequiresAction;
+                stored.intent.next_action_url = Some(url);
+                stored.intent.last_error = None;
+            })
         }
         _ => Err(refuse(
             StatusCode::BAD_REQUEST,
@@ -314,27 +330,17 @@ async fn authenticate(
     Form(form): Form<AuthenticateForm>,
 ) -> Answer {
     let mut ledger = provider.ledger();
-    let status = ledger
-        .intents
-        .get(&id)
-        .map(|s| s.intent.status)
-        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no intent {id}")))?;
-    if status != IntentStatus::RequiresAction {
+    if status_of(&ledger, &id)? != IntentStatus::RequiresAction {
         return Err(refuse(StatusCode::BAD_REQUEST, format!("the intent {id} needs no action now")));
     }
     match form.action.as_str() {
-        "approve" => Ok(Json(succeed(&provider, &mut ledger, &id)).into_response()),
-        "fail" => {
-            let stored = ledger.intents.get_mut(&id).ok_or_else(|| refuse(StatusCode::NOT_FOUND, "gone"))?;
-            stored.intent.status = IntentStatus::RequiresPaymentMethod;
-            stored.intent.next_action_url = None;
-            stored.intent.last_error =
-                Some("the card's authentication failed; try again or use another card".into());
-            let intent = stored.intent.clone();
-            let answer = Provider::intent_json(stored);
-            provider.emit(&mut ledger, "payment_intent.payment_failed", &intent);
-            Ok(Json(answer).into_response())
-        }
+        "approve" => succeed(&provider, &mut ledger, &id),
+        "fail" => fail(
+            &provider,
+            &mut ledger,
+            &id,
+            "the card's authentication failed; try again or use another card",
+        ),
         other => {
             Err(refuse(StatusCode::BAD_REQUEST, format!("action must be approve or fail, not {other:?}")))
         }
