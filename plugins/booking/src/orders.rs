@@ -861,9 +861,49 @@ pub(crate) async fn sweep_once(app: &App) -> Result<(), ApiError> {
                 .await?;
             }
         }
+        reconcile(app, now).await?;
         let owed = db.query("SELECT id FROM orders WHERE refund_state = 'owed' LIMIT 50", params![]).await?;
         for row in &owed {
             settle_refund(app, &row.get::<String>("id")?).await;
+        }
+    }
+    Ok(())
+}
+
+/// How long after its last change an unsettled payment is asked after.
+const RECONCILE_AFTER_MS: i64 = 3_000;
+/// Payments older than this are left alone (the buyer walked away).
+const RECONCILE_FOR_MS: i64 = 86_400_000;
+
+/// Asks the provider about payments whose outcome never arrived (a webhook
+/// lost while the server was down, a crash between confirm and apply) and
+/// applies what it says, so a payment taken always ends as tickets or a refund.
+async fn reconcile(app: &App, now: i64) -> Result<(), ApiError> {
+    let Some(provider) = &app.provider else { return Ok(()) };
+    let unsettled = app
+        .db()
+        .query(
+            "SELECT payment_intent FROM orders WHERE payment_intent IS NOT NULL \
+             AND status IN ('pending', 'expired', 'canceled') \
+             AND payment_status IN ('requires_payment_method', 'requires_action', 'processing') \
+             AND updated_at < ? AND created_at > ? ORDER BY updated_at LIMIT 50",
+            params![now - RECONCILE_AFTER_MS, now - RECONCILE_FOR_MS],
+        )
+        .await?;
+    for row in &unsettled {
+        let intent_id: String = row.get("payment_intent")?;
+        match provider.retrieve(&intent_id).await {
+            Ok(intent) => {
+                apply(app, &intent).await?;
+                // Asked again only after another pause.
+                app.db()
+                    .execute(
+                        "UPDATE orders SET updated_at = ? WHERE payment_intent = ?",
+                        params![now_ms(), &intent_id],
+                    )
+                    .await?;
+            }
+            Err(error) => tracing::info!(plugin = "booking", %error, "cannot reconcile a payment now"),
         }
     }
     Ok(())
