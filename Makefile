@@ -67,13 +67,13 @@ run: build
 	./target/release/cdlc serve --data-dir data
 
 test: deps web weed
-	cargo build -p cdlc
+	cargo build -p cdlc -p cdlc-plugin-booking
 	cargo test --workspace
 	$(MAKE) test-browser
 
 # The browser suite (web/e2e): a real cdlc serve driven through Debian's Chromium.
 test-browser: deps web browser-deps
-	cargo build -p cdlc
+	cargo build -p cdlc -p cdlc-plugin-booking
 	cd web && node e2e/run.mjs
 
 # Fuzzing (fuzz/, a cargo-fuzz workspace of its own built into fuzz/target):

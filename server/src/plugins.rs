@@ -15,7 +15,9 @@ const OFF_BY_DEFAULT: &[&str] = &["guestbook", "tally"];
 
 /// Every plugin this binary has.
 pub fn built_in() -> Vec<Arc<dyn Plugin>> {
-    cdlc_plugin_sample::plugins()
+    let mut plugins = cdlc_plugin_sample::plugins();
+    plugins.push(Arc::new(cdlc_plugin_booking::Booking::new()));
+    plugins
 }
 
 /// The `[plugins]` table with `enabled = false` added to each sample that

@@ -9,23 +9,23 @@ use serde_json::{json, Value};
 use crate::server::{Server, TOKEN};
 
 /// One answer: status, headers (lower-cased names) and the JSON body.
-struct Answer {
-    status: u16,
-    headers: Vec<(String, String)>,
-    body: Value,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: Vec<(String, String)>,
+    pub(crate) body: Value,
 }
 
 impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
     }
 
-    fn message(&self) -> &str {
+    pub(crate) fn message(&self) -> &str {
         self.body["error"]["message"].as_str().unwrap_or_default()
     }
 
     /// A refusal in the one error shape, with a sentence.
-    fn refused(&self, status: u16, says: &str) {
+    pub(crate) fn refused(&self, status: u16, says: &str) {
         assert_eq!(self.status, status, "{}", self.body);
         assert!(self.body["error"]["code"].is_string(), "the one error shape: {}", self.body);
         assert!(self.message().contains(says), "wanted {says:?} in {}", self.body);
@@ -34,7 +34,7 @@ impl Answer {
 
 /// How a request proves who it is.
 #[derive(Clone, Copy)]
-enum As<'a> {
+pub(crate) enum As<'a> {
     Nobody,
     Bearer(&'a str),
     /// The web UI's cookie, with or without the CSRF header.
@@ -44,8 +44,23 @@ enum As<'a> {
     },
 }
 
-fn call(server: &Server, method: &str, path: &str, who: As, body: Option<&Value>) -> Answer {
+pub(crate) fn call(server: &Server, method: &str, path: &str, who: As, body: Option<&Value>) -> Answer {
+    call_with(server, method, path, who, body, &[])
+}
+
+/// `call` with extra request headers (`Idempotency-Key`…).
+pub(crate) fn call_with(
+    server: &Server,
+    method: &str,
+    path: &str,
+    who: As,
+    body: Option<&Value>,
+    headers: &[(&str, &str)],
+) -> Answer {
     let mut args: Vec<String> = vec!["-i".into(), "-X".into(), method.into()];
+    for (name, value) in headers {
+        args.extend(["-H".into(), format!("{name}: {value}")]);
+    }
     match who {
         As::Nobody => {}
         As::Bearer(token) => args.extend(["-H".into(), format!("Authorization: Bearer {token}")]),
@@ -76,7 +91,7 @@ fn call(server: &Server, method: &str, path: &str, who: As, body: Option<&Value>
     Answer { status, headers, body: serde_json::from_str(body).unwrap_or(Value::Null) }
 }
 
-fn sign_up(server: &Server, handle: &str) -> Value {
+pub(crate) fn sign_up(server: &Server, handle: &str) -> Value {
     let body =
         json!({ "handle": handle, "email": format!("{handle}@example.com"), "password": password(handle) });
     let answer = call(server, "POST", "/api/v1/accounts/sign-up", As::Nobody, Some(&body));
@@ -89,7 +104,7 @@ fn password(handle: &str) -> String {
 }
 
 /// Signs in for a bearer session token.
-fn sign_in(server: &Server, handle: &str) -> String {
+pub(crate) fn sign_in(server: &Server, handle: &str) -> String {
     let body = json!({ "login": handle, "password": password(handle), "token": true });
     let answer = call(server, "POST", "/api/v1/accounts/sign-in", As::Nobody, Some(&body));
     assert_eq!(answer.status, 200, "{}", answer.body);
@@ -131,7 +146,7 @@ fn upload(server: &Server, file: &Path, who: As) -> Answer {
     Answer { status, headers: Vec::new(), body: serde_json::from_str(body).unwrap_or(Value::Null) }
 }
 
-fn start_with_config(data: &Path, config: &str) -> Server {
+pub(crate) fn start_with_config(data: &Path, config: &str) -> Server {
     std::fs::create_dir_all(data).expect("data dir");
     let file = data.join("cdlc.toml");
     std::fs::write(&file, config).expect("config");

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod booking;
 mod captions;
 mod cluster;
 mod corpus;
