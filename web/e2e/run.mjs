@@ -233,7 +233,7 @@ const tests = [
       await page.goto(`${server.url}/assets/${ids.clip}`);
       if ((await page.getAttribute('#app', 'data-engine')) !== engine) await page.click(`button[data-engine="${engine}"]`);
       await page.waitForSelector(`#app[data-engine="${engine}"]`);
-      await page.waitForSelector('#subtitles-select option[data-lang="en"]', { timeout: PLAY_TIMEOUT });
+      await page.waitForSelector('#subtitles-select option[data-lang="en"]', { state: 'attached', timeout: PLAY_TIMEOUT });
       assert.equal(await page.locator('#subtitles-select option[data-lang="en"]').textContent(), 'English');
       await page.selectOption('#subtitles-select', { label: 'English' });
       await waitForPlayback(1);
