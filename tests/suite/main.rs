@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod cluster;
 mod corpus;
+mod cql;
 mod inputs;
 mod isolation;
 mod refusals;
