@@ -13,7 +13,7 @@ BROWSER_APT_PACKAGES := chromium
 APT_PACKAGES += nats-server
 # The CQL tests run Apache Cassandra 5.0 (jars from Maven Central, see
 # `cassandra`) on Java 17; the MySQL tests run Debian's MariaDB.
-APT_PACKAGES += openjdk-17-jdk-headless maven
+APT_PACKAGES += openjdk-17-jdk-headless maven mariadb-server
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 

@@ -15,13 +15,14 @@
 //! fails on Java 24 and later) and the jars, which `make test` fetches into
 //! `.cache/cassandra` (the node fetches them itself when Maven is there).
 
-use std::io::{Read, Seek, SeekFrom};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use cdlc_testkit::{free_ports, fresh_dir, tail, Watched};
 
 /// A running node's CQL address, named instead of starting one.
 pub const NODE_VARIABLE: &str = "CDLC_TEST_SCYLLA";
@@ -31,26 +32,6 @@ const STARTUP_LIMIT: Duration = Duration::from_secs(180);
 const STOP_LIMIT: Duration = Duration::from_secs(30);
 /// The datacenter a one-node Cassandra with SimpleSnitch reports.
 pub const DATACENTER: &str = "datacenter1";
-
-/// Runs the JVM; on EOF of stdin (this process closed the pipe or died)
-/// stops it: SIGTERM when `$DIR/stopping` exists (a stop the test asked
-/// for, which keeps the data), SIGKILL and the data removed otherwise.
-const WATCHDOG: &str = r#"
-"$0" "$@" >>"$CDLC_NODE_DIR/node.log" 2>&1 </dev/null &
-node=$!
-cat >/dev/null
-if [ -e "$CDLC_NODE_DIR/stopping" ]; then
-  kill -TERM "$node"
-  i=0
-  while kill -0 "$node" 2>/dev/null && [ $i -lt "$CDLC_STOP_TENTHS" ]; do sleep 0.1; i=$((i+1)); done
-  kill -9 "$node" 2>/dev/null
-  wait "$node"
-else
-  kill -9 "$node"
-  wait "$node"
-  rm -rf "$CDLC_NODE_DIR"
-fi
-"#;
 
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -64,7 +45,7 @@ pub struct CassandraNode {
 
 #[derive(Debug)]
 struct Process {
-    watchdog: Option<Child>,
+    server: Option<Watched>,
     dir: PathBuf,
     cql_port: u16,
     java: PathBuf,
@@ -101,19 +82,14 @@ impl CassandraNode {
     pub fn start() -> CassandraNode {
         let java = java17();
         let lib = jars();
-        let dir = std::env::temp_dir().join(format!(
-            "cdlc-cassandra-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(dir.join("conf")).expect("create the node's folder");
+        let dir = fresh_dir("cassandra", COUNTER.fetch_add(1, Ordering::Relaxed));
+        std::fs::create_dir_all(dir.join("conf")).expect("create the node's conf folder");
         let [cql_port, storage_port] = free_ports();
         std::fs::write(dir.join("conf/cassandra.yaml"), yaml(&dir, cql_port, storage_port))
             .expect("write cassandra.yaml");
         let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassandra");
         std::fs::copy(source.join("logback.xml"), dir.join("conf/logback.xml")).expect("copy logback.xml");
-        let mut process = Process { watchdog: None, dir, cql_port, java, lib, started_in: Duration::ZERO };
+        let mut process = Process { server: None, dir, cql_port, java, lib, started_in: Duration::ZERO };
         process.spawn();
         CassandraNode { address: format!("127.0.0.1:{cql_port}"), process: Some(process) }
     }
@@ -138,14 +114,14 @@ impl CassandraNode {
     /// its data for [`CassandraNode::restart`].
     pub fn stop(&mut self) {
         let process = self.process.as_mut().expect("a node this test started");
-        std::fs::write(process.dir.join("stopping"), "").expect("mark the stop");
-        process.close();
+        if let Some(mut server) = process.server.take() {
+            server.stop_gracefully();
+        }
     }
 
     /// Starts a stopped node again on the same ports and data.
     pub fn restart(&mut self) {
         let process = self.process.as_mut().expect("a node this test started");
-        let _ = std::fs::remove_file(process.dir.join("stopping"));
         process.spawn();
     }
 }
@@ -162,11 +138,8 @@ impl Process {
             });
         let conf = self.dir.join("conf");
         let started = Instant::now();
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg(&self.java)
-            .args(["-Xms1g", "-Xmx1g", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError"])
+        let mut java = Command::new(&self.java);
+        java.args(["-Xms1g", "-Xmx1g", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError"])
             .arg(format!("-javaagent:{}", jamm.display()))
             .arg(format!("@{}", options.display()))
             .arg(format!("-Dcassandra.config=file://{}", conf.join("cassandra.yaml").display()))
@@ -176,44 +149,23 @@ impl Process {
             .arg("-Dcassandra.ring_delay_ms=0")
             .arg("-cp")
             .arg(format!("{}:{}/*", conf.display(), self.lib.display()))
-            .arg("org.apache.cassandra.service.CassandraDaemon")
-            .env("CDLC_NODE_DIR", &self.dir)
-            .env("CDLC_STOP_TENTHS", (STOP_LIMIT.as_millis() / 100).to_string())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run sh");
-        self.watchdog = Some(watchdog);
+            .arg("org.apache.cassandra.service.CassandraDaemon");
         let log = self.dir.join("node.log");
+        let mut server = Watched::spawn(&java, &self.dir, &log, STOP_LIMIT);
         loop {
             if TcpStream::connect(("127.0.0.1", self.cql_port)).is_ok() {
                 self.started_in = started.elapsed();
+                self.server = Some(server);
                 return;
             }
-            if let Some(Ok(Some(status))) = self.watchdog.as_mut().map(Child::try_wait) {
-                panic!("Cassandra exited ({status}) before it opened its CQL port:\n{}", tail(&log));
+            if let Some(status) = server.exited() {
+                panic!("Cassandra exited ({status}) before it opened its CQL port:\n{}", tail(&log, 6000));
             }
             if started.elapsed() > STARTUP_LIMIT {
-                panic!("Cassandra did not open its CQL port within {STARTUP_LIMIT:?}:\n{}", tail(&log));
+                panic!("Cassandra did not open its CQL port within {STARTUP_LIMIT:?}:\n{}", tail(&log, 6000));
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-    }
-
-    /// Closes the watchdog's pipe and waits until the node is gone.
-    fn close(&mut self) {
-        if let Some(mut watchdog) = self.watchdog.take() {
-            drop(watchdog.stdin.take());
-            let _ = watchdog.wait();
-        }
-    }
-}
-
-impl Drop for Process {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(self.dir.join("stopping"));
-        self.close();
     }
 }
 
@@ -289,22 +241,4 @@ fn jars() -> PathBuf {
         cache.display()
     );
     cache.join("lib")
-}
-
-/// Distinct free loopback ports (held open together so none repeats).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> =
-        (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port")).collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("port").port())
-}
-
-fn tail(log: &Path) -> String {
-    let Ok(mut file) = std::fs::File::open(log) else {
-        return format!("(no log at {})", log.display());
-    };
-    let length = file.metadata().map(|m| m.len()).unwrap_or_default();
-    let _ = file.seek(SeekFrom::Start(length.saturating_sub(6000)));
-    let mut text = String::new();
-    let _ = file.read_to_string(&mut text);
-    text
 }
