@@ -105,7 +105,7 @@ fuzz-smoke: fuzz-deps
 
 BENCH_APT_PACKAGES := nginx wrk
 
-bench: deps
+bench: deps cassandra
 	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
@@ -115,6 +115,7 @@ bench: deps
 	cargo bench -p cdlc-benches --bench transcode_vs_ffmpeg
 	cargo bench -p cdlc-benches --bench time_to_playable
 	cargo bench -p cdlc-benches --bench edge_vs_nginx
+	cargo bench -p cdlc-benches --bench metadata_sqlite_vs_cql
 
 lint: deps
 	cargo fmt --all --check
