@@ -12,8 +12,9 @@ BROWSER_APT_PACKAGES := chromium
 # nats-server: the job queue's tests and the cluster test run a real JetStream server.
 APT_PACKAGES += nats-server
 # The CQL tests run Apache Cassandra 5.0 (jars from Maven Central, see
-# `cassandra`) on Java 17; the MySQL tests run Debian's MariaDB.
-APT_PACKAGES += openjdk-17-jdk-headless maven mariadb-server
+# `cassandra`) on Java 17; the MySQL tests run Debian's MariaDB (the -core
+# packages: the programs without a system service that starts at install).
+APT_PACKAGES += openjdk-17-jdk-headless maven mariadb-server-core mariadb-client-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 

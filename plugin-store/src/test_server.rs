@@ -1,7 +1,7 @@
 //! A real MariaDB server for tests (feature `test-server`): Debian's
-//! `mariadb-server` (`make test` installs it), a fresh data folder made by
-//! `mariadb-install-db`, `mariadbd` on a free loopback port, and a user
-//! with a password the tests connect as.
+//! `mariadb-server-core` and `mariadb-client-core` (`make test` installs
+//! them), a fresh data folder made by `mariadb-install-db`, `mariadbd` on
+//! a free loopback port, and a user with a password the tests connect as.
 //!
 //! [`MariaDbServer::shared`] starts one per test process, the first time a
 //! test asks; it is killed and its folder removed when the process ends,
@@ -164,11 +164,12 @@ fn tool(name: &str) -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).map(|dir| dir.join(name)).collect::<Vec<_>>())
         .unwrap_or_default();
-    on_path.into_iter().chain([Path::new("/usr/sbin").join(name), Path::new("/usr/bin").join(name)]).find(|p| p.is_file()).unwrap_or_else(|| {
+    let debian = [Path::new("/usr/sbin").join(name), Path::new("/usr/bin").join(name)];
+    on_path.into_iter().chain(debian).find(|p| p.is_file()).unwrap_or_else(|| {
         panic!(
-            "the MySQL tests run Debian's MariaDB, and {name} is not installed: install the Debian package \
-             mariadb-server (make test does), or set {SERVER_VARIABLE}=mysql://USER:PASSWORD@HOST:PORT to use a \
-             running MySQL or MariaDB server"
+            "the MySQL tests run Debian's MariaDB, and {name} is not installed: install the Debian \
+             packages mariadb-server-core and mariadb-client-core (make test does), or set \
+             {SERVER_VARIABLE}=mysql://USER:PASSWORD@HOST:PORT to use a running MySQL or MariaDB server"
         )
     })
 }
