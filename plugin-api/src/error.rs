@@ -153,6 +153,13 @@ impl From<StoreError> for ApiError {
             StoreError::Busy(_) => {
                 ApiError::unavailable("the database is busy; try again", Duration::from_secs(1))
             }
+            StoreError::Unavailable(reason) => {
+                tracing::warn!(error = %reason, "the database server is not answering");
+                ApiError::unavailable(
+                    "the database server is not answering; try again in 5 seconds",
+                    Duration::from_secs(5),
+                )
+            }
             other => ApiError::internal(other),
         }
     }

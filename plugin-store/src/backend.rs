@@ -11,11 +11,25 @@ pub(crate) trait Backend: Send + Sync {
     async fn execute(&self, sql: String, params: Vec<Value>) -> Result<u64, StoreError>;
     /// Runs one query outside any transaction.
     async fn query(&self, sql: String, params: Vec<Value>) -> Result<Vec<Row>, StoreError>;
-    /// Opens a transaction that holds the write lock from its start, so two
-    /// transactions cannot both read and then fail at their first write.
+    /// Opens a transaction. SQLite's holds the write lock from its start, so
+    /// two transactions cannot both read and then fail at their first write;
+    /// MySQL's takes row locks as it writes (READ COMMITTED), so a
+    /// read-then-write is safe only as a conditional write (the portable rule).
     async fn begin(&self) -> Result<Box<dyn TxBackend>, StoreError>;
+    /// Serializes `Db::migrate` across processes where a transaction does
+    /// not (MySQL commits DDL at once): held until released. `None`: the
+    /// backend's transactions already serialize migrations (SQLite).
+    async fn lock_migrations(&self) -> Result<Option<Box<dyn MigrationLock>>, StoreError> {
+        Ok(None)
+    }
     /// For messages: the file or server and database.
     fn describe(&self) -> &str;
+}
+
+/// What `lock_migrations` hands out.
+#[async_trait]
+pub(crate) trait MigrationLock: Send {
+    async fn release(self: Box<Self>);
 }
 
 /// One open transaction. Dropped without `commit`, it rolls back.

@@ -26,6 +26,10 @@ pub enum StoreError {
     /// The database file or server cannot be opened or reached.
     #[error("cannot open the database: {0}")]
     Open(String),
+    /// The database server stopped answering (connection refused or
+    /// broken): a later call may succeed once it is back.
+    #[error("the database server is not answering: {0}")]
+    Unavailable(String),
     /// The migrations given do not match those the database records.
     #[error("migrations: {0}")]
     Migration(String),
@@ -41,5 +45,10 @@ impl StoreError {
     /// Whether the same call may succeed if tried again later.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Busy(_))
+    }
+
+    /// Whether the database server could not be reached (503 material).
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
     }
 }

@@ -2,15 +2,19 @@
 //! every plugin) owns, reached through a `Db` handle.
 //!
 //! - `Stores::open(url)` names where databases live: `sqlite:///DIR` (one
-//!   file `DIR/{name}.db` per store, WAL; the embedded default). A MySQL /
-//!   MariaDB backend (`mysql://…`, a database per store) follows behind the
-//!   same API; plugin code does not change for it.
+//!   file `DIR/{name}.db` per store, WAL; the embedded default) or
+//!   `mysql://USER:PASSWORD@HOST:PORT/PREFIX` (MySQL 8 / MariaDB 10.11, the
+//!   database `PREFIX_{name}` per store, created with `utf8mb4_bin` when
+//!   absent). Plugin code is the same on both.
 //! - `Db::migrate` applies a store's migrations once each, in order, and
-//!   records them in the store's own `cdlc_migrations` table.
+//!   records them in the store's own `cdlc_migrations` table; on MySQL under
+//!   a named lock, so processes that start together apply each once.
 //! - `Sql::execute` / `Sql::query` take one statement with `?` placeholders and
 //!   `params![…]`; rows are read by column name (`Row::get`, `FromRow`).
-//! - `Db::transaction` runs a closure in a transaction that holds the write
-//!   lock from its start, and runs it again when the database was busy.
+//! - `Db::transaction` runs a closure in a transaction, and runs it again
+//!   when the database was busy. On SQLite it holds the write lock from its
+//!   start; on MySQL it takes row locks as it writes (READ COMMITTED), and a
+//!   lock wait or deadlock is "busy" too.
 //!
 //! # The portable SQL subset
 //!
@@ -47,9 +51,12 @@
 mod backend;
 mod error;
 mod migrate;
+mod mysql;
 pub mod portable;
 mod row;
 mod sqlite;
+#[cfg(feature = "test-server")]
+pub mod test_server;
 mod value;
 
 use std::future::Future;
@@ -64,6 +71,7 @@ use tokio::sync::Mutex;
 use backend::{Backend, TxBackend};
 pub use error::StoreError;
 pub use migrate::{Migration, MIGRATIONS_TABLE};
+pub use mysql::{MAX_PREFIX, MYSQL_CONNECTIONS};
 pub use row::{FromRow, Row};
 pub use sqlite::{DEFAULT_BUSY_TIMEOUT, DEFAULT_CONNECTIONS};
 pub use value::{FromValue, Value};
@@ -82,10 +90,21 @@ pub struct Stores {
 enum Location {
     /// The file `DIR/{name}.db` per store.
     SqliteDir(PathBuf),
+    /// The database `{prefix}_{name}` per store on one server.
+    MySql(mysql::MySqlLocation),
+}
+
+/// The engine a `Stores` opens databases on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    MySql,
 }
 
 impl Stores {
-    /// Parses a URL: `sqlite:///absolute/dir` or `sqlite://relative/dir`.
+    /// Parses a URL: `sqlite:///absolute/dir`, `sqlite://relative/dir` or
+    /// `mysql://USER:PASSWORD@HOST:PORT/PREFIX` (percent-encode `@ : /` in
+    /// the password).
     pub fn open(url: &str) -> Result<Stores, StoreError> {
         if let Some(dir) = url.strip_prefix("sqlite://") {
             if dir.is_empty() {
@@ -96,11 +115,12 @@ impl Stores {
             return Ok(Stores::sqlite(Path::new(dir)));
         }
         if url.starts_with("mysql://") {
-            return Err(StoreError::Open(
-                "the MySQL backend is not built yet; use sqlite:///DIR for now".into(),
-            ));
+            let location = mysql::MySqlLocation::parse(url)?;
+            return Ok(Stores { location: Location::MySql(location), busy_timeout: DEFAULT_BUSY_TIMEOUT });
         }
-        Err(StoreError::Open(format!("{url:?} is not a store URL: expected sqlite:///DIR")))
+        Err(StoreError::Open(format!(
+            "{url:?} is not a store URL: expected sqlite:///DIR or mysql://USER:PASSWORD@HOST:PORT/PREFIX"
+        )))
     }
 
     /// A directory of SQLite files, one per store.
@@ -108,8 +128,17 @@ impl Stores {
         Stores { location: Location::SqliteDir(dir.to_owned()), busy_timeout: DEFAULT_BUSY_TIMEOUT }
     }
 
+    /// The engine this opens databases on.
+    pub fn engine(&self) -> Engine {
+        match self.location {
+            Location::SqliteDir(_) => Engine::Sqlite,
+            Location::MySql(_) => Engine::MySql,
+        }
+    }
+
     /// How long a statement waits for another writer's lock before it is
-    /// `Busy` (default `DEFAULT_BUSY_TIMEOUT`).
+    /// `Busy` (default `DEFAULT_BUSY_TIMEOUT`). MySQL counts whole seconds:
+    /// its wait is this rounded up, at least one second.
     pub fn with_busy_timeout(mut self, timeout: Duration) -> Stores {
         self.busy_timeout = timeout;
         self
@@ -122,6 +151,11 @@ impl Stores {
         match &self.location {
             Location::SqliteDir(dir) => {
                 Db::sqlite(name, &dir.join(format!("{name}.db")), self.busy_timeout).await
+            }
+            Location::MySql(location) => {
+                let backend =
+                    mysql::MySqlBackend::open(location, name, self.busy_timeout, MYSQL_CONNECTIONS).await?;
+                Ok(Db { name: name.into(), backend: Arc::new(backend) })
             }
         }
     }
@@ -281,7 +315,12 @@ impl Db {
     /// (a newer build wrote it) or the list does not start with what the
     /// store records (a migration was renamed, removed or reordered).
     pub async fn migrate(&self, migrations: &[Migration]) -> Result<Vec<&'static str>, StoreError> {
-        migrate::apply(self, migrations).await
+        let lock = self.backend.lock_migrations().await?;
+        let applied = migrate::apply(self, migrations).await;
+        if let Some(lock) = lock {
+            lock.release().await;
+        }
+        applied
     }
 }
 

@@ -75,7 +75,9 @@ pub struct Config {
     pub s3_secret_access_key: Option<String>,
     /// Where accounts and every plugin keep their tables: `sqlite:///DIR`
     /// (one SQLite file per bounded context, `DIR/accounts.db`,
-    /// `DIR/{plugin}.db`). Unset: DATA_DIR/stores. Env: CDLC_STORES.
+    /// `DIR/{plugin}.db`) or `mysql://USER:PASSWORD@HOST:PORT/PREFIX` (MySQL
+    /// 8 / MariaDB 10.11, the database `PREFIX_accounts`, `PREFIX_{plugin}`).
+    /// Unset: DATA_DIR/stores. Env: CDLC_STORES.
     pub stores: Option<String>,
     /// The `[accounts]` section: sign-up, sessions, the cookie.
     pub accounts: AccountsSettings,
@@ -386,8 +388,12 @@ impl Config {
         }
         self.object_store()?;
         if let Some(url) = &self.stores {
-            if !url.starts_with("sqlite:///") {
-                bail!("stores {url:?} must be sqlite:///absolute/dir (the MySQL backend is not built yet)");
+            if url.starts_with("mysql://") {
+                cdlc_plugin_store::Stores::open(url).map_err(|e| anyhow::anyhow!("stores: {e}"))?;
+            } else if !url.starts_with("sqlite:///") {
+                bail!(
+                    "stores {url:?} must be sqlite:///absolute/dir or mysql://USER:PASSWORD@HOST:PORT/PREFIX"
+                );
             }
         }
         self.accounts.validate()?;
@@ -559,6 +565,7 @@ mod tests {
             ("[accounts]\nsession_idle_hours = 100\nsession_max_days = 1\n", "session_idle_hours"),
             ("plugins = { guestbook = 3 }\n", "[plugins.guestbook]"),
             ("stores = \"mysql://db\"\n", "stores"),
+            ("stores = \"postgres://u:p@db/cdlc\"\n", "mysql://USER:PASSWORD@HOST:PORT/PREFIX"),
         ] {
             std::fs::write(&file, text).expect("write");
             let error = match Config::load(Some(&file), |_| None) {
@@ -571,6 +578,18 @@ mod tests {
         assert!(
             error.to_string().contains("CDLC_SIGNUP") && error.to_string().contains("open, invite or closed")
         );
+    }
+
+    #[test]
+    fn the_stores_may_be_a_mysql_server() {
+        let config =
+            Config { stores: Some("mysql://cdlc:s%40cret@db1:3306/media".into()), ..Config::default() };
+        config.validate().expect("a valid MySQL stores URL");
+        assert_eq!(config.stores_url(), "mysql://cdlc:s%40cret@db1:3306/media");
+        let config =
+            Config { stores: Some("mysql://cdlc:pw@db1:3306/Bad-Prefix".into()), ..Config::default() };
+        let error = format!("{:#}", config.validate().unwrap_err());
+        assert!(error.contains("stores") && error.contains("prefix"), "{error}");
     }
 
     #[test]

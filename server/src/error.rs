@@ -19,8 +19,14 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     TooLarge(u64),
     RangeNotSatisfiable(u64),
+    /// A store the request needs (named: "metadata database") is not
+    /// answering, its cluster down or unreachable: 503 with Retry-After.
+    Unavailable(String),
     Internal(anyhow::Error),
 }
+
+/// Seconds a client should wait before trying a request that got 503.
+pub const RETRY_AFTER_SECONDS: u32 = 5;
 
 impl ApiError {
     fn parts(&self) -> (StatusCode, &'static str, String) {
@@ -48,6 +54,11 @@ impl ApiError {
                 "range_not_satisfiable",
                 format!("the range is outside the object's {size} bytes"),
             ),
+            ApiError::Unavailable(store) => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "unavailable",
+                format!("the {store} is not answering; try again in {RETRY_AFTER_SECONDS} seconds"),
+            ),
             ApiError::Internal(_) => {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal", "the server failed; see its log".into())
             }
@@ -67,6 +78,9 @@ impl IntoResponse for ApiError {
         let mut response =
             (status, Json(serde_json::json!({ "error": { "code": code, "message": message } })))
                 .into_response();
+        if let ApiError::Unavailable(_) = &self {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, RETRY_AFTER_SECONDS.into());
+        }
         if let ApiError::TusVersion = self {
             response.headers_mut().insert("tus-version", axum::http::HeaderValue::from_static("1.0.0"));
         }
@@ -92,6 +106,10 @@ impl From<cdlc_metadata::MetadataError> for ApiError {
                 ApiError::NotFound(format!("no asset with id {id}"))
             }
             cdlc_metadata::MetadataError::BadCursor => ApiError::BadRequest(e.to_string()),
+            cdlc_metadata::MetadataError::Unavailable(reason) => {
+                tracing::warn!(error = %reason, "the metadata database is not answering");
+                ApiError::Unavailable("metadata database".into())
+            }
             other => ApiError::Internal(other.into()),
         }
     }

@@ -5,13 +5,14 @@
 //! Enabled by the `test-support` feature; this crate's tests and the
 //! end-to-end suite share it.
 
-use std::io::{Read, Seek, SeekFrom};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
+
+use cdlc_testkit::{free_port, free_ports, fresh_dir, tail, Watched};
 
 use crate::{S3Config, S3Store, StorageError};
 
@@ -22,26 +23,12 @@ pub const SECRET_ACCESS_KEY: &str = "cdlc-test-secret-key";
 /// How long `weed mini` may take to become ready.
 const STARTUP_LIMIT: Duration = Duration::from_secs(90);
 
-/// Kills weed when the test process ends in any way (even SIGKILL): the
-/// shell holds the read end of a pipe whose write end only this process
-/// has, and when `cat` sees it close, weed is stopped and its data removed.
-/// SIGKILL, not SIGTERM: the data is thrown away, and a graceful stop
-/// takes seconds.
-const WATCHDOG: &str = r#"
-"$0" "$@" >"$CDLC_WEED_DIR/weed.log" 2>&1 </dev/null &
-weed=$!
-cat >/dev/null
-kill -9 "$weed"
-wait "$weed"
-rm -rf "$CDLC_WEED_DIR"
-"#;
-
 static COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// One running `weed mini`; stopped (and its data removed) on drop.
 #[derive(Debug)]
 pub struct SeaweedServer {
-    watchdog: Child,
+    server: Watched,
     dir: PathBuf,
     s3_port: u16,
 }
@@ -58,12 +45,7 @@ impl SeaweedServer {
     /// what to do when `weed` is missing or does not start.
     pub fn start() -> SeaweedServer {
         let weed = weed_binary();
-        let dir = std::env::temp_dir().join(format!(
-            "cdlc-weed-{}-{}",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
+        let dir = fresh_dir("weed", COUNTER.fetch_add(1, Ordering::Relaxed));
         std::fs::create_dir_all(dir.join("data")).expect("create the weed data folder");
         let identities = format!(
             r#"{{"identities":[{{"name":"cdlc-test","credentials":[{{"accessKey":"{ACCESS_KEY_ID}","secretKey":"{SECRET_ACCESS_KEY}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#
@@ -102,20 +84,11 @@ impl SeaweedServer {
             format!("-admin.port={admin}"),
             format!("-admin.port.grpc={}", admin + 10_000),
         ];
-        let watchdog = Command::new("sh")
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg(&weed)
-            .arg("mini")
-            .args(&args)
-            .env("CDLC_WEED_DIR", &dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::null())
-            // The shell would only report that weed was killed.
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("run sh");
-        let mut server = SeaweedServer { watchdog, dir, s3_port: s3 };
+        let mut command = Command::new(&weed);
+        command.arg("mini").args(&args);
+        // SIGKILL, not SIGTERM: the data is thrown away, and a graceful stop takes seconds.
+        let server = Watched::spawn(&command, &dir, &dir.join("weed.log"), Duration::ZERO);
+        let mut server = SeaweedServer { server, dir, s3_port: s3 };
         server.wait_until_ready();
         server
     }
@@ -128,11 +101,11 @@ impl SeaweedServer {
             if banner && TcpStream::connect(("127.0.0.1", self.s3_port)).is_ok() {
                 return;
             }
-            if let Ok(Some(status)) = self.watchdog.try_wait() {
-                panic!("weed mini exited ({status}) before it was ready:\n{}", tail(&log));
+            if let Some(status) = self.server.exited() {
+                panic!("weed mini exited ({status}) before it was ready:\n{}", tail(&log, 4000));
             }
             if started.elapsed() > STARTUP_LIMIT {
-                panic!("weed mini was not ready after {STARTUP_LIMIT:?}:\n{}", tail(&log));
+                panic!("weed mini was not ready after {STARTUP_LIMIT:?}:\n{}", tail(&log, 4000));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -162,14 +135,6 @@ impl SeaweedServer {
     /// A store on a fresh bucket of this server.
     pub async fn store(&self, bucket: &str) -> Result<S3Store, StorageError> {
         S3Store::connect(self.config(bucket)).await
-    }
-}
-
-impl Drop for SeaweedServer {
-    fn drop(&mut self) {
-        // Closing the pipe tells the watchdog to stop weed and clean up.
-        drop(self.watchdog.stdin.take());
-        let _ = self.watchdog.wait();
     }
 }
 
@@ -217,17 +182,6 @@ pub fn weed_binary() -> PathBuf {
     })
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
-}
-
-/// Distinct free ports (held open together so none repeats).
-fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> =
-        (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port")).collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("port").port())
-}
-
 /// A free port `p` whose `p + offset` is free too, neither in `taken`.
 fn free_port_pair(offset: u16, taken: &[u16]) -> u16 {
     for _ in 0..200 {
@@ -241,15 +195,4 @@ fn free_port_pair(offset: u16, taken: &[u16]) -> u16 {
         }
     }
     panic!("found no free loopback port pair {offset} apart")
-}
-
-fn tail(log: &Path) -> String {
-    let Ok(mut file) = std::fs::File::open(log) else {
-        return format!("(no log at {})", log.display());
-    };
-    let length = file.metadata().map(|m| m.len()).unwrap_or_default();
-    let _ = file.seek(SeekFrom::Start(length.saturating_sub(4000)));
-    let mut text = String::new();
-    let _ = file.read_to_string(&mut text);
-    text
 }

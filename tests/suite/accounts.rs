@@ -418,3 +418,30 @@ fn plugins_follow_the_config() {
     assert!(!output.status.success(), "a typo must stop the server");
     assert!(stderr.contains("[plugins.guestbok]") && stderr.contains("known: guestbook, tally"), "{stderr}");
 }
+
+/// Accounts (and the asset owners) on a real MariaDB: `stores = mysql://…`
+/// through sign-up, roles and an upload; then the server is killed and the
+/// accounts routes answer 503 with a sentence, not a hang.
+#[test]
+fn accounts_on_mysql_sign_up_upload_and_answer_503_when_the_server_is_gone() {
+    let mariadb = cdlc_plugin_store::test_server::MariaDbServer::start();
+    let dir = tempfile::tempdir().expect("tmp");
+    let stores = mariadb.url(&mariadb.fresh_prefix());
+    let server = Server::start(&dir.path().join("data"), &[("CDLC_STORES", &stores)]);
+    let alice = sign_up(&server, "alice");
+    set_role(&server, alice["id"].as_str().expect("id"), "uploader");
+    let token = sign_in(&server, "alice");
+    let (_clip_dir, clip) = crate::server::clip(1);
+    let uploaded = upload(&server, &clip, As::Bearer(&token));
+    assert_eq!(uploaded.status, 201, "{}", uploaded.body);
+    let me = call(&server, "GET", "/api/v1/accounts/me", As::Bearer(&token), None);
+    assert_eq!((me.status, me.body["user"]["handle"].as_str()), (200, Some("alice")), "{}", me.body);
+
+    drop(mariadb);
+    let started = Instant::now();
+    let body = json!({ "login": "alice", "password": password("alice"), "token": true });
+    let refused = call(&server, "POST", "/api/v1/accounts/sign-in", As::Nobody, Some(&body));
+    refused.refused(503, "database server is not answering");
+    assert!(refused.header("retry-after").is_some(), "{:?}", refused.headers);
+    assert!(started.elapsed() < Duration::from_secs(15), "an answer, not a hang: {:?}", started.elapsed());
+}

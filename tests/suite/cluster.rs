@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use cdlc_metadata::test_server::CassandraNode;
 use cdlc_queue::test_server::NatsServer;
 use cdlc_storage::testing::{SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
@@ -176,6 +177,56 @@ fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
         expected,
         "the bucket holds exactly one set of objects per asset"
     );
+}
+
+/// The farm with serve's metadata on a real CQL node: two workers share
+/// three jobs; every asset ends ready and playable, with its record on the node.
+#[test]
+fn a_farm_on_cql_metadata_makes_every_asset_ready() {
+    let node = CassandraNode::shared();
+    let dir = tempfile::tempdir().expect("tmp");
+    let Shared { nats, objects_dir: _, objects } = Shared::start(dir.path());
+    let metadata = crate::cql::fresh_keyspace(node);
+    let server = Server::start(
+        &dir.path().join("serve"),
+        &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0"), ("CDLC_METADATA", &metadata)],
+    );
+    let fast = [("CDLC_X264_PRESET", "veryfast")];
+    let workers = [
+        Worker::start(&dir.path().join("w1"), nats.url(), &objects, &fast),
+        Worker::start(&dir.path().join("w2"), nats.url(), &objects, &fast),
+    ];
+    let (_clip_dir, clip) =
+        Clip::video("testsrc2=s=320x240:r=30:d=3").input("sine=d=3").h264().aac().write("clip.mp4");
+    let ids: Vec<String> = (0..3)
+        .map(|_| {
+            let (status, asset) = server.upload(&clip, Some(TOKEN));
+            assert_eq!(status, 201, "{asset}");
+            asset["id"].as_str().expect("id").to_owned()
+        })
+        .collect();
+    for id in &ids {
+        let asset = server.wait_for(id, &["ready", "errored"], Duration::from_secs(180));
+        assert_eq!(asset["status"], "ready", "{asset}");
+        decode_all(Path::new(&server.url(&format!("/streams/{id}/master.m3u8"))));
+        assert!(
+            workers.iter().any(|w| w.started(id, 1)),
+            "a worker of the farm ran {id}:\n{}\n{}",
+            workers[0].log(),
+            workers[1].log()
+        );
+    }
+    let listed = server.json("/api/v1/assets?status=ready&limit=10");
+    let mut listed: Vec<String> = listed["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|a| a["id"].as_str().map(str::to_owned))
+        .collect();
+    listed.sort();
+    let mut expected = ids.clone();
+    expected.sort();
+    assert_eq!(listed, expected, "the CQL listing of ready assets holds the three");
 }
 
 #[test]

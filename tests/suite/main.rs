@@ -7,6 +7,7 @@ mod booking;
 mod captions;
 mod cluster;
 mod corpus;
+mod cql;
 mod inputs;
 mod isolation;
 mod refusals;

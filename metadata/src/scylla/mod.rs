@@ -28,6 +28,10 @@ use scylla::client::execution_profile::ExecutionProfile;
 use scylla::client::session::Session;
 use scylla::client::session_builder::SessionBuilder;
 use scylla::deserialize::row::DeserializeRow;
+use scylla::errors::{
+    DbError, ExecutionError, NextPageError, NextRowError, PagerExecutionError, RequestAttemptError,
+    RequestError,
+};
 use scylla::frame::types::{Consistency, SerialConsistency};
 use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
@@ -45,6 +49,10 @@ use crate::{
 
 /// How long connecting (every contact node) may take before start fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long one request may take before it fails as `Unavailable`: a
+/// caller (an HTTP request) gets an answer instead of waiting on a node
+/// that is gone.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// Due entries a claim reads from each queue shard.
 const CLAIM_CANDIDATES: i32 = 16;
 /// Appends that may lose the race for a number before one gives up.
@@ -56,6 +64,90 @@ const ABOVE_EVERY_ID: &str = "g";
 
 fn db(error: impl std::fmt::Display) -> MetadataError {
     MetadataError::Database(error.to_string())
+}
+
+/// A driver error: `Unavailable` when no replica could answer in time (the
+/// node is down or unreachable, overloaded, short of replicas, or the
+/// request timed out), which a later try may fix; `Database` otherwise.
+fn exec(error: ExecutionError) -> MetadataError {
+    let unavailable = match &error {
+        ExecutionError::ConnectionPoolError(_)
+        | ExecutionError::RequestTimeout(_)
+        | ExecutionError::EmptyPlan => true,
+        ExecutionError::LastAttemptError(attempt) => attempt_unavailable(attempt),
+        _ => false,
+    };
+    classified(unavailable, error)
+}
+
+/// [`exec`] for the errors of a paged read.
+fn paged(error: impl Into<PagedError>) -> MetadataError {
+    let error = error.into();
+    let request = match &error {
+        PagedError::Pager(PagerExecutionError::NextPageError(NextPageError::RequestFailure(request)))
+        | PagedError::Row(NextRowError::NextPageError(NextPageError::RequestFailure(request))) => {
+            Some(request)
+        }
+        _ => None,
+    };
+    let unavailable = match request {
+        Some(
+            RequestError::ConnectionPoolError(_) | RequestError::RequestTimeout(_) | RequestError::EmptyPlan,
+        ) => true,
+        Some(RequestError::LastAttemptError(attempt)) => attempt_unavailable(attempt),
+        _ => false,
+    };
+    classified(unavailable, error)
+}
+
+enum PagedError {
+    Pager(PagerExecutionError),
+    Row(NextRowError),
+}
+
+impl From<PagerExecutionError> for PagedError {
+    fn from(error: PagerExecutionError) -> Self {
+        PagedError::Pager(error)
+    }
+}
+
+impl From<NextRowError> for PagedError {
+    fn from(error: NextRowError) -> Self {
+        PagedError::Row(error)
+    }
+}
+
+impl std::fmt::Display for PagedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PagedError::Pager(error) => error.fmt(f),
+            PagedError::Row(error) => error.fmt(f),
+        }
+    }
+}
+
+fn attempt_unavailable(attempt: &RequestAttemptError) -> bool {
+    match attempt {
+        RequestAttemptError::BrokenConnectionError(_) | RequestAttemptError::UnableToAllocStreamId => true,
+        RequestAttemptError::DbError(error, _) => matches!(
+            error,
+            DbError::Unavailable { .. }
+                | DbError::Overloaded
+                | DbError::IsBootstrapping
+                | DbError::ReadTimeout { .. }
+                | DbError::WriteTimeout { .. }
+                | DbError::RateLimitReached { .. }
+        ),
+        _ => false,
+    }
+}
+
+fn classified(unavailable: bool, error: impl std::fmt::Display) -> MetadataError {
+    if unavailable {
+        MetadataError::Unavailable(error.to_string())
+    } else {
+        MetadataError::Database(error.to_string())
+    }
 }
 
 fn corrupt(what: &str, value: impl std::fmt::Debug) -> MetadataError {
@@ -122,11 +214,19 @@ async fn prepare(session: &Session, cql: &str) -> Result<PreparedStatement, Meta
     Ok(statement)
 }
 
-/// Whether a lightweight transaction took effect (`[applied]`, its first column).
+/// Whether a lightweight transaction took effect: its `[applied]` column,
+/// found by name. The rest of the row differs between servers: ScyllaDB
+/// returns the row as it was, applied or not; Cassandra returns only
+/// `[applied]` when it applied and the current row when it did not.
 fn applied(result: QueryResult) -> Result<bool, MetadataError> {
     let rows = result.into_rows_result().map_err(db)?;
+    let specs = rows.column_specs();
+    let Some((index, _)) = specs.get_by_name("[applied]") else {
+        let names: Vec<&str> = specs.iter().map(|spec| spec.name()).collect();
+        return Err(corrupt("a lightweight transaction answered without [applied]; its columns are", names));
+    };
     let row: Row = rows.first_row().map_err(db)?;
-    Ok(matches!(row.columns.first(), Some(Some(CqlValue::Boolean(true)))))
+    Ok(matches!(row.columns.get(index), Some(Some(CqlValue::Boolean(true)))))
 }
 
 type AssetRow = (
@@ -246,6 +346,63 @@ impl WriteBatch {
     }
 }
 
+/// Refuses a `NetworkTopologyStrategy` that names a datacenter the
+/// cluster does not have: Cassandra refuses the keyspace, and a ScyllaDB
+/// that accepts it places no replica there, so writes at `LOCAL_QUORUM`
+/// fail later with a less helpful message.
+fn check_datacenters(session: &Session, replication: &Replication) -> Result<(), MetadataError> {
+    let Replication::NetworkTopology { datacenters } = replication else {
+        return Ok(());
+    };
+    let state = session.get_cluster_state();
+    let known: std::collections::BTreeSet<&str> =
+        state.get_nodes_info().iter().filter_map(|node| node.datacenter.as_deref()).collect();
+    if known.is_empty() {
+        return Ok(());
+    }
+    let missing: Vec<&str> =
+        datacenters.iter().map(|(name, _)| name.as_str()).filter(|name| !known.contains(name)).collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let known: Vec<&str> = known.into_iter().collect();
+    Err(MetadataError::BadUrl(format!(
+        "datacenters names {} but the cluster's datacenters are {}: name those (the names `nodetool status` prints)",
+        missing.join(", "),
+        known.join(", ")
+    )))
+}
+
+/// `CREATE KEYSPACE IF NOT EXISTS` as the URL says. With `tablets`
+/// disabled (the default) on a server that knows no tablets option
+/// (Cassandra, ScyllaDB before 6.0), which answers that the property is
+/// unknown, the keyspace is created without it: such a server has vnodes only.
+async fn create_keyspace(session: &Session, url: &ScyllaUrl) -> Result<(), MetadataError> {
+    let failed =
+        |e: ExecutionError| MetadataError::Database(format!("cannot create keyspace {}: {e}", url.keyspace));
+    match session.query_unpaged(url.create_keyspace_cql(), ()).await {
+        Ok(_) => Ok(()),
+        Err(error) if url.disable_tablets && knows_no_tablets(&error) => {
+            tracing::info!(keyspace = %url.keyspace, "the CQL server knows no tablets option: keyspace made without it");
+            let without = ScyllaUrl { disable_tablets: false, ..url.clone() };
+            session.query_unpaged(without.create_keyspace_cql(), ()).await.map_err(failed)?;
+            Ok(())
+        }
+        Err(error) => Err(failed(error)),
+    }
+}
+
+/// Whether the server refused `CREATE KEYSPACE` for its `tablets` option.
+fn knows_no_tablets(error: &ExecutionError) -> bool {
+    match error {
+        ExecutionError::LastAttemptError(RequestAttemptError::DbError(
+            DbError::SyntaxError | DbError::ConfigError | DbError::Invalid,
+            message,
+        )) => message.to_ascii_lowercase().contains("tablets"),
+        _ => false,
+    }
+}
+
 /// The ScyllaDB metadata store.
 pub struct ScyllaStore {
     session: Session,
@@ -269,6 +426,7 @@ impl ScyllaStore {
         let profile = ExecutionProfile::builder()
             .consistency(url.consistency)
             .serial_consistency(Some(url.serial_consistency()))
+            .request_timeout(Some(REQUEST_TIMEOUT))
             .build();
         let mut builder = SessionBuilder::new()
             .known_nodes(&url.nodes)
@@ -281,25 +439,18 @@ impl ScyllaStore {
         let session = tokio::time::timeout(CONNECT_TIMEOUT, builder.build())
             .await
             .map_err(|_| {
-                MetadataError::Database(format!(
+                MetadataError::Unavailable(format!(
                     "no ScyllaDB node at {nodes} answered within {}s",
                     CONNECT_TIMEOUT.as_secs()
                 ))
             })?
             .map_err(|e| {
-                MetadataError::Database(format!(
+                MetadataError::Unavailable(format!(
                     "cannot connect to ScyllaDB at {nodes}: {e}; is a node running there?"
                 ))
             })?;
-        let create = url.create_keyspace_cql();
-        session.query_unpaged(create.as_str(), ()).await.map_err(|e| {
-            let hint = if url.disable_tablets {
-                " (ScyllaDB before 6.0 and Cassandra know no tablets option: add tablets=unset to the URL)"
-            } else {
-                ""
-            };
-            MetadataError::Database(format!("cannot create keyspace {}: {e}{hint}", url.keyspace))
-        })?;
+        check_datacenters(&session, &url.replication)?;
+        create_keyspace(&session, &url).await?;
         session
             .use_keyspace(&url.keyspace, false)
             .await
@@ -328,7 +479,7 @@ impl ScyllaStore {
     /// Drops the keyspace and everything in it (tests, uninstall).
     pub async fn drop_keyspace(&self) -> Result<(), MetadataError> {
         let cql = format!("DROP KEYSPACE IF EXISTS {}", self.keyspace);
-        self.session.query_unpaged(cql, ()).await.map_err(db)?;
+        self.session.query_unpaged(cql, ()).await.map_err(exec)?;
         Ok(())
     }
 
@@ -337,7 +488,7 @@ impl ScyllaStore {
         statement: &PreparedStatement,
         values: impl SerializeRow,
     ) -> Result<QueryResult, MetadataError> {
-        self.session.execute_unpaged(statement, values).await.map_err(db)
+        self.session.execute_unpaged(statement, values).await.map_err(exec)
     }
 
     /// Rows of a read whose size is bounded (by LIMIT or by the partition).
@@ -363,15 +514,15 @@ impl ScyllaStore {
     where
         T: for<'frame, 'metadata> DeserializeRow<'frame, 'metadata> + 'static,
     {
-        let pager = self.session.execute_iter(statement.clone(), values).await.map_err(db)?;
-        pager.rows_stream::<T>().map_err(db)?.try_collect().await.map_err(db)
+        let pager = self.session.execute_iter(statement.clone(), values).await.map_err(paged)?;
+        pager.rows_stream::<T>().map_err(db)?.try_collect().await.map_err(paged)
     }
 
     async fn run(&self, batch: WriteBatch) -> Result<(), MetadataError> {
         if batch.values.is_empty() {
             return Ok(());
         }
-        self.session.batch(&batch.batch, batch.values).await.map_err(db)?;
+        self.session.batch(&batch.batch, batch.values).await.map_err(exec)?;
         Ok(())
     }
 
@@ -502,11 +653,11 @@ impl MetadataStore for ScyllaStore {
             .session
             .execute_iter(self.statements.select_asset_buckets.clone(), (listing, start_bucket))
             .await
-            .map_err(db)?
+            .map_err(paged)?
             .rows_stream::<(i32,)>()
             .map_err(db)?;
         let mut items: Vec<Asset> = Vec::new();
-        'buckets: while let Some((bucket,)) = buckets.try_next().await.map_err(db)? {
+        'buckets: while let Some((bucket,)) = buckets.try_next().await.map_err(paged)? {
             let mut below = match &cursor_id {
                 Some(id) if bucket == start_bucket => id.clone(),
                 _ => ABOVE_EVERY_ID.to_owned(),

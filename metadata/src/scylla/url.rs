@@ -42,7 +42,7 @@ impl Replication {
 /// | `datacenters` | — | `dc1:3,dc2:3`: `NetworkTopologyStrategy`; excludes `replication_factor` |
 /// | `consistency` | `local_quorum` | `one`, `local_one`, `quorum`, `local_quorum`, `each_quorum` or `all`; lightweight transactions use `local_serial` with the `local_*` levels, `serial` otherwise |
 /// | `user`, `password` | — | password authentication (both or neither; percent-encode `&`, `=`, `%`) |
-/// | `tablets` | `disabled` | `disabled` creates the keyspace with `tablets = {'enabled': false}` (lightweight transactions need vnodes on ScyllaDB 6.0–2025.3); `unset` leaves the option out (ScyllaDB before 6.0, Cassandra, or a ScyllaDB with LWT on tablets) |
+/// | `tablets` | `disabled` | `disabled` creates the keyspace with `tablets = {'enabled': false}` (lightweight transactions need vnodes on ScyllaDB 6.0–2025.3), or without the option on a server that answers it knows none (Cassandra, ScyllaDB before 6.0); `unset` always leaves it out (a ScyllaDB with LWT on tablets) |
 ///
 /// The keyspace and its tables are created when absent; a port-less host uses 9042.
 #[derive(Clone, PartialEq)]

@@ -1,5 +1,5 @@
 //! The two sample plugins on the real host machinery (SQLite stores in a temp
-//! directory, the in-process bus): `guestbook` owns a table, takes the
+//! directory, or a real MariaDB for the `_on_mysql` test; the in-process bus): `guestbook` owns a table, takes the
 //! principal and publishes `guestbook.signed`; `tally` consumes that event
 //! into a table of its own. Requests go through the merged router with
 //! `oneshot`; the principal is put on each request as the host's
@@ -43,8 +43,12 @@ impl Assets for FixedAssets {
 }
 
 async fn host(dir: &std::path::Path, config: &str) -> Result<PluginHost, PluginError> {
+    host_on(Stores::sqlite(dir), config).await
+}
+
+async fn host_on(stores: Stores, config: &str) -> Result<PluginHost, PluginError> {
     let services = HostServices {
-        stores: Stores::sqlite(dir),
+        stores,
         bus: Arc::new(InProcessBus::new()),
         assets: Arc::new(FixedAssets(HashMap::from([
             ("ready1".to_owned(), AssetState::Ready),
@@ -103,8 +107,21 @@ async fn eventually(app: &Router, want: i64) {
 async fn plugins_mount_migrate_take_the_principal_and_exchange_events() {
     let dir = tempfile::tempdir().unwrap();
     let host = host(dir.path(), "[guestbook]\nmax_message = 10\n").await.expect("start");
-    assert_eq!(host.names(), ["guestbook", "tally"]);
     assert!(dir.path().join("guestbook.db").exists() && dir.path().join("tally.db").exists(), "a store each");
+    mount_migrate_take_the_principal_and_exchange_events(host).await;
+}
+
+/// The same plugins on MySQL: the stores on a real MariaDB the tests start.
+#[tokio::test]
+async fn plugins_on_mysql_mount_migrate_take_the_principal_and_exchange_events() {
+    let mariadb = cdlc_plugin_store::test_server::MariaDbServer::shared();
+    let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).expect("stores");
+    let host = host_on(stores, "[guestbook]\nmax_message = 10\n").await.expect("start");
+    mount_migrate_take_the_principal_and_exchange_events(host).await;
+}
+
+async fn mount_migrate_take_the_principal_and_exchange_events(host: PluginHost) {
+    assert_eq!(host.names(), ["guestbook", "tally"]);
     let app = host.router();
 
     let (status, body) =
