@@ -33,6 +33,80 @@ const REFUSED_WORDS: &[(&str, &str)] = &[
     ("UNIXEPOCH", "store times as BIGINT Unix milliseconds"),
 ];
 
+/// Words MySQL (8 or MariaDB 10.11) reserves that SQLite takes as plain
+/// names, and that the portable subset never needs as keywords: as a column
+/// or table name they break the statement on MySQL only (the booking
+/// plugin's `accessible` column did). Words both dialects use in portable
+/// SQL (RANK, OVER, RANGE, RELEASE, GENERATED…) are not listed.
+const MYSQL_RESERVED: &[&str] = &[
+    "ACCESSIBLE",
+    "CHANGE",
+    "CONDITION",
+    "CONTINUE",
+    "CURSOR",
+    "DATABASES",
+    "DECLARE",
+    "DELAYED",
+    "DIV",
+    "DUAL",
+    "EMPTY",
+    "ENCLOSED",
+    "ESCAPED",
+    "EXIT",
+    "FETCH",
+    "FULLTEXT",
+    "FUNCTION",
+    "HIGH_PRIORITY",
+    "INFILE",
+    "INOUT",
+    "INTERVAL",
+    "ITERATE",
+    "KEYS",
+    "KILL",
+    "LEAVE",
+    "LINES",
+    "LOAD",
+    "LOCK",
+    "LONG",
+    "LOOP",
+    "LOW_PRIORITY",
+    "MAXVALUE",
+    "MOD",
+    "OPTION",
+    "OPTIONALLY",
+    "OUT",
+    "OUTFILE",
+    "READ",
+    "READS",
+    "REPEAT",
+    "REQUIRE",
+    "RESIGNAL",
+    "RETURN",
+    "RLIKE",
+    "SCHEMA",
+    "SCHEMAS",
+    "SENSITIVE",
+    "SEPARATOR",
+    "SHOW",
+    "SIGNAL",
+    "SPATIAL",
+    "SPECIFIC",
+    "SQL",
+    "SQLEXCEPTION",
+    "SQLSTATE",
+    "SQLWARNING",
+    "STARTING",
+    "SYSTEM",
+    "TERMINATED",
+    "UNDO",
+    "UNLOCK",
+    "USAGE",
+    "USE",
+    "WRITE",
+    "XOR",
+    "ZEROFILL",
+];
+
 /// Column types refused in CREATE/ALTER TABLE: their width differs between
 /// the dialects (MySQL's INT is 32 bits, FLOAT single precision).
 const REFUSED_TYPES: &[(&str, &str)] = &[
@@ -142,6 +216,12 @@ pub fn check(sql: &str) -> Result<(), StoreError> {
             }
             return Err(refuse(word.clone(), hint));
         }
+        if MYSQL_RESERVED.contains(&word.as_str()) {
+            return Err(refuse(
+                format!("the name {word}"),
+                "MySQL reserves it as a keyword; name it otherwise (e.g. is_accessible, item_condition)",
+            ));
+        }
         if word == "INSERT" && words.get(index + 1).is_some_and(|next| next == "OR") {
             return Err(refuse("INSERT OR …", "insert and handle StoreError::Conflict"));
         }
@@ -200,6 +280,9 @@ mod tests {
             ("SELECT 'a\\'b' FROM t", "backslash"),
             ("DELETE FROM t; DROP TABLE t", "several statements"),
             ("SELECT * FROM t WHERE at < CURRENT_TIMESTAMP", "CURRENT_TIMESTAMP"),
+            ("CREATE TABLE seats (id BIGINT, accessible BOOLEAN)", "the name ACCESSIBLE"),
+            ("SELECT id FROM items WHERE condition = ?", "the name CONDITION"),
+            ("SELECT a DIV b FROM t", "the name DIV"),
         ] {
             let error = check(sql).expect_err(sql).to_string();
             assert!(error.contains(construct), "{sql}: {error}");

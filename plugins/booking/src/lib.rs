@@ -154,7 +154,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE INDEX screens_by_venue ON screens (venue_id)",
         "CREATE TABLE seats (screen_id VARCHAR(36) NOT NULL, seat_id VARCHAR(20) NOT NULL, \
          row_label VARCHAR(8) NOT NULL, seat_label VARCHAR(8) NOT NULL, category VARCHAR(32) NOT NULL, \
-         blocked BOOLEAN NOT NULL, accessible BOOLEAN NOT NULL, x BIGINT NOT NULL, y BIGINT NOT NULL, \
+         blocked BOOLEAN NOT NULL, is_accessible BOOLEAN NOT NULL, x BIGINT NOT NULL, y BIGINT NOT NULL, \
          PRIMARY KEY (screen_id, seat_id))",
         "CREATE TABLE showtimes (id VARCHAR(36) PRIMARY KEY, screen_id VARCHAR(36) NOT NULL, \
          venue_id VARCHAR(36) NOT NULL, title_id VARCHAR(64) NOT NULL, title_name TEXT, starts_at BIGINT NOT NULL, \
@@ -168,7 +168,7 @@ const MIGRATIONS: &[Migration] = &[Migration {
          name VARCHAR(64) NOT NULL, amount BIGINT NOT NULL, PRIMARY KEY (showtime_id, category))",
         "CREATE TABLE showtime_seats (showtime_id VARCHAR(36) NOT NULL, seat_id VARCHAR(20) NOT NULL, \
          row_label VARCHAR(8) NOT NULL, seat_label VARCHAR(8) NOT NULL, category VARCHAR(32) NOT NULL, \
-         blocked BOOLEAN NOT NULL, accessible BOOLEAN NOT NULL, x BIGINT NOT NULL, y BIGINT NOT NULL, \
+         blocked BOOLEAN NOT NULL, is_accessible BOOLEAN NOT NULL, x BIGINT NOT NULL, y BIGINT NOT NULL, \
          PRIMARY KEY (showtime_id, seat_id))",
         "CREATE TABLE holds (id VARCHAR(36) PRIMARY KEY, showtime_id VARCHAR(36) NOT NULL, user_id VARCHAR(36), \
          seat_count BIGINT NOT NULL, expires_at BIGINT NOT NULL, created_at BIGINT NOT NULL)",

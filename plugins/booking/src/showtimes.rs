@@ -390,7 +390,7 @@ pub async fn showtime_seats(
     let rows = app
         .db()
         .query(
-            "SELECT s.seat_id, s.row_label, s.seat_label, s.category, s.blocked, s.accessible, s.x, s.y, \
+            "SELECT s.seat_id, s.row_label, s.seat_label, s.category, s.blocked, s.is_accessible, s.x, s.y, \
              c.state, c.expires_at FROM showtime_seats s LEFT JOIN seat_claims c \
              ON c.showtime_id = s.showtime_id AND c.seat_id = s.seat_id WHERE s.showtime_id = ? ORDER BY s.y, s.x",
             params![&id],
@@ -415,7 +415,7 @@ pub async fn showtime_seats(
             row: row.get("row_label")?,
             label: row.get("seat_label")?,
             category: row.get("category")?,
-            accessible: row.get("accessible")?,
+            accessible: row.get("is_accessible")?,
             x: row.get("x")?,
             y: row.get("y")?,
             status: status.into(),

@@ -176,7 +176,7 @@ async fn insert_seats(tx: &Tx, screen_id: &str, map: &SeatMap) -> Result<(), Sto
     let seats: Vec<_> = map.seats().collect();
     for batch in seats.chunks(100) {
         let mut sql = String::from(
-            "INSERT INTO seats (screen_id, seat_id, row_label, seat_label, category, blocked, accessible, x, y) VALUES ",
+            "INSERT INTO seats (screen_id, seat_id, row_label, seat_label, category, blocked, is_accessible, x, y) VALUES ",
         );
         let mut values = Vec::with_capacity(batch.len() * 9);
         for (i, (row, seat)) in batch.iter().enumerate() {
@@ -205,8 +205,8 @@ async fn insert_seats(tx: &Tx, screen_id: &str, map: &SeatMap) -> Result<(), Sto
 /// Copies a screen's seats into a showtime's own (its snapshot of the map).
 pub(crate) async fn copy_seats(tx: &Tx, screen_id: &str, showtime_id: &str) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO showtime_seats (showtime_id, seat_id, row_label, seat_label, category, blocked, accessible, x, y) \
-         SELECT ?, seat_id, row_label, seat_label, category, blocked, accessible, x, y FROM seats WHERE screen_id = ?",
+        "INSERT INTO showtime_seats (showtime_id, seat_id, row_label, seat_label, category, blocked, is_accessible, x, y) \
+         SELECT ?, seat_id, row_label, seat_label, category, blocked, is_accessible, x, y FROM seats WHERE screen_id = ?",
         params![showtime_id, screen_id],
     )
     .await?;

@@ -79,11 +79,25 @@ struct Fixture {
     host: PluginHost,
     app: Router,
     provider: Provider,
-    store: std::path::PathBuf,
+    stores: Stores,
 }
 
+/// The plugin on SQLite files in a temporary directory.
 async fn fixture(extra: &str) -> Fixture {
     let dir = tempfile::tempdir().unwrap();
+    let stores = Stores::sqlite(&dir.path().join("stores"));
+    fixture_on(dir, stores, extra).await
+}
+
+/// The plugin on a real MariaDB (started once for this test binary), in
+/// databases of its own.
+async fn fixture_on_mysql(extra: &str) -> Fixture {
+    let mariadb = cdlc_plugin_store::test_server::MariaDbServer::shared();
+    let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).expect("MySQL stores");
+    fixture_on(tempfile::tempdir().unwrap(), stores, extra).await
+}
+
+async fn fixture_on(dir: tempfile::TempDir, stores: Stores, extra: &str) -> Fixture {
     let provider_port = free_port();
     let provider_url = format!("http://127.0.0.1:{provider_port}");
     let config = format!(
@@ -92,7 +106,7 @@ async fn fixture(extra: &str) -> Fixture {
     );
     let config: toml::Table = toml::from_str(&config).expect("toml");
     let services = HostServices {
-        stores: Stores::sqlite(&dir.path().join("stores")),
+        stores: stores.clone(),
         bus: Arc::new(InProcessBus::new()),
         assets: Arc::new(NoAssets),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).unwrap()),
@@ -116,8 +130,7 @@ async fn fixture(extra: &str) -> Fixture {
         assert!(Instant::now() < deadline, "the TEST provider did not start");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    let store = dir.path().join("stores/booking.db");
-    Fixture { _dir: dir, host, app, provider, store }
+    Fixture { _dir: dir, host, app, provider, stores }
 }
 
 fn user(id: &str, role: Role) -> Principal {
@@ -283,17 +296,17 @@ async fn order_until(app: &Router, who: &Principal, order: &str, done: impl Fn(&
     }
 }
 
-fn store(fixture: &Fixture) -> rusqlite_like::Store {
-    rusqlite_like::Store(fixture.store.clone())
+fn store(fixture: &Fixture) -> auditor::Store {
+    auditor::Store(fixture.stores.clone())
 }
 
 /// Reads the plugin's own store through the store crate (as an auditor would).
-mod rusqlite_like {
-    pub struct Store(pub std::path::PathBuf);
+mod auditor {
+    pub struct Store(pub cdlc_plugin_store::Stores);
     impl Store {
         pub async fn count(&self, sql: &str) -> i64 {
             use cdlc_plugin_store::Sql;
-            let db = cdlc_plugin_store::Db::open_sqlite("booking", &self.0).await.unwrap();
+            let db = self.0.db("booking").await.unwrap();
             db.query(sql, &[]).await.unwrap()[0].get::<i64>("n").unwrap()
         }
     }
@@ -442,7 +455,15 @@ async fn venues_seat_maps_and_showtimes_with_listing_and_bad_input() {
 
 #[tokio::test]
 async fn a_hundred_buyers_of_one_seat_get_one_hold_and_bad_holds_are_refused() {
-    let f = fixture("").await;
+    a_hundred_buyers_of_one_seat(fixture("").await).await;
+}
+
+#[tokio::test]
+async fn on_mysql_a_hundred_buyers_of_one_seat_get_one_hold_and_bad_holds_are_refused() {
+    a_hundred_buyers_of_one_seat(fixture_on_mysql("").await).await;
+}
+
+async fn a_hundred_buyers_of_one_seat(f: Fixture) {
     let (showtime_id, _) = showtime(&f.app, 3, 4).await;
     let mut buyers = Vec::new();
     for n in 0..100 {
@@ -723,7 +744,15 @@ async fn a_payment_after_the_hold_expired_is_refunded_and_webhooks_are_signed_an
 
 #[tokio::test]
 async fn two_hundred_buyers_over_fifty_seats_sell_each_seat_once() {
-    let f = fixture("").await;
+    two_hundred_buyers_over_fifty_seats(fixture("").await).await;
+}
+
+#[tokio::test]
+async fn on_mysql_two_hundred_buyers_over_fifty_seats_sell_each_seat_once() {
+    two_hundred_buyers_over_fifty_seats(fixture_on_mysql("").await).await;
+}
+
+async fn two_hundred_buyers_over_fifty_seats(f: Fixture) {
     let (showtime_id, _) = showtime(&f.app, 5, 10).await;
     let seats: Vec<String> = (0..5u8)
         .flat_map(|r| (1..=10).map(move |s| format!("{}-{s}", (b'A' + r) as char)))

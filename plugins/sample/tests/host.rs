@@ -43,10 +43,11 @@ impl Assets for FixedAssets {
 }
 
 async fn host(dir: &std::path::Path, config: &str) -> Result<PluginHost, PluginError> {
-    host_on(Stores::sqlite(dir), config).await
+    host_on(Stores::sqlite(dir), dir, config).await
 }
 
-async fn host_on(stores: Stores, config: &str) -> Result<PluginHost, PluginError> {
+/// The sample plugins on `stores`, their objects under `dir`.
+async fn host_on(stores: Stores, dir: &std::path::Path, config: &str) -> Result<PluginHost, PluginError> {
     let services = HostServices {
         stores,
         bus: Arc::new(InProcessBus::new()),
@@ -116,7 +117,8 @@ async fn plugins_mount_migrate_take_the_principal_and_exchange_events() {
 async fn plugins_on_mysql_mount_migrate_take_the_principal_and_exchange_events() {
     let mariadb = cdlc_plugin_store::test_server::MariaDbServer::shared();
     let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).expect("stores");
-    let host = host_on(stores, "[guestbook]\nmax_message = 10\n").await.expect("start");
+    let objects = tempfile::tempdir().unwrap();
+    let host = host_on(stores, objects.path(), "[guestbook]\nmax_message = 10\n").await.expect("start");
     mount_migrate_take_the_principal_and_exchange_events(host).await;
 }
 
