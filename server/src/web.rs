@@ -19,7 +19,7 @@ mod embedded {
 /// What the pages may load: only this server (no CDN, no third party),
 /// plus the blob: workers and media sources hls.js and dash.js create.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data: blob:; media-src 'self' blob:; worker-src 'self' blob:; connect-src 'self'; \
+     img-src 'self' data: blob:; media-src 'self' blob: data:; worker-src 'self' blob:; connect-src 'self'; \
      object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 /// Shown at the UI's URLs by a binary built without `web/dist`.

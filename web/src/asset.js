@@ -190,9 +190,14 @@ export function mountAsset(root, id) {
     engineTabs.querySelectorAll('button').forEach((b) => b.setAttribute('aria-checked', String(b.dataset.engine === name)));
     root.dataset.engine = name;
     renderLevels();
+    textsApplied = false;
     renderTexts(false);
     const attempt = (attaching = attachEngine(name, video, asset.playback, {
-      onLevels: () => attempt === attaching && renderLevels(),
+      onLevels: () => {
+        if (attempt !== attaching) return;
+        renderLevels();
+        renderTexts(true);
+      },
       onLevel: () => attempt === attaching && renderNowPlaying(),
       onTexts: () => attempt === attaching && renderTexts(true),
       onError: (message) => {
@@ -206,6 +211,7 @@ export function mountAsset(root, id) {
       return;
     }
     controller = attached;
+    renderTexts(true);
     if (position > 0) video.addEventListener('loadedmetadata', () => (video.currentTime = position), { once: true });
     video.play().catch(() => {
       /* autoplay refused: the big play button is there */
@@ -243,14 +249,20 @@ export function mountAsset(root, id) {
     return match?.id ?? 'off';
   }
 
+  // The preference is applied once per attach, when the tracks first show.
+  let textsApplied = false;
   function renderTexts(apply) {
     const texts = controller?.texts?.() ?? [];
+    if (apply && textsApplied && texts.length) apply = false;
     clear(subtitles, h('option', { value: 'off' }, 'Off'),
       texts.map((t) => h('option', { value: t.id, dataset: { lang: t.lang ?? '' } }, t.label || t.lang || `Track ${t.id}`)));
     subtitles.disabled = texts.length === 0;
     if (!texts.length) return;
     const id = apply ? preferredText(texts) : controller.currentText();
-    if (apply) controller.setText(id);
+    if (apply) {
+      controller.setText(id);
+      textsApplied = true;
+    }
     subtitles.value = id;
   }
 
