@@ -86,6 +86,7 @@ pub struct PluginContext {
     assets: Arc<dyn Assets>,
     objects: Arc<dyn Objects>,
     config: Arc<toml::Table>,
+    data_dir: Option<Arc<std::path::Path>>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -108,7 +109,20 @@ impl PluginContext {
         objects: Arc<dyn Objects>,
         config: toml::Table,
     ) -> PluginContext {
-        PluginContext { name: name.into(), db, bus, assets, objects, config: Arc::new(config) }
+        PluginContext { name: name.into(), db, bus, assets, objects, config: Arc::new(config), data_dir: None }
+    }
+
+    /// For the host (and tests): the plugin's own local directory.
+    pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> PluginContext {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The plugin's own local directory (`DATA_DIR/plugins/{name}`, created
+    /// by the host) for files that are not objects: a search index, caches.
+    /// `None` when the host gives plugins none.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
     }
 
     pub fn name(&self) -> &str {
