@@ -3,6 +3,7 @@
 
 mod accounts;
 mod bad_input;
+mod catalog;
 mod cluster;
 mod corpus;
 mod inputs;
