@@ -18,7 +18,7 @@ use cdlc_plugin_api::{params, routes, ApiError, FromRow, Json, Principal, Row, S
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncWriteExt;
 
-use super::{decode_cursor, encode_cursor, limit, require_import, words, Page, Query};
+use super::{decode_cursor, limit, page_of, require_import, words, Page, PageQuery, Query};
 use crate::imdb::{self, ImportError, ImportFile, ImportOptions, Report};
 use crate::model::now_ms;
 use crate::Shared;
@@ -308,19 +308,12 @@ async fn get_import(
     Ok(Json(view(&shared, &id).await?))
 }
 
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct ImportsQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
-}
-
 /// The imports, newest first (admin, `catalog:import`).
-#[utoipa::path(get, path = "/imports", params(ImportsQuery), responses((status = 200, body = Page<ImportView>)))]
+#[utoipa::path(get, path = "/imports", params(PageQuery), responses((status = 200, body = Page<ImportView>)))]
 async fn list(
     State(shared): State<Shared_>,
     principal: Principal,
-    Query(q): Query<ImportsQuery>,
+    Query(q): Query<PageQuery>,
 ) -> Result<Json<Page<ImportView>>, ApiError> {
     require_import(&principal)?;
     let limit = limit(q.limit)?;
@@ -331,14 +324,10 @@ async fn list(
         clause = "id < ?";
     }
     values.push(Value::Int(limit as i64 + 1));
-    let mut items: Vec<ImportView> = shared
+    let rows = shared
         .ctx
         .db()
-        .query_as(&format!("SELECT * FROM imports WHERE {clause} ORDER BY id DESC LIMIT ?"), &values)
+        .query(&format!("SELECT * FROM imports WHERE {clause} ORDER BY id DESC LIMIT ?"), &values)
         .await?;
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        encode_cursor(&[Value::Text(items[limit - 1].id.clone())])
-    });
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Json(page_of(&rows, limit, ImportView::from_row, |last| Ok(vec![Value::Text(last.get("id")?)]))?))
 }

@@ -20,7 +20,7 @@ use cdlc_plugin_api::axum::http::request::Parts;
 use cdlc_plugin_api::store::Value;
 use cdlc_plugin_api::utoipa::{self, ToSchema};
 use cdlc_plugin_api::utoipa_axum::router::OpenApiRouter;
-use cdlc_plugin_api::{ApiError, ApiRouter, Identity, Principal, Role, Scope};
+use cdlc_plugin_api::{ApiError, ApiRouter, Identity, Principal, Role, Row, Scope, StoreError};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -86,6 +86,30 @@ pub(crate) struct Page<T: ToSchema> {
     /// Pass as `cursor` for the next page; absent on the last.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub next_cursor: Option<String>,
+}
+
+/// `limit` and `cursor` of a list.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct PageQuery {
+    pub limit: Option<usize>,
+    pub cursor: Option<String>,
+}
+
+/// A page from rows read with `LIMIT limit + 1`: an extra row means there
+/// is a next page, whose cursor is `key` of this page's last row.
+pub(crate) fn page_of<T: ToSchema>(
+    rows: &[Row],
+    limit: usize,
+    build: impl Fn(&Row) -> Result<T, StoreError>,
+    key: impl Fn(&Row) -> Result<Vec<Value>, StoreError>,
+) -> Result<Page<T>, StoreError> {
+    let items = rows.iter().take(limit).map(build).collect::<Result<Vec<T>, StoreError>>()?;
+    let next_cursor = match rows.len() > limit && limit > 0 {
+        true => Some(encode_cursor(&key(&rows[limit - 1])?)),
+        false => None,
+    };
+    Ok(Page { items, next_cursor })
 }
 
 /// A cursor: the sort key of the last item, opaque to clients.

@@ -7,11 +7,11 @@ use cdlc_plugin_api::axum::http::StatusCode;
 use cdlc_plugin_api::store::Value;
 use cdlc_plugin_api::utoipa::{self, IntoParams, ToSchema};
 use cdlc_plugin_api::utoipa_axum::router::OpenApiRouter;
-use cdlc_plugin_api::{params, routes, ApiError, Json, Principal, Sql, StoreError};
+use cdlc_plugin_api::{params, routes, ApiError, FromRow, Json, Principal, Sql, StoreError};
 use serde::{Deserialize, Deserializer};
 
 use super::views::{self, CreditView, PersonView, CREDIT_SELECT, PERSON_COLUMNS};
-use super::{bounded, check_id, decode_cursor, encode_cursor, limit, require_write, Page, Query};
+use super::{bounded, check_id, decode_cursor, limit, page_of, require_write, Page, PageQuery, Query};
 use crate::model::{clip, now_ms, sort_key};
 use crate::Shared;
 
@@ -68,18 +68,9 @@ async fn list(
         clauses.join(" AND ")
     );
     let rows = shared.ctx.db().query(&sql, &values).await?;
-    let mut items = Vec::new();
-    let mut next_cursor = None;
-    for (i, row) in rows.iter().enumerate() {
-        if i == limit {
-            let last = &rows[i - 1];
-            next_cursor =
-                Some(encode_cursor(&[Value::Text(last.get("sort_name")?), Value::Text(last.get("id")?)]));
-            break;
-        }
-        items.push(cdlc_plugin_api::FromRow::from_row(row)?);
-    }
-    Ok(Json(Page { items, next_cursor }))
+    Ok(Json(page_of(&rows, limit, PersonView::from_row, |last| {
+        Ok(vec![Value::Text(last.get("sort_name")?), Value::Text(last.get("id")?)])
+    })?))
 }
 
 /// A person with their first credits.
@@ -130,25 +121,9 @@ async fn credits_page(
         "SELECT COALESCE(titles.sort_year, 0) AS year_key, credits.id AS id,",
     );
     let rows = db.query(&sql, &values).await?;
-    let mut items = Vec::new();
-    let mut next_cursor = None;
-    for (i, row) in rows.iter().enumerate() {
-        if i == limit {
-            let last = &rows[i - 1];
-            next_cursor =
-                Some(encode_cursor(&[Value::Int(last.get("year_key")?), Value::Text(last.get("id")?)]));
-            break;
-        }
-        items.push(cdlc_plugin_api::FromRow::from_row(row)?);
-    }
-    Ok(Page { items, next_cursor })
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
+    Ok(page_of(&rows, limit, CreditView::from_row, |last| {
+        Ok(vec![Value::Int(last.get("year_key")?), Value::Text(last.get("id")?)])
+    })?)
 }
 
 /// A person's credits, newest title first.

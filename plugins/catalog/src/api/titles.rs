@@ -8,13 +8,13 @@ use cdlc_plugin_api::axum::http::StatusCode;
 use cdlc_plugin_api::store::Value;
 use cdlc_plugin_api::utoipa::{self, IntoParams, ToSchema};
 use cdlc_plugin_api::utoipa_axum::router::OpenApiRouter;
-use cdlc_plugin_api::{params, routes, ApiError, Json, Principal, Sql, StoreError, Tx};
+use cdlc_plugin_api::{params, routes, ApiError, FromRow, Json, Principal, Row, Sql, StoreError, Tx};
 use serde::{Deserialize, Deserializer};
 
 use super::views::{
     self, AkaView, CreditView, LinkView, SeasonView, TitleView, CREDIT_SELECT, TITLE_COLUMNS,
 };
-use super::{bounded, check_id, decode_cursor, encode_cursor, limit, require_write, words, Page, Query};
+use super::{bounded, check_id, decode_cursor, limit, page_of, require_write, words, Page, PageQuery, Query};
 use crate::model::{clip, now_ms, sort_key, Kind, CATEGORIES};
 use crate::ratings::WEIGHTED_SQL;
 use crate::Shared;
@@ -183,25 +183,20 @@ async fn list_titles(shared: &Shared, q: BrowseQuery, sort: SortBy) -> Result<Pa
     let mut all = vec![Value::Real(mc), Value::Real(m)];
     all.extend(values);
     let rows = shared.ctx.db().query(&sql, &all).await?;
-    let mut items = Vec::with_capacity(rows.len().min(limit));
-    let mut next_cursor = None;
-    for (i, row) in rows.iter().enumerate() {
-        if i == limit {
-            let last = &rows[i - 1];
-            let key = match sort {
-                SortBy::Popularity => Value::Int(last.get("popularity")?),
-                SortBy::Year => Value::Int(last.get("sort_year")?),
-                SortBy::Title => Value::Text(last.get("sort_title")?),
-                SortBy::Rating => Value::Real(last.get("weighted")?),
-            };
-            next_cursor = Some(encode_cursor(&[key, Value::Text(last.get("id")?)]));
-            break;
-        }
-        let mut title: TitleView = cdlc_plugin_api::FromRow::from_row(row)?;
+    let build = |row: &Row| {
+        let mut title = TitleView::from_row(row)?;
         title.weighted_rating = Some(row.get("weighted")?);
-        items.push(title);
-    }
-    Ok(Page { items, next_cursor })
+        Ok(title)
+    };
+    Ok(page_of(&rows, limit, build, |last| {
+        let key = match sort {
+            SortBy::Popularity => Value::Int(last.get("popularity")?),
+            SortBy::Year => Value::Int(last.get("sort_year")?),
+            SortBy::Title => Value::Text(last.get("sort_title")?),
+            SortBy::Rating => Value::Real(last.get("weighted")?),
+        };
+        Ok(vec![key, Value::Text(last.get("id")?)])
+    })?)
 }
 
 /// A title with what a title page shows.
@@ -273,20 +268,10 @@ async fn credits_page(
          WHERE c2.title_id = credits.title_id AND c2.person_id = credits.person_id AND c2.category = credits.category \
          AND c2.source <> 'crew')) ORDER BY billing, credits.id LIMIT ?"
     );
-    let mut items: Vec<CreditView> = db.query_as(&sql, &values).await?;
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        let last = &items[limit - 1];
-        encode_cursor(&[Value::Int(last.billing), Value::Text(last.id.clone())])
-    });
-    Ok(Page { items, next_cursor })
-}
-
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageQuery {
-    limit: Option<usize>,
-    cursor: Option<String>,
+    let rows = db.query(&sql, &values).await?;
+    Ok(page_of(&rows, limit, CreditView::from_row, |last| {
+        Ok(vec![Value::Int(last.get("billing")?), Value::Text(last.get("id")?)])
+    })?)
 }
 
 /// A title's credits, in billing order.
@@ -499,13 +484,11 @@ async fn episodes(
         "SELECT {TITLE_COLUMNS} FROM titles WHERE series_id = ? AND kind = 'episode' AND {season_clause}{after} \
          ORDER BY COALESCE(episode_number, -1), id LIMIT ?"
     );
-    let mut items: Vec<TitleView> = db.query_as(&sql, &values).await?;
-    let next_cursor = (items.len() > limit).then(|| {
-        items.truncate(limit);
-        let last = &items[limit - 1];
-        encode_cursor(&[Value::Int(last.episode_number.unwrap_or(-1)), Value::Text(last.id.clone())])
-    });
-    Ok(Json(Page { items, next_cursor }))
+    let rows = db.query(&sql, &values).await?;
+    Ok(Json(page_of(&rows, limit, TitleView::from_row, |last| {
+        let episode: Option<i64> = last.get("episode_number")?;
+        Ok(vec![Value::Int(episode.unwrap_or(-1)), Value::Text(last.get("id")?)])
+    })?))
 }
 
 /// A title's name in a region or language, as written.

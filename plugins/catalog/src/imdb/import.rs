@@ -877,7 +877,6 @@ async fn akas(
     let (changed, _) = changed_groups(run, rows, report, "akas_hash").await?;
     let mut inserts = Vec::new();
     let mut hashes = Vec::new();
-    let mut ids = Vec::new();
     for (id, group_hash, members) in changed {
         let members = first_of_each(members, report, |r| match r {
             Record::Aka(a) => (a.id, a.ordering),
@@ -899,18 +898,30 @@ async fn akas(
             ]);
         }
         hashes.push((id.clone(), vec![Value::Int(group_hash as i64)]));
-        ids.push(id);
     }
-    let mut statements = Vec::new();
-    sql::with_ids("DELETE FROM akas WHERE title_id", "", &ids, &mut statements);
-    sql::insert(
-        "akas",
-        &["title_id", "ordering", "title", "region", "language", "types", "attributes", "is_original"],
-        inserts,
-        &mut statements,
-    );
-    sql::update("titles", "id", &["akas_hash"], hashes, &mut statements);
+    let columns =
+        ["title_id", "ordering", "title", "region", "language", "types", "attributes", "is_original"];
+    let statements =
+        replace_groups("DELETE FROM akas WHERE title_id", "akas", &columns, inserts, "akas_hash", hashes);
     Ok(statements)
+}
+
+/// Replaces the rows of the titles in `hashes` (`delete` names them by
+/// `title_id`) with `inserts`, and records each title's new hash.
+fn replace_groups(
+    delete: &str,
+    table: &str,
+    columns: &[&str],
+    inserts: Vec<Vec<Value>>,
+    hash_column: &str,
+    hashes: Vec<(String, Vec<Value>)>,
+) -> Vec<Statement> {
+    let ids: Vec<String> = hashes.iter().map(|(id, _)| id.clone()).collect();
+    let mut statements = Vec::new();
+    sql::with_ids(delete, "", &ids, &mut statements);
+    sql::insert(table, columns, inserts, &mut statements);
+    sql::update("titles", "id", &[hash_column], hashes, &mut statements);
+    statements
 }
 
 const CREDIT_COLUMNS: [&str; 8] =
@@ -938,7 +949,7 @@ async fn crew(
     let rows = first_of_each(rows, report, |r| (r.key(), 0));
     let ids: Vec<String> = rows.iter().map(|(_, _, r)| format_id("tt", r.key())).collect();
     let stored = stored_hashes(run.db, "titles", "crew_hash", &ids).await?;
-    let (mut inserts, mut hashes, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut inserts, mut hashes) = (Vec::new(), Vec::new());
     for ((_, line_hash, record), id) in rows.into_iter().zip(ids) {
         let Record::Crew(c) = record else { continue };
         let exists = stored.get(&id);
@@ -965,15 +976,11 @@ async fn crew(
                     inserts.push(crew_credit(format!("{id}-w{i}"), &id, *person, "writer", 2000 + i as i64));
                 }
                 hashes.push((id.clone(), vec![Value::Int(line_hash as i64)]));
-                replaced.push(id);
             }
         }
     }
-    let mut statements = Vec::new();
-    sql::with_ids("DELETE FROM credits WHERE source = 'crew' AND title_id", "", &replaced, &mut statements);
-    sql::insert("credits", &CREDIT_COLUMNS, inserts, &mut statements);
-    sql::update("titles", "id", &["crew_hash"], hashes, &mut statements);
-    Ok(statements)
+    let delete = "DELETE FROM credits WHERE source = 'crew' AND title_id";
+    Ok(replace_groups(delete, "credits", &CREDIT_COLUMNS, inserts, "crew_hash", hashes))
 }
 
 async fn principals(
@@ -989,7 +996,7 @@ async fn principals(
             }
         }
     }
-    let (mut inserts, mut hashes, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut inserts, mut hashes) = (Vec::new(), Vec::new());
     for (id, group_hash, members) in changed {
         let members = first_of_each(members, report, |r| match r {
             Record::Principal(p) => (p.id, p.ordering),
@@ -1010,13 +1017,9 @@ async fn principals(
             ]);
         }
         hashes.push((id.clone(), vec![Value::Int(group_hash as i64)]));
-        replaced.push(id);
     }
-    let mut statements = Vec::new();
-    sql::with_ids("DELETE FROM credits WHERE source = 'cast' AND title_id", "", &replaced, &mut statements);
-    sql::insert("credits", &CREDIT_COLUMNS, inserts, &mut statements);
-    sql::update("titles", "id", &["principals_hash"], hashes, &mut statements);
-    Ok(statements)
+    let delete = "DELETE FROM credits WHERE source = 'cast' AND title_id";
+    Ok(replace_groups(delete, "credits", &CREDIT_COLUMNS, inserts, "principals_hash", hashes))
 }
 
 async fn names(
