@@ -30,6 +30,10 @@ pub struct HostServices {
     pub assets: Arc<dyn Assets>,
     /// Object storage; each plugin gets the keys under `plugins/{name}/`.
     pub objects: Arc<dyn cdlc_storage::ObjectStore>,
+    /// A local directory for plugins' own files (a search index, caches):
+    /// each plugin gets `{data_dir}/{name}`, created before `start`. `None`
+    /// gives plugins no directory (`PluginContext::data_dir` is `None`).
+    pub data_dir: Option<std::path::PathBuf>,
 }
 
 struct Mounted {
@@ -126,6 +130,13 @@ impl PluginHost {
             let mut ctx =
                 PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), objects, section);
             ctx.share_peers(&peers);
+            if let Some(root) = &services.data_dir {
+                let dir = root.join(name);
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    PluginError::Failed(format!("plugin {name}: cannot create {}: {e}", dir.display()))
+                })?;
+                ctx = ctx.with_data_dir(dir);
+            }
             plugin.start(&ctx).await?;
             let (router, openapi) = plugin.router(ctx.clone()).split_for_parts();
             let web = plugin.web();

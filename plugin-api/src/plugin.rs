@@ -88,6 +88,7 @@ pub struct PluginContext {
     objects: Arc<dyn Objects>,
     config: Arc<toml::Table>,
     peers: Peers,
+    data_dir: Option<Arc<std::path::Path>>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -118,7 +119,21 @@ impl PluginContext {
             objects,
             config: Arc::new(config),
             peers: Peers::default(),
+            data_dir: None,
         }
+    }
+
+    /// For the host (and tests): the plugin's own local directory.
+    pub fn with_data_dir(mut self, dir: std::path::PathBuf) -> PluginContext {
+        self.data_dir = Some(dir.into());
+        self
+    }
+
+    /// The plugin's own local directory (`DATA_DIR/plugins/{name}`, created
+    /// by the host) for files that are not objects: a search index, caches.
+    /// `None` when the host gives plugins none.
+    pub fn data_dir(&self) -> Option<&std::path::Path> {
+        self.data_dir.as_deref()
     }
 
     pub fn name(&self) -> &str {

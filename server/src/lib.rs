@@ -5,6 +5,7 @@
 mod api;
 mod bus;
 mod captions;
+mod catalog;
 pub mod config;
 mod edge;
 mod edge_origin;
@@ -42,6 +43,8 @@ enum Command {
     Serve(serve::Args),
     /// Run an edge cache alone, in front of a cdlc origin or an object store.
     Edge(edge::Args),
+    /// The catalog: `cdlc catalog import DIR|FILE…` imports IMDb's datasets.
+    Catalog(catalog::Args),
     /// Run a transcoding farm member: pulls jobs from a NATS queue, reads
     /// and writes object storage, reports back over NATS.
     Worker(farm::Args),
@@ -68,6 +71,7 @@ pub fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Edge(args) => edge::run(args),
         Command::Worker(args) => farm::run(args),
+        Command::Catalog(args) => catalog::run(args),
         Command::TranscodeJob => return cdlc_isolation::child::run_child(),
     };
     match result {

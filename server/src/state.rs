@@ -199,6 +199,7 @@ async fn open_accounts_and_plugins(
         bus: bus.clone(),
         assets: Arc::new(assets),
         objects: objects.clone(),
+        data_dir: Some(config.data_dir.join("plugins")),
     };
     let plugins = PluginHost::start(
         crate::plugins::built_in(),

@@ -5,6 +5,7 @@ mod accounts;
 mod bad_input;
 mod booking;
 mod captions;
+mod catalog;
 mod cluster;
 mod corpus;
 mod cql;

@@ -110,6 +110,7 @@ async fn fixture_on(dir: tempfile::TempDir, stores: Stores, extra: &str) -> Fixt
         bus: Arc::new(InProcessBus::new()),
         assets: Arc::new(NoAssets),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).unwrap()),
+        data_dir: None,
     };
     let host = PluginHost::start(vec![Arc::new(Booking::new())], &config, services).await.expect("start");
     let app = host.router();

@@ -56,6 +56,7 @@ async fn host_on(stores: Stores, dir: &std::path::Path, config: &str) -> Result<
             ("busy1".to_owned(), AssetState::Processing),
         ]))),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.join("objects")).expect("object store")),
+        data_dir: None,
     };
     let config: toml::Table = toml::from_str(config).expect("toml");
     PluginHost::start(cdlc_plugin_sample::plugins(), &config, services).await

@@ -1,0 +1,1137 @@
+//! The passes of an import. Each file is read on a blocking thread in
+//! batches of lines, each batch parsed and hashed in parallel (rayon), and
+//! handed over a channel of two batches (so memory stays bounded however
+//! large the file) to the writer, which compares the hashes with the
+//! stored ones and writes only new and changed rows, one transaction per
+//! batch. A second run of the same files therefore writes nothing, and a
+//! newer file updates only the rows that changed.
+//!
+//! Order: ratings are read first (the filters need the votes, and new
+//! titles are written with their rating at once); then titles, their
+//! ratings, episodes, akas, crew, principals; people last, so that with a
+//! filter only the people credited in the kept titles are written.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use cdlc_plugin_api::store::Value;
+use cdlc_plugin_api::utoipa::{self, ToSchema};
+use cdlc_plugin_api::{Db, StoreError};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::datasets::{format_id, parse, Dataset, Record};
+use super::tsv::{open_gzip, Line};
+use crate::index::{Index, IndexError};
+use crate::model::{clip, kind_of_imdb, now_ms, sort_key, Kind, IMDB_TYPES};
+use crate::sql::{self, query_ids, Statement};
+
+/// Rejections kept per file as examples (all are counted).
+pub const SAMPLED_REJECTIONS: usize = 20;
+/// The largest `top`.
+pub const MAX_TOP: u64 = 100_000_000;
+
+/// One file to import.
+#[derive(Debug, Clone)]
+pub struct ImportFile {
+    pub path: PathBuf,
+    /// How the user named it (`title.basics.tsv.gz`): its dataset comes
+    /// from the name, or from its header when the name says none.
+    pub name: String,
+}
+
+/// What to keep.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ImportOptions {
+    /// IMDb title types (`movie`, `tvSeries`, `tvEpisode`…) or catalog kinds
+    /// (`movie`, `series`, `episode`…); empty keeps every kind.
+    #[serde(default)]
+    pub kinds: Vec<String>,
+    /// Only titles with at least this many IMDb votes (needs title.ratings).
+    #[serde(default)]
+    pub min_votes: Option<u64>,
+    /// Only the N titles with the most votes (after the other filters; needs title.ratings).
+    #[serde(default)]
+    pub top: Option<u64>,
+}
+
+impl ImportOptions {
+    fn filtering(&self) -> bool {
+        !self.kinds.is_empty() || self.min_votes.is_some() || self.top.is_some()
+    }
+
+    /// Checks the kinds and `top`; the error names what to change.
+    pub fn check(&self) -> Result<(), ImportError> {
+        for kind in &self.kinds {
+            if !IMDB_TYPES.iter().any(|(t, _)| t == kind) && Kind::parse(kind).is_err() {
+                return Err(ImportError::Options(format!(
+                    "unknown kind {:?}: use IMDb title types ({}) or catalog kinds (movie, series, season, episode, short, documentary)",
+                    clip(kind, 40),
+                    IMDB_TYPES.iter().map(|(t, _)| *t).collect::<Vec<_>>().join(", ")
+                )));
+            }
+        }
+        if self.top.is_some_and(|top| top == 0 || top > MAX_TOP) {
+            return Err(ImportError::Options(format!("top must be 1 to {MAX_TOP}")));
+        }
+        Ok(())
+    }
+
+    fn keeps(&self, title_type: &str, kind: Kind, votes: u64) -> bool {
+        (self.kinds.is_empty() || self.kinds.iter().any(|k| k == title_type || k == kind.as_str()))
+            && self.min_votes.is_none_or(|min| votes >= min)
+    }
+}
+
+/// Where an import is.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Progress {
+    pub file: String,
+    /// Compressed bytes read, of every file so far.
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+    /// Rows read so far, of every file.
+    pub rows: u64,
+}
+
+impl Progress {
+    pub fn percent(&self) -> f64 {
+        if self.bytes_total == 0 {
+            return 0.0;
+        }
+        (self.bytes_done as f64 * 100.0 / self.bytes_total as f64).min(100.0)
+    }
+}
+
+/// A row that was not imported, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Rejection {
+    pub line: u64,
+    pub reason: String,
+}
+
+/// What an import did with one file.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct FileReport {
+    pub file: String,
+    pub dataset: String,
+    /// Lines after the header.
+    pub rows_read: u64,
+    /// Rows that were new or changed and were written.
+    pub rows_written: u64,
+    /// Rows already stored as they are.
+    pub rows_unchanged: u64,
+    /// Rows left out by the filters, or about a title or person the catalog does not have.
+    pub rows_skipped: u64,
+    /// Rows that could not be read (each with a reason; the first few are sampled).
+    pub rows_rejected: u64,
+    pub rejections: Vec<Rejection>,
+}
+
+impl FileReport {
+    fn reject(&mut self, line: u64, reason: impl Into<String>) {
+        self.rows_rejected += 1;
+        if self.rejections.len() < SAMPLED_REJECTIONS {
+            self.rejections.push(Rejection { line, reason: reason.into() });
+        }
+    }
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Report {
+    pub files: Vec<FileReport>,
+    pub titles_indexed: u64,
+    pub people_indexed: u64,
+    pub seconds: f64,
+}
+
+impl Report {
+    pub fn rows_written(&self) -> u64 {
+        self.files.iter().map(|f| f.rows_written).sum()
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A file that cannot be imported at all; the message says why.
+    #[error("{file}: {message}")]
+    File { file: String, message: String },
+    #[error("{0}")]
+    Options(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Index(#[from] IndexError),
+}
+
+fn file_error(file: &str, message: impl Into<String>) -> ImportError {
+    ImportError::File { file: file.to_owned(), message: message.into() }
+}
+
+/// A parsed row: its line, the hash of its line, the record.
+type Parsed = (u64, u64, Record);
+
+/// One batch from the reader thread.
+struct ReadBatch {
+    rows: Vec<Parsed>,
+    rejected: Vec<(u64, String)>,
+    read: u64,
+}
+
+fn hash(bytes: &[u8]) -> u64 {
+    twox_hash::XxHash64::oneshot(0, bytes)
+}
+
+/// A header's columns for a sentence: `tconst, titleType, …`.
+fn columns(header: &str) -> String {
+    clip(&header.split('\t').collect::<Vec<_>>().join(", "), 300).to_owned()
+}
+
+/// Reads the header line of `file` and checks it: the dataset it is.
+fn check_header(file: &ImportFile) -> Result<Dataset, ImportError> {
+    let mut lines = open_gzip(&file.path, Arc::default()).map_err(|m| file_error(&file.name, m))?;
+    let header = match lines.next_line() {
+        Ok(Some(Line::Text(text))) => String::from_utf8_lossy(text).into_owned(),
+        Ok(Some(Line::TooLong)) => return Err(file_error(&file.name, "its first line is not a header")),
+        Ok(None) => return Err(file_error(&file.name, "it is empty: it has no header")),
+        Err(e) => return Err(file_error(&file.name, format!("it cannot be decompressed: {e}"))),
+    };
+    match Dataset::from_file_name(&file.name) {
+        Some(dataset) if dataset.header() == header => Ok(dataset),
+        Some(dataset) => Err(file_error(
+            &file.name,
+            format!(
+                "the header has the columns {}, but {} has {}",
+                columns(&header),
+                dataset.name(),
+                columns(dataset.header())
+            ),
+        )),
+        None => Dataset::from_header(&header).ok_or_else(|| {
+            file_error(
+                &file.name,
+                format!(
+                    "the header has the columns {}, which is none of the IMDb datasets (title.basics, title.akas, title.episode, title.crew, title.principals, title.ratings, name.basics)",
+                    columns(&header)
+                ),
+            )
+        }),
+    }
+}
+
+/// Checks that each file is gzip with the header of one IMDb dataset, and
+/// no dataset comes twice: each file's dataset and size.
+pub async fn check_files(files: &[ImportFile]) -> Result<Vec<(Dataset, ImportFile, u64)>, ImportError> {
+    let mut planned: Vec<(Dataset, ImportFile, u64)> = Vec::new();
+    for file in files {
+        let checked = file.clone();
+        let dataset = tokio::task::spawn_blocking(move || check_header(&checked))
+            .await
+            .map_err(|e| file_error(&file.name, e.to_string()))??;
+        if let Some((_, other, _)) = planned.iter().find(|(d, _, _)| *d == dataset) {
+            return Err(file_error(
+                &file.name,
+                format!("{} is given twice (also as {})", dataset.name(), other.name),
+            ));
+        }
+        let size = std::fs::metadata(&file.path).map(|m| m.len()).unwrap_or(0);
+        planned.push((dataset, file.clone(), size));
+    }
+    Ok(planned)
+}
+
+/// Reads `file` on a blocking thread and sends its parsed batches.
+fn spawn_reader(
+    file: ImportFile,
+    dataset: Dataset,
+    bytes: Arc<AtomicU64>,
+) -> tokio::sync::mpsc::Receiver<Result<ReadBatch, String>> {
+    let (tx, rx) = tokio::sync::mpsc::channel(2);
+    tokio::task::spawn_blocking(move || {
+        let mut lines = match open_gzip(&file.path, bytes) {
+            Ok(lines) => lines,
+            Err(message) => {
+                let _ = tx.blocking_send(Err(message));
+                return;
+            }
+        };
+        // The header was checked before the import began.
+        if let Err(e) = lines.next_line() {
+            let _ = tx.blocking_send(Err(format!("it cannot be decompressed: {e}")));
+            return;
+        }
+        loop {
+            let batch = match lines.next_batch() {
+                Ok(batch) => batch,
+                Err(e) => {
+                    let _ = tx.blocking_send(Err(format!(
+                        "it cannot be decompressed after line {}: {e}",
+                        lines.number
+                    )));
+                    return;
+                }
+            };
+            if batch.is_empty() {
+                return;
+            }
+            let parsed: Vec<Result<Parsed, (u64, String)>> = batch
+                .lines
+                .par_iter()
+                .map(|(number, range)| {
+                    let bytes = batch.line(range);
+                    let text =
+                        std::str::from_utf8(bytes).map_err(|_| (*number, "is not UTF-8".to_owned()))?;
+                    parse(dataset, text)
+                        .map(|record| (*number, hash(bytes), record))
+                        .map_err(|e| (*number, e))
+                })
+                .collect();
+            let read = (batch.lines.len() + batch.too_long.len()) as u64;
+            let mut rows = Vec::with_capacity(parsed.len());
+            let mut rejected: Vec<(u64, String)> = batch
+                .too_long
+                .iter()
+                .map(|n| (*n, format!("is longer than {} bytes", super::tsv::MAX_LINE)))
+                .collect();
+            for item in parsed {
+                match item {
+                    Ok(row) => rows.push(row),
+                    Err(rejection) => rejected.push(rejection),
+                }
+            }
+            if tx.blocking_send(Ok(ReadBatch { rows, rejected, read })).is_err() {
+                return; // the import stopped
+            }
+        }
+    });
+    rx
+}
+
+/// Imports `files` into the catalog's tables (and `index`, when given).
+/// Every file is checked (gzip, header) before anything is written; a row
+/// that cannot be read is counted and sampled in the report, never fatal.
+pub async fn import(
+    db: &Db,
+    index: Option<&Index>,
+    files: &[ImportFile],
+    options: &ImportOptions,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+) -> Result<Report, ImportError> {
+    let started = Instant::now();
+    options.check()?;
+    if files.is_empty() {
+        return Err(ImportError::Options("name at least one .tsv.gz file to import".into()));
+    }
+    let mut planned = check_files(files).await?;
+    planned.sort_by_key(|(d, _, _)| *d);
+    let has = |d: Dataset| planned.iter().any(|(p, _, _)| *p == d);
+    if (options.min_votes.is_some() || options.top.is_some()) && !has(Dataset::Ratings) {
+        return Err(ImportError::Options("min_votes and top need title.ratings among the files".into()));
+    }
+    let mut total: u64 = planned.iter().map(|(_, _, size)| size).sum();
+    if options.top.is_some() {
+        total += planned.iter().filter(|(d, _, _)| *d == Dataset::Basics).map(|(_, _, s)| s).sum::<u64>();
+    }
+
+    let mut run = Run {
+        db,
+        options,
+        progress,
+        done: 0,
+        total,
+        rows: 0,
+        ratings: HashMap::new(),
+        kept: None,
+        people: options.filtering().then(HashSet::new),
+        touched_titles: HashSet::new(),
+        touched_people: HashSet::new(),
+        ratings_with_titles: 0,
+    };
+    let mut report = Report::default();
+    for (dataset, file, _) in &planned {
+        let mut file_report =
+            FileReport { file: file.name.clone(), dataset: dataset.name().into(), ..FileReport::default() };
+        match dataset {
+            Dataset::Ratings => run.read_ratings(file, &mut file_report).await?,
+            Dataset::Basics => {
+                if let Some(top) = options.top {
+                    run.select_top(file, top).await?;
+                }
+                run.pass(file, *dataset, &mut file_report).await?;
+            }
+            _ => run.pass(file, *dataset, &mut file_report).await?,
+        }
+        report.files.push(file_report);
+        // Ratings are written once the titles they belong to are (they
+        // were read first for the filters); new titles took theirs already.
+        let titles_done =
+            *dataset == Dataset::Basics || (*dataset == Dataset::Ratings && !has(Dataset::Basics));
+        if titles_done && has(Dataset::Ratings) {
+            run.write_ratings(&mut report.files[0]).await?;
+        }
+    }
+    if let Some(index) = index {
+        let titles: Vec<String> = run.touched_titles.iter().map(|n| format_id("tt", *n)).collect();
+        let people: Vec<String> = run.touched_people.iter().map(|n| format_id("nm", *n)).collect();
+        index.titles(db, &titles).await?;
+        index.people(db, &people).await?;
+        index.commit().await?;
+        report.titles_indexed = titles.len() as u64;
+        report.people_indexed = people.len() as u64;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+struct Run<'a> {
+    db: &'a Db,
+    options: &'a ImportOptions,
+    progress: &'a (dyn Fn(&Progress) + Send + Sync),
+    /// Bytes of the files finished so far.
+    done: u64,
+    total: u64,
+    rows: u64,
+    /// title.ratings, until written: average, votes, hash of the line.
+    ratings: HashMap<u32, (f64, u64, u64)>,
+    /// With `top`: the titles to keep.
+    kept: Option<HashSet<u32>>,
+    /// With a filter: the people credited in the kept titles.
+    people: Option<HashSet<u32>>,
+    touched_titles: HashSet<u32>,
+    touched_people: HashSet<u32>,
+    /// Ratings written with their new titles (counted in the ratings' report).
+    ratings_with_titles: u64,
+}
+
+impl Run<'_> {
+    fn report_progress(&self, file: &str, bytes: &AtomicU64) {
+        (self.progress)(&Progress {
+            file: file.to_owned(),
+            bytes_done: self.done + bytes.load(Ordering::Relaxed),
+            bytes_total: self.total,
+            rows: self.rows,
+        });
+    }
+
+    /// Reads every batch of `file`, handing each to `apply`.
+    async fn each_batch(
+        &mut self,
+        file: &ImportFile,
+        dataset: Dataset,
+        report: &mut FileReport,
+        mut apply: impl AsyncBatch,
+    ) -> Result<(), ImportError> {
+        let bytes = Arc::new(AtomicU64::new(0));
+        let mut batches = spawn_reader(file.clone(), dataset, bytes.clone());
+        while let Some(batch) = batches.recv().await {
+            let batch = batch.map_err(|m| file_error(&file.name, m))?;
+            report.rows_read += batch.read;
+            self.rows += batch.read;
+            for (line, reason) in batch.rejected {
+                report.reject(line, reason);
+            }
+            apply.apply(self, batch.rows, report, false).await?;
+            self.report_progress(&file.name, &bytes);
+        }
+        apply.apply(self, Vec::new(), report, true).await?;
+        self.done += bytes.load(Ordering::Relaxed);
+        self.report_progress(&file.name, &AtomicU64::new(0));
+        Ok(())
+    }
+
+    async fn read_ratings(&mut self, file: &ImportFile, report: &mut FileReport) -> Result<(), ImportError> {
+        self.each_batch(file, Dataset::Ratings, report, ReadRatings).await
+    }
+
+    /// With `top`: a first pass over title.basics choosing the titles with
+    /// the most votes among those the other filters keep.
+    async fn select_top(&mut self, file: &ImportFile, top: u64) -> Result<(), ImportError> {
+        let mut scratch = FileReport::default();
+        let mut chooser = ChooseTop { candidates: Vec::new() };
+        self.each_batch(file, Dataset::Basics, &mut scratch, &mut chooser).await?;
+        let mut candidates = chooser.candidates;
+        candidates.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        candidates.truncate(top.min(usize::MAX as u64) as usize);
+        self.kept = Some(candidates.into_iter().map(|(_, id)| id).collect());
+        Ok(())
+    }
+
+    async fn pass(
+        &mut self,
+        file: &ImportFile,
+        dataset: Dataset,
+        report: &mut FileReport,
+    ) -> Result<(), ImportError> {
+        let writer = Writer { dataset, pending: Vec::new() };
+        self.each_batch(file, dataset, report, writer).await
+    }
+
+    /// Writes the ratings read first to the titles that have them.
+    async fn write_ratings(&mut self, report: &mut FileReport) -> Result<(), ImportError> {
+        report.rows_written += std::mem::take(&mut self.ratings_with_titles);
+        let mut entries: Vec<(u32, (f64, u64, u64))> = self.ratings.drain().collect();
+        entries.sort_unstable_by_key(|(id, _)| *id);
+        for chunk in entries.chunks(20_000) {
+            let ids: Vec<String> = chunk.iter().map(|(id, _)| format_id("tt", *id)).collect();
+            let stored = stored_hashes(self.db, "titles", "ratings_hash", &ids).await?;
+            let mut updates = Vec::new();
+            let mut changed = Vec::new();
+            for ((number, (average, votes, line_hash)), id) in chunk.iter().zip(ids) {
+                match stored.get(&id) {
+                    None => report.rows_skipped += 1,
+                    Some(Some(h)) if *h == *line_hash as i64 => report.rows_unchanged += 1,
+                    Some(_) => {
+                        updates.push((
+                            id.clone(),
+                            vec![
+                                Value::Real(*average),
+                                Value::Int(*votes as i64),
+                                Value::Int(*line_hash as i64),
+                            ],
+                        ));
+                        changed.push(id);
+                        self.touched_titles.insert(*number);
+                    }
+                }
+            }
+            report.rows_written += changed.len() as u64;
+            let mut statements = Vec::new();
+            sql::update(
+                "titles",
+                "id",
+                &["imdb_rating", "imdb_votes", "ratings_hash"],
+                updates,
+                &mut statements,
+            );
+            sql::refresh_scores(&changed, &mut statements);
+            sql::run(self.db, statements).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The stored hash column of each of `ids` that exists (`Some(None)`: it
+/// exists and has no hash yet).
+async fn stored_hashes(
+    db: &Db,
+    table: &str,
+    column: &str,
+    ids: &[String],
+) -> Result<HashMap<String, Option<i64>>, StoreError> {
+    let rows =
+        query_ids(db, &format!("SELECT id, {column} AS h FROM {table} WHERE id IN ({{ids}})"), ids).await?;
+    rows.iter().map(|r| Ok((r.get("id")?, r.get("h")?))).collect()
+}
+
+/// Something done with each batch of a file (`last`: the end, flush).
+trait AsyncBatch: Send {
+    fn apply<'a>(
+        &'a mut self,
+        run: &'a mut Run<'_>,
+        rows: Vec<Parsed>,
+        report: &'a mut FileReport,
+        last: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ImportError>> + Send + 'a>>;
+}
+
+impl<T: AsyncBatch> AsyncBatch for &mut T {
+    fn apply<'a>(
+        &'a mut self,
+        run: &'a mut Run<'_>,
+        rows: Vec<Parsed>,
+        report: &'a mut FileReport,
+        last: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ImportError>> + Send + 'a>> {
+        (**self).apply(run, rows, report, last)
+    }
+}
+
+struct ReadRatings;
+
+impl AsyncBatch for ReadRatings {
+    fn apply<'a>(
+        &'a mut self,
+        run: &'a mut Run<'_>,
+        rows: Vec<Parsed>,
+        _report: &'a mut FileReport,
+        _last: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ImportError>> + Send + 'a>> {
+        for (_, line_hash, record) in rows {
+            if let Record::Rating(r) = record {
+                run.ratings.insert(r.id, (r.average, r.votes, line_hash));
+            }
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+struct ChooseTop {
+    /// Votes and id of every title the other filters keep.
+    candidates: Vec<(u64, u32)>,
+}
+
+impl AsyncBatch for ChooseTop {
+    fn apply<'a>(
+        &'a mut self,
+        run: &'a mut Run<'_>,
+        rows: Vec<Parsed>,
+        _report: &'a mut FileReport,
+        _last: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ImportError>> + Send + 'a>> {
+        for (_, _, record) in rows {
+            if let Record::Basics(b) = record {
+                let genres: Vec<&str> = b.genres.iter().map(String::as_str).collect();
+                let votes = run.ratings.get(&b.id).map_or(0, |r| r.1);
+                if let Ok(kind) = kind_of_imdb(&b.title_type, &genres) {
+                    if run.options.keeps(&b.title_type, kind, votes) {
+                        self.candidates.push((votes, b.id));
+                    }
+                }
+            }
+        }
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Writes the rows of one dataset; for akas and principals, whole groups
+/// (the rows of one title), the last group of a batch held until the next.
+struct Writer {
+    dataset: Dataset,
+    pending: Vec<Parsed>,
+}
+
+impl AsyncBatch for Writer {
+    fn apply<'a>(
+        &'a mut self,
+        run: &'a mut Run<'_>,
+        rows: Vec<Parsed>,
+        report: &'a mut FileReport,
+        last: bool,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), ImportError>> + Send + 'a>> {
+        Box::pin(async move {
+            let mut rows = rows;
+            if self.dataset.grouped() {
+                let mut all = std::mem::take(&mut self.pending);
+                all.append(&mut rows);
+                if !last {
+                    if let Some(key) = all.last().map(|(_, _, r)| r.key()) {
+                        let split = all.iter().rposition(|(_, _, r)| r.key() != key).map_or(0, |i| i + 1);
+                        self.pending = all.split_off(split);
+                    }
+                }
+                rows = all;
+            }
+            if rows.is_empty() {
+                return Ok(());
+            }
+            let statements = match self.dataset {
+                Dataset::Basics => basics(run, rows, report).await?,
+                Dataset::Episode => episodes(run, rows, report).await?,
+                Dataset::Akas => akas(run, rows, report).await?,
+                Dataset::Crew => crew(run, rows, report).await?,
+                Dataset::Principals => principals(run, rows, report).await?,
+                Dataset::Names => names(run, rows, report).await?,
+                Dataset::Ratings => Vec::new(),
+            };
+            sql::run(run.db, statements).await?;
+            Ok(())
+        })
+    }
+}
+
+/// Keeps the first row of each key; later ones are rejected.
+fn first_of_each(
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+    key: impl Fn(&Record) -> (u32, i64),
+) -> Vec<Parsed> {
+    let mut seen: HashMap<(u32, i64), u64> = HashMap::with_capacity(rows.len());
+    let mut out = Vec::with_capacity(rows.len());
+    for row in rows {
+        let k = key(&row.2);
+        if let Some(first) = seen.get(&k) {
+            report.reject(row.0, format!("repeats the row of line {first}"));
+            continue;
+        }
+        seen.insert(k, row.0);
+        out.push(row);
+    }
+    out
+}
+
+fn opt_i<T: Into<i64>>(v: Option<T>) -> Value {
+    v.map_or(Value::Null, |v| Value::Int(v.into()))
+}
+
+fn opt_s(v: Option<String>) -> Value {
+    v.map_or(Value::Null, Value::Text)
+}
+
+async fn basics(
+    run: &mut Run<'_>,
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+) -> Result<Vec<Statement>, ImportError> {
+    let rows = first_of_each(rows, report, |r| (r.key(), 0));
+    let mut kept = Vec::with_capacity(rows.len());
+    for (line, line_hash, record) in rows {
+        let Record::Basics(b) = record else { continue };
+        let genres: Vec<&str> = b.genres.iter().map(String::as_str).collect();
+        let kind = match kind_of_imdb(&b.title_type, &genres) {
+            Ok(kind) => kind,
+            Err(reason) => {
+                report.reject(line, reason);
+                continue;
+            }
+        };
+        let votes = run.ratings.get(&b.id).map_or(0, |r| r.1);
+        let chosen = run.kept.as_ref().is_none_or(|kept| kept.contains(&b.id));
+        if !chosen || !run.options.keeps(&b.title_type, kind, votes) {
+            report.rows_skipped += 1;
+            continue;
+        }
+        kept.push((line_hash, kind, b));
+    }
+    let ids: Vec<String> = kept.iter().map(|(_, _, b)| format_id("tt", b.id)).collect();
+    let stored = stored_hashes(run.db, "titles", "basics_hash", &ids).await?;
+    let now = now_ms();
+    let (mut inserts, mut updates, mut genres, mut replaced) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for ((line_hash, kind, b), id) in kept.into_iter().zip(ids) {
+        let existing = stored.get(&id);
+        if matches!(existing, Some(Some(h)) if *h == line_hash as i64) {
+            report.rows_unchanged += 1;
+            continue;
+        }
+        report.rows_written += 1;
+        run.touched_titles.insert(b.id);
+        for genre in &b.genres {
+            genres.push(vec![Value::Text(id.clone()), Value::Text(clip(genre, 32).to_owned())]);
+        }
+        let common = vec![
+            Value::Text(kind.as_str().into()),
+            Value::Text(b.title_type.clone()),
+            Value::Text(b.primary_title.clone()),
+            opt_s(b.original_title.clone()),
+            Value::Text(sort_key(&b.primary_title)),
+            Value::from(b.is_adult),
+            opt_i(b.start_year),
+            opt_i(b.end_year),
+            Value::Int(b.start_year.unwrap_or(0).into()),
+            opt_i(b.runtime_minutes),
+            Value::Text(clip(&b.genres.join(","), 255).to_owned()),
+            Value::Int(line_hash as i64),
+            Value::Int(now),
+        ];
+        if existing.is_some() {
+            replaced.push(id.clone());
+            updates.push((id, common));
+        } else {
+            let (average, votes, rating_hash) = match run.ratings.remove(&b.id) {
+                Some((average, votes, h)) => {
+                    run.ratings_with_titles += 1;
+                    (Value::Real(average), votes as i64, Value::Int(h as i64))
+                }
+                None => (Value::Null, 0, Value::Null),
+            };
+            let rating = if votes > 0 { average.clone() } else { Value::Null };
+            let mut row = vec![Value::Text(id.clone()), Value::Text(id)];
+            row.extend(common);
+            row.extend([average, Value::Int(votes), rating, Value::Int(votes), rating_hash, Value::Int(now)]);
+            inserts.push(row);
+        }
+    }
+    const COMMON: [&str; 13] = [
+        "kind",
+        "imdb_type",
+        "primary_title",
+        "original_title",
+        "sort_title",
+        "is_adult",
+        "start_year",
+        "end_year",
+        "sort_year",
+        "runtime_minutes",
+        "genres",
+        "basics_hash",
+        "updated_at",
+    ];
+    let mut statements = Vec::new();
+    let mut insert_columns = vec!["id", "imdb_id"];
+    insert_columns.extend(COMMON);
+    insert_columns.extend([
+        "imdb_rating",
+        "imdb_votes",
+        "rating",
+        "popularity",
+        "ratings_hash",
+        "created_at",
+    ]);
+    sql::insert("titles", &insert_columns, inserts, &mut statements);
+    sql::update("titles", "id", &COMMON, updates, &mut statements);
+    sql::with_ids("DELETE FROM title_genres WHERE title_id", "", &replaced, &mut statements);
+    sql::insert("title_genres", &["title_id", "genre"], dedup_rows(genres), &mut statements);
+    Ok(statements)
+}
+
+/// Drops repeated rows (a genre listed twice).
+fn dedup_rows(mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
+    let mut seen = HashSet::new();
+    rows.retain(|row| seen.insert(format!("{row:?}")));
+    rows
+}
+
+async fn episodes(
+    run: &mut Run<'_>,
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+) -> Result<Vec<Statement>, ImportError> {
+    let rows = first_of_each(rows, report, |r| (r.key(), 0));
+    let ids: Vec<String> = rows.iter().map(|(_, _, r)| format_id("tt", r.key())).collect();
+    let stored = stored_hashes(run.db, "titles", "episode_hash", &ids).await?;
+    let mut updates = Vec::new();
+    for ((_, line_hash, record), id) in rows.into_iter().zip(ids) {
+        let Record::Episode(e) = record else { continue };
+        match stored.get(&id) {
+            None => report.rows_skipped += 1,
+            Some(Some(h)) if *h == line_hash as i64 => report.rows_unchanged += 1,
+            Some(_) => {
+                report.rows_written += 1;
+                updates.push((
+                    id,
+                    vec![
+                        Value::Text(format_id("tt", e.series)),
+                        opt_i(e.season),
+                        opt_i(e.episode),
+                        Value::Int(line_hash as i64),
+                    ],
+                ));
+            }
+        }
+    }
+    let mut statements = Vec::new();
+    sql::update(
+        "titles",
+        "id",
+        &["series_id", "season_number", "episode_number", "episode_hash"],
+        updates,
+        &mut statements,
+    );
+    Ok(statements)
+}
+
+/// Rows grouped by title, in file order, with the group's hash.
+fn groups(rows: Vec<Parsed>) -> Vec<(u32, u64, Vec<Parsed>)> {
+    let mut out: Vec<(u32, u64, Vec<Parsed>)> = Vec::new();
+    for row in rows {
+        let key = row.2.key();
+        match out.last_mut() {
+            Some((k, h, members)) if *k == key => {
+                let mut both = [0u8; 16];
+                both[..8].copy_from_slice(&h.to_le_bytes());
+                both[8..].copy_from_slice(&row.1.to_le_bytes());
+                *h = hash(&both);
+                members.push(row);
+            }
+            _ => out.push((key, row.1, vec![row])),
+        }
+    }
+    out
+}
+
+/// Which groups changed: (changed groups, their ids).
+async fn changed_groups(
+    run: &mut Run<'_>,
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+    column: &str,
+) -> Result<(Vec<(String, u64, Vec<Parsed>)>, Vec<Vec<Parsed>>), ImportError> {
+    let groups = groups(rows);
+    let ids: Vec<String> = groups.iter().map(|(k, _, _)| format_id("tt", *k)).collect();
+    let stored = stored_hashes(run.db, "titles", column, &ids).await?;
+    let mut changed = Vec::new();
+    let mut unchanged = Vec::new();
+    for ((_, group_hash, members), id) in groups.into_iter().zip(ids) {
+        let n = members.len() as u64;
+        match stored.get(&id) {
+            None => report.rows_skipped += n,
+            Some(Some(h)) if *h == group_hash as i64 => {
+                report.rows_unchanged += n;
+                unchanged.push(members);
+            }
+            Some(_) => changed.push((id, group_hash, members)),
+        }
+    }
+    Ok((changed, unchanged))
+}
+
+async fn akas(
+    run: &mut Run<'_>,
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+) -> Result<Vec<Statement>, ImportError> {
+    let (changed, _) = changed_groups(run, rows, report, "akas_hash").await?;
+    let mut inserts = Vec::new();
+    let mut hashes = Vec::new();
+    for (id, group_hash, members) in changed {
+        let members = first_of_each(members, report, |r| match r {
+            Record::Aka(a) => (a.id, a.ordering),
+            other => (other.key(), 0),
+        });
+        report.rows_written += members.len() as u64;
+        for (_, _, record) in members {
+            let Record::Aka(a) = record else { continue };
+            run.touched_titles.insert(a.id);
+            inserts.push(vec![
+                Value::Text(id.clone()),
+                Value::Int(a.ordering),
+                Value::Text(a.title),
+                opt_s(a.region),
+                opt_s(a.language),
+                opt_s(a.types),
+                opt_s(a.attributes),
+                Value::from(a.is_original),
+            ]);
+        }
+        hashes.push((id.clone(), vec![Value::Int(group_hash as i64)]));
+    }
+    let columns =
+        ["title_id", "ordering", "title", "region", "language", "types", "attributes", "is_original"];
+    let statements =
+        replace_groups("DELETE FROM akas WHERE title_id", "akas", &columns, inserts, "akas_hash", hashes);
+    Ok(statements)
+}
+
+/// Replaces the rows of the titles in `hashes` (`delete` names them by
+/// `title_id`) with `inserts`, and records each title's new hash.
+fn replace_groups(
+    delete: &str,
+    table: &str,
+    columns: &[&str],
+    inserts: Vec<Vec<Value>>,
+    hash_column: &str,
+    hashes: Vec<(String, Vec<Value>)>,
+) -> Vec<Statement> {
+    let ids: Vec<String> = hashes.iter().map(|(id, _)| id.clone()).collect();
+    let mut statements = Vec::new();
+    sql::with_ids(delete, "", &ids, &mut statements);
+    sql::insert(table, columns, inserts, &mut statements);
+    sql::update("titles", "id", &[hash_column], hashes, &mut statements);
+    statements
+}
+
+const CREDIT_COLUMNS: [&str; 8] =
+    ["id", "title_id", "person_id", "category", "job", "characters", "billing", "source"];
+
+/// A crew credit (director or writer) of `title`: no job, no characters.
+fn crew_credit(id: String, title: &str, person: u32, category: &str, billing: i64) -> Vec<Value> {
+    vec![
+        Value::Text(id),
+        Value::Text(title.to_owned()),
+        Value::Text(format_id("nm", person)),
+        Value::Text(category.to_owned()),
+        Value::Null,
+        Value::Null,
+        Value::Int(billing),
+        Value::Text("crew".to_owned()),
+    ]
+}
+
+async fn crew(
+    run: &mut Run<'_>,
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+) -> Result<Vec<Statement>, ImportError> {
+    let rows = first_of_each(rows, report, |r| (r.key(), 0));
+    let ids: Vec<String> = rows.iter().map(|(_, _, r)| format_id("tt", r.key())).collect();
+    let stored = stored_hashes(run.db, "titles", "crew_hash", &ids).await?;
+    let (mut inserts, mut hashes) = (Vec::new(), Vec::new());
+    for ((_, line_hash, record), id) in rows.into_iter().zip(ids) {
+        let Record::Crew(c) = record else { continue };
+        let exists = stored.get(&id);
+        if exists.is_some() {
+            if let Some(people) = &mut run.people {
+                people.extend(c.directors.iter().chain(&c.writers).copied());
+            }
+        }
+        match exists {
+            None => report.rows_skipped += 1,
+            Some(Some(h)) if *h == line_hash as i64 => report.rows_unchanged += 1,
+            Some(_) => {
+                report.rows_written += 1;
+                for (i, person) in c.directors.iter().enumerate() {
+                    inserts.push(crew_credit(
+                        format!("{id}-d{i}"),
+                        &id,
+                        *person,
+                        "director",
+                        1000 + i as i64,
+                    ));
+                }
+                for (i, person) in c.writers.iter().enumerate() {
+                    inserts.push(crew_credit(format!("{id}-w{i}"), &id, *person, "writer", 2000 + i as i64));
+                }
+                hashes.push((id.clone(), vec![Value::Int(line_hash as i64)]));
+            }
+        }
+    }
+    let delete = "DELETE FROM credits WHERE source = 'crew' AND title_id";
+    Ok(replace_groups(delete, "credits", &CREDIT_COLUMNS, inserts, "crew_hash", hashes))
+}
+
+async fn principals(
+    run: &mut Run<'_>,
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+) -> Result<Vec<Statement>, ImportError> {
+    let (changed, unchanged) = changed_groups(run, rows, report, "principals_hash").await?;
+    if let Some(people) = &mut run.people {
+        for (_, _, record) in unchanged.iter().flatten().chain(changed.iter().flat_map(|(_, _, m)| m)) {
+            if let Record::Principal(p) = record {
+                people.insert(p.person);
+            }
+        }
+    }
+    let (mut inserts, mut hashes) = (Vec::new(), Vec::new());
+    for (id, group_hash, members) in changed {
+        let members = first_of_each(members, report, |r| match r {
+            Record::Principal(p) => (p.id, p.ordering),
+            other => (other.key(), 0),
+        });
+        report.rows_written += members.len() as u64;
+        for (_, _, record) in members {
+            let Record::Principal(p) = record else { continue };
+            inserts.push(vec![
+                Value::Text(format!("{id}-{}", p.ordering)),
+                Value::Text(id.clone()),
+                Value::Text(format_id("nm", p.person)),
+                Value::Text(p.category),
+                opt_s(p.job),
+                opt_s(p.characters),
+                Value::Int(p.ordering),
+                Value::Text("cast".to_owned()),
+            ]);
+        }
+        hashes.push((id.clone(), vec![Value::Int(group_hash as i64)]));
+    }
+    let delete = "DELETE FROM credits WHERE source = 'cast' AND title_id";
+    Ok(replace_groups(delete, "credits", &CREDIT_COLUMNS, inserts, "principals_hash", hashes))
+}
+
+async fn names(
+    run: &mut Run<'_>,
+    rows: Vec<Parsed>,
+    report: &mut FileReport,
+) -> Result<Vec<Statement>, ImportError> {
+    let rows = first_of_each(rows, report, |r| (r.key(), 0));
+    let mut kept = Vec::with_capacity(rows.len());
+    for row in rows {
+        if run.people.as_ref().is_none_or(|people| people.contains(&row.2.key())) {
+            kept.push(row);
+        } else {
+            report.rows_skipped += 1;
+        }
+    }
+    let ids: Vec<String> = kept.iter().map(|(_, _, r)| format_id("nm", r.key())).collect();
+    let stored = stored_hashes(run.db, "people", "import_hash", &ids).await?;
+    let now = now_ms();
+    let (mut inserts, mut updates) = (Vec::new(), Vec::new());
+    for ((_, line_hash, record), id) in kept.into_iter().zip(ids) {
+        let Record::Name(n) = record else { continue };
+        let existing = stored.get(&id);
+        if matches!(existing, Some(Some(h)) if *h == line_hash as i64) {
+            report.rows_unchanged += 1;
+            continue;
+        }
+        report.rows_written += 1;
+        run.touched_people.insert(n.id);
+        let known: Vec<String> = n.known_for.iter().map(|t| format_id("tt", *t)).collect();
+        let values = vec![
+            Value::Text(n.name.clone()),
+            Value::Text(sort_key(&n.name)),
+            opt_i(n.birth_year),
+            opt_i(n.death_year),
+            Value::Text(clip(&n.professions.join(","), 255).to_owned()),
+            Value::Text(truncate_list(&known, 255)),
+            Value::Int(line_hash as i64),
+            Value::Int(now),
+        ];
+        if existing.is_some() {
+            updates.push((id, values));
+        } else {
+            let mut row = vec![Value::Text(id.clone()), Value::Text(id)];
+            row.extend(values);
+            row.push(Value::Int(now));
+            inserts.push(row);
+        }
+    }
+    const COLUMNS: [&str; 8] = [
+        "name",
+        "sort_name",
+        "birth_year",
+        "death_year",
+        "professions",
+        "known_for",
+        "import_hash",
+        "updated_at",
+    ];
+    let mut statements = Vec::new();
+    let mut insert_columns = vec!["id", "imdb_id"];
+    insert_columns.extend(COLUMNS);
+    insert_columns.push("created_at");
+    sql::insert("people", &insert_columns, inserts, &mut statements);
+    sql::update("people", "id", &COLUMNS, updates, &mut statements);
+    Ok(statements)
+}
+
+/// Whole items of a comma-separated list that fit in `max` bytes.
+fn truncate_list(items: &[String], max: usize) -> String {
+    let mut out = String::new();
+    for item in items {
+        if out.len() + item.len() + 1 > max {
+            break;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        out.push_str(item);
+    }
+    out
+}
+
+/// The files of a directory that look like IMDb datasets (`*.tsv.gz`), or
+/// the files named.
+pub fn files_from_paths(paths: &[PathBuf]) -> Result<Vec<ImportFile>, String> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let entries =
+                std::fs::read_dir(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let mut found: Vec<PathBuf> = entries
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.to_string_lossy().ends_with(".tsv.gz"))
+                .collect();
+            found.sort();
+            if found.is_empty() {
+                return Err(format!("{} holds no .tsv.gz file", path.display()));
+            }
+            files.extend(found.into_iter().map(|p| import_file(&p)));
+        } else if path.is_file() {
+            files.push(import_file(path));
+        } else {
+            return Err(format!("{} is not a file or a directory", path.display()));
+        }
+    }
+    Ok(files)
+}
+
+fn import_file(path: &Path) -> ImportFile {
+    ImportFile {
+        name: path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default(),
+        path: path.to_owned(),
+    }
+}

@@ -1,0 +1,18 @@
+//! The import of IMDb's non-commercial datasets (`.tsv.gz`), shared by the
+//! admin API and `cdlc catalog import`.
+//!
+//! - `tsv`: gunzip as a stream, lines of bounded length, fields split on tabs.
+//! - `datasets`: the seven files' headers and rows.
+//! - `import`: the passes over the files, the filters, the batched writes
+//!   and the report.
+
+pub mod datasets;
+pub mod import;
+pub mod sample;
+pub mod tsv;
+
+pub use datasets::Dataset;
+pub use import::{
+    check_files, files_from_paths, import, FileReport, ImportError, ImportFile, ImportOptions, Progress,
+    Rejection, Report,
+};
