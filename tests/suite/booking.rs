@@ -92,7 +92,7 @@ impl Payments {
 
 fn config(payments_port: u16, extra: &str) -> String {
     format!(
-        "[accounts]\nsignup = \"open\"\n\n[plugins.booking]\nsweep_seconds = 1\n{extra}\n\
+        "[accounts]\nsignup = \"open\"\n\n# Showtimes name their runtime: no catalog here.\n[plugins.catalog]\nenabled = false\n\n[plugins.booking]\nsweep_seconds = 1\n{extra}\n\
          [plugins.booking.payments]\nprovider = \"test\"\nurl = \"http://127.0.0.1:{payments_port}\"\n\
          api_key = \"{API_KEY}\"\nwebhook_secret = \"{WEBHOOK_SECRET}\"\n"
     )

@@ -162,6 +162,7 @@ fn a_worker_killed_mid_job_leaves_every_asset_ready_with_one_set_of_objects() {
     let mut expected = BTreeSet::new();
     for id in &ids {
         expected.insert(format!("sources/{id}/original"));
+        expected.insert(format!("sources/{id}/package.json"));
         let read = |name: &str| {
             let (status, body) = server.get(&format!("/streams/{id}/{name}"));
             assert_eq!(status, 200, "{name} of {id}");

@@ -68,7 +68,9 @@ fn assert_published(server: &Server, bucket: &Bucket, id: &str, source_size: u64
     });
     assert_eq!(stored, named, "the bucket holds exactly the objects the manifests and the asset name");
     let source = format!("sources/{id}/original");
-    assert_eq!(bucket.keys(&format!("sources/{id}/")), BTreeSet::from([source.clone()]));
+    // The source, and the package the server rewrites manifests from (captions).
+    let package = format!("sources/{id}/package.json");
+    assert_eq!(bucket.keys(&format!("sources/{id}/")), BTreeSet::from([source.clone(), package]));
     assert_eq!(bucket.size(&source), Some(source_size), "the source is stored whole");
     assert!(!server.data.join("objects").exists(), "nothing is written to the local disk store");
     let spool: Vec<_> = std::fs::read_dir(server.data.join("spool")).expect("spool").collect();
