@@ -416,7 +416,10 @@ fn plugins_follow_the_config() {
         .expect("run cdlc serve");
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "a typo must stop the server");
-    assert!(stderr.contains("[plugins.guestbok]") && stderr.contains("known: catalog, guestbook, tally, booking"), "{stderr}");
+    assert!(
+        stderr.contains("[plugins.guestbok]") && stderr.contains("known: catalog, guestbook, tally, booking"),
+        "{stderr}"
+    );
 }
 
 /// Accounts (and the asset owners) on a real MariaDB: `stores = mysql://…`
