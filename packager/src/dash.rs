@@ -206,31 +206,10 @@ fn segment_template(out: &mut String, rendition: &RenditionOutput, timescale: u6
 mod tests {
     use super::*;
 
-    use cdlc_transcoder::{RenditionKind, RenditionOutput, Segment, TranscodeOutput};
+    use cdlc_transcoder::TranscodeOutput;
 
     fn output() -> TranscodeOutput {
-        let segments = (1..=3)
-            .map(|n| Segment {
-                number: n,
-                start: Duration::from_secs(2 * (n as u64 - 1)),
-                duration: Duration::from_secs(2),
-                size: 1000,
-            })
-            .collect();
-        TranscodeOutput {
-            renditions: vec![RenditionOutput {
-                name: "360p".into(),
-                kind: RenditionKind::Video {
-                    width: 640,
-                    height: 360,
-                    frame_rate: (30, 1),
-                    bitrate_kbps: 800,
-                },
-                codec: "avc1.64001e".into(),
-                init_size: 800,
-                segments,
-            }],
-        }
+        crate::three_segments()
     }
 
     #[test]

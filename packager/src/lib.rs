@@ -46,3 +46,28 @@ pub fn write_manifests(
 fn seconds(d: std::time::Duration) -> String {
     format!("{:.3}", d.as_secs_f64())
 }
+
+/// Three 2 s segments of one 360p rung: the presentation the manifest tests share.
+#[cfg(test)]
+pub(crate) fn three_segments() -> TranscodeOutput {
+    use cdlc_transcoder::{RenditionKind, RenditionOutput, Segment};
+    use std::time::Duration;
+    let segments = (1..=3)
+        .map(|n| Segment {
+            number: n,
+            start: Duration::from_secs(2 * (n as u64 - 1)),
+            duration: Duration::from_secs(2),
+            size: 1000,
+        })
+        .collect();
+    let kind = RenditionKind::Video { width: 640, height: 360, frame_rate: (30, 1), bitrate_kbps: 800 };
+    TranscodeOutput {
+        renditions: vec![RenditionOutput {
+            name: "360p".into(),
+            kind,
+            codec: "avc1.64001e".into(),
+            init_size: 800,
+            segments,
+        }],
+    }
+}

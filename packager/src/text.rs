@@ -59,33 +59,13 @@ pub fn track_files(output: &TranscodeOutput, id: &str, cues: &[Cue]) -> Vec<(Str
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use cdlc_captions::{parse, Kind, TrackInfo};
-    use cdlc_transcoder::{RenditionKind, RenditionOutput, Segment};
 
     use super::*;
     use crate::hls::master_playlist;
 
     fn output() -> TranscodeOutput {
-        let segments = (1..=3)
-            .map(|n| Segment {
-                number: n,
-                start: Duration::from_secs(2 * (n as u64 - 1)),
-                duration: Duration::from_secs(2),
-                size: 1000,
-            })
-            .collect();
-        let kind = RenditionKind::Video { width: 640, height: 360, frame_rate: (30, 1), bitrate_kbps: 800 };
-        TranscodeOutput {
-            renditions: vec![RenditionOutput {
-                name: "360p".into(),
-                kind,
-                codec: "avc1.64001e".into(),
-                init_size: 800,
-                segments,
-            }],
-        }
+        crate::three_segments()
     }
 
     #[test]

@@ -44,6 +44,13 @@ pub enum BusError {
     Unavailable(String),
 }
 
+impl Event {
+    /// An event published now by `source`.
+    pub fn now(topic: impl Into<String>, source: impl Into<String>, payload: serde_json::Value) -> Event {
+        Event { topic: topic.into(), source: source.into(), payload, at_ms: crate::plugin::now_ms() }
+    }
+}
+
 /// Checks a topic name.
 pub fn check_topic(topic: &str) -> Result<(), BusError> {
     let part = |p: &str| {

@@ -167,12 +167,7 @@ impl PluginContext {
         let payload =
             serde_json::to_value(payload).map_err(|e| PluginError::Failed(format!("event payload: {e}")))?;
         self.bus
-            .publish(Event {
-                topic: format!("{}.{event}", self.name),
-                source: self.name.to_string(),
-                payload,
-                at_ms: now_ms(),
-            })
+            .publish(Event::now(format!("{}.{event}", self.name), self.name.to_string(), payload))
             .await?;
         Ok(())
     }

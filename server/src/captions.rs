@@ -72,7 +72,7 @@ pub async fn put(
         None => all.push(track),
     }
     write_index(state, asset_id, &all).await?;
-    publish_if_ready(state, asset_id).await?;
+    publish(state, asset_id, &all).await?;
     Ok(replaced)
 }
 
@@ -89,13 +89,19 @@ pub async fn remove(state: &AppState, asset_id: &str, track_id: &str) -> Result<
     let subs = cdlc_packager::text::TEXT_DIR;
     state.objects.delete_prefix(&keys::stream(asset_id, &format!("{subs}/{track_id}/"))).await?;
     state.objects.delete(&keys::stream(asset_id, &cdlc_packager::text::whole_file(track_id))).await?;
-    publish_if_ready(state, asset_id).await?;
+    publish(state, asset_id, &all).await?;
     Ok(true)
 }
 
 /// Writes the text tracks' files and the manifests that name them, when
 /// the asset is ready; a no-op otherwise (the ready report calls this again).
 pub async fn publish_if_ready(state: &AppState, asset_id: &str) -> Result<(), CaptionsError> {
+    let all = tracks(state, asset_id).await?;
+    publish(state, asset_id, &all).await
+}
+
+/// `publish_if_ready` with the track list the caller has just written.
+async fn publish(state: &AppState, asset_id: &str, all: &[TrackInfo]) -> Result<(), CaptionsError> {
     let ready = state.metadata.get_asset(asset_id).await?.is_some_and(|a| a.status == AssetStatus::Ready);
     if !ready {
         return Ok(());
@@ -105,16 +111,15 @@ pub async fn publish_if_ready(state: &AppState, asset_id: &str) -> Result<(), Ca
         tracing::warn!(asset_id, "no package.json: the text tracks wait for a new transcode");
         return Ok(());
     };
-    let all = tracks(state, asset_id).await?;
-    for track in &all {
+    for track in all {
         let vtt = state.objects.get(&keys::caption(asset_id, &track.id)).await?;
         let (_, cues) = cdlc_captions::parse(&vtt).map_err(|e| CaptionsError::Damaged(e.to_string()))?;
         for (path, body) in cdlc_packager::text::track_files(&output, &track.id, &cues) {
             state.objects.put(&keys::stream(asset_id, &path), Bytes::from(body)).await?;
         }
     }
-    let master = cdlc_packager::hls::master_playlist(&output, &all);
-    let mpd = cdlc_packager::dash::manifest(&output, &cdlc_packager::dash::Timing::Static, &all);
+    let master = cdlc_packager::hls::master_playlist(&output, all);
+    let mpd = cdlc_packager::dash::manifest(&output, &cdlc_packager::dash::Timing::Static, all);
     state.objects.put(&keys::stream(asset_id, layout::HLS_MASTER), Bytes::from(master)).await?;
     state.objects.put(&keys::stream(asset_id, layout::DASH_MANIFEST), Bytes::from(mpd)).await?;
     state.stream_changed(asset_id);

@@ -92,15 +92,11 @@ impl AppState {
     /// publishes `assets.{event}` with `{"asset_id"}` on the bus. A bus
     /// failure is logged: the asset's own state is already recorded.
     pub async fn announce_asset(&self, event: &str, asset_id: &str) {
-        let announced = cdlc_plugin_api::Event {
-            topic: format!("assets.{event}"),
-            source: "host".into(),
-            payload: serde_json::json!({ "asset_id": asset_id }),
-            at_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_millis() as i64)
-                .unwrap_or(0),
-        };
+        let announced = cdlc_plugin_api::Event::now(
+            format!("assets.{event}"),
+            "host",
+            serde_json::json!({ "asset_id": asset_id }),
+        );
         if let Err(error) = self.bus.publish(announced).await {
             tracing::warn!(asset_id, event, %error, "cannot tell the plugins of an asset event");
         }
