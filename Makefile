@@ -105,6 +105,9 @@ fuzz-smoke: fuzz-deps
 	@failed=0; for t in $(FUZZ_TARGETS); do fuzz/run.sh $$t $(FUZZ_SMOKE_SECONDS) || failed=1; done; exit $$failed
 
 BENCH_APT_PACKAGES := nginx wrk
+# The analytics bench's peer: the DuckDB CLI from PyPI, cached in .cache/duckdb.
+DUCKDB_VERSION := 1.5.6
+DUCKDB_VENV := .cache/duckdb
 
 bench: deps cassandra
 	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -118,6 +121,10 @@ bench: deps cassandra
 	cargo bench -p cdlc-benches --bench edge_vs_nginx
 	cargo bench -p cdlc-benches --bench search_vs_sqlite
 	cargo bench -p cdlc-benches --bench metadata_sqlite_vs_cql
+	@command -v duckdb >/dev/null || [ -x $(DUCKDB_VENV)/bin/duckdb ] || { \
+		echo "installing duckdb-cli==$(DUCKDB_VERSION) into $(DUCKDB_VENV)"; \
+		python3 -m venv $(DUCKDB_VENV) && $(DUCKDB_VENV)/bin/pip install -q duckdb-cli==$(DUCKDB_VERSION); }
+	PATH="$$PATH:$(CURDIR)/$(DUCKDB_VENV)/bin" cargo bench -p cdlc-benches --bench analytics_pipeline
 
 lint: deps
 	cargo fmt --all --check

@@ -66,6 +66,12 @@ impl Edge {
         http::router(self.clone())
     }
 
+    /// The edge's totals since it started: (hits, misses, bytes sent).
+    pub fn counts(&self) -> (u64, u64, u64) {
+        let m = &self.metrics;
+        (m.hits_memory.get() + m.hits_disk.get(), m.misses.get(), m.sent_bytes.get())
+    }
+
     /// Forgets everything cached of one asset, in both tiers. Objects being
     /// fetched right now are served to their waiters but not stored.
     pub fn purge_asset(&self, asset: &str) {

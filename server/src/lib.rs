@@ -2,6 +2,7 @@
 //! (`src/main.rs`) only calls [`main`]; the commands live in this library
 //! so that the config's parser can be fuzzed (`fuzz/`) without a process.
 
+mod analytics;
 mod api;
 mod bus;
 mod captions;
@@ -45,6 +46,8 @@ enum Command {
     Edge(edge::Args),
     /// The catalog: `cdlc catalog import DIR|FILE…` imports IMDb's datasets.
     Catalog(catalog::Args),
+    /// Analytics: `cdlc analytics run --day YYYY-MM-DD` runs the lake's pipeline for a day.
+    Analytics(analytics::Args),
     /// Run a transcoding farm member: pulls jobs from a NATS queue, reads
     /// and writes object storage, reports back over NATS.
     Worker(farm::Args),
@@ -72,6 +75,7 @@ pub fn main() -> ExitCode {
         Command::Edge(args) => edge::run(args),
         Command::Worker(args) => farm::run(args),
         Command::Catalog(args) => catalog::run(args),
+        Command::Analytics(args) => analytics::run(args),
         Command::TranscodeJob => return cdlc_isolation::child::run_child(),
     };
     match result {

@@ -25,6 +25,9 @@ const REAPPLY_DELAY: Duration = Duration::from_secs(1);
 pub struct ReportApplier {
     state: SharedState,
     latest_attempt: Mutex<HashMap<String, u32>>,
+    /// When each asset's running attempt started, and its media's length
+    /// once probed: for the duration and speed the plugins are told.
+    timing: Mutex<HashMap<String, (std::time::Instant, Option<u64>)>>,
 }
 
 impl std::fmt::Debug for ReportApplier {
@@ -35,7 +38,19 @@ impl std::fmt::Debug for ReportApplier {
 
 impl ReportApplier {
     pub fn new(state: SharedState) -> Self {
-        ReportApplier { state, latest_attempt: Mutex::new(HashMap::new()) }
+        ReportApplier { state, latest_attempt: Mutex::new(HashMap::new()), timing: Mutex::new(HashMap::new()) }
+    }
+
+    fn timing_mut(&self) -> std::sync::MutexGuard<'_, HashMap<String, (std::time::Instant, Option<u64>)>> {
+        self.timing.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// The wall time of the asset's last attempt and its media's length, ms.
+    fn finished(&self, asset_id: &str) -> (Option<u64>, Option<u64>) {
+        match self.timing_mut().remove(asset_id) {
+            Some((started, media)) => (Some(started.elapsed().as_millis() as u64), media),
+            None => (None, None),
+        }
     }
 
     /// Whether `message` comes from an attempt that a newer one replaced;
@@ -81,12 +96,18 @@ impl ReportApplier {
         let metadata = &state.metadata;
         match &message.report {
             Report::Started => {
+                self.timing_mut().insert(asset_id.to_owned(), (std::time::Instant::now(), None));
                 // A new attempt rewrites the stream: forget what the edge holds of the last.
                 state.stream_changed(asset_id);
                 metadata.clear_outputs(asset_id).await?;
                 metadata.set_progress(asset_id, 0.0).await?;
             }
-            Report::Source { info } => metadata.set_source(asset_id, info.clone()).await?,
+            Report::Source { info } => {
+                if let Some(entry) = self.timing_mut().get_mut(asset_id) {
+                    entry.1 = media_ms(info);
+                }
+                metadata.set_source(asset_id, info.clone()).await?
+            }
             Report::Progress { percent } => metadata.set_progress(asset_id, percent.clamp(0.0, 99.0)).await?,
             Report::Segment { segment } => {
                 let segment =
@@ -109,6 +130,16 @@ impl ReportApplier {
                 metadata.append_event(asset_id, "asset.ready", serde_json::json!({})).await?;
                 crate::webhooks::notify(state, "asset.ready", asset_id);
                 state.announce_asset("ready", asset_id).await;
+                let (duration_ms, media) = self.finished(asset_id);
+                let speed = match (media, duration_ms) {
+                    (Some(media), Some(wall)) if wall > 0 => Some(media as f64 / wall as f64),
+                    _ => None,
+                };
+                let payload = serde_json::json!({
+                    "asset_id": asset_id, "job_id": message.job_id, "attempts": message.attempt,
+                    "duration_ms": duration_ms, "media_ms": media, "speed": speed,
+                });
+                state.announce("assets", "transcoded", payload).await;
                 info!(asset_id, job_id = %message.job_id, "asset ready");
             }
             Report::Failed { reason } => {
@@ -122,6 +153,12 @@ impl ReportApplier {
                     .await?;
                 crate::webhooks::notify(state, "asset.errored", asset_id);
                 state.announce_asset("errored", asset_id).await;
+                let (duration_ms, _) = self.finished(asset_id);
+                let payload = serde_json::json!({
+                    "asset_id": asset_id, "job_id": message.job_id, "attempts": message.attempt,
+                    "duration_ms": duration_ms, "reason": reason,
+                });
+                state.announce("assets", "transcode_failed", payload).await;
                 warn!(asset_id, job_id = %message.job_id, reason, "asset errored");
             }
         }
@@ -244,4 +281,16 @@ pub async fn consume_exhausted(
         }
     };
     follow("exhausted jobs", || queue.exhausted_jobs(), error_asset, shutdown).await;
+}
+
+/// The probed media's length in ms from the source info (`duration` as
+/// serde writes a `Duration`, or seconds).
+fn media_ms(info: &serde_json::Value) -> Option<u64> {
+    let duration = info.get("duration")?;
+    if let Some(seconds) = duration.as_f64() {
+        return Some((seconds * 1000.0) as u64);
+    }
+    let secs = duration.get("secs")?.as_u64()?;
+    let nanos = duration.get("nanos").and_then(|n| n.as_u64()).unwrap_or(0);
+    Some(secs * 1000 + nanos / 1_000_000)
 }

@@ -86,6 +86,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         });
         let node = format!("serve-{}", std::process::id());
         let _workers = crate::worker::spawn(runner, state.queue.clone(), &node, workers, stopped);
+        tokio::spawn(announce_edge_counts(state.clone()));
         let plugins = state.plugins.clone();
         let app = crate::api::app(state).into_make_service_with_connect_info::<SocketAddr>();
         axum::serve(listener, app)
@@ -120,4 +121,24 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
+}
+
+/// How often the edge's hits, misses and bytes since the last time are
+/// published as `edge.counts` (for analytics); nothing when nothing moved.
+const EDGE_COUNTS_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+
+async fn announce_edge_counts(state: crate::state::SharedState) {
+    let mut last = (0, 0, 0);
+    let mut tick = tokio::time::interval(EDGE_COUNTS_EVERY);
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        let now = state.edge.counts();
+        let delta = (now.0 - last.0, now.1 - last.1, now.2 - last.2);
+        last = now;
+        if delta != (0, 0, 0) {
+            let payload = serde_json::json!({ "hits": delta.0, "misses": delta.1, "bytes": delta.2 });
+            state.announce("edge", "counts", payload).await;
+        }
+    }
 }

@@ -89,16 +89,18 @@ impl AppState {
     }
 
     /// Tells the plugins that an asset became ready, errored or was deleted:
-    /// publishes `assets.{event}` with `{"asset_id"}` on the bus. A bus
-    /// failure is logged: the asset's own state is already recorded.
+    /// publishes `assets.{event}` with `{"asset_id"}` on the bus.
     pub async fn announce_asset(&self, event: &str, asset_id: &str) {
-        let announced = cdlc_plugin_api::Event::now(
-            format!("assets.{event}"),
-            "host",
-            serde_json::json!({ "asset_id": asset_id }),
-        );
+        self.announce("assets", event, serde_json::json!({ "asset_id": asset_id })).await;
+    }
+
+    /// Publishes a host event `{publisher}.{event}` (`assets.uploaded`,
+    /// `assets.transcoded`, `edge.counts`…) with its payload on the bus. A
+    /// bus failure is logged: what the event tells is already recorded.
+    pub async fn announce(&self, publisher: &str, event: &str, payload: serde_json::Value) {
+        let announced = cdlc_plugin_api::Event::now(format!("{publisher}.{event}"), "host", payload);
         if let Err(error) = self.bus.publish(announced).await {
-            tracing::warn!(asset_id, event, %error, "cannot tell the plugins of an asset event");
+            tracing::warn!(publisher, event, %error, "cannot tell the plugins of a host event");
         }
     }
 

@@ -39,6 +39,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/sign-up", get(page))
         .route("/account", get(page))
         .route("/admin/users", get(page))
+        .route("/admin/analytics", get(page))
         .route("/assets/{id}", get(page))
         .route("/static/{*path}", get(static_file))
 }

@@ -417,7 +417,7 @@ fn plugins_follow_the_config() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "a typo must stop the server");
     assert!(
-        stderr.contains("[plugins.guestbok]") && stderr.contains("known: catalog, guestbook, tally, booking"),
+        stderr.contains("[plugins.guestbok]") && stderr.contains("known: catalog, guestbook, tally, booking, analytics"),
         "{stderr}"
     );
 }

@@ -9,6 +9,7 @@ import path from 'node:path';
 import {
   repoRoot, tempDir, makeClip, startServer, launchBrowser, runTests, removeDir,
 } from './support.mjs';
+import { analyticsTests } from './analytics.mjs';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const READY_TIMEOUT = 240_000;
@@ -522,6 +523,7 @@ const tests = [
     });
     assert.deepEqual(outside, []);
   }],
+  ...analyticsTests({ page, server, token: TOKEN, work, signIn, uploadThroughPage, waitForPlayback, forceOtherRendition }),
 ];
 
 let result = { passed: 0, failed: 1, skipped: 0 };

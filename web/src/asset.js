@@ -4,6 +4,8 @@
 // first segments are published, while the rest still transcodes.
 import { getAsset, deleteAsset, watchAsset, session, FINAL_STATUSES, ApiError } from './api.js';
 import { availableEngines, defaultEngine, attachEngine, ENGINE_LABELS } from './player.js';
+import { ViewBeacons } from './beacons.js';
+import { renderAudience } from './audience.js';
 import { createPlayerView } from './controls.js';
 import { loadStoryboard } from './storyboard.js';
 import {
@@ -25,6 +27,9 @@ export function mountAsset(root, id) {
 
   const view = createPlayerView();
   const video = view.video;
+  // One anonymous view per visit of the page, whatever engine plays it.
+  const beacons = new ViewBeacons(id);
+  const stopBeacons = beacons.attach(video);
   const engines = availableEngines(video);
   let engine = localStorage.getItem(ENGINE_KEY);
   if (!engines.includes(engine)) engine = defaultEngine(video);
@@ -54,6 +59,7 @@ export function mountAsset(root, id) {
   const urls = h('div.card-section', {});
   const renditions = h('div.card-section', {});
   const source = h('div.card-section', {});
+  const audience = h('div.card-section', { id: 'asset-audience' });
   const actions = h('div.row.end', {});
 
   root.append(
@@ -62,7 +68,7 @@ export function mountAsset(root, id) {
     progress,
     errorBox,
     h('section.player-card', {}, stage, toolbar, playerError),
-    h('div.details', {}, urls, renditions, source),
+    h('div.details', {}, urls, renditions, source, audience),
     actions,
   );
 
@@ -132,6 +138,10 @@ export function mountAsset(root, id) {
     renderRenditions();
     renderSource();
     renderActions();
+    if (!audience.dataset.loaded) {
+      audience.dataset.loaded = '1';
+      renderAudience(audience, id);
+    }
     const storyboard = viewableUrl(asset, asset.storyboard);
     if (storyboard && unsigned(storyboard) !== unsigned(storyboardUrl)) {
       storyboardUrl = storyboard;
@@ -192,7 +202,9 @@ export function mountAsset(root, id) {
     renderLevels();
     textsApplied = false;
     renderTexts(false);
+    beacons.engine(name);
     const attempt = (attaching = attachEngine(name, video, asset.playback, {
+      beacons,
       onLevels: () => {
         if (attempt !== attaching) return;
         renderLevels();
@@ -358,6 +370,7 @@ export function mountAsset(root, id) {
     attaching = null;
     closeEvents?.();
     controller?.destroy();
+    stopBeacons();
     offSession();
     video.pause();
   };

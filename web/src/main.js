@@ -8,6 +8,7 @@ import { mountLibrary } from './library.js';
 import { mountUpload } from './upload.js';
 import { mountAsset } from './asset.js';
 import { mountSignUp, mountAccount, mountUsers } from './account.js';
+import { mountDashboards } from './dashboards.js';
 
 const routes = [
   { pattern: /^\/$/, nav: 'library', mount: mountLibrary },
@@ -15,6 +16,7 @@ const routes = [
   { pattern: /^\/sign-up\/?$/, nav: 'account', mount: mountSignUp },
   { pattern: /^\/account\/?$/, nav: 'account', mount: mountAccount },
   { pattern: /^\/admin\/users\/?$/, nav: 'users', mount: mountUsers },
+  { pattern: /^\/admin\/analytics\/?$/, nav: 'analytics', mount: mountDashboards },
   { pattern: /^\/assets\/([^/]+)\/?$/, nav: 'library', mount: (root, [id]) => mountAsset(root, decodeURIComponent(id)) },
 ];
 
@@ -98,6 +100,7 @@ function renderSession() {
   const holder = document.getElementById('session');
   document.getElementById('nav-upload').hidden = session.signedIn() && !session.can('uploader');
   document.getElementById('nav-users').hidden = !session.can('admin');
+  document.getElementById('nav-analytics').hidden = !session.can('admin');
   if (session.signedIn()) {
     const who = session.user()
       ? h('a.pill', { href: '/account', dataset: { link: '' }, id: 'session-user', title: `Signed in as ${session.label()} (${session.role()})` },

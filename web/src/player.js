@@ -21,7 +21,8 @@ export function defaultEngine(video) {
  * Attaches `engine` to `video` for `playback` ({hls, dash} URLs).
  * `events.onLevels()` fires when the renditions are known, `events.onLevel()`
  * after each switch, `events.onTexts()` when the text tracks are known,
- * `events.onError(message)` on a fatal error.
+ * `events.onError(message)` on a fatal error; `events.beacons` (a
+ * ViewBeacons) is told the rendition playing and the engine's error codes.
  * Returns {engine, levels(), current(), isAuto(), setLevel(id | 'auto'),
  * texts(), currentText(), setText(id | 'off'), destroy()};
  * a level is {id, width, height, bitrate}, a text track {id, label, lang}.
@@ -40,9 +41,14 @@ function attachHls(video, url, events) {
   let mediaRecoveries = 0;
   hls.on(Hls.Events.MANIFEST_PARSED, () => events.onLevels());
   hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => events.onTexts?.());
-  hls.on(Hls.Events.LEVEL_SWITCHED, () => events.onLevel());
+  hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
+    const level = hls.levels[data.level];
+    if (level?.height) events.beacons?.renditionPlaying(`${level.height}p`);
+    events.onLevel();
+  });
   hls.on(Hls.Events.ERROR, (_, data) => {
     if (!data.fatal) return;
+    events.beacons?.error(`${data.type}/${data.details}`);
     if (data.type === Hls.ErrorTypes.NETWORK_ERROR) {
       hls.startLoad();
     } else if (data.type === Hls.ErrorTypes.MEDIA_ERROR && mediaRecoveries < 3) {
@@ -88,10 +94,14 @@ async function attachDash(video, url, events) {
   player.on(MediaPlayer.events.STREAM_INITIALIZED, () => events.onLevels());
   player.on(MediaPlayer.events.TEXT_TRACKS_ADDED, () => events.onTexts?.());
   player.on(MediaPlayer.events.QUALITY_CHANGE_RENDERED, (event) => {
-    if (event.mediaType === 'video') events.onLevel();
+    if (event.mediaType !== 'video') return;
+    const height = player.getCurrentRepresentationForType('video')?.height;
+    if (height) events.beacons?.renditionPlaying(`${height}p`);
+    events.onLevel();
   });
   player.on(MediaPlayer.events.ERROR, (event) => {
     const message = event?.error?.message ?? 'unknown error';
+    events.beacons?.error(`dash/${event?.error?.code ?? 'unknown'}`);
     events.onError(`dash.js could not play this stream (${message}).`);
   });
   player.initialize(video, url, true);
@@ -126,6 +136,8 @@ async function attachDash(video, url, events) {
 
 function attachNative(video, url, events) {
   video.src = url;
+  const sized = () => video.videoHeight && events.beacons?.renditionPlaying(`${video.videoHeight}p`);
+  video.addEventListener('resize', sized);
   video.addEventListener('loadedmetadata', () => events.onLevels(), { once: true });
   video.textTracks.addEventListener?.('addtrack', () => events.onTexts?.());
   const subtitles = () => [...video.textTracks].filter((t) => t.kind === 'subtitles' || t.kind === 'captions');
@@ -144,6 +156,7 @@ function attachNative(video, url, events) {
       subtitles().forEach((track, index) => (track.mode = String(index) === id ? 'showing' : 'disabled'));
     },
     destroy() {
+      video.removeEventListener('resize', sized);
       video.removeAttribute('src');
       video.load();
     },

@@ -522,7 +522,29 @@ async fn apply(app: &App, intent: &Intent) -> Result<Applied, ApiError> {
     if applied == Applied::RefundOwed {
         settle_refund(app, &intent.order_id).await;
     }
+    if applied == Applied::Paid {
+        announce_paid(app, &intent.order_id).await;
+    }
     Ok(applied)
+}
+
+/// Publishes `booking.order_paid` (for analytics' revenue per showtime)
+/// once an order turned paid; a failure is logged, the order is paid.
+async fn announce_paid(app: &App, order_id: &str) {
+    let published = match order_row(app.db(), order_id).await {
+        Ok(Some(order)) => {
+            let payload = serde_json::json!({
+                "order_id": order.id, "showtime_id": order.showtime_id,
+                "amount": order.amount, "currency": order.currency,
+            });
+            app.ctx.publish("order_paid", payload).await.map_err(|e| e.to_string())
+        }
+        Ok(None) => Ok(()),
+        Err(error) => Err(error.to_string()),
+    };
+    if let Err(error) = published {
+        tracing::warn!(plugin = "booking", order_id, %error, "cannot announce a paid order");
+    }
 }
 
 /// Asks the provider for an owed refund; on failure the sweeper asks again
@@ -825,6 +847,9 @@ pub async fn webhook(
     tracing::info!(plugin = "booking", event = %event.id, kind = %event.kind, ?outcome, "webhook");
     if outcome == Some(Applied::RefundOwed) {
         settle_refund(&app, &event.data.object.order_id).await;
+    }
+    if outcome == Some(Applied::Paid) {
+        announce_paid(&app, &event.data.object.order_id).await;
     }
     Ok(Json(Receipt { received: true, duplicate: outcome.is_none() }))
 }

@@ -42,6 +42,14 @@ pub async fn complete_upload(
         Ok::<_, ApiError>(asset)
     }
     .await;
+    if result.is_ok() {
+        let bytes = match state.objects.head(&keys::source(asset_id)).await {
+            Ok(Some(meta)) => Some(meta.size),
+            _ => None,
+        };
+        let payload = serde_json::json!({ "asset_id": asset_id, "via": via, "bytes": bytes });
+        state.announce("assets", "uploaded", payload).await;
+    }
     if result.is_err() {
         tracing::warn!(asset_id, via, "the upload could not be completed; its asset is removed");
         let _ = state.metadata.delete_asset(asset_id).await;
