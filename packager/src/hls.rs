@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use cdlc_captions::{Kind, TrackInfo};
-use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, TranscodeOutput};
+use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, Segment, TranscodeOutput};
 
 use crate::{seconds, text, Completeness};
 
@@ -94,35 +94,60 @@ pub fn media_playlist(
     completeness: Completeness,
     target_duration: Option<Duration>,
 ) -> String {
-    let longest = rendition
-        .segments
-        .iter()
-        .map(|s| s.duration)
-        .chain(target_duration)
-        .max()
-        .unwrap_or(Duration::from_secs(2));
-    // RFC 8216 4.3.3.1: each EXTINF, rounded to the nearest integer, is at
-    // most the target duration.
-    let target = longest.as_secs_f64().round().max(1.0) as u64;
-    let playlist_type = match completeness {
-        Completeness::Growing => "EVENT",
-        Completeness::Complete => "VOD",
-    };
-    let first_number = rendition.segments.first().map(|s| s.number).unwrap_or(1);
-    let mut out = format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first_number}\n#EXT-X-PLAYLIST-TYPE:{playlist_type}\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
-        layout::INIT_SEGMENT
-    );
+    let mut playlist = GrowingPlaylist::new(target_duration.unwrap_or_default());
     for segment in &rendition.segments {
+        playlist.push(segment);
+    }
+    playlist.render(completeness)
+}
+
+/// A media playlist kept as text while its rendition grows: each segment
+/// appends its own entry, so publishing after every segment formats only
+/// the new one instead of the whole list again.
+#[derive(Debug, Clone, Default)]
+pub struct GrowingPlaylist {
+    /// The longest segment so far, or the announced bound if longer.
+    longest: Duration,
+    first_number: Option<u32>,
+    entries: String,
+}
+
+impl GrowingPlaylist {
+    /// An empty playlist announcing segments of up to `target_duration`.
+    pub fn new(target_duration: Duration) -> Self {
+        GrowingPlaylist { longest: target_duration, ..GrowingPlaylist::default() }
+    }
+
+    pub fn push(&mut self, segment: &Segment) {
+        self.longest = self.longest.max(segment.duration);
+        self.first_number.get_or_insert(segment.number);
         let _ = writeln!(
-            out,
+            self.entries,
             "#EXTINF:{},\n{}",
             seconds(segment.duration),
             layout::media_segment_file(segment.number)
         );
     }
-    if completeness == Completeness::Complete {
-        out.push_str("#EXT-X-ENDLIST\n");
+
+    pub fn render(&self, completeness: Completeness) -> String {
+        // RFC 8216 4.3.3.1: each EXTINF, rounded to the nearest integer, is at
+        // most the target duration.
+        let longest = if self.longest.is_zero() { Duration::from_secs(2) } else { self.longest };
+        let target = longest.as_secs_f64().round().max(1.0) as u64;
+        let playlist_type = match completeness {
+            Completeness::Growing => "EVENT",
+            Completeness::Complete => "VOD",
+        };
+        let first_number = self.first_number.unwrap_or(1);
+        let mut out = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first_number}\n#EXT-X-PLAYLIST-TYPE:{playlist_type}\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
+            layout::INIT_SEGMENT
+        );
+        out.reserve(self.entries.len() + 16);
+        out.push_str(&self.entries);
+        if completeness == Completeness::Complete {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        out
     }
-    out
 }

@@ -9,6 +9,10 @@ use crate::{RenditionKind, RenditionOutput, TranscodeError};
 
 /// Segment (and GOP) duration when none is asked for.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+/// Length of the first segment: a viewer can press play once the first
+/// segment of every rendition is out, so the shorter it is the sooner the
+/// stream plays. Costs one more keyframe per rendition.
+pub const DEFAULT_FIRST_SEGMENT: Duration = Duration::from_millis(500);
 /// Rungs by short side and video bitrate in kbit/s, for up to 30 fps.
 pub const DEFAULT_RUNGS: [RungSpec; 4] = [
     RungSpec { short_side: 1080, bitrate_kbps: Some(5000) },
@@ -72,6 +76,10 @@ impl std::str::FromStr for RungSpec {
 #[derive(Debug, Clone)]
 pub struct LadderOptions {
     pub segment_duration: Duration,
+    /// Length of the first segment, shorter than the others so the stream
+    /// becomes playable sooner; zero or anything not shorter than
+    /// `segment_duration` makes it as long as the others.
+    pub first_segment: Duration,
     /// The rungs asked for; the default ladder when `None`. Rungs above the
     /// source are dropped, never upscaled.
     pub rungs: Option<Vec<RungSpec>>,
@@ -82,6 +90,7 @@ impl Default for LadderOptions {
     fn default() -> Self {
         LadderOptions {
             segment_duration: DEFAULT_SEGMENT_DURATION,
+            first_segment: DEFAULT_FIRST_SEGMENT,
             rungs: None,
             audio_bitrate: DEFAULT_AUDIO_BITRATE,
         }
@@ -116,6 +125,10 @@ pub struct LadderPlan {
     pub frame_rate: (i32, i32),
     /// Frames between keyframes; the same in every rung.
     pub gop_frames: u32,
+    /// Frames of the first segment (at most `gop_frames`): every rendition
+    /// starts a new segment after them, then every `gop_frames`.
+    #[serde(default)]
+    pub first_segment_frames: u32,
     /// The source's duration, used for progress and to notice truncation.
     pub source_duration: Duration,
     /// Rotation to apply so the pictures come out upright.
@@ -134,6 +147,17 @@ impl LadderPlan {
     pub fn segment_duration(&self) -> Duration {
         let (n, d) = self.frame_rate;
         Duration::from_secs_f64(self.gop_frames as f64 * d as f64 / n as f64)
+    }
+
+    /// Where the first segment ends; every later one lasts
+    /// [`LadderPlan::segment_duration`].
+    pub fn first_segment_duration(&self) -> Duration {
+        let (n, d) = self.frame_rate;
+        let frames = match self.first_segment_frames {
+            0 => self.gop_frames,
+            frames => frames.min(self.gop_frames),
+        };
+        Duration::from_secs_f64(frames as f64 * d as f64 / n as f64)
     }
 
     pub fn frame_rate_f64(&self) -> f64 {
@@ -191,6 +215,10 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
     // Round up so a segment is never shorter than asked; cmafmux cuts at the
     // first keyframe at or after the segment duration.
     let gop_frames = ((seg.as_secs_f64() * fps) - 1e-6).ceil().max(1.0) as u32;
+    let first_segment_frames = match options.first_segment {
+        first if first.is_zero() => gop_frames,
+        first => ((first.as_secs_f64() * fps).round() as u32).clamp(1, gop_frames),
+    };
 
     let (src_w, src_h) = (source.video.display_width, source.video.display_height);
     let (src_long, src_short) = (src_w.max(src_h), src_w.min(src_h));
@@ -270,6 +298,7 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         audio,
         frame_rate,
         gop_frames,
+        first_segment_frames,
         source_duration: source.duration,
         rotation: source.video.rotation,
         video_stream_id: source.video.stream_id.clone(),
