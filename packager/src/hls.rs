@@ -31,18 +31,24 @@ pub fn master_playlist(output: &TranscodeOutput, texts: &[TrackInfo]) -> String 
         }
         let _ = writeln!(out, ",URI=\"{}\"", text::playlist(&track.id));
     }
-    let audio = output.audio();
-    if let Some(audio) = audio {
-        let channels = match audio.kind {
-            RenditionKind::Audio { channels, .. } => channels,
-            RenditionKind::Video { .. } => 2,
+    let audios: Vec<&RenditionOutput> = output.audio().collect();
+    let mut names = Vec::with_capacity(audios.len());
+    for (index, audio) in audios.iter().enumerate() {
+        let RenditionKind::Audio { channels, language, title, .. } = &audio.kind else {
+            continue;
         };
+        let language = if language.is_empty() { "und" } else { language.as_str() };
+        let name = unique_name(&mut names, audio_name(title.as_deref(), language, index));
+        // The source's first track is the default; players switch by NAME and LANGUAGE.
+        let default = if index == 0 { "YES" } else { "NO" };
         let _ = writeln!(
             out,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}\"",
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{name}\",LANGUAGE=\"{language}\",DEFAULT={default},AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}\"",
             layout::media_playlist(&audio.name)
         );
     }
+    // The variants carry the largest audio rendition in their bandwidth.
+    let audio = audios.iter().copied().max_by_key(|a| a.peak_bitrate());
     for video in output.video() {
         let RenditionKind::Video { width, height, frame_rate, bitrate_kbps } = video.kind else {
             continue;
@@ -74,6 +80,56 @@ pub fn master_playlist(output: &TranscodeOutput, texts: &[TrackInfo]) -> String 
         let _ = writeln!(out, "\n{}", layout::media_playlist(&video.name));
     }
     out
+}
+
+/// The NAME of an audio rendition: its title, else its language, else its
+/// place; quoted-string safe.
+fn audio_name(title: Option<&str>, language: &str, index: usize) -> String {
+    let name = match (title, language) {
+        (Some(title), _) => title.to_owned(),
+        (None, "und") if index == 0 => "Main".to_owned(),
+        (None, "und") => format!("Audio {}", index + 1),
+        (None, language) => language_name(language).unwrap_or(language).to_owned(),
+    };
+    name.replace(['"', '\n', '\r'], "'")
+}
+
+/// The English name of a common ISO 639-1/639-2 code, for players that
+/// show NAME as it is (Safari's own menu).
+fn language_name(code: &str) -> Option<&'static str> {
+    let primary = code.split('-').next().unwrap_or(code);
+    let name = match primary {
+        "en" | "eng" => "English",
+        "fr" | "fre" | "fra" => "French",
+        "de" | "ger" | "deu" => "German",
+        "es" | "spa" => "Spanish",
+        "it" | "ita" => "Italian",
+        "pt" | "por" => "Portuguese",
+        "nl" | "dut" | "nld" => "Dutch",
+        "ru" | "rus" => "Russian",
+        "ja" | "jpn" => "Japanese",
+        "zh" | "chi" | "zho" => "Chinese",
+        "ko" | "kor" => "Korean",
+        "ar" | "ara" => "Arabic",
+        "hi" | "hin" => "Hindi",
+        "pl" | "pol" => "Polish",
+        "sv" | "swe" => "Swedish",
+        "tr" | "tur" => "Turkish",
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// NAME must be unique within a group: a repeated one gets its place added.
+fn unique_name(taken: &mut Vec<String>, name: String) -> String {
+    let mut candidate = name.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{name} ({n})");
+        n += 1;
+    }
+    taken.push(candidate.clone());
+    candidate
 }
 
 /// Peak and average bitrate as measured, or the nominal bitrate (with room

@@ -113,6 +113,12 @@ pub struct AudioPlan {
     pub bitrate: u32,
     pub channels: u32,
     pub sample_rate: u32,
+    /// ISO 639 code from the source's tags, `und` when it has none.
+    pub language: String,
+    /// The track's title from the source's tags.
+    pub title: Option<String>,
+    /// The probe's stream id of the source track; `None`: the first audio.
+    pub stream_id: Option<String>,
 }
 
 /// The whole plan for one source.
@@ -120,7 +126,8 @@ pub struct AudioPlan {
 pub struct LadderPlan {
     /// Video rungs, largest first.
     pub rungs: Vec<Rung>,
-    pub audio: Option<AudioPlan>,
+    /// One AAC rendition per audio track of the source, in the source's order.
+    pub audio: Vec<AudioPlan>,
     /// Output frame rate of every rung.
     pub frame_rate: (i32, i32),
     /// Frames between keyframes; the same in every rung.
@@ -133,11 +140,10 @@ pub struct LadderPlan {
     pub source_duration: Duration,
     /// Rotation to apply so the pictures come out upright.
     pub rotation: Rotation,
-    /// The probe's stream ids of the video stream and the audio stream to
-    /// transcode, so the pipeline links the same streams the probe chose
-    /// (not a cover picture that comes first). `None`: the first of each.
+    /// The probe's stream id of the video stream to transcode, so the
+    /// pipeline links the stream the probe chose (not a cover picture that
+    /// comes first). `None`: the first.
     pub video_stream_id: Option<String>,
-    pub audio_stream_id: Option<String>,
     /// Things the user should know about the choices made.
     pub notes: Vec<String>,
 }
@@ -187,11 +193,13 @@ impl LadderPlan {
                 empty(&rung.name, kind)
             })
             .collect();
-        if let Some(audio) = &self.audio {
+        for audio in &self.audio {
             let kind = RenditionKind::Audio {
                 channels: audio.channels,
                 sample_rate: audio.sample_rate,
                 bitrate: audio.bitrate,
+                language: audio.language.clone(),
+                title: audio.title.clone(),
             };
             renditions.push(empty(&audio.name, kind));
         }
@@ -271,14 +279,24 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         return Err(TranscodeError::EmptyLadder("no rung fits the source".into()));
     }
 
-    let audio = source.audio.first().map(|_| AudioPlan {
-        name: "audio".into(),
-        bitrate: options.audio_bitrate,
-        channels: 2,
-        sample_rate: 48_000,
-    });
-    if source.audio.len() > 1 {
-        notes.push(format!("the source has {} audio tracks; only the first is kept", source.audio.len()));
+    // Every track is kept; surround is mixed down to stereo, which every
+    // browser plays.
+    let audio: Vec<AudioPlan> = source
+        .audio
+        .iter()
+        .enumerate()
+        .map(|(index, track)| AudioPlan {
+            name: audio_rendition_name(index),
+            bitrate: options.audio_bitrate,
+            channels: 2,
+            sample_rate: 48_000,
+            language: language_code(track.language.as_deref()),
+            title: track.title.clone().filter(|t| !t.trim().is_empty()),
+            stream_id: track.stream_id.clone(),
+        })
+        .collect();
+    if source.audio.iter().any(|a| a.channels > 2) {
+        notes.push("surround audio is mixed down to a stereo rendition".into());
     }
     if source.audio.is_empty() {
         notes.push("the source has no audio; the streams are video only".into());
@@ -302,9 +320,31 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         source_duration: source.duration,
         rotation: source.video.rotation,
         video_stream_id: source.video.stream_id.clone(),
-        audio_stream_id: source.audio.first().and_then(|a| a.stream_id.clone()),
         notes,
     })
+}
+
+/// The folder of the audio rendition of the source's track `index`:
+/// `audio` for the first (as before there were several), `audio-2`, …
+pub fn audio_rendition_name(index: usize) -> String {
+    match index {
+        0 => "audio".into(),
+        n => format!("audio-{}", n + 1),
+    }
+}
+
+/// A language tag as players want it: the tag's own ISO 639 code in lower
+/// case, `und` (undetermined) when absent or not a code.
+fn language_code(tag: Option<&str>) -> String {
+    match tag.map(str::trim) {
+        Some(code)
+            if (2..=8).contains(&code.len())
+                && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            code.to_ascii_lowercase()
+        }
+        _ => "und".into(),
+    }
 }
 
 /// The default ladder for a source whose short side is `src_short`: the

@@ -302,8 +302,9 @@ fn build(
     }
     crate::stills::add_branches(&pipeline, &tee, stills, shared)?;
 
-    let audio_head = match &plan.audio {
-        Some(audio) => {
+    let mut audio_heads = Vec::with_capacity(plan.audio.len());
+    for (index, audio) in plan.audio.iter().enumerate() {
+        {
             let convert = make("audioconvert")?;
             let resample = make("audioresample")?;
             let format = capsfilter(
@@ -315,21 +316,21 @@ fn build(
             let aac = make("avenc_aac")?;
             aac.set_property("bitrate", audio.bitrate as i32);
             let mux = cmafmux(fragment_duration, false)?;
-            let appsink = segment_appsink(shared, plan.rungs.len())?;
+            let appsink = segment_appsink(shared, plan.rungs.len() + index)?;
             add_chain(&pipeline, &[&convert, &resample, &format, &aac, &mux, &appsink])?;
             boundaries.split_audio(&aac);
-            Some(convert)
+            audio_heads.push((audio.stream_id.clone(), convert));
         }
-        None => None,
-    };
+    }
 
     let limit = gst::ClockTime::from_nseconds((plan.source_duration + TIMELINE_MARGIN).as_nanos() as u64);
-    for (head, what) in [(Some(&convert), "video"), (audio_head.as_ref(), "audio")] {
-        if let Some(pad) = head.and_then(|h| h.static_pad("sink")) {
+    let heads = std::iter::once((&convert, "video")).chain(audio_heads.iter().map(|(_, h)| (h, "audio")));
+    for (head, what) in heads {
+        if let Some(pad) = head.static_pad("sink") {
             timeline::one_timeline(&pad, what, limit);
         }
     }
-    connect_decoded_streams(&pipeline, &decodebin, plan, &convert, audio_head);
+    connect_decoded_streams(&pipeline, &decodebin, plan, &convert, audio_heads);
     Ok(Built { pipeline, encoded })
 }
 
@@ -505,10 +506,6 @@ fn is_stream(pad: &gst::Pad, wanted: Option<&str>) -> bool {
     id.as_str() == wanted || within(id.as_str()).is_some_and(|rest| Some(rest) == within(wanted))
 }
 
-/// Links decodebin's pads as they appear: the video stream the probe chose
-/// to the video head, its audio stream to the audio head, anything else (a
-/// cover picture, a second track) to a fakesink so that it cannot stall the
-/// demuxer.
 /// A `capssetter` that declares square pixels, added to the pipeline, when
 /// `caps` carry a pixel aspect ratio no converter accepts (raw BGR in AVI
 /// comes out of avidemux with -1/1); `None` for ordinary caps.
@@ -530,17 +527,22 @@ fn square_pixels_if_invalid(pipeline: &gst::Pipeline, caps: &gst::Caps) -> Optio
     Some(fixer)
 }
 
+/// Links decodebin's pads as they appear: the video stream the probe chose
+/// to the video head, each audio track to its own audio head, anything else
+/// (a cover picture, a second video) to a fakesink so that it cannot stall
+/// the demuxer.
 fn connect_decoded_streams(
     pipeline: &gst::Pipeline,
     decodebin: &gst::Element,
     plan: &LadderPlan,
     video_head: &gst::Element,
-    audio_head: Option<gst::Element>,
+    audio_heads: Vec<(Option<String>, gst::Element)>,
 ) {
     let pipeline_weak = pipeline.downgrade();
     let video_sink = video_head.static_pad("sink");
-    let audio_sink = audio_head.and_then(|a| a.static_pad("sink"));
-    let (video_id, audio_id) = (plan.video_stream_id.clone(), plan.audio_stream_id.clone());
+    let audio_sinks: Vec<(Option<String>, gst::Pad)> =
+        audio_heads.into_iter().filter_map(|(id, head)| Some((id, head.static_pad("sink")?))).collect();
+    let video_id = plan.video_stream_id.clone();
     decodebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
@@ -549,8 +551,13 @@ fn connect_decoded_streams(
         let media = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
         let target = if media.starts_with("video/") && is_stream(pad, video_id.as_deref()) {
             video_sink.as_ref()
-        } else if media.starts_with("audio/") && is_stream(pad, audio_id.as_deref()) {
-            audio_sink.as_ref()
+        } else if media.starts_with("audio/") {
+            // Each track to its own rendition: the one planned for its
+            // stream id, or the next free one when the probe had no ids.
+            audio_sinks
+                .iter()
+                .find(|(id, sink)| !sink.is_linked() && is_stream(pad, id.as_deref()))
+                .map(|(_, s)| s)
         } else {
             None
         };
