@@ -468,10 +468,9 @@ fn split_at_keyframes(encoded: &gst::Element) {
         let Some(buffer) = info.buffer() else {
             return gst::PadProbeReturn::Ok;
         };
-        if !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT) {
-            if !first.swap(false, Ordering::Relaxed) {
-                let _ = pad.push_event(split_now());
-            }
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if keyframe && !first.swap(false, Ordering::Relaxed) {
+            let _ = pad.push_event(split_now());
         }
         gst::PadProbeReturn::Ok
     });
