@@ -85,7 +85,39 @@ export function streamingTests(ctx) {
     await page.evaluate(() => localStorage.removeItem('cdlc.engine'));
   }
 
+  // dash.js 5 lists the MPD's text adaptation set (a whole WebVTT file as its
+  // BaseURL) and shows its cues at the file's times.
+  async function dashSubtitles() {
+    const asset = await ready();
+    const vtt = 'WEBVTT\n\n00:00:00.500 --> 00:00:02.500\nBonjour de cdlc\n\n00:00:03.000 --> 00:00:04.500\nDeuxième\n';
+    const form = new FormData();
+    form.append('language', 'fr');
+    form.append('label', 'Français');
+    form.append('file', new Blob([vtt], { type: 'text/vtt' }), 'fr.vtt');
+    const added = await fetch(`${ctx.server.url}/api/v1/assets/${asset}/captions`, {
+      method: 'POST', headers: { authorization: `Bearer ${ctx.token}` }, body: form,
+    });
+    assert.equal(added.status, 201, await added.text());
+    await page.goto(`${ctx.server.url}/assets/${asset}`);
+    await page.waitForSelector('[data-engine="dash"]');
+    if ((await page.getAttribute('#app', 'data-engine')) !== 'dash') await page.click('button[data-engine="dash"]');
+    await page.waitForSelector('#app[data-engine="dash"]');
+    await page.waitForSelector('#subtitles-select option[data-lang="fr"]', { state: 'attached', timeout: PLAY_TIMEOUT });
+    await page.selectOption('#subtitles-select', { label: 'Français' });
+    await ctx.waitForPlayback(0.5);
+    const cues = await page.waitForFunction(() => {
+      const tracks = [...document.querySelector('video').textTracks];
+      const showing = tracks.find((t) => t.mode === 'showing' && t.cues && t.cues.length >= 2);
+      return showing && [...showing.cues].map((c) => ({ start: c.startTime, end: c.endTime, text: c.text }));
+    }, undefined, { timeout: PLAY_TIMEOUT }).then((handle) => handle.jsonValue());
+    const first = cues.find((c) => c.text.includes('Bonjour de cdlc'));
+    assert.ok(first, `dash.js loaded the cues: ${JSON.stringify(cues)}`);
+    assert.ok(Math.abs(first.start - 0.5) < 0.05 && Math.abs(first.end - 2.5) < 0.05, `cue times ${JSON.stringify(first)}`);
+    await page.evaluate(() => localStorage.removeItem('cdlc.engine'));
+  }
+
   return [
+    ['subtitles: dash.js lists the text adaptation set and shows its cues at their times', dashSubtitles],
     ['audio languages: hls.js lists English and French, a switch to French goes on playing', () => switchLanguage('hls')],
     ['audio languages: dash.js lists English and French, a switch to French goes on playing', () => switchLanguage('dash')],
   ];
