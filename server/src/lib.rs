@@ -11,6 +11,7 @@ mod edge;
 mod edge_origin;
 mod error;
 mod farm;
+mod fast_publish;
 mod owners;
 mod plugin_assets;
 mod plugins;

@@ -11,6 +11,7 @@ mod corpus;
 mod cql;
 mod inputs;
 mod isolation;
+mod languages;
 mod refusals;
 mod s3;
 mod server;

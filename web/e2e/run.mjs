@@ -10,6 +10,7 @@ import {
   repoRoot, tempDir, makeClip, startServer, startPayments, freePort, launchBrowser, runTests, removeDir,
 } from './support.mjs';
 import { bookingTests } from './booking.mjs';
+import { streamingTests } from './streaming.mjs';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const READY_TIMEOUT = 240_000;
@@ -519,6 +520,8 @@ const tests = [
       await page.setViewportSize({ width: 1280, height: 800 });
     }
   }],
+
+  ...streamingTests({ server, page, token: TOKEN, work, requests, waitForPlayback }),
 
   ['no script error and nothing blocked by the Content-Security-Policy', async () => {
     const problems = consoleErrors.filter((text) => /page error|Content Security Policy|Refused to/i.test(text));
