@@ -123,11 +123,6 @@ impl Pool {
             connection.pragma_update(None, "journal_mode", "WAL")?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
             connection.pragma_update(None, "foreign_keys", "ON")?;
-            // Up to 32 MiB of pages per connection (SQLite's default is 2),
-            // allocated only as used: a bulk write into tables of millions
-            // of rows with several indexes (the catalog's import) otherwise
-            // reads most index pages it inserts into back from the OS.
-            connection.pragma_update(None, "cache_size", -32_768)?;
             connection.set_prepared_statement_cache_capacity(64);
             Ok(connection)
         };
