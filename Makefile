@@ -104,7 +104,7 @@ fuzz: fuzz-deps
 fuzz-smoke: fuzz-deps
 	@failed=0; for t in $(FUZZ_TARGETS); do fuzz/run.sh $$t $(FUZZ_SMOKE_SECONDS) || failed=1; done; exit $$failed
 
-BENCH_APT_PACKAGES := nginx wrk
+BENCH_APT_PACKAGES := nginx wrk sqlite3
 
 bench: deps cassandra
 	@missing=$$(for p in $(BENCH_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -119,6 +119,7 @@ bench: deps cassandra
 	cargo bench -p cdlc-benches --bench search_vs_sqlite
 	cargo bench -p cdlc-benches --bench metadata_sqlite_vs_cql
 	cargo bench -p cdlc-benches --bench booking_holds
+	cargo bench -p cdlc-benches --bench catalog_import
 
 lint: deps
 	cargo fmt --all --check
