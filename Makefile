@@ -118,6 +118,7 @@ bench: deps cassandra
 	cargo bench -p cdlc-benches --bench edge_vs_nginx
 	cargo bench -p cdlc-benches --bench search_vs_sqlite
 	cargo bench -p cdlc-benches --bench metadata_sqlite_vs_cql
+	cargo bench -p cdlc-benches --bench social_feed
 
 lint: deps
 	cargo fmt --all --check

@@ -14,6 +14,7 @@ mod isolation;
 mod refusals;
 mod s3;
 mod server;
+mod social;
 mod stills;
 mod streaming;
 mod support;
