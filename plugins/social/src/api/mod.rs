@@ -138,8 +138,7 @@ pub(crate) fn page<T, R>(
 ) -> Page<T> {
     let more = rows.len() > limit;
     rows.truncate(limit);
-    let next_cursor =
-        if more { rows.last().map(|r| key(r)).map(|(k, id)| encode_cursor(k, &id)) } else { None };
+    let next_cursor = if more { rows.last().map(&key).map(|(k, id)| encode_cursor(k, &id)) } else { None };
     Page { items: rows.into_iter().map(build).collect(), next_cursor }
 }
 
