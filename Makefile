@@ -120,6 +120,7 @@ bench: deps cassandra
 	cargo bench -p cdlc-benches --bench metadata_sqlite_vs_cql
 	cargo bench -p cdlc-benches --bench booking_holds
 	cargo bench -p cdlc-benches --bench catalog_import
+	cargo bench -p cdlc-benches --bench social_feed
 
 lint: deps
 	cargo fmt --all --check

@@ -15,6 +15,7 @@ mod languages;
 mod refusals;
 mod s3;
 mod server;
+mod social;
 mod stills;
 mod streaming;
 mod support;
