@@ -79,6 +79,8 @@ async function signIn() {
 /** Puts files in the upload page's file input and waits until each is sent; returns their asset ids. */
 async function uploadThroughPage(files, { private: isPrivate = false } = {}) {
   await page.goto(`${server.url}/upload`);
+  // After a load the cookie's session is known once GET /me answers: wait for it.
+  await page.waitForLoadState('networkidle');
   if (await page.isVisible('#sign-in-button')) await signIn();
   if (isPrivate) await page.check('#upload-private');
   await page.setInputFiles('#file-input', files);

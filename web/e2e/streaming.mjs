@@ -98,6 +98,9 @@ export function streamingTests(ctx) {
       method: 'POST', headers: { authorization: `Bearer ${ctx.token}` }, body: form,
     });
     assert.equal(added.status, 201, await added.text());
+    // dash.js caches the last media settings of earlier tests' sessions in
+    // localStorage (text off among them): start this one without them.
+    await page.evaluate(() => Object.keys(localStorage).filter((k) => k.startsWith('dashjs')).forEach((k) => localStorage.removeItem(k)));
     await page.goto(`${ctx.server.url}/assets/${asset}`);
     await page.waitForSelector('[data-engine="dash"]');
     if ((await page.getAttribute('#app', 'data-engine')) !== 'dash') await page.click('button[data-engine="dash"]');
