@@ -688,6 +688,11 @@ async fn end(tx: &Tx, id: &str, why: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// `end` in a transaction of its own.
+async fn end_now(db: &Db, id: &str, why: &str) -> Result<(), StoreError> {
+    db.transaction(|tx| async move { end(&tx, id, why).await }).await
+}
+
 /// Applies an intent in a transaction of its own, then pays out an owed refund.
 pub(crate) async fn apply(app: &App, intent: &Intent) -> Result<(), ApiError> {
     let owed = app.db().transaction(|tx| async move { apply_in(&tx, intent).await }).await?;
@@ -768,10 +773,7 @@ pub async fn cancel_subscription(
     match row.status.as_str() {
         "canceled" => return Err(ApiError::conflict(format!("the subscription {id} has ended already"))),
         "incomplete" | "past_due" => {
-            let id_ref = &id;
-            app.db()
-                .transaction(|tx| async move { end(&tx, id_ref, "canceled by the subscriber").await })
-                .await?;
+            end_now(app.db(), &id, "canceled by the subscriber").await?;
         }
         _ => {
             app.db()
@@ -827,10 +829,7 @@ pub(crate) async fn sweep_once(app: &App) -> Result<(), ApiError> {
         .await?;
     for sub in due {
         if sub.cancel_at_period_end {
-            let id = &sub.id;
-            app.db()
-                .transaction(|tx| async move { end(&tx, id, "canceled at the end of the period").await })
-                .await?;
+            end_now(app.db(), &sub.id, "canceled at the end of the period").await?;
             continue;
         }
         let Some(plan) = plan_row(app.db(), &sub.plan_id).await? else { continue };
@@ -868,12 +867,7 @@ pub(crate) async fn sweep_once(app: &App) -> Result<(), ApiError> {
         .await?;
     for row in &stale {
         let id: String = row.get("id")?;
-        let id_ref = &id;
-        app.db()
-            .transaction(|tx| async move {
-                end(&tx, id_ref, "the first payment was never confirmed").await.map_err(ApiError::from)
-            })
-            .await?;
+        end_now(app.db(), &id, "the first payment was never confirmed").await?;
     }
     let owed =
         app.db().query("SELECT id FROM invoices WHERE refund_state = 'owed' LIMIT 50", params![]).await?;
@@ -951,14 +945,12 @@ async fn retry_failed(app: &App, now: i64) -> Result<(), ApiError> {
         .await?;
     for invoice in failed {
         if invoice.attempts >= i64::from(app.settings.renewal_attempts) {
-            let id = &invoice.subscription_id;
             let why = format!(
                 "the renewal charge failed {} times: {}",
                 invoice.attempts,
                 invoice.payment_error.clone().unwrap_or_default()
             );
-            let why = &why;
-            app.db().transaction(|tx| async move { end(&tx, id, why).await.map_err(ApiError::from) }).await?;
+            end_now(app.db(), &invoice.subscription_id, &why).await?;
             continue;
         }
         let Some(sub) = subscription_row(app.db(), &invoice.subscription_id).await? else { continue };
@@ -991,9 +983,7 @@ pub(crate) async fn forget_user(db: &Db, user_id: &str) -> Result<(), StoreError
         .await?;
     for row in &live {
         let id: String = row.get("id")?;
-        let id_ref = &id;
-        db.transaction(|tx| async move { end(&tx, id_ref, "the subscriber's account was deleted").await })
-            .await?;
+        end_now(db, &id, "the subscriber's account was deleted").await?;
     }
     db.execute("UPDATE subscriptions SET user_id = NULL WHERE user_id = ?", params![user_id]).await?;
     Ok(())
