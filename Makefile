@@ -104,7 +104,7 @@ fuzz: fuzz-deps
 fuzz-smoke: fuzz-deps
 	@failed=0; for t in $(FUZZ_TARGETS); do fuzz/run.sh $$t $(FUZZ_SMOKE_SECONDS) || failed=1; done; exit $$failed
 
-BENCH_APT_PACKAGES := nginx wrk
+BENCH_APT_PACKAGES := nginx wrk sqlite3
 # The analytics bench's peer: the DuckDB CLI from PyPI, cached in .cache/duckdb.
 DUCKDB_VERSION := 1.5.6
 DUCKDB_VENV := .cache/duckdb
@@ -121,6 +121,9 @@ bench: deps cassandra
 	cargo bench -p cdlc-benches --bench edge_vs_nginx
 	cargo bench -p cdlc-benches --bench search_vs_sqlite
 	cargo bench -p cdlc-benches --bench metadata_sqlite_vs_cql
+	cargo bench -p cdlc-benches --bench booking_holds
+	cargo bench -p cdlc-benches --bench catalog_import
+	cargo bench -p cdlc-benches --bench social_feed
 	@command -v duckdb >/dev/null || [ -x $(DUCKDB_VENV)/bin/duckdb ] || { \
 		echo "installing duckdb-cli==$(DUCKDB_VERSION) into $(DUCKDB_VENV)"; \
 		python3 -m venv $(DUCKDB_VENV) && $(DUCKDB_VENV)/bin/pip install -q duckdb-cli==$(DUCKDB_VERSION); }

@@ -56,6 +56,9 @@ pub struct AudioInfo {
     pub channels: u32,
     pub sample_rate: u32,
     pub language: Option<String>,
+    /// The track's title tag ("Director's commentary"), when it has one.
+    #[serde(default)]
+    pub title: Option<String>,
     pub stream_id: Option<String>,
 }
 
@@ -287,6 +290,7 @@ fn describe_audio(stream: &gst_pbutils::DiscovererAudioInfo) -> AudioInfo {
         channels: stream.channels(),
         sample_rate: stream.sample_rate(),
         language: stream.language().map(|s| s.to_string()),
+        title: stream.tags().and_then(|t| t.get::<gst::tags::Title>().map(|v| v.get().to_owned())),
         stream_id: stream.stream_id().map(|s| s.to_string()),
     }
 }

@@ -104,6 +104,7 @@ fn run_job(request: &JobRequest, channel: &Arc<Channel>) -> Result<(), Failure> 
 
     let options = LadderOptions {
         segment_duration: request.segment_duration,
+        first_segment: request.first_segment,
         rungs: request.rungs.clone(),
         audio_bitrate: request.audio_bitrate,
     };

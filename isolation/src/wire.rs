@@ -25,6 +25,9 @@ pub struct JobRequest {
     /// Largest source accepted by the probe, in bytes.
     pub max_source_bytes: u64,
     pub segment_duration: Duration,
+    /// Length of the first segment; zero: as long as the others.
+    #[serde(default)]
+    pub first_segment: Duration,
     /// The rungs asked for; the default ladder when `None`.
     pub rungs: Option<Vec<RungSpec>>,
     /// AAC bitrate in bit/s.
@@ -55,6 +58,7 @@ impl JobRequest {
             source,
             max_source_bytes: cdlc_ingest::Limits::default().max_file_size,
             segment_duration: ladder.segment_duration,
+            first_segment: ladder.first_segment,
             rungs: ladder.rungs,
             audio_bitrate: ladder.audio_bitrate,
             x264_preset: encoder.x264_preset,

@@ -117,10 +117,25 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing, texts: &[TrackInfo]) 
         out.push_str("    </AdaptationSet>\n");
     }
 
-    if let Some(audio) = output.audio() {
-        if let RenditionKind::Audio { channels, sample_rate, bitrate } = audio.kind {
-            let bandwidth = if audio.segments.is_empty() { bitrate as u64 } else { audio.peak_bitrate() };
-            out.push_str("    <AdaptationSet id=\"1\" contentType=\"audio\" mimeType=\"audio/mp4\" segmentAlignment=\"true\" startWithSAP=\"1\">\n");
+    // One adaptation set per audio track (a language, a commentary): a
+    // player offers them as its audio tracks.
+    let audios: Vec<&RenditionOutput> = output.audio().collect();
+    let first_text_id = 1 + audios.len();
+    for (index, audio) in audios.into_iter().enumerate() {
+        if let RenditionKind::Audio { channels, sample_rate, bitrate, language, title } = &audio.kind {
+            let (channels, sample_rate) = (*channels, *sample_rate);
+            let bandwidth = if audio.segments.is_empty() { *bitrate as u64 } else { audio.peak_bitrate() };
+            let language = if language.is_empty() { "und" } else { language.as_str() };
+            let _ = writeln!(
+                out,
+                "    <AdaptationSet id=\"{}\" contentType=\"audio\" mimeType=\"audio/mp4\" lang=\"{language}\" segmentAlignment=\"true\" startWithSAP=\"1\">",
+                index + 1
+            );
+            let role = if index == 0 { "main" } else { "alternate" };
+            let _ = writeln!(out, "      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>");
+            if let Some(title) = title {
+                let _ = writeln!(out, "      <Label>{}</Label>", xml_escape(title));
+            }
             let _ = writeln!(
                 out,
                 "      <Representation id=\"{}\" bandwidth=\"{bandwidth}\" codecs=\"{}\" audioSamplingRate=\"{sample_rate}\">",
@@ -132,8 +147,8 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing, texts: &[TrackInfo]) 
             );
             segment_template(&mut out, audio, sample_rate as u64);
             out.push_str("      </Representation>\n");
+            out.push_str("    </AdaptationSet>\n");
         }
-        out.push_str("    </AdaptationSet>\n");
     }
     for (i, track) in texts.iter().enumerate() {
         let role = match track.kind {
@@ -144,7 +159,7 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing, texts: &[TrackInfo]) 
         let _ = writeln!(
             out,
             "    <AdaptationSet id=\"{}\" contentType=\"text\" mimeType=\"text/vtt\" lang=\"{}\">\n      <Role schemeIdUri=\"urn:mpeg:dash:role:2011\" value=\"{role}\"/>\n      <Label>{}</Label>\n      <Representation id=\"text-{}\" bandwidth=\"256\">\n        <BaseURL>{}</BaseURL>\n      </Representation>\n    </AdaptationSet>",
-            i + 2,
+            first_text_id + i,
             track.language,
             track.label,
             track.id,
@@ -162,6 +177,11 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing, texts: &[TrackInfo]) 
     }
     out.push_str("</MPD>\n");
     out
+}
+
+/// `text` safe inside an XML element or attribute.
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
 }
 
 /// `SegmentTemplate` with a `SegmentTimeline`, runs of equal durations

@@ -4,7 +4,7 @@ use std::fmt::Write;
 use std::time::Duration;
 
 use cdlc_captions::{Kind, TrackInfo};
-use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, TranscodeOutput};
+use cdlc_transcoder::{layout, RenditionKind, RenditionOutput, Segment, TranscodeOutput};
 
 use crate::{seconds, text, Completeness};
 
@@ -31,18 +31,24 @@ pub fn master_playlist(output: &TranscodeOutput, texts: &[TrackInfo]) -> String 
         }
         let _ = writeln!(out, ",URI=\"{}\"", text::playlist(&track.id));
     }
-    let audio = output.audio();
-    if let Some(audio) = audio {
-        let channels = match audio.kind {
-            RenditionKind::Audio { channels, .. } => channels,
-            RenditionKind::Video { .. } => 2,
+    let audios: Vec<&RenditionOutput> = output.audio().collect();
+    let mut names = Vec::with_capacity(audios.len());
+    for (index, audio) in audios.iter().enumerate() {
+        let RenditionKind::Audio { channels, language, title, .. } = &audio.kind else {
+            continue;
         };
+        let language = if language.is_empty() { "und" } else { language.as_str() };
+        let name = unique_name(&mut names, audio_name(title.as_deref(), language, index));
+        // The source's first track is the default; players switch by NAME and LANGUAGE.
+        let default = if index == 0 { "YES" } else { "NO" };
         let _ = writeln!(
             out,
-            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"Main\",DEFAULT=YES,AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}\"",
+            "#EXT-X-MEDIA:TYPE=AUDIO,GROUP-ID=\"{AUDIO_GROUP}\",NAME=\"{name}\",LANGUAGE=\"{language}\",DEFAULT={default},AUTOSELECT=YES,CHANNELS=\"{channels}\",URI=\"{}\"",
             layout::media_playlist(&audio.name)
         );
     }
+    // The variants carry the largest audio rendition in their bandwidth.
+    let audio = audios.iter().copied().max_by_key(|a| a.peak_bitrate());
     for video in output.video() {
         let RenditionKind::Video { width, height, frame_rate, bitrate_kbps } = video.kind else {
             continue;
@@ -76,6 +82,56 @@ pub fn master_playlist(output: &TranscodeOutput, texts: &[TrackInfo]) -> String 
     out
 }
 
+/// The NAME of an audio rendition: its title, else its language, else its
+/// place; quoted-string safe.
+fn audio_name(title: Option<&str>, language: &str, index: usize) -> String {
+    let name = match (title, language) {
+        (Some(title), _) => title.to_owned(),
+        (None, "und") if index == 0 => "Main".to_owned(),
+        (None, "und") => format!("Audio {}", index + 1),
+        (None, language) => language_name(language).unwrap_or(language).to_owned(),
+    };
+    name.replace(['"', '\n', '\r'], "'")
+}
+
+/// The English name of a common ISO 639-1/639-2 code, for players that
+/// show NAME as it is (Safari's own menu).
+fn language_name(code: &str) -> Option<&'static str> {
+    let primary = code.split('-').next().unwrap_or(code);
+    let name = match primary {
+        "en" | "eng" => "English",
+        "fr" | "fre" | "fra" => "French",
+        "de" | "ger" | "deu" => "German",
+        "es" | "spa" => "Spanish",
+        "it" | "ita" => "Italian",
+        "pt" | "por" => "Portuguese",
+        "nl" | "dut" | "nld" => "Dutch",
+        "ru" | "rus" => "Russian",
+        "ja" | "jpn" => "Japanese",
+        "zh" | "chi" | "zho" => "Chinese",
+        "ko" | "kor" => "Korean",
+        "ar" | "ara" => "Arabic",
+        "hi" | "hin" => "Hindi",
+        "pl" | "pol" => "Polish",
+        "sv" | "swe" => "Swedish",
+        "tr" | "tur" => "Turkish",
+        _ => return None,
+    };
+    Some(name)
+}
+
+/// NAME must be unique within a group: a repeated one gets its place added.
+fn unique_name(taken: &mut Vec<String>, name: String) -> String {
+    let mut candidate = name.clone();
+    let mut n = 2;
+    while taken.contains(&candidate) {
+        candidate = format!("{name} ({n})");
+        n += 1;
+    }
+    taken.push(candidate.clone());
+    candidate
+}
+
 /// Peak and average bitrate as measured, or the nominal bitrate (with room
 /// for the peak) before any segment exists.
 fn measured_or(rendition: &RenditionOutput, nominal: u64) -> (u64, u64) {
@@ -94,35 +150,60 @@ pub fn media_playlist(
     completeness: Completeness,
     target_duration: Option<Duration>,
 ) -> String {
-    let longest = rendition
-        .segments
-        .iter()
-        .map(|s| s.duration)
-        .chain(target_duration)
-        .max()
-        .unwrap_or(Duration::from_secs(2));
-    // RFC 8216 4.3.3.1: each EXTINF, rounded to the nearest integer, is at
-    // most the target duration.
-    let target = longest.as_secs_f64().round().max(1.0) as u64;
-    let playlist_type = match completeness {
-        Completeness::Growing => "EVENT",
-        Completeness::Complete => "VOD",
-    };
-    let first_number = rendition.segments.first().map(|s| s.number).unwrap_or(1);
-    let mut out = format!(
-        "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first_number}\n#EXT-X-PLAYLIST-TYPE:{playlist_type}\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
-        layout::INIT_SEGMENT
-    );
+    let mut playlist = GrowingPlaylist::new(target_duration.unwrap_or_default());
     for segment in &rendition.segments {
+        playlist.push(segment);
+    }
+    playlist.render(completeness)
+}
+
+/// A media playlist kept as text while its rendition grows: each segment
+/// appends its own entry, so publishing after every segment formats only
+/// the new one instead of the whole list again.
+#[derive(Debug, Clone, Default)]
+pub struct GrowingPlaylist {
+    /// The longest segment so far, or the announced bound if longer.
+    longest: Duration,
+    first_number: Option<u32>,
+    entries: String,
+}
+
+impl GrowingPlaylist {
+    /// An empty playlist announcing segments of up to `target_duration`.
+    pub fn new(target_duration: Duration) -> Self {
+        GrowingPlaylist { longest: target_duration, ..GrowingPlaylist::default() }
+    }
+
+    pub fn push(&mut self, segment: &Segment) {
+        self.longest = self.longest.max(segment.duration);
+        self.first_number.get_or_insert(segment.number);
         let _ = writeln!(
-            out,
+            self.entries,
             "#EXTINF:{},\n{}",
             seconds(segment.duration),
             layout::media_segment_file(segment.number)
         );
     }
-    if completeness == Completeness::Complete {
-        out.push_str("#EXT-X-ENDLIST\n");
+
+    pub fn render(&self, completeness: Completeness) -> String {
+        // RFC 8216 4.3.3.1: each EXTINF, rounded to the nearest integer, is at
+        // most the target duration.
+        let longest = if self.longest.is_zero() { Duration::from_secs(2) } else { self.longest };
+        let target = longest.as_secs_f64().round().max(1.0) as u64;
+        let playlist_type = match completeness {
+            Completeness::Growing => "EVENT",
+            Completeness::Complete => "VOD",
+        };
+        let first_number = self.first_number.unwrap_or(1);
+        let mut out = format!(
+            "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:{target}\n#EXT-X-MEDIA-SEQUENCE:{first_number}\n#EXT-X-PLAYLIST-TYPE:{playlist_type}\n#EXT-X-INDEPENDENT-SEGMENTS\n#EXT-X-MAP:URI=\"{}\"\n",
+            layout::INIT_SEGMENT
+        );
+        out.reserve(self.entries.len() + 16);
+        out.push_str(&self.entries);
+        if completeness == Completeness::Complete {
+            out.push_str("#EXT-X-ENDLIST\n");
+        }
+        out
     }
-    out
 }

@@ -61,7 +61,7 @@ mod value;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -155,7 +155,7 @@ impl Stores {
             Location::MySql(location) => {
                 let backend =
                     mysql::MySqlBackend::open(location, name, self.busy_timeout, MYSQL_CONNECTIONS).await?;
-                Ok(Db { name: name.into(), backend: Arc::new(backend) })
+                Ok(Db { name: name.into(), backend: Arc::new(backend), statements: Arc::default() })
             }
         }
     }
@@ -206,6 +206,8 @@ pub trait Sql: Send + Sync {
 pub struct Db {
     name: Arc<str>,
     backend: Arc<dyn Backend>,
+    /// Statements run through this handle and its transactions (see `statements`).
+    statements: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for Db {
@@ -218,11 +220,13 @@ impl std::fmt::Debug for Db {
 impl Sql for Db {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         portable::check(sql)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
         self.backend.execute(sql.to_owned(), params.to_vec()).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         portable::check(sql)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
         self.backend.query(sql.to_owned(), params.to_vec()).await
     }
 }
@@ -242,12 +246,19 @@ impl Db {
         })
         .await
         .map_err(|e| StoreError::Open(format!("opening the store panicked: {e}")))??;
-        Ok(Db { name: name.into(), backend: Arc::new(backend) })
+        Ok(Db { name: name.into(), backend: Arc::new(backend), statements: Arc::default() })
     }
 
     /// The store's name (the plugin or bounded context that owns it).
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// How many statements this store has run since it was opened (every
+    /// clone and transaction counted): what a test of "no N+1" compares
+    /// before and after a request.
+    pub fn statements(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Runs `work` in a transaction and commits if it returns `Ok`; an `Err`
@@ -282,8 +293,11 @@ impl Db {
                 }
                 Err(error) => return Err(error.into()),
             };
-            let state =
-                Arc::new(TxState { inner: Mutex::new(Some(inner)), saw_busy: AtomicBool::new(false) });
+            let state = Arc::new(TxState {
+                inner: Mutex::new(Some(inner)),
+                saw_busy: AtomicBool::new(false),
+                statements: self.statements.clone(),
+            });
             let outcome = work(Tx { state: state.clone() }).await;
             let inner = state.inner.lock().await.take();
             let saw_busy = state.saw_busy.load(Ordering::Relaxed);
@@ -336,6 +350,7 @@ async fn pause(attempt: u32) {
 struct TxState {
     inner: Mutex<Option<Box<dyn TxBackend>>>,
     saw_busy: AtomicBool,
+    statements: Arc<AtomicU64>,
 }
 
 /// One open transaction, handed to the closure of `Db::transaction`.
@@ -363,6 +378,7 @@ impl Tx {
 impl Sql for Tx {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
         portable::check(sql)?;
+        self.state.statements.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.state.inner.lock().await;
         let inner = inner.as_mut().ok_or(StoreError::TxEnded)?;
         inner.execute(sql.to_owned(), params.to_vec()).await.map_err(|e| self.note(e))
@@ -370,6 +386,7 @@ impl Sql for Tx {
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
         portable::check(sql)?;
+        self.state.statements.fetch_add(1, Ordering::Relaxed);
         let mut inner = self.state.inner.lock().await;
         let inner = inner.as_mut().ok_or(StoreError::TxEnded)?;
         inner.query(sql.to_owned(), params.to_vec()).await.map_err(|e| self.note(e))

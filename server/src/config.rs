@@ -35,6 +35,10 @@ pub struct Config {
     pub max_attempts: u32,
     /// Segment and GOP duration in seconds. Env: CDLC_SEGMENT_DURATION.
     pub segment_duration: f64,
+    /// Length of the first segment in seconds, shorter than the others so
+    /// a stream becomes playable sooner; 0 makes it as long as the others.
+    /// Env: CDLC_FIRST_SEGMENT_DURATION.
+    pub first_segment_duration: f64,
     /// x264 speed preset. Env: CDLC_X264_PRESET.
     pub x264_preset: String,
     /// Largest resident memory of one transcode's child process, in bytes;
@@ -189,6 +193,7 @@ impl Default for Config {
             queue: "embedded".into(),
             max_attempts: 3,
             segment_duration: 2.0,
+            first_segment_duration: cdlc_transcoder::ladder::DEFAULT_FIRST_SEGMENT.as_secs_f64(),
             x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
             transcode_memory_bytes: cdlc_isolation::DEFAULT_MEMORY_BYTES,
             transcode_stall_seconds: cdlc_isolation::DEFAULT_STALL.as_secs(),
@@ -273,6 +278,9 @@ impl Config {
         if let Some(v) = env("CDLC_SEGMENT_DURATION") {
             config.segment_duration = parse_env("CDLC_SEGMENT_DURATION", &v)?;
         }
+        if let Some(v) = env("CDLC_FIRST_SEGMENT_DURATION") {
+            config.first_segment_duration = parse_env("CDLC_FIRST_SEGMENT_DURATION", &v)?;
+        }
         if let Some(v) = env("CDLC_X264_PRESET") {
             config.x264_preset = v;
         }
@@ -356,6 +364,9 @@ impl Config {
         }
         if !(0.5..=20.0).contains(&self.segment_duration) {
             bail!("segment_duration must be between 0.5 and 20 seconds");
+        }
+        if !(0.0..=20.0).contains(&self.first_segment_duration) {
+            bail!("first_segment_duration must be between 0 (as long as the others) and 20 seconds");
         }
         if !(256 << 20..=1 << 40).contains(&self.transcode_memory_bytes) {
             bail!("transcode_memory_bytes must be between 268435456 (256 MiB) and 1099511627776 (1 TiB)");

@@ -12,6 +12,7 @@ mod edge;
 mod edge_origin;
 mod error;
 mod farm;
+mod fast_publish;
 mod owners;
 mod plugin_assets;
 mod plugins;

@@ -13,12 +13,13 @@ use crate::owners::Owners;
 /// samples, which exist to prove the plugin API on a real server.
 const OFF_BY_DEFAULT: &[&str] = &["guestbook", "tally"];
 
-/// Every plugin this binary has: the catalog, booking and analytics (on
-/// unless their sections say `enabled = false`) and the samples.
+/// Every plugin this binary has: the catalog, booking, social and analytics
+/// (each on unless its section says `enabled = false`) and the samples.
 pub fn built_in() -> Vec<Arc<dyn Plugin>> {
     let mut plugins: Vec<Arc<dyn Plugin>> = vec![Arc::new(cdlc_plugin_catalog::Catalog::new())];
     plugins.extend(cdlc_plugin_sample::plugins());
     plugins.push(Arc::new(cdlc_plugin_booking::Booking::new()));
+    plugins.push(Arc::new(cdlc_plugin_social::Social::new()));
     plugins.push(Arc::new(cdlc_plugin_analytics::Analytics::new()));
     plugins
 }

@@ -41,6 +41,11 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/admin/users", get(page))
         .route("/admin/analytics", get(page))
         .route("/assets/{id}", get(page))
+        .route("/showtimes", get(page))
+        .route("/showtimes/{id}", get(page))
+        .route("/orders", get(page))
+        .route("/subscription", get(page))
+        .route("/check-in", get(page))
         .route("/static/{*path}", get(static_file))
 }
 

@@ -10,20 +10,18 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime};
+use std::sync::Arc;
+use std::time::Duration;
 
-use cdlc_metadata::{RenditionRecord, SegmentRecord};
-use cdlc_packager::Completeness;
+use cdlc_metadata::RenditionRecord;
 use cdlc_queue::{Delivery, JobMessage, JobQueue, Report, ReportMessage, Reporter};
 use cdlc_storage::{Bytes, ObjectStore};
-use cdlc_transcoder::{
-    layout, LadderPlan, RenditionKind, RenditionOutput, Segment, SegmentSink, TranscodeOutput,
-};
+use cdlc_transcoder::{LadderPlan, RenditionKind, RenditionOutput, SegmentSink, TranscodeOutput};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 use tracing::{info, info_span, warn, Instrument};
 
+use crate::fast_publish::{Destination, PublishingSink};
 use crate::running::RunningJobs;
 use crate::state::keys;
 
@@ -36,8 +34,8 @@ const RETRY_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Why a job failed, and whether running it again could help.
 #[derive(Debug)]
-struct JobFailure {
-    message: String,
+pub(crate) struct JobFailure {
+    pub(crate) message: String,
     retryable: bool,
 }
 
@@ -60,6 +58,7 @@ impl JobFailure {
 #[derive(Debug, Clone)]
 pub struct JobSettings {
     pub segment_duration: f64,
+    pub first_segment_duration: f64,
     pub x264_preset: String,
     /// Largest source accepted by the probe, in bytes.
     pub max_source_bytes: u64,
@@ -81,6 +80,7 @@ impl JobSettings {
         };
         Ok(JobSettings {
             segment_duration: config.segment_duration,
+            first_segment_duration: config.first_segment_duration,
             x264_preset: config.x264_preset.clone(),
             max_source_bytes: config.max_upload_bytes,
             heartbeat: crate::config::LEASE / 3,
@@ -213,14 +213,19 @@ fn report_message(job: &JobMessage, attempt: u32, report: Report) -> ReportMessa
 
 /// Sends reports of one attempt.
 #[derive(Clone)]
-struct AttemptReporter {
+pub(crate) struct AttemptReporter {
     reporter: Arc<dyn Reporter>,
     job: JobMessage,
     attempt: u32,
 }
 
 impl AttemptReporter {
-    async fn send(&self, report: Report) -> Result<(), JobFailure> {
+    #[cfg(test)]
+    pub(crate) fn new(reporter: Arc<dyn Reporter>, job: JobMessage, attempt: u32) -> Self {
+        AttemptReporter { reporter, job, attempt }
+    }
+
+    pub(crate) async fn send(&self, report: Report) -> Result<(), JobFailure> {
         self.reporter
             .report(report_message(&self.job, self.attempt, report))
             .await
@@ -357,12 +362,17 @@ impl BlockingJob {
         let mut request = cdlc_isolation::JobRequest::new(self.source.clone(), &watch);
         request.max_source_bytes = self.settings.max_source_bytes;
         request.segment_duration = Duration::from_secs_f64(self.settings.segment_duration);
+        request.first_segment = Duration::from_secs_f64(self.settings.first_segment_duration);
         request.x264_preset = self.settings.x264_preset.clone();
         let command = self.settings.child.clone();
-        let mut observer = PublishingObserver { job: &self, last_reported: -1.0 };
+        let mut observer = PublishingObserver { job: &self, last_reported: -1.0, sink: None };
         let finished =
-            cdlc_isolation::run_isolated(&command, &request, &watch, &self.cancelled, &mut observer)
-                .map_err(|e| JobFailure { message: e.to_string(), retryable: e.is_retryable() })?;
+            cdlc_isolation::run_isolated(&command, &request, &watch, &self.cancelled, &mut observer);
+        // Every queued write lands (or the job fails) before the final manifests are written.
+        let published = observer.sink.take().map_or(Ok(()), |sink| sink.finish());
+        let finished =
+            finished.map_err(|e| JobFailure { message: e.to_string(), retryable: e.is_retryable() })?;
+        published.map_err(JobFailure::retryable)?;
         Ok(finished.output)
     }
 }
@@ -371,6 +381,7 @@ impl BlockingJob {
 struct PublishingObserver<'a> {
     job: &'a BlockingJob,
     last_reported: f64,
+    sink: Option<Arc<PublishingSink>>,
 }
 
 impl cdlc_isolation::JobObserver for PublishingObserver<'_> {
@@ -381,7 +392,15 @@ impl cdlc_isolation::JobObserver for PublishingObserver<'_> {
     }
 
     fn planned(&mut self, plan: &LadderPlan) -> Result<Arc<dyn SegmentSink>, String> {
-        Ok(Arc::new(PublishingSink::new(self.job, plan)))
+        let destination = Destination {
+            objects: self.job.objects.clone(),
+            reports: self.job.reports.clone(),
+            asset_id: self.job.reports.job.asset_id.clone(),
+            cancelled: self.job.cancelled.clone(),
+        };
+        let sink = PublishingSink::start(destination, plan, &self.job.handle);
+        self.sink = Some(sink.clone());
+        Ok(sink)
     }
 
     fn progress(&mut self, progress: cdlc_transcoder::Progress) {
@@ -392,119 +411,5 @@ impl cdlc_isolation::JobObserver for PublishingObserver<'_> {
                 warn!(error = failure.message, "cannot report progress");
             }
         }
-    }
-}
-
-/// Stores segments as objects the moment they exist and republishes the
-/// playlists, so a viewer can press play after the first segments.
-struct PublishingSink {
-    objects: Arc<dyn ObjectStore>,
-    reports: AttemptReporter,
-    handle: Handle,
-    asset_id: String,
-    cancelled: Arc<AtomicBool>,
-    segment_duration: Duration,
-    renditions: Mutex<Vec<RenditionOutput>>,
-    master_published: AtomicBool,
-    /// Time 0 of the dynamic MPD: set when the stream first becomes playable.
-    availability_start: std::sync::OnceLock<SystemTime>,
-}
-
-impl PublishingSink {
-    fn new(job: &BlockingJob, plan: &LadderPlan) -> Self {
-        PublishingSink {
-            objects: job.objects.clone(),
-            reports: job.reports.clone(),
-            handle: job.handle.clone(),
-            asset_id: job.reports.job.asset_id.clone(),
-            cancelled: job.cancelled.clone(),
-            segment_duration: plan.segment_duration(),
-            renditions: Mutex::new(plan.renditions()),
-            master_published: AtomicBool::new(false),
-            availability_start: std::sync::OnceLock::new(),
-        }
-    }
-
-    fn put(&self, relative: &str, data: Bytes) -> std::io::Result<()> {
-        if self.cancelled.load(Ordering::SeqCst) {
-            return Err(std::io::Error::other("the worker is stopping; the job was handed back"));
-        }
-        let key = keys::stream(&self.asset_id, relative);
-        self.handle.block_on(self.objects.put(&key, data)).map(|_| ()).map_err(std::io::Error::other)
-    }
-}
-
-impl SegmentSink for PublishingSink {
-    fn init_segment(&self, rendition: &str, data: &[u8]) -> std::io::Result<()> {
-        self.put(&layout::init_segment(rendition), Bytes::copy_from_slice(data))?;
-        let codec = cdlc_transcoder::cmaf::codec_string(data).unwrap_or_default();
-        let mut renditions = self.renditions.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(r) = renditions.iter_mut().find(|r| r.name == rendition) {
-            r.codec = codec;
-            r.init_size = data.len() as u64;
-        }
-        Ok(())
-    }
-
-    fn media_segment(&self, rendition: &str, segment: &Segment, data: &[u8]) -> std::io::Result<()> {
-        // The segment first, then the playlists that point at it.
-        self.put(&layout::media_segment(rendition, segment.number), Bytes::copy_from_slice(data))?;
-        let record = SegmentRecord {
-            asset_id: self.asset_id.clone(),
-            rendition: rendition.to_owned(),
-            number: segment.number,
-            start_ns: segment.start.as_nanos() as u64,
-            duration_ns: segment.duration.as_nanos() as u64,
-            size: segment.size,
-        };
-        self.handle
-            .block_on(self.reports.send(Report::Segment { segment: record }))
-            .map_err(|failure| std::io::Error::other(failure.message))?;
-
-        let (playlist, master, mpd) = {
-            let mut renditions = self.renditions.lock().unwrap_or_else(|e| e.into_inner());
-            let Some(current) = renditions.iter_mut().find(|r| r.name == rendition) else {
-                return Ok(());
-            };
-            current.segments.push(segment.clone());
-            let playlist = cdlc_packager::hls::media_playlist(
-                current,
-                Completeness::Growing,
-                Some(self.segment_duration),
-            );
-            let everyone_started = renditions.iter().all(|r| !r.segments.is_empty() && !r.codec.is_empty());
-            let snapshot = TranscodeOutput { renditions: renditions.clone() };
-            let master = (everyone_started && !self.master_published.load(Ordering::SeqCst))
-                .then(|| cdlc_packager::hls::master_playlist(&snapshot, &[]));
-            // A dynamic MPD listing every segment so far, once all renditions play.
-            let mpd = everyone_started.then(|| {
-                let now = SystemTime::now();
-                let listed = renditions.iter().map(|r| r.duration()).min().unwrap_or_default();
-                let availability_start = *self.availability_start.get_or_init(|| now - listed);
-                let timing = cdlc_packager::dash::Timing::Dynamic {
-                    availability_start,
-                    publish_time: now,
-                    update_period: self.segment_duration,
-                };
-                cdlc_packager::dash::manifest(&snapshot, &timing, &[])
-            });
-            (playlist, master, mpd)
-        };
-        self.put(&layout::media_playlist(rendition), Bytes::from(playlist))?;
-        if let Some(mpd) = mpd {
-            self.put(layout::DASH_MANIFEST, Bytes::from(mpd))?;
-        }
-        if let Some(master) = master {
-            self.put(layout::HLS_MASTER, Bytes::from(master))?;
-            self.master_published.store(true, Ordering::SeqCst);
-            info!(asset_id = %self.asset_id, "playable: master playlist published");
-        }
-        Ok(())
-    }
-
-    /// The poster (early) and the storyboard (at the end) become objects
-    /// beside the playlists; the asset view shows them once they exist.
-    fn still(&self, name: &str, data: &[u8]) -> std::io::Result<()> {
-        self.put(name, Bytes::copy_from_slice(data))
     }
 }

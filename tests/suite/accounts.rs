@@ -99,7 +99,7 @@ pub(crate) fn sign_up(server: &Server, handle: &str) -> Value {
     answer.body["user"].clone()
 }
 
-fn password(handle: &str) -> String {
+pub(crate) fn password(handle: &str) -> String {
     format!("{handle} has a long passphrase")
 }
 
@@ -417,7 +417,8 @@ fn plugins_follow_the_config() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "a typo must stop the server");
     assert!(
-        stderr.contains("[plugins.guestbok]") && stderr.contains("known: catalog, guestbook, tally, booking, analytics"),
+        stderr.contains("[plugins.guestbok]")
+            && stderr.contains("known: catalog, guestbook, tally, booking, social, analytics"),
         "{stderr}"
     );
 }

@@ -485,6 +485,221 @@ fn booking_survives_a_kill_mid_checkout() {
         "no ticket without a paid order"
     );
     assert_eq!(count("SELECT COUNT(*) FROM tickets WHERE order_id NOT IN (SELECT id FROM orders)"), 0);
+    assert_eq!(
+        count("SELECT COUNT(*) FROM orders o WHERE o.status = 'paid' AND NOT EXISTS (SELECT 1 FROM deliveries d WHERE d.order_id = o.id)"),
+        0,
+        "every paid order has its ticket delivery queued"
+    );
+    eventually(20, "the ticket deliveries never finished", || {
+        count("SELECT COUNT(*) FROM deliveries WHERE status <> 'delivered'") == 0
+    });
     let paid = count("SELECT COUNT(*) FROM orders WHERE status = 'paid'");
     eprintln!("booking: after the restart {paid} of 30 orders are paid");
+}
+
+/// Waits until `check` holds, polling; panics with `what` after `seconds`.
+fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    while !check() {
+        assert!(Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn subscribe(server: &Server, who: &str, plan: &str, card: &str, key: &str) -> Answer {
+    let body = json!({ "plan_id": plan, "card_number": card });
+    call_with(
+        server,
+        "POST",
+        "/api/v1/booking/subscriptions",
+        As::Bearer(who),
+        Some(&body),
+        &[("Idempotency-Key", key)],
+    )
+}
+
+/// Subscriptions on a real server with three-second billing periods (the
+/// TEST setting): a premium asset plays through signed URLs for a
+/// subscriber and answers 402 to others; renewals charge once per period;
+/// a cancel ends at period end; a failing renewal goes past due and ends;
+/// a paid order's tickets are e-mailed to a maildir exactly once.
+#[test]
+fn booking_subscriptions_renew_lapse_and_entitle_premium_playback() {
+    let (clip_dir, clip) = crate::server::clip(2);
+    let data = clip_dir.path().join("data");
+    let payments_port = free_port();
+    let extra = "test_period_seconds = 3\nrenewal_retry_seconds = 1\nrenewal_attempts = 2\n";
+    let server = start_with_config(&data, &config(payments_port, extra));
+    let payments = Payments::start(payments_port, &server);
+    let tokens = buyers(&server, 5);
+    let (subscriber, stranger, decliner, lapser) = (&tokens[0], &tokens[1], &tokens[2], &tokens[3]);
+
+    // A private asset, marked premium; a public one cannot be.
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let form = format!("file=@{}", clip.display());
+    let upload = |private: &str| {
+        let (status, body) =
+            server.curl(&["-X", "POST", "-H", &auth, "-F", &form, "-F", private], "/api/v1/assets");
+        assert_eq!(status, 201, "{body}");
+        let asset: Value = serde_json::from_str(&body).expect("JSON");
+        asset["id"].as_str().expect("id").to_owned()
+    };
+    let premium = upload("private=true");
+    let public = upload("private=false");
+    for id in [&premium, &public] {
+        eventually(180, "the clips never became ready", || {
+            let asset = call(&server, "GET", &format!("/api/v1/assets/{id}"), As::Bearer(TOKEN), None);
+            asset.body["status"] == "ready"
+        });
+    }
+    booking(&server, "PUT", &format!("/premium/{public}"), As::Bearer(TOKEN), None)
+        .refused(409, "make it private");
+    booking(&server, "PUT", &format!("/premium/{premium}"), As::Bearer(subscriber), None).refused(403, "");
+    assert_eq!(booking(&server, "PUT", &format!("/premium/{premium}"), As::Bearer(TOKEN), None).status, 204);
+
+    // Plans; bad ones are refused with sentences.
+    let plan = |body: Value| booking(&server, "POST", "/plans", As::Bearer(TOKEN), Some(&body));
+    plan(json!({ "name": "Bad", "interval": "week", "amount": 100, "currency": "EUR" }))
+        .refused(400, "month or year");
+    plan(json!({ "name": "Bad", "interval": "month", "amount": -1, "currency": "EUR" }))
+        .refused(400, "negative");
+    plan(json!({ "name": "Bad", "interval": "month", "amount": 100, "currency": "XYZ" }))
+        .refused(400, "ISO 4217");
+    let monthly =
+        ok(plan(json!({ "name": "Premium", "interval": "month", "amount": 999, "currency": "EUR" })), 201);
+    let monthly = monthly["id"].as_str().expect("id").to_owned();
+    let trial = ok(
+        plan(
+            json!({ "name": "Premium trial", "interval": "month", "amount": 999, "currency": "EUR", "trial_days": 7 }),
+        ),
+        201,
+    );
+    let trial = trial["id"].as_str().expect("id").to_owned();
+
+    // Without a subscription: 401 anonymous, 402 naming the plans; the stream
+    // itself does not play unsigned.
+    let watch = |who: As| booking(&server, "GET", &format!("/watch/{premium}"), who, None);
+    watch(As::Nobody).refused(401, "premium");
+    watch(As::Bearer(stranger)).refused(402, "Premium (EUR 9.99 a month)");
+    let (status, _) = server.get(&format!("/streams/{premium}/master.m3u8"));
+    assert!(status == 401 || status == 403 || status == 404, "an unsigned premium stream answered {status}");
+    assert_eq!(
+        ok(booking(&server, "GET", &format!("/watch/{public}"), As::Nobody, None), 200)["asset_id"],
+        public.as_str()
+    );
+
+    // Subscribe: charged once, replays return the same subscription.
+    let first = ok(subscribe(&server, subscriber, &monthly, "4242424242424242", "sub-1"), 201);
+    assert_eq!(
+        (first["status"].as_str(), first["entitled"].as_bool()),
+        (Some("active"), Some(true)),
+        "{first}"
+    );
+    let replay = subscribe(&server, subscriber, &monthly, "4242424242424242", "sub-1");
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(ok(replay, 200)["id"], first["id"]);
+    subscribe(&server, subscriber, &monthly, "4242424242424242", "sub-2").refused(409, "already have");
+    let sub_id = first["id"].as_str().expect("id").to_owned();
+    let invoice = first["invoices"][0]["id"].as_str().expect("an invoice").to_owned();
+    let intents = payments.intents_of(&invoice);
+    assert_eq!((intents.len(), intents[0]["charges"].as_i64()), (1, Some(1)), "{intents:?}");
+
+    // The subscriber gets signed URLs that play: ffmpeg decodes them.
+    let granted = ok(watch(As::Bearer(subscriber)), 200);
+    let hls = granted["playback"]["hls"].as_str().expect("hls").to_owned();
+    let url = if hls.starts_with("http") { hls.clone() } else { server.url(&hls) };
+    let decoded =
+        Command::new("ffmpeg").args(["-v", "error", "-i", &url, "-f", "null", "-"]).output().expect("ffmpeg");
+    assert!(
+        decoded.status.success(),
+        "the subscriber's stream does not decode: {}",
+        String::from_utf8_lossy(&decoded.stderr)
+    );
+
+    // Renewals: one paid invoice per period, each charged once.
+    let count = |sql: &str| store_count(&data, &sql.replace("SUB", &sub_id));
+    eventually(20, "the subscription never renewed twice", || {
+        count("SELECT COUNT(*) FROM invoices WHERE subscription_id = 'SUB' AND status = 'paid'") >= 3
+    });
+    assert_eq!(
+        count("SELECT COUNT(*) FROM (SELECT period_index FROM invoices WHERE subscription_id = 'SUB' GROUP BY period_index HAVING COUNT(*) > 1)"),
+        0,
+        "one invoice per period"
+    );
+    let charged: i64 =
+        count("SELECT COUNT(*) FROM invoices WHERE subscription_id = 'SUB' AND status = 'paid'");
+    let intents: i64 = store_count(&data, &format!(
+        "SELECT COUNT(DISTINCT payment_intent) FROM invoices WHERE subscription_id = '{sub_id}' AND status = 'paid'"
+    ));
+    assert_eq!(charged, intents);
+
+    // Cancel at period end: still entitled now, not after the period.
+    let canceled = ok(
+        booking(&server, "POST", &format!("/subscriptions/{sub_id}/cancel"), As::Bearer(subscriber), None),
+        200,
+    );
+    assert_eq!(
+        (canceled["cancel_at_period_end"].as_bool(), canceled["entitled"].as_bool()),
+        (Some(true), Some(true))
+    );
+    eventually(15, "the canceled subscription never ended", || {
+        ok(booking(&server, "GET", &format!("/subscriptions/{sub_id}"), As::Bearer(subscriber), None), 200)
+            ["status"]
+            == "canceled"
+    });
+    watch(As::Bearer(subscriber)).refused(402, "subscribe");
+
+    // A declined first payment starts nothing; another card then works.
+    subscribe(&server, decliner, &monthly, "4000000000000002", "d-1").refused(402, "declined");
+    ok(subscribe(&server, decliner, &monthly, "4242424242424242", "d-2"), 201);
+    subscribe(&server, decliner, &monthly, "1234", "d-3").refused(400, "12-19 digits");
+
+    // A trial entitles without a charge; its failing renewal goes past due,
+    // is retried, then ends unpaid.
+    let trialing = ok(subscribe(&server, lapser, &trial, "4000000000000341", "l-1"), 201);
+    assert_eq!(trialing["status"], "trialing", "{trialing}");
+    assert_eq!(trialing["invoices"].as_array().map(Vec::len), Some(0), "no charge during a trial");
+    ok(watch(As::Bearer(lapser)), 200);
+    let lapsed_id = trialing["id"].as_str().expect("id").to_owned();
+    let status_of =
+        || ok(booking(&server, "GET", &format!("/subscriptions/{lapsed_id}"), As::Bearer(lapser), None), 200);
+    eventually(15, "the failed renewal never went past due", || status_of()["status"] != "trialing");
+    eventually(20, "the unpaid subscription never ended", || status_of()["status"] == "canceled");
+    let ended = status_of();
+    assert!(ended["status_reason"].as_str().unwrap_or_default().contains("failed 2 times"), "{ended}");
+    watch(As::Bearer(lapser)).refused(402, "subscribe");
+
+    // A paid order's tickets reach the maildir once, with their codes.
+    let (show, _) = showtime(&server, 1, 7200);
+    let held = ok(hold(&server, stranger, &show, &["A-3"]), 201);
+    let body = json!({ "hold_id": held["id"], "email": "ada@example.org" });
+    let order = call_with(
+        &server,
+        "POST",
+        "/api/v1/booking/orders",
+        As::Bearer(stranger),
+        Some(&body),
+        &[("Idempotency-Key", "mail-1")],
+    );
+    let order = ok(order, 201);
+    let order_id = order["id"].as_str().expect("id").to_owned();
+    let paid = ok(pay(&server, stranger, &order_id, "4242424242424242"), 200);
+    let message = data.join("plugins/booking/mail/new").join(format!("{order_id}.booking.cdlc"));
+    eventually(15, "the tickets were never e-mailed", || message.exists());
+    let text = std::fs::read_to_string(&message).expect("the message");
+    assert!(text.contains("To: ada@example.org"), "{text}");
+    assert!(text.contains(paid["tickets"][0]["qr_payload"].as_str().expect("payload")), "{text}");
+    std::thread::sleep(Duration::from_millis(2500));
+    assert_eq!(std::fs::read_dir(data.join("plugins/booking/mail/new")).expect("maildir").count(), 1);
+    assert_eq!(store_count(&data, "SELECT COUNT(*) FROM deliveries WHERE status = 'delivered'"), 1);
+    let bad = json!({ "hold_id": held["id"], "email": "not an address" });
+    call_with(
+        &server,
+        "POST",
+        "/api/v1/booking/orders",
+        As::Bearer(stranger),
+        Some(&bad),
+        &[("Idempotency-Key", "mail-2")],
+    )
+    .refused(400, "email");
 }

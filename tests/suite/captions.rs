@@ -66,7 +66,13 @@ fn text_tracks_reach_the_manifests_before_and_after_ready_and_bad_files_are_refu
     let (status, first) = server.get(&format!("/streams/{id}/subs/en/00001.vtt"));
     assert_eq!(status, 200);
     assert!(first.starts_with("WEBVTT\nX-TIMESTAMP-MAP=MPEGTS:0,LOCAL:00:00:00.000"), "{first}");
-    assert!(first.contains("00:00:00.500 --> 00:00:01.500\nHello, \"world\""), "SRT became WebVTT: {first}");
+    // The first video segment ends at 0.5 s: the cue from 0.5 s is in the second.
+    let (status, second) = server.get(&format!("/streams/{id}/subs/en/00002.vtt"));
+    assert_eq!(status, 200);
+    assert!(
+        second.contains("00:00:00.500 --> 00:00:01.500\nHello, \"world\""),
+        "SRT became WebVTT: {second}"
+    );
     let mpd = server.get(&format!("/streams/{id}/manifest.mpd")).1;
     assert!(mpd.contains(r#"contentType="text" mimeType="text/vtt" lang="en""#), "{mpd}");
     let (status, whole) = server.get(&format!("/streams/{id}/subs/en.vtt"));

@@ -62,3 +62,61 @@ fn segments_are_written_while_the_transcode_runs_and_progress_reaches_100() {
     let last = written.iter().map(|w| w.2).fold(0.0, f64::max);
     assert!(last > video_first.2, "later segments came later");
 }
+
+#[test]
+fn the_first_segment_is_short_and_every_rendition_splits_at_the_same_instants() {
+    let (dir, src) =
+        Clip::video("testsrc2=s=640x360:r=30:d=7").input("sine=d=7").h264().aac().write("short-first.mp4");
+    let info = cdlc_ingest::probe(&src, &cdlc_ingest::Limits::default()).expect("probe");
+    let options = LadderOptions {
+        rungs: Some(vec!["360:600".parse().unwrap(), "240:300".parse().unwrap()]),
+        ..Default::default()
+    };
+    let plan = cdlc_transcoder::plan(&info, &options).expect("plan");
+    assert_eq!(plan.first_segment_frames, 15, "0.5 s at 30 fps");
+    let out = dir.path().join("out");
+    let sink = Arc::new(DirectorySink::new(&out));
+    let output = cdlc_transcoder::transcode(&src, &plan, &EncoderOptions::default(), sink, &mut |_| {})
+        .expect("transcode");
+
+    let starts = |name: &str| -> Vec<f64> {
+        let rendition = output.renditions.iter().find(|r| r.name == name).expect(name);
+        let init = std::fs::read(out.join(format!("{name}/init.mp4"))).expect("init");
+        let timescale = crate::support::init_timescale(&init);
+        rendition
+            .segments
+            .iter()
+            .map(|s| {
+                let data = std::fs::read(out.join(format!("{name}/{:05}.m4s", s.number))).expect("segment");
+                let boxes = crate::support::read_segment(&data, timescale);
+                assert!(boxes.starts_with_keyframe, "{name} segment {} starts with a keyframe", s.number);
+                boxes.start
+            })
+            .collect()
+    };
+    let (big, small, audio) = (starts("360p"), starts("240p"), starts("audio"));
+    // 0, 0.5, 2.5, 4.5, 6.5 (the last one short).
+    let expected = [0.0, 0.5, 2.5, 4.5, 6.5];
+    assert_eq!(big.len(), expected.len(), "360p segments start at {big:?}");
+    for (got, want) in big.iter().zip(expected) {
+        assert!((got - want).abs() < 0.02, "360p segments start at {big:?}, not {expected:?}");
+    }
+    assert_eq!(big, small, "every rung splits at the same instants");
+    assert_eq!(audio.len(), big.len(), "audio segments start at {audio:?}");
+    for (a, v) in audio.iter().zip(&big) {
+        assert!((a - v).abs() < 0.03, "audio segments {audio:?} follow the video {big:?}");
+    }
+    let first = &output.renditions[0].segments[0];
+    assert!((first.duration.as_secs_f64() - 0.5).abs() < 0.02, "first segment lasts {:?}", first.duration);
+    // Each rendition, its init segment then every media segment, is one fragmented MP4 that decodes.
+    for rendition in &output.renditions {
+        let name = &rendition.name;
+        let mut whole = std::fs::read(out.join(format!("{name}/init.mp4"))).expect("init");
+        for s in &rendition.segments {
+            whole.extend(std::fs::read(out.join(format!("{name}/{:05}.m4s", s.number))).expect("segment"));
+        }
+        let file = out.join(format!("{name}.mp4"));
+        std::fs::write(&file, whole).expect("write");
+        crate::support::decode_all(&file);
+    }
+}

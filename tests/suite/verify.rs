@@ -38,8 +38,10 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
         other => panic!("master.m3u8 is not a master playlist: {other:?}"),
     };
     assert!(!master.variants.is_empty(), "master playlist has no variants");
-    let audio_uri = master.alternatives.iter().find(|a| a.group_id == "audio").and_then(|a| a.uri.clone());
-    assert_eq!(audio_uri.is_some(), expect.audio, "audio rendition present iff the source has audio");
+    // One audio rendition per audio track of the source, all in the group "audio".
+    let audio_uris: Vec<String> =
+        master.alternatives.iter().filter(|a| a.group_id == "audio").filter_map(|a| a.uri.clone()).collect();
+    assert_eq!(!audio_uris.is_empty(), expect.audio, "audio renditions present iff the source has audio");
 
     let mut rungs = Vec::new();
     for variant in &master.variants {
@@ -74,7 +76,8 @@ pub fn verify_stream(out: &Path, expect: &Expect) -> Vec<RungSeen> {
 
     // Every media playlist: VOD, ended, EXT-X-MAP, keyframe-first segments.
     let mut video_starts: Vec<(String, Vec<f64>)> = Vec::new();
-    let playlists = rungs.iter().map(|r| (r.uri.clone(), true)).chain(audio_uri.map(|u| (u, false)));
+    let playlists =
+        rungs.iter().map(|r| (r.uri.clone(), true)).chain(audio_uris.iter().map(|u| (u.clone(), false)));
     let mut segment_counts = Vec::new();
     for (uri, is_video) in playlists {
         let path = out.join(&uri);
@@ -143,7 +146,8 @@ fn verify_mpd(out: &Path, expect: &Expect, rungs: &[RungSeen], segment_counts: &
     let audio_sets: Vec<_> =
         period.adaptations.iter().filter(|a| a.contentType.as_deref() == Some("audio")).collect();
     assert_eq!(video_sets.len(), 1);
-    assert_eq!(audio_sets.len(), usize::from(expect.audio));
+    let audio_playlists = segment_counts.iter().filter(|(uri, _)| uri.starts_with("audio")).count();
+    assert_eq!(audio_sets.len(), audio_playlists, "one audio adaptation set per audio rendition");
     let reps = &video_sets[0].representations;
     assert_eq!(reps.len(), rungs.len(), "one representation per rung");
     for (rep, rung) in reps.iter().zip(rungs) {

@@ -9,6 +9,10 @@ use crate::{RenditionKind, RenditionOutput, TranscodeError};
 
 /// Segment (and GOP) duration when none is asked for.
 pub const DEFAULT_SEGMENT_DURATION: Duration = Duration::from_secs(2);
+/// Length of the first segment: a viewer can press play once the first
+/// segment of every rendition is out, so the shorter it is the sooner the
+/// stream plays. Costs one more keyframe per rendition.
+pub const DEFAULT_FIRST_SEGMENT: Duration = Duration::from_millis(500);
 /// Rungs by short side and video bitrate in kbit/s, for up to 30 fps.
 pub const DEFAULT_RUNGS: [RungSpec; 4] = [
     RungSpec { short_side: 1080, bitrate_kbps: Some(5000) },
@@ -72,6 +76,10 @@ impl std::str::FromStr for RungSpec {
 #[derive(Debug, Clone)]
 pub struct LadderOptions {
     pub segment_duration: Duration,
+    /// Length of the first segment, shorter than the others so the stream
+    /// becomes playable sooner; zero or anything not shorter than
+    /// `segment_duration` makes it as long as the others.
+    pub first_segment: Duration,
     /// The rungs asked for; the default ladder when `None`. Rungs above the
     /// source are dropped, never upscaled.
     pub rungs: Option<Vec<RungSpec>>,
@@ -82,6 +90,7 @@ impl Default for LadderOptions {
     fn default() -> Self {
         LadderOptions {
             segment_duration: DEFAULT_SEGMENT_DURATION,
+            first_segment: DEFAULT_FIRST_SEGMENT,
             rungs: None,
             audio_bitrate: DEFAULT_AUDIO_BITRATE,
         }
@@ -104,6 +113,12 @@ pub struct AudioPlan {
     pub bitrate: u32,
     pub channels: u32,
     pub sample_rate: u32,
+    /// ISO 639 code from the source's tags, `und` when it has none.
+    pub language: String,
+    /// The track's title from the source's tags.
+    pub title: Option<String>,
+    /// The probe's stream id of the source track; `None`: the first audio.
+    pub stream_id: Option<String>,
 }
 
 /// The whole plan for one source.
@@ -111,20 +126,24 @@ pub struct AudioPlan {
 pub struct LadderPlan {
     /// Video rungs, largest first.
     pub rungs: Vec<Rung>,
-    pub audio: Option<AudioPlan>,
+    /// One AAC rendition per audio track of the source, in the source's order.
+    pub audio: Vec<AudioPlan>,
     /// Output frame rate of every rung.
     pub frame_rate: (i32, i32),
     /// Frames between keyframes; the same in every rung.
     pub gop_frames: u32,
+    /// Frames of the first segment (at most `gop_frames`): every rendition
+    /// starts a new segment after them, then every `gop_frames`.
+    #[serde(default)]
+    pub first_segment_frames: u32,
     /// The source's duration, used for progress and to notice truncation.
     pub source_duration: Duration,
     /// Rotation to apply so the pictures come out upright.
     pub rotation: Rotation,
-    /// The probe's stream ids of the video stream and the audio stream to
-    /// transcode, so the pipeline links the same streams the probe chose
-    /// (not a cover picture that comes first). `None`: the first of each.
+    /// The probe's stream id of the video stream to transcode, so the
+    /// pipeline links the stream the probe chose (not a cover picture that
+    /// comes first). `None`: the first.
     pub video_stream_id: Option<String>,
-    pub audio_stream_id: Option<String>,
     /// Things the user should know about the choices made.
     pub notes: Vec<String>,
 }
@@ -134,6 +153,17 @@ impl LadderPlan {
     pub fn segment_duration(&self) -> Duration {
         let (n, d) = self.frame_rate;
         Duration::from_secs_f64(self.gop_frames as f64 * d as f64 / n as f64)
+    }
+
+    /// Where the first segment ends; every later one lasts
+    /// [`LadderPlan::segment_duration`].
+    pub fn first_segment_duration(&self) -> Duration {
+        let (n, d) = self.frame_rate;
+        let frames = match self.first_segment_frames {
+            0 => self.gop_frames,
+            frames => frames.min(self.gop_frames),
+        };
+        Duration::from_secs_f64(frames as f64 * d as f64 / n as f64)
     }
 
     pub fn frame_rate_f64(&self) -> f64 {
@@ -163,11 +193,13 @@ impl LadderPlan {
                 empty(&rung.name, kind)
             })
             .collect();
-        if let Some(audio) = &self.audio {
+        for audio in &self.audio {
             let kind = RenditionKind::Audio {
                 channels: audio.channels,
                 sample_rate: audio.sample_rate,
                 bitrate: audio.bitrate,
+                language: audio.language.clone(),
+                title: audio.title.clone(),
             };
             renditions.push(empty(&audio.name, kind));
         }
@@ -191,6 +223,10 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
     // Round up so a segment is never shorter than asked; cmafmux cuts at the
     // first keyframe at or after the segment duration.
     let gop_frames = ((seg.as_secs_f64() * fps) - 1e-6).ceil().max(1.0) as u32;
+    let first_segment_frames = match options.first_segment {
+        first if first.is_zero() => gop_frames,
+        first => ((first.as_secs_f64() * fps).round() as u32).clamp(1, gop_frames),
+    };
 
     let (src_w, src_h) = (source.video.display_width, source.video.display_height);
     let (src_long, src_short) = (src_w.max(src_h), src_w.min(src_h));
@@ -243,14 +279,24 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         return Err(TranscodeError::EmptyLadder("no rung fits the source".into()));
     }
 
-    let audio = source.audio.first().map(|_| AudioPlan {
-        name: "audio".into(),
-        bitrate: options.audio_bitrate,
-        channels: 2,
-        sample_rate: 48_000,
-    });
-    if source.audio.len() > 1 {
-        notes.push(format!("the source has {} audio tracks; only the first is kept", source.audio.len()));
+    // Every track is kept; surround is mixed down to stereo, which every
+    // browser plays.
+    let audio: Vec<AudioPlan> = source
+        .audio
+        .iter()
+        .enumerate()
+        .map(|(index, track)| AudioPlan {
+            name: audio_rendition_name(index),
+            bitrate: options.audio_bitrate,
+            channels: 2,
+            sample_rate: 48_000,
+            language: language_code(track.language.as_deref()),
+            title: track.title.clone().filter(|t| !t.trim().is_empty()),
+            stream_id: track.stream_id.clone(),
+        })
+        .collect();
+    if source.audio.iter().any(|a| a.channels > 2) {
+        notes.push("surround audio is mixed down to a stereo rendition".into());
     }
     if source.audio.is_empty() {
         notes.push("the source has no audio; the streams are video only".into());
@@ -270,12 +316,35 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
         audio,
         frame_rate,
         gop_frames,
+        first_segment_frames,
         source_duration: source.duration,
         rotation: source.video.rotation,
         video_stream_id: source.video.stream_id.clone(),
-        audio_stream_id: source.audio.first().and_then(|a| a.stream_id.clone()),
         notes,
     })
+}
+
+/// The folder of the audio rendition of the source's track `index`:
+/// `audio` for the first (as before there were several), `audio-2`, …
+pub fn audio_rendition_name(index: usize) -> String {
+    match index {
+        0 => "audio".into(),
+        n => format!("audio-{}", n + 1),
+    }
+}
+
+/// A language tag as players want it: the tag's own ISO 639 code in lower
+/// case, `und` (undetermined) when absent or not a code.
+fn language_code(tag: Option<&str>) -> String {
+    match tag.map(str::trim) {
+        Some(code)
+            if (2..=8).contains(&code.len())
+                && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') =>
+        {
+            code.to_ascii_lowercase()
+        }
+        _ => "und".into(),
+    }
 }
 
 /// The default ladder for a source whose short side is `src_short`: the

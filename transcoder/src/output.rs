@@ -20,8 +20,24 @@ pub struct Segment {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum RenditionKind {
-    Video { width: u32, height: u32, frame_rate: (i32, i32), bitrate_kbps: u32 },
-    Audio { channels: u32, sample_rate: u32, bitrate: u32 },
+    Video {
+        width: u32,
+        height: u32,
+        frame_rate: (i32, i32),
+        bitrate_kbps: u32,
+    },
+    Audio {
+        channels: u32,
+        sample_rate: u32,
+        bitrate: u32,
+        /// ISO 639 code of the track's language, `und` when unknown (empty
+        /// in packages written before languages were kept).
+        #[serde(default)]
+        language: String,
+        /// The track's title from the source, for a player's audio menu.
+        #[serde(default)]
+        title: Option<String>,
+    },
 }
 
 /// One rendition as it was written.
@@ -76,8 +92,9 @@ impl TranscodeOutput {
         self.renditions.iter().filter(|r| matches!(r.kind, RenditionKind::Video { .. }))
     }
 
-    pub fn audio(&self) -> Option<&RenditionOutput> {
-        self.renditions.iter().find(|r| matches!(r.kind, RenditionKind::Audio { .. }))
+    /// Every audio rendition, one per track of the source, the default first.
+    pub fn audio(&self) -> impl Iterator<Item = &RenditionOutput> {
+        self.renditions.iter().filter(|r| matches!(r.kind, RenditionKind::Audio { .. }))
     }
 }
 

@@ -243,11 +243,14 @@ fn build(
     tee.set_property("allow-not-linked", true);
     add_chain(&pipeline, &[&convert, &colour, &deinterlace, &flip, &rate, &rate_caps, &tee])?;
 
-    // The fragment duration sits half a frame below the GOP so that each
-    // keyframe, which lands exactly on the GOP, starts a new fragment.
+    // Fragments are cut by split-now events (see `Boundaries`); the
+    // duration, half a frame below the GOP, is only cmafmux's own estimate.
     let gop = plan.segment_duration();
     let half_frame = Duration::from_secs_f64(0.5 * fps_d as f64 / fps_n as f64);
     let fragment_duration = gst::ClockTime::from_nseconds((gop - half_frame).as_nanos() as u64);
+
+    let boundaries = Boundaries::of(plan);
+    boundaries.force_keyframes(&tee);
 
     let threads = threads_per_rung(plan, encoder.threads.max(1));
     let mut encoded = Vec::new();
@@ -280,6 +283,7 @@ fn build(
         let mux = cmafmux(fragment_duration, true)?;
         let appsink = segment_appsink(shared, index)?;
         add_chain(&pipeline, &[&queue, &scale, &size, &x264, &profile, &mux, &appsink])?;
+        split_at_keyframes(&profile);
         tee.link(&queue).map_err(build_error)?;
 
         let latest = Arc::new(AtomicU64::new(0));
@@ -288,11 +292,7 @@ fn build(
             pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
                 // Encoders shift their output segment (by 1000 hours, to
                 // make room for negative DTS): only running time is comparable.
-                let running_time = info.buffer().and_then(|b| b.pts()).and_then(|pts| {
-                    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
-                    segment.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts)
-                });
-                if let Some(time) = running_time {
+                if let Some(time) = buffer_running_time(pad, info) {
                     probe_latest.fetch_max(time.nseconds(), Ordering::Relaxed);
                 }
                 gst::PadProbeReturn::Ok
@@ -302,8 +302,9 @@ fn build(
     }
     crate::stills::add_branches(&pipeline, &tee, stills, shared)?;
 
-    let audio_head = match &plan.audio {
-        Some(audio) => {
+    let mut audio_heads = Vec::with_capacity(plan.audio.len());
+    for (index, audio) in plan.audio.iter().enumerate() {
+        {
             let convert = make("audioconvert")?;
             let resample = make("audioresample")?;
             let format = capsfilter(
@@ -315,20 +316,21 @@ fn build(
             let aac = make("avenc_aac")?;
             aac.set_property("bitrate", audio.bitrate as i32);
             let mux = cmafmux(fragment_duration, false)?;
-            let appsink = segment_appsink(shared, plan.rungs.len())?;
+            let appsink = segment_appsink(shared, plan.rungs.len() + index)?;
             add_chain(&pipeline, &[&convert, &resample, &format, &aac, &mux, &appsink])?;
-            Some(convert)
+            boundaries.split_audio(&aac);
+            audio_heads.push((audio.stream_id.clone(), convert));
         }
-        None => None,
-    };
+    }
 
     let limit = gst::ClockTime::from_nseconds((plan.source_duration + TIMELINE_MARGIN).as_nanos() as u64);
-    for (head, what) in [(Some(&convert), "video"), (audio_head.as_ref(), "audio")] {
-        if let Some(pad) = head.and_then(|h| h.static_pad("sink")) {
+    let heads = std::iter::once((&convert, "video")).chain(audio_heads.iter().map(|(_, h)| (h, "audio")));
+    for (head, what) in heads {
+        if let Some(pad) = head.static_pad("sink") {
             timeline::one_timeline(&pad, what, limit);
         }
     }
-    connect_decoded_streams(&pipeline, &decodebin, plan, &convert, audio_head);
+    connect_decoded_streams(&pipeline, &decodebin, plan, &convert, audio_heads);
     Ok(Built { pipeline, encoded })
 }
 
@@ -359,11 +361,128 @@ fn strip_orientation_tags(flip: &gst::Element) {
     });
 }
 
+/// The instants where every rendition starts a new segment: the first one
+/// after the plan's short first segment, then one every GOP. The keyframes
+/// of every rung are forced there (so the rungs stay aligned whatever x264
+/// would have chosen), each cmafmux runs in `manual-split` mode, and a
+/// split-now event goes in just before each of those keyframes, and before
+/// the audio frame that starts at or after each instant.
+#[derive(Debug, Clone, Copy)]
+struct Boundaries {
+    first: u64,
+    every: u64,
+    /// Half a frame: a frame this close to an instant is on it.
+    slack: u64,
+}
+
+impl Boundaries {
+    fn of(plan: &LadderPlan) -> Self {
+        let (n, d) = plan.frame_rate;
+        let frame = d as f64 / n as f64;
+        Boundaries {
+            first: plan.first_segment_duration().as_nanos() as u64,
+            every: plan.segment_duration().as_nanos() as u64,
+            slack: (frame * 0.5e9) as u64,
+        }
+    }
+
+    /// How many instants lie at or before `running_time`.
+    fn passed(&self, running_time: u64) -> u64 {
+        let time = running_time + self.slack;
+        if time < self.first {
+            0
+        } else {
+            (time - self.first) / self.every.max(1) + 1
+        }
+    }
+
+    /// Sends a force-key-unit event down every branch of `tee` just before
+    /// the first frame at or after each instant.
+    fn force_keyframes(self, tee: &gst::Element) {
+        let Some(pad) = tee.static_pad("sink") else {
+            return;
+        };
+        let forced = AtomicU64::new(0);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(time) = buffer_running_time(pad, info) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            let passed = self.passed(time.nseconds());
+            if passed > forced.fetch_max(passed, Ordering::Relaxed) {
+                let event = gst_video::DownstreamForceKeyUnitEvent::builder()
+                    .running_time(time)
+                    .all_headers(true)
+                    .count(passed as u32)
+                    .build();
+                // Serialized: every branch sees it just before this frame.
+                let _ = pad.send_event(event);
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+
+    /// Splits the audio behind `encoder` (its muxer) at each instant.
+    fn split_audio(self, encoder: &gst::Element) {
+        let Some(pad) = encoder.static_pad("src") else {
+            return;
+        };
+        let split = AtomicU64::new(0);
+        pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+            let Some(time) = buffer_running_time(pad, info) else {
+                return gst::PadProbeReturn::Ok;
+            };
+            // Audio frames are 21 ms, not video frames: no slack.
+            let passed = self.passed(time.nseconds().saturating_sub(self.slack));
+            if time.nseconds() > 0 && passed > split.fetch_max(passed, Ordering::Relaxed) {
+                let _ = pad.push_event(split_now());
+            }
+            gst::PadProbeReturn::Ok
+        });
+    }
+}
+
+/// The running time of the buffer passing `pad`.
+fn buffer_running_time(pad: &gst::Pad, info: &gst::PadProbeInfo) -> Option<gst::ClockTime> {
+    let pts = info.buffer()?.pts()?;
+    let segment = pad.sticky_event::<gst::event::Segment>(0)?;
+    segment.segment().downcast_ref::<gst::ClockTime>()?.to_running_time(pts)
+}
+
+/// cmafmux's request to end the fragment before the next buffer.
+fn split_now() -> gst::Event {
+    gst::event::CustomDownstream::builder(
+        gst::Structure::builder("FMP4MuxSplitNow").field("chunk", false).build(),
+    )
+    .build()
+}
+
+/// Ends a fragment before every keyframe but the first that leaves
+/// `encoded` (the element just before a video cmafmux): the keyframes are
+/// the forced ones of [`Boundaries`].
+fn split_at_keyframes(encoded: &gst::Element) {
+    let Some(pad) = encoded.static_pad("src") else {
+        return;
+    };
+    let first = std::sync::atomic::AtomicBool::new(true);
+    pad.add_probe(gst::PadProbeType::BUFFER, move |pad, info| {
+        let Some(buffer) = info.buffer() else {
+            return gst::PadProbeReturn::Ok;
+        };
+        let keyframe = !buffer.flags().contains(gst::BufferFlags::DELTA_UNIT);
+        if keyframe && !first.swap(false, Ordering::Relaxed) {
+            let _ = pad.push_event(split_now());
+        }
+        gst::PadProbeReturn::Ok
+    });
+}
+
 /// A cmafmux whose input is guarded against timestamps it would panic on
-/// (see [`crate::timeline`]).
+/// (see [`crate::timeline`]); it starts a fragment only when told to (see
+/// [`Boundaries`]).
 fn cmafmux(fragment_duration: gst::ClockTime, video: bool) -> Result<gst::Element, TranscodeError> {
     let mux = gst::ElementFactory::make("cmafmux")
         .property("fragment-duration", fragment_duration)
+        .property("manual-split", true)
         .build()
         .map_err(|_| TranscodeError::MissingElement("cmafmux".into()))?;
     let sink = mux.static_pad("sink").ok_or_else(|| build_error("cmafmux has no sink pad"))?;
@@ -386,10 +505,6 @@ fn is_stream(pad: &gst::Pad, wanted: Option<&str>) -> bool {
     id.as_str() == wanted || within(id.as_str()).is_some_and(|rest| Some(rest) == within(wanted))
 }
 
-/// Links decodebin's pads as they appear: the video stream the probe chose
-/// to the video head, its audio stream to the audio head, anything else (a
-/// cover picture, a second track) to a fakesink so that it cannot stall the
-/// demuxer.
 /// A `capssetter` that declares square pixels, added to the pipeline, when
 /// `caps` carry a pixel aspect ratio no converter accepts (raw BGR in AVI
 /// comes out of avidemux with -1/1); `None` for ordinary caps.
@@ -411,17 +526,22 @@ fn square_pixels_if_invalid(pipeline: &gst::Pipeline, caps: &gst::Caps) -> Optio
     Some(fixer)
 }
 
+/// Links decodebin's pads as they appear: the video stream the probe chose
+/// to the video head, each audio track to its own audio head, anything else
+/// (a cover picture, a second video) to a fakesink so that it cannot stall
+/// the demuxer.
 fn connect_decoded_streams(
     pipeline: &gst::Pipeline,
     decodebin: &gst::Element,
     plan: &LadderPlan,
     video_head: &gst::Element,
-    audio_head: Option<gst::Element>,
+    audio_heads: Vec<(Option<String>, gst::Element)>,
 ) {
     let pipeline_weak = pipeline.downgrade();
     let video_sink = video_head.static_pad("sink");
-    let audio_sink = audio_head.and_then(|a| a.static_pad("sink"));
-    let (video_id, audio_id) = (plan.video_stream_id.clone(), plan.audio_stream_id.clone());
+    let audio_sinks: Vec<(Option<String>, gst::Pad)> =
+        audio_heads.into_iter().filter_map(|(id, head)| Some((id, head.static_pad("sink")?))).collect();
+    let video_id = plan.video_stream_id.clone();
     decodebin.connect_pad_added(move |_, pad| {
         let Some(pipeline) = pipeline_weak.upgrade() else {
             return;
@@ -430,8 +550,13 @@ fn connect_decoded_streams(
         let media = caps.structure(0).map(|s| s.name().to_string()).unwrap_or_default();
         let target = if media.starts_with("video/") && is_stream(pad, video_id.as_deref()) {
             video_sink.as_ref()
-        } else if media.starts_with("audio/") && is_stream(pad, audio_id.as_deref()) {
-            audio_sink.as_ref()
+        } else if media.starts_with("audio/") {
+            // Each track to its own rendition: the one planned for its
+            // stream id, or the next free one when the probe had no ids.
+            audio_sinks
+                .iter()
+                .find(|(id, sink)| !sink.is_linked() && is_stream(pad, id.as_deref()))
+                .map(|(_, s)| s)
         } else {
             None
         };

@@ -7,8 +7,10 @@ import { randomBytes } from 'node:crypto';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import {
-  repoRoot, tempDir, makeClip, startServer, launchBrowser, runTests, removeDir,
+  repoRoot, tempDir, makeClip, startServer, startPayments, freePort, launchBrowser, runTests, removeDir,
 } from './support.mjs';
+import { bookingTests } from './booking.mjs';
+import { streamingTests } from './streaming.mjs';
 import { analyticsTests } from './analytics.mjs';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
@@ -29,11 +31,22 @@ await writeFile(notVideo, randomBytes(16 * 1024 * 1024));
 const long = makeClip(path.join(work, 'long-take.mp4'), { seconds: 40, width: 640, height: 480 });
 
 if (shots) await mkdir(shots, { recursive: true });
+// The booking pages pay through the TEST payment provider, its own process.
+const paymentsPort = await freePort();
+const config = path.join(work, 'cdlc.toml');
+await writeFile(config, `[plugins.booking.payments]
+provider = "test"
+url = "http://127.0.0.1:${paymentsPort}"
+api_key = "sk_test_e2e"
+webhook_secret = "whsec_test_e2e_secret_0123"
+`);
 const server = await startServer({
   dataDir: path.join(work, 'data'),
   token: TOKEN,
+  args: ['--config', config],
   env: { CDLC_X264_PRESET: process.env.CDLC_E2E_PRESET ?? 'medium' },
 });
+const payments = await startPayments({ port: paymentsPort, apiKey: 'sk_test_e2e', webhookSecret: 'whsec_test_e2e_secret_0123', webhookUrl: `${server.url}/api/v1/booking/payments/webhook` });
 // The binary embeds web/dist when compiled: test the UI that is in web/dist now.
 const served = await (await fetch(`${server.url}/`)).text();
 const built = await readFile(path.join(repoRoot, 'web/dist/index.html'), 'utf8').catch(() => '(web/dist is not built)');
@@ -67,6 +80,8 @@ async function signIn() {
 /** Puts files in the upload page's file input and waits until each is sent; returns their asset ids. */
 async function uploadThroughPage(files, { private: isPrivate = false } = {}) {
   await page.goto(`${server.url}/upload`);
+  // After a load the cookie's session is known once GET /me answers: wait for it.
+  await page.waitForLoadState('networkidle');
   if (await page.isVisible('#sign-in-button')) await signIn();
   if (isPrivate) await page.check('#upload-private');
   await page.setInputFiles('#file-input', files);
@@ -509,6 +524,8 @@ const tests = [
     }
   }],
 
+  ...streamingTests({ server, page, token: TOKEN, work, requests, waitForPlayback }),
+
   ['no script error and nothing blocked by the Content-Security-Policy', async () => {
     const problems = consoleErrors.filter((text) => /page error|Content Security Policy|Refused to/i.test(text));
     assert.deepEqual(problems, []);
@@ -523,6 +540,8 @@ const tests = [
     });
     assert.deepEqual(outside, []);
   }],
+
+  ...bookingTests({ page, server, token: TOKEN, signIn }),
   ...analyticsTests({ page, server, token: TOKEN, work, signIn, uploadThroughPage, waitForPlayback, forceOtherRendition }),
 ];
 
@@ -541,6 +560,7 @@ try {
 } finally {
   await context.close().catch(() => {});
   await server.stop();
+  payments.stop();
   if (process.env.CDLC_E2E_VERBOSE) console.log(`browser console errors:\n  ${consoleErrors.join('\n  ')}`);
   if (process.env.CDLC_E2E_KEEP) console.log(`kept ${work}`);
   else await removeDir(work);

@@ -42,7 +42,7 @@ export function makeClip(file, { seconds, width, height }) {
   return file;
 }
 
-function freePort() {
+export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);
@@ -54,11 +54,11 @@ function freePort() {
 }
 
 /** A real `cdlc serve` (the debug binary `make test` builds) with its own data dir. */
-export async function startServer({ dataDir, token, env = {} }) {
+export async function startServer({ dataDir, token, args = [], env = {} }) {
   const binary = process.env.CDLC_BIN ?? path.join(repoRoot, 'target/debug/cdlc');
   const port = await freePort();
   const log = [];
-  const child = spawn(binary, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir], {
+  const child = spawn(binary, ['serve', '--listen', `127.0.0.1:${port}`, '--data-dir', dataDir, ...args], {
     env: { ...process.env, CDLC_ADMIN_TOKEN: token, RUST_LOG: process.env.RUST_LOG ?? 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -97,6 +97,36 @@ export async function startServer({ dataDir, token, env = {} }) {
         child.kill('SIGKILL');
         await exited;
       }
+    },
+  };
+}
+
+/**
+ * The TEST payment provider (`cdlc-test-payments`, beside the cdlc binary):
+ * no real gateway can run here. Killed with the suite.
+ */
+export async function startPayments({ port, apiKey, webhookSecret, webhookUrl }) {
+  const binary = path.join(path.dirname(process.env.CDLC_BIN ?? path.join(repoRoot, 'target/debug/cdlc')), 'cdlc-test-payments');
+  const child = spawn(binary, ['--listen', `127.0.0.1:${port}`, '--api-key', apiKey, '--webhook-secret', webhookSecret, '--webhook-url', webhookUrl], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) break;
+    } catch {
+      /* not listening yet */
+    }
+    if (child.exitCode !== null) throw new Error(`${binary} exited at start (cargo build -p cdlc-plugin-booking builds it)`);
+    if (Date.now() > deadline) throw new Error(`${binary} did not answer /healthz in 10 s`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    stop() {
+      child.kill('SIGTERM');
+      process.off('exit', killOnExit);
     },
   };
 }

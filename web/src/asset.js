@@ -49,10 +49,12 @@ export function mountAsset(root, id) {
     }, ENGINE_LABELS[name])));
   const quality = h('select', { id: 'rendition-select', 'aria-label': 'Rendition', onchange: () => controller?.setLevel(quality.value) });
   const subtitles = h('select', { id: 'subtitles-select', 'aria-label': 'Subtitles', onchange: () => chooseText(subtitles.value) });
+  const audio = h('select', { id: 'audio-select', 'aria-label': 'Audio', onchange: () => chooseAudio(audio.value) });
   const nowPlaying = h('span.muted.now-playing', { id: 'now-playing' });
   const toolbar = h('div.player-toolbar', {},
     h('div.toolbar-group', {}, h('span.label', {}, 'Player'), engineTabs),
     h('label.toolbar-group', {}, h('span.label', {}, 'Rendition'), quality),
+    h('label.toolbar-group', {}, h('span.label', {}, 'Audio'), audio),
     h('label.toolbar-group', {}, h('span.label', {}, 'Subtitles'), subtitles),
     nowPlaying);
   const playerError = h('div.notice.error', { hidden: true });
@@ -203,13 +205,16 @@ export function mountAsset(root, id) {
     textsApplied = false;
     renderTexts(false);
     beacons.engine(name);
+    renderAudios();
     const attempt = (attaching = attachEngine(name, video, asset.playback, {
       beacons,
       onLevels: () => {
         if (attempt !== attaching) return;
         renderLevels();
         renderTexts(true);
+        renderAudios();
       },
+      onAudios: () => attempt === attaching && renderAudios(),
       onLevel: () => attempt === attaching && renderNowPlaying(),
       onTexts: () => attempt === attaching && renderTexts(true),
       onError: (message) => {
@@ -224,6 +229,7 @@ export function mountAsset(root, id) {
     }
     controller = attached;
     renderTexts(true);
+    renderAudios();
     if (position > 0) video.addEventListener('loadedmetadata', () => (video.currentTime = position), { once: true });
     video.play().catch(() => {
       /* autoplay refused: the big play button is there */
@@ -276,6 +282,26 @@ export function mountAsset(root, id) {
       textsApplied = true;
     }
     subtitles.value = id;
+  }
+
+  // The audio track: the viewer's pick for this session (by language), else the stream's default.
+  let audioChoice = null;
+  function renderAudios() {
+    const tracks = controller?.audios?.() ?? [];
+    clear(audio, tracks.map((t) => h('option', { value: t.id, dataset: { lang: t.lang ?? '' } },
+      t.label || t.lang || `Track ${Number(t.id) + 1}`)));
+    audio.disabled = tracks.length < 2;
+    if (!tracks.length) return;
+    const chosen = audioChoice && tracks.find((t) => t.lang === audioChoice);
+    const current = controller.currentAudio();
+    if (chosen && chosen.id !== current) controller.setAudio(chosen.id);
+    audio.value = chosen?.id ?? current ?? tracks[0].id;
+  }
+
+  function chooseAudio(id) {
+    const tracks = controller?.audios?.() ?? [];
+    audioChoice = tracks.find((t) => t.id === id)?.lang ?? null;
+    controller?.setAudio(id);
   }
 
   function chooseText(id) {

@@ -8,6 +8,7 @@ import { mountLibrary } from './library.js';
 import { mountUpload } from './upload.js';
 import { mountAsset } from './asset.js';
 import { mountSignUp, mountAccount, mountUsers } from './account.js';
+import { mountShowtimes, mountShowtime, mountOrders, mountSubscriptions, mountCheckIn } from './booking.js';
 import { mountDashboards } from './dashboards.js';
 
 const routes = [
@@ -18,6 +19,11 @@ const routes = [
   { pattern: /^\/admin\/users\/?$/, nav: 'users', mount: mountUsers },
   { pattern: /^\/admin\/analytics\/?$/, nav: 'analytics', mount: mountDashboards },
   { pattern: /^\/assets\/([^/]+)\/?$/, nav: 'library', mount: (root, [id]) => mountAsset(root, decodeURIComponent(id)) },
+  { pattern: /^\/showtimes\/?$/, nav: 'showtimes', mount: mountShowtimes },
+  { pattern: /^\/showtimes\/([^/]+)\/?$/, nav: 'showtimes', mount: (root, [id]) => mountShowtime(root, decodeURIComponent(id)) },
+  { pattern: /^\/orders\/?$/, nav: 'orders', mount: mountOrders },
+  { pattern: /^\/subscription\/?$/, nav: 'subscription', mount: mountSubscriptions },
+  { pattern: /^\/check-in\/?$/, nav: 'check-in', mount: mountCheckIn },
 ];
 
 const app = document.getElementById('app');

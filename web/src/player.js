@@ -21,11 +21,13 @@ export function defaultEngine(video) {
  * Attaches `engine` to `video` for `playback` ({hls, dash} URLs).
  * `events.onLevels()` fires when the renditions are known, `events.onLevel()`
  * after each switch, `events.onTexts()` when the text tracks are known,
+ * `events.onAudios()` when the audio tracks are known or one was switched,
  * `events.onError(message)` on a fatal error; `events.beacons` (a
  * ViewBeacons) is told the rendition playing and the engine's error codes.
  * Returns {engine, levels(), current(), isAuto(), setLevel(id | 'auto'),
- * texts(), currentText(), setText(id | 'off'), destroy()};
- * a level is {id, width, height, bitrate}, a text track {id, label, lang}.
+ * texts(), currentText(), setText(id | 'off'), audios(), currentAudio(),
+ * setAudio(id), destroy()};
+ * a level is {id, width, height, bitrate}, a text or audio track {id, label, lang}.
  */
 export async function attachEngine(engine, video, playback, events) {
   if (engine === 'hls') return attachHls(video, playback.hls, events);
@@ -41,6 +43,8 @@ function attachHls(video, url, events) {
   let mediaRecoveries = 0;
   hls.on(Hls.Events.MANIFEST_PARSED, () => events.onLevels());
   hls.on(Hls.Events.SUBTITLE_TRACKS_UPDATED, () => events.onTexts?.());
+  hls.on(Hls.Events.AUDIO_TRACKS_UPDATED, () => events.onAudios?.());
+  hls.on(Hls.Events.AUDIO_TRACK_SWITCHED, () => events.onAudios?.());
   hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
     const level = hls.levels[data.level];
     if (level?.height) events.beacons?.renditionPlaying(`${level.height}p`);
@@ -79,6 +83,12 @@ function attachHls(video, url, events) {
       hls.subtitleDisplay = id !== 'off';
       hls.subtitleTrack = id === 'off' ? -1 : Number(id);
     },
+    audios: () => hls.audioTracks.map((track, index) => ({ id: String(index), label: track.name, lang: track.lang })),
+    currentAudio: () => (hls.audioTrack >= 0 ? String(hls.audioTrack) : null),
+    setAudio(id) {
+      // hls.js swaps the audio buffer and playback goes on from where it is.
+      hls.audioTrack = Number(id);
+    },
     destroy: () => hls.destroy(),
   };
 }
@@ -93,6 +103,13 @@ async function attachDash(video, url, events) {
   });
   player.on(MediaPlayer.events.STREAM_INITIALIZED, () => events.onLevels());
   player.on(MediaPlayer.events.TEXT_TRACKS_ADDED, () => events.onTexts?.());
+  player.on(MediaPlayer.events.STREAM_INITIALIZED, () => events.onAudios?.());
+  player.on(MediaPlayer.events.TRACK_CHANGE_RENDERED, (event) => {
+    if (event.mediaType === 'audio') events.onAudios?.();
+  });
+  // One adaptation set per language: the same track of each is its own.
+  const audioTracks = () => player.getTracksFor('audio');
+  const sameTrack = (a, b) => a && b && a.id === b.id && a.lang === b.lang && a.index === b.index;
   player.on(MediaPlayer.events.QUALITY_CHANGE_RENDERED, (event) => {
     if (event.mediaType !== 'video') return;
     const height = player.getCurrentRepresentationForType('video')?.height;
@@ -130,6 +147,18 @@ async function attachDash(video, url, events) {
       player.enableText(id !== 'off');
       if (id !== 'off') player.setTextTrack(Number(id));
     },
+    audios: () => audioTracks().map((track, index) => ({
+      id: String(index), label: track.labels?.[0]?.text || track.lang, lang: track.lang,
+    })),
+    currentAudio() {
+      const current = player.getCurrentTrackFor('audio');
+      const index = audioTracks().findIndex((t) => sameTrack(t, current));
+      return index >= 0 ? String(index) : null;
+    },
+    setAudio(id) {
+      const track = audioTracks()[Number(id)];
+      if (track) player.setCurrentTrack(track);
+    },
     destroy: () => player.destroy(),
   };
 }
@@ -141,6 +170,9 @@ function attachNative(video, url, events) {
   video.addEventListener('loadedmetadata', () => events.onLevels(), { once: true });
   video.textTracks.addEventListener?.('addtrack', () => events.onTexts?.());
   const subtitles = () => [...video.textTracks].filter((t) => t.kind === 'subtitles' || t.kind === 'captions');
+  // Chromium exposes audioTracks only behind a flag: no menu there.
+  const audioTracks = () => [...(video.audioTracks ?? [])];
+  video.audioTracks?.addEventListener?.('addtrack', () => events.onAudios?.());
   return {
     engine: 'native',
     levels: () => [],
@@ -154,6 +186,14 @@ function attachNative(video, url, events) {
     },
     setText(id) {
       subtitles().forEach((track, index) => (track.mode = String(index) === id ? 'showing' : 'disabled'));
+    },
+    audios: () => audioTracks().map((track, index) => ({ id: String(index), label: track.label, lang: track.language })),
+    currentAudio() {
+      const index = audioTracks().findIndex((t) => t.enabled);
+      return index >= 0 ? String(index) : null;
+    },
+    setAudio(id) {
+      audioTracks().forEach((track, index) => (track.enabled = String(index) === id));
     },
     destroy() {
       video.removeEventListener('resize', sized);

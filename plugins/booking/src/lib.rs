@@ -13,6 +13,7 @@
 //! is refunded with the reason written on it. See docs/architecture.md,
 //! "Booking".
 
+mod delivery;
 mod holds;
 mod layout;
 pub mod money;
@@ -21,6 +22,7 @@ pub mod payments;
 mod settings;
 mod showtimes;
 pub mod signature;
+mod subscriptions;
 pub mod test_provider;
 mod tickets;
 mod venues;
@@ -207,6 +209,43 @@ const MIGRATIONS: &[Migration] = &[Migration {
         "CREATE TABLE staff (user_id VARCHAR(36) PRIMARY KEY, added_by VARCHAR(36), added_at BIGINT NOT NULL)",
         "CREATE TABLE secrets (name VARCHAR(64) PRIMARY KEY, secret_hex TEXT NOT NULL)",
     ],
+}, Migration {
+    name: "0002_subscriptions",
+    statements: &[
+        "CREATE TABLE plans (id VARCHAR(36) PRIMARY KEY, name VARCHAR(200) NOT NULL, \
+         billing_interval VARCHAR(8) NOT NULL, amount BIGINT NOT NULL, currency VARCHAR(3) NOT NULL, \
+         trial_days BIGINT NOT NULL, active BOOLEAN NOT NULL, created_at BIGINT NOT NULL)",
+        "CREATE TABLE subscriptions (id VARCHAR(36) PRIMARY KEY, user_id VARCHAR(36), plan_id VARCHAR(36) NOT NULL, \
+         idempotency_key VARCHAR(255) NOT NULL, status VARCHAR(16) NOT NULL, status_reason TEXT, \
+         payment_method VARCHAR(64), card_last4 VARCHAR(4), period_index BIGINT NOT NULL, \
+         current_period_start BIGINT NOT NULL, current_period_end BIGINT NOT NULL, \
+         cancel_at_period_end BOOLEAN NOT NULL, created_at BIGINT NOT NULL, updated_at BIGINT NOT NULL)",
+        "CREATE UNIQUE INDEX subscriptions_by_key ON subscriptions (user_id, idempotency_key)",
+        "CREATE INDEX subscriptions_by_due ON subscriptions (status, current_period_end)",
+        // One live subscription per user: of two concurrent subscribes one INSERT wins.
+        "CREATE TABLE subscription_locks (user_id VARCHAR(36) PRIMARY KEY, subscription_id VARCHAR(36) NOT NULL)",
+        "CREATE INDEX subscription_locks_by_subscription ON subscription_locks (subscription_id)",
+        // One charge per period: of several sweepers one INSERT wins.
+        "CREATE TABLE invoices (id VARCHAR(36) PRIMARY KEY, subscription_id VARCHAR(36) NOT NULL, \
+         period_index BIGINT NOT NULL, status VARCHAR(8) NOT NULL, amount BIGINT NOT NULL, currency VARCHAR(3) NOT NULL, \
+         period_start BIGINT NOT NULL, period_end BIGINT NOT NULL, payment_intent VARCHAR(64), payment_error TEXT, \
+         next_action_url TEXT, attempts BIGINT NOT NULL, refund_state VARCHAR(8), created_at BIGINT NOT NULL, \
+         paid_at BIGINT, updated_at BIGINT NOT NULL)",
+        "CREATE UNIQUE INDEX invoices_by_period ON invoices (subscription_id, period_index)",
+        "CREATE INDEX invoices_by_status ON invoices (status, updated_at)",
+        "CREATE INDEX invoices_by_refund ON invoices (refund_state)",
+        "CREATE TABLE premium_assets (asset_id VARCHAR(64) PRIMARY KEY, added_by VARCHAR(36), added_at BIGINT NOT NULL)",
+    ],
+}, Migration {
+    name: "0003_ticket_delivery",
+    statements: &[
+        // The outbox: written with the tickets, one row per paid order.
+        "CREATE TABLE deliveries (order_id VARCHAR(36) PRIMARY KEY, status VARCHAR(16) NOT NULL, \
+         attempts BIGINT NOT NULL, next_attempt_at BIGINT NOT NULL, claimed_until BIGINT NOT NULL, \
+         last_error TEXT, created_at BIGINT NOT NULL, delivered_at BIGINT)",
+        "CREATE INDEX deliveries_by_due ON deliveries (status, next_attempt_at)",
+        "CREATE TABLE order_contacts (order_id VARCHAR(36) PRIMARY KEY, email VARCHAR(254) NOT NULL)",
+    ],
 }];
 
 fn router(app: App) -> ApiRouter {
@@ -229,6 +268,15 @@ fn router(app: App) -> ApiRouter {
         .routes(routes!(tickets::ticket_qr))
         .routes(routes!(tickets::check_in))
         .routes(routes!(tickets::add_staff, tickets::remove_staff))
+        .routes(routes!(subscriptions::list_plans, subscriptions::create_plan))
+        .routes(routes!(subscriptions::archive_plan))
+        .routes(routes!(subscriptions::subscribe, subscriptions::list_subscriptions))
+        .routes(routes!(subscriptions::get_subscription))
+        .routes(routes!(subscriptions::cancel_subscription))
+        .routes(routes!(subscriptions::resume_subscription))
+        .routes(routes!(subscriptions::list_premium))
+        .routes(routes!(subscriptions::add_premium, subscriptions::remove_premium))
+        .routes(routes!(subscriptions::watch))
         .with_state(app)
 }
 
@@ -323,6 +371,7 @@ impl Plugin for Booking {
 
     async fn user_deleted(&self, ctx: &PluginContext, user: &DeletedUser) -> Result<(), PluginError> {
         orders::forget_user(ctx.db(), &user.user_id).await?;
+        subscriptions::forget_user(ctx.db(), &user.user_id).await?;
         Ok(())
     }
 

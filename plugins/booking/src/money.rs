@@ -84,6 +84,19 @@ pub fn minor_per_major(code: &str) -> i64 {
     10i64.pow(u32::from(exponent))
 }
 
+/// An amount for people: `EUR 9.99`, `JPY 500`.
+pub fn display(amount: i64, currency: &str) -> String {
+    let per = minor_per_major(currency);
+    let digits = per.ilog10() as usize;
+    if digits == 0 {
+        return format!("{currency} {amount}");
+    }
+    let sign = if amount < 0 { "-" } else { "" };
+    let amount = amount.unsigned_abs();
+    let per = per.unsigned_abs();
+    format!("{currency} {sign}{}.{:0digits$}", amount / per, amount % per)
+}
+
 /// A price a person typed: 0 ≤ amount ≤ `MAX_PRICE`.
 pub fn price(what: &str, amount: i64) -> Result<i64, ApiError> {
     if amount < 0 {
@@ -124,5 +137,9 @@ mod tests {
         assert!(total([i64::MAX, 1]).is_err());
         assert_eq!(minor_per_major("JPY"), 1);
         assert_eq!(minor_per_major("KWD"), 1000);
+        assert_eq!(display(999, "EUR"), "EUR 9.99");
+        assert_eq!(display(5, "EUR"), "EUR 0.05");
+        assert_eq!(display(500, "JPY"), "JPY 500");
+        assert_eq!(display(1234, "KWD"), "KWD 1.234");
     }
 }

@@ -193,9 +193,12 @@ async fn owned(app: &App, principal: &Principal, id: &str) -> Result<OrderRow, A
 pub struct Checkout {
     /// The hold whose seats to buy.
     hold_id: String,
+    /// Where the tickets are e-mailed once paid (optional).
+    #[serde(default)]
+    email: Option<String>,
 }
 
-fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
+pub(crate) fn idempotency_key(headers: &HeaderMap) -> Result<String, ApiError> {
     let key = headers.get("idempotency-key").and_then(|v| v.to_str().ok()).map(str::trim).unwrap_or_default();
     if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.bytes().all(|b| b.is_ascii_graphic()) {
         return Err(ApiError::bad_request(format!(
@@ -251,6 +254,8 @@ pub async fn checkout(
     let user = principal.require_role(Role::Viewer)?;
     let key = idempotency_key(&headers)?;
     check_id("hold_id", &body.hold_id)?;
+    let email = body.email.as_deref().map(crate::delivery::check_email).transpose()?;
+    let email_ref = &email;
     let order_id = new_id();
     let (user_id, key_ref, hold_id, order_ref) = (&user.user_id, &key, &body.hold_id, &order_id);
     let placed = app
@@ -329,6 +334,9 @@ pub async fn checkout(
                 values.push(item.get::<i64>("amount")?.into());
             }
             tx.execute(&sql, &values).await?;
+            if let Some(email) = email_ref {
+                crate::delivery::set_contact(&tx, order_ref, email).await?;
+            }
             Ok(Placed::New(order_ref.clone()))
         })
         .await;
@@ -358,7 +366,7 @@ pub async fn checkout(
     Ok(response)
 }
 
-fn provider_error(error: PaymentError) -> ApiError {
+pub(crate) fn provider_error(error: PaymentError) -> ApiError {
     match error {
         PaymentError::Unavailable(cause) => {
             tracing::warn!(plugin = "booking", %cause, "the payment provider failed");
@@ -408,6 +416,8 @@ pub(crate) enum Applied {
     Paid,
     /// The payment succeeded but the order could not take it: refund it.
     RefundOwed,
+    /// The same, for a subscription's invoice.
+    InvoiceRefundOwed,
     Updated,
     Nothing,
 }
@@ -513,6 +523,7 @@ async fn issue_tickets(tx: &Tx, order: &OrderRow, now: i64) -> Result<(), StoreE
         ]);
     }
     tx.execute(&sql, &values).await?;
+    crate::delivery::enqueue(tx, &order.id, now).await?;
     Ok(())
 }
 
@@ -836,17 +847,27 @@ pub async fn webhook(
                 Err(StoreError::Conflict(_)) => return Ok(None),
                 Err(other) => return Err(other.into()),
             }
-            let applied = if event_ref.kind.starts_with("payment_intent.") {
-                apply_in(&tx, &event_ref.data.object).await?
-            } else {
+            let intent = &event_ref.data.object;
+            let applied = if !event_ref.kind.starts_with("payment_intent.") {
                 Applied::Nothing
+            } else if crate::subscriptions::is_invoice(&tx, &intent.order_id).await? {
+                match crate::subscriptions::apply_in(&tx, intent).await? {
+                    true => Applied::InvoiceRefundOwed,
+                    false => Applied::Updated,
+                }
+            } else {
+                apply_in(&tx, intent).await?
             };
             Ok::<_, ApiError>(Some(applied))
         })
         .await?;
     tracing::info!(plugin = "booking", event = %event.id, kind = %event.kind, ?outcome, "webhook");
-    if outcome == Some(Applied::RefundOwed) {
-        settle_refund(&app, &event.data.object.order_id).await;
+    match outcome {
+        Some(Applied::RefundOwed) => settle_refund(&app, &event.data.object.order_id).await,
+        Some(Applied::InvoiceRefundOwed) => {
+            crate::subscriptions::settle_refund(&app, &event.data.object.order_id).await
+        }
+        _ => {}
     }
     if outcome == Some(Applied::Paid) {
         announce_paid(&app, &event.data.object.order_id).await;
@@ -942,6 +963,14 @@ pub(crate) async fn sweep_forever(app: App) {
         if let Err(error) = sweep_once(&app).await {
             tracing::warn!(plugin = "booking", %error, "a sweep failed");
         }
+        if let Err(error) = crate::delivery::deliver_due(&app).await {
+            tracing::warn!(plugin = "booking", %error, "a ticket delivery pass failed");
+        }
+        if app.provider.is_some() {
+            if let Err(error) = crate::subscriptions::sweep_once(&app).await {
+                tracing::warn!(plugin = "booking", %error, "a renewal sweep failed");
+            }
+        }
     }
 }
 
@@ -969,6 +998,11 @@ pub(crate) async fn forget_user(db: &Db, user_id: &str) -> Result<(), StoreError
         .await?;
         tx.execute(
             "DELETE FROM holds WHERE user_id = ? AND id NOT IN (SELECT hold_id FROM orders)",
+            params![user_id],
+        )
+        .await?;
+        tx.execute(
+            "DELETE FROM order_contacts WHERE order_id IN (SELECT id FROM orders WHERE user_id = ?)",
             params![user_id],
         )
         .await?;

@@ -64,6 +64,14 @@ pub struct CreateIntent {
     pub order_id: String,
 }
 
+/// A card saved at the provider for later charges (renewals): cdlc keeps
+/// only its id and last four digits.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PaymentMethod {
+    pub id: String,
+    pub last4: String,
+}
+
 /// A refund of an intent.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Refund {
@@ -114,6 +122,10 @@ pub trait PaymentProvider: Send + Sync {
     /// Confirms with a card: `succeeded`, `requires_action` (with a URL)
     /// or `requires_payment_method` with `last_error` (declined).
     async fn confirm(&self, intent_id: &str, card_number: &str) -> Result<Intent, PaymentError>;
+    /// Saves a card for charges made without the buyer (renewals).
+    async fn save_card(&self, card_number: &str) -> Result<PaymentMethod, PaymentError>;
+    /// Confirms with a saved card (off-session); the same outcomes as `confirm`.
+    async fn confirm_saved(&self, intent_id: &str, payment_method: &str) -> Result<Intent, PaymentError>;
     async fn retrieve(&self, intent_id: &str) -> Result<Intent, PaymentError>;
     /// Cancels an intent that has not succeeded (an order canceled or expired).
     async fn cancel(&self, intent_id: &str) -> Result<Intent, PaymentError>;
@@ -166,7 +178,7 @@ impl TestProvider {
         let body = response.bytes().await.map_err(|e| PaymentError::Unavailable(e.to_string()))?;
         if status.is_success() {
             return serde_json::from_slice(&body)
-                .map_err(|e| PaymentError::Unavailable(format!("an answer that is not an intent: {e}")));
+                .map_err(|e| PaymentError::Unavailable(format!("an answer of an unexpected shape: {e}")));
         }
         let message = serde_json::from_slice::<serde_json::Value>(&body)
             .ok()
@@ -200,6 +212,22 @@ impl PaymentProvider for TestProvider {
             .http
             .post(format!("{}/v1/payment_intents/{intent_id}/confirm", self.base))
             .json(&serde_json::json!({ "card_number": card_number }));
+        self.send(call).await
+    }
+
+    async fn save_card(&self, card_number: &str) -> Result<PaymentMethod, PaymentError> {
+        let call = self
+            .http
+            .post(format!("{}/v1/payment_methods", self.base))
+            .json(&serde_json::json!({ "card_number": card_number }));
+        self.send(call).await
+    }
+
+    async fn confirm_saved(&self, intent_id: &str, payment_method: &str) -> Result<Intent, PaymentError> {
+        let call = self
+            .http
+            .post(format!("{}/v1/payment_intents/{intent_id}/confirm", self.base))
+            .json(&serde_json::json!({ "payment_method": payment_method }));
         self.send(call).await
     }
 

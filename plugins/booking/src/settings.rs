@@ -32,10 +32,47 @@ pub struct Settings {
     /// absent, one is generated once and kept in the plugin's store.
     #[serde(default)]
     pub ticket_key: Option<String>,
+    /// TEST only: every billing period and trial lasts this many seconds
+    /// instead of a month, a year or its days, so that renewals can be
+    /// watched in a test. Never set it in production.
+    #[serde(default)]
+    pub test_period_seconds: Option<u64>,
+    /// Seconds between charges of a renewal that failed (default 86400).
+    #[serde(default = "default_renewal_retry")]
+    pub renewal_retry_seconds: u64,
+    /// Charges of one renewal before the subscription ends unpaid (default 3).
+    #[serde(default = "default_renewal_attempts")]
+    pub renewal_attempts: u32,
+    /// Where ticket e-mails go.
+    #[serde(default)]
+    pub delivery: DeliverySettings,
     /// The payment provider; without it checkout creates orders but paying
     /// answers 503.
     #[serde(default)]
     pub payments: Option<PaymentSettings>,
+}
+
+/// The `[plugins.booking.delivery]` section.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeliverySettings {
+    /// The maildir ticket messages are written to (a mail server's or a
+    /// mail client's); default `{data_dir}/plugins/booking/mail`.
+    #[serde(default)]
+    pub maildir: Option<String>,
+    /// The From: of ticket messages.
+    #[serde(default = "default_from")]
+    pub from: String,
+}
+
+impl Default for DeliverySettings {
+    fn default() -> DeliverySettings {
+        DeliverySettings { maildir: None, from: default_from() }
+    }
+}
+
+fn default_from() -> String {
+    "cdlc tickets <tickets@cdlc.invalid>".into()
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -67,6 +104,12 @@ fn default_max_seats() -> usize {
 fn default_refund_cutoff() -> u64 {
     DEFAULT_REFUND_CUTOFF_MINUTES
 }
+fn default_renewal_retry() -> u64 {
+    86_400
+}
+fn default_renewal_attempts() -> u32 {
+    3
+}
 fn default_tolerance() -> u64 {
     300
 }
@@ -85,6 +128,29 @@ impl Settings {
                 "max_seats_per_hold must be 1..={MAX_SEATS_PER_HOLD_LIMIT}, not {}",
                 self.max_seats_per_hold
             ));
+        }
+        if let Some(seconds) = self.test_period_seconds {
+            if !(1..=86_400).contains(&seconds) {
+                return Err(format!("test_period_seconds must be 1..=86400, not {seconds}"));
+            }
+        }
+        if !(1..=2_592_000).contains(&self.renewal_retry_seconds) {
+            return Err(format!(
+                "renewal_retry_seconds must be 1..=2592000, not {}",
+                self.renewal_retry_seconds
+            ));
+        }
+        if !(1..=10).contains(&self.renewal_attempts) {
+            return Err(format!("renewal_attempts must be 1..=10, not {}", self.renewal_attempts));
+        }
+        if self.delivery.from.is_empty()
+            || self.delivery.from.len() > 200
+            || self.delivery.from.chars().any(char::is_control)
+        {
+            return Err(
+                "delivery.from must be 1-200 characters on one line, e.g. \"Kino <tickets@kino.example>\""
+                    .into(),
+            );
         }
         if let Some(key) = &self.ticket_key {
             match hex::decode(key) {
@@ -121,6 +187,10 @@ impl Default for Settings {
             max_seats_per_hold: DEFAULT_MAX_SEATS_PER_HOLD,
             refund_cutoff_minutes: DEFAULT_REFUND_CUTOFF_MINUTES,
             ticket_key: None,
+            test_period_seconds: None,
+            delivery: DeliverySettings::default(),
+            renewal_retry_seconds: default_renewal_retry(),
+            renewal_attempts: default_renewal_attempts(),
             payments: None,
         }
     }

@@ -104,19 +104,24 @@ fn language_tag(field: &str, tag: Option<&str>) -> Result<Option<String>, ApiErr
     }
 }
 
+/// The fields booking reads of the catalog's `GET /titles/{id}` (its
+/// `TitleDetail`, which flattens `TitleView`): the names are the catalog's
+/// own, so a rename there fails booking's host test instead of quietly
+/// reading nothing.
+#[derive(Deserialize)]
+struct CatalogTitle {
+    primary_title: String,
+    runtime_minutes: Option<i64>,
+}
+
 /// What the catalog says of a title: its runtime and name.
 async fn catalog_title(
     app: &App,
     title_id: &str,
     principal: &Principal,
 ) -> Result<(Option<i64>, Option<String>), ApiError> {
-    match app.ctx.get_json::<serde_json::Value>("catalog", &format!("/titles/{title_id}"), principal).await {
-        Ok(Some(title)) => {
-            let runtime = title["runtime_minutes"].as_i64().or_else(|| title["runtime"].as_i64());
-            let name =
-                ["title", "primary_title", "name"].iter().find_map(|k| title[*k].as_str()).map(str::to_owned);
-            Ok((runtime, name))
-        }
+    match app.ctx.get_json::<CatalogTitle>("catalog", &format!("/titles/{title_id}"), principal).await {
+        Ok(Some(title)) => Ok((title.runtime_minutes, Some(title.primary_title))),
         Ok(None) => Err(ApiError::bad_request(format!("the catalog has no title {title_id}"))),
         // The catalog is optional: without it the runtime comes with the request.
         Err(error) => {

@@ -1,12 +1,16 @@
 //! The TEST payment provider: an HTTP process (`cdlc-test-payments`) shaped
 //! like Stripe's PaymentIntents API, for tests and demos only. It moves no
-//! money and knows three cards:
+//! money and knows four cards:
 //!
 //! - `4242424242424242` succeeds;
 //! - `4000000000000002` is declined (the intent goes back to
 //!   `requires_payment_method` with `last_error`);
 //! - `4000002500003155` requires an action: the buyer opens
-//!   `next_action_url` and approves (`POST` with `action=approve`) or fails it.
+//!   `next_action_url` and approves (`POST` with `action=approve`) or fails it;
+//! - `4000000000000341` can be saved (`POST /v1/payment_methods`) but every
+//!   charge of it is declined (a renewal that fails).
+//!
+//! Saved cards (payment methods) let a subscription renew without the buyer.
 //!
 //! Every outcome is also sent, signed (see `signature`), to the webhook URL,
 //! retried with backoff until it is answered 2xx. State is in memory.
@@ -36,6 +40,9 @@ use crate::signature;
 pub const CARD_SUCCEEDS: &str = "4242424242424242";
 pub const CARD_DECLINED: &str = "4000000000000002";
 pub const CARD_REQUIRES_ACTION: &str = "4000002500003155";
+/// Saved fine, but every charge of it is declined (a card that lapsed
+/// after a trial began).
+pub const CARD_CHARGES_FAIL: &str = "4000000000000341";
 
 /// How the TEST provider runs.
 #[derive(Debug, Clone)]
@@ -53,6 +60,9 @@ struct Ledger {
     /// Idempotency key → intent id or refund id.
     keys: HashMap<String, String>,
     refunds: HashMap<String, Refund>,
+    /// Saved cards (payment method id → card number): only the provider
+    /// keeps card numbers; cdlc keeps the id and the last four digits.
+    methods: HashMap<String, String>,
     events: Vec<StoredEvent>,
     next: u64,
 }
@@ -216,7 +226,42 @@ async fn retrieve(State(provider): State<Provider>, Path(id): Path<String>) -> A
 
 #[derive(Deserialize)]
 struct ConfirmBody {
+    /// A card typed by the buyer…
+    #[serde(default)]
+    card_number: Option<String>,
+    /// …or a saved one (off-session renewals).
+    #[serde(default)]
+    payment_method: Option<String>,
+}
+
+fn known_card(number: &str) -> Result<String, (StatusCode, Json<Value>)> {
+    let card: String = number.chars().filter(char::is_ascii_digit).collect();
+    if [CARD_SUCCEEDS, CARD_DECLINED, CARD_REQUIRES_ACTION, CARD_CHARGES_FAIL].contains(&card.as_str()) {
+        Ok(card)
+    } else {
+        Err(refuse(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "the TEST provider knows only the cards {CARD_SUCCEEDS}, {CARD_DECLINED}, {CARD_REQUIRES_ACTION} and {CARD_CHARGES_FAIL}"
+            ),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+struct MethodBody {
     card_number: String,
+}
+
+/// Saves a card for later charges: `{id, last4}`.
+async fn create_method(State(provider): State<Provider>, Json(body): Json<MethodBody>) -> Answer {
+    let card = known_card(&body.card_number)?;
+    let mut ledger = provider.ledger();
+    ledger.next += 1;
+    let id = format!("pm_test_{:06}", ledger.next);
+    let last4 = card[card.len() - 4..].to_owned();
+    ledger.methods.insert(id.clone(), card);
+    Ok(Json(json!({ "id": id, "last4": last4 })).into_response())
 }
 
 fn status_of(ledger: &Ledger, id: &str) -> Result<IntentStatus, (StatusCode, Json<Value>)> {
@@ -276,10 +321,19 @@ async fn confirm(
             format!("the intent {id} is {} and cannot be confirmed again", status.as_str()),
         ));
     }
-    let card: String = body.card_number.chars().filter(char::is_ascii_digit).collect();
+    let card = match (&body.card_number, &body.payment_method) {
+        (Some(number), None) => known_card(number)?,
+        (None, Some(method)) => ledger
+            .methods
+            .get(method)
+            .cloned()
+            .ok_or_else(|| refuse(StatusCode::NOT_FOUND, format!("no payment method {method}")))?,
+        _ => return Err(refuse(StatusCode::BAD_REQUEST, "send either card_number or payment_method")),
+    };
     match card.as_str() {
         CARD_SUCCEEDS => succeed(&provider, &mut ledger, &id),
         CARD_DECLINED => fail(&provider, &mut ledger, &id, "the card was declined; try another card"),
+        CARD_CHARGES_FAIL => fail(&provider, &mut ledger, &id, "the card was declined (insufficient funds)"),
         CARD_REQUIRES_ACTION => {
             let url = format!("{}/authenticate/{id}", provider.options.base_url);
             transition(&provider, &mut ledger, &id, "payment_intent.requires_action", |stored| {
@@ -288,12 +342,7 @@ async fn confirm(
                 stored.intent.last_error = None;
             })
         }
-        _ => Err(refuse(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "the TEST provider knows only the cards {CARD_SUCCEEDS}, {CARD_DECLINED} and {CARD_REQUIRES_ACTION}"
-            ),
-        )),
+        _ => Err(refuse(StatusCode::BAD_REQUEST, "unreachable: the card was checked")),
     }
 }
 
@@ -428,6 +477,7 @@ pub fn router(options: Options) -> Router {
         .route("/v1/payment_intents/{id}", get(retrieve))
         .route("/v1/payment_intents/{id}/confirm", post(confirm))
         .route("/v1/payment_intents/{id}/cancel", post(cancel))
+        .route("/v1/payment_methods", post(create_method))
         .route("/v1/refunds", post(refund))
         .route("/v1/events", get(events))
         .route("/v1/events/{id}/resend", post(resend))

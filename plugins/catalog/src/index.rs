@@ -12,8 +12,8 @@ use cdlc_search::{PersonDoc, SearchIndex, TitleDoc};
 
 use crate::sql::query_ids;
 
-/// Ids reindexed per read of the tables.
-const CHUNK: usize = 500;
+/// Ids reindexed per read of the tables (one `IN` list each).
+const CHUNK: usize = crate::sql::MAX_PARAMS;
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {

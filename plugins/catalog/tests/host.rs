@@ -419,6 +419,16 @@ async fn bad_files_are_refused_with_sentences_and_bad_rows_are_counted() {
         answer.text()
     );
 
+    // Gzip, but not TSV: binary bytes where the header should be.
+    let binary: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &binary).unwrap();
+    let not_tsv = vec![("title.basics.tsv.gz".to_owned(), gz.finish().unwrap())];
+    let answer = post_import(app, admin(), &not_tsv, "").await;
+    assert_eq!(answer.status, StatusCode::BAD_REQUEST);
+    assert!(answer.text().contains("title.basics.tsv.gz: the header has the columns"), "{}", answer.text());
+    assert!(answer.text().contains("but title.basics has tconst, titleType"), "{}", answer.text());
+
     let answer = post_import(app, admin(), &[], "").await;
     assert_eq!(answer.status, StatusCode::BAD_REQUEST);
     assert!(answer.text().contains("send at least one .tsv.gz file"), "{}", answer.text());
@@ -450,13 +460,14 @@ async fn bad_files_are_refused_with_sentences_and_bad_rows_are_counted() {
         writeln!(out, "tt12\tmovie\tShort id\t\\N\t0\t2000\t\\N\t90\tDrama").unwrap();
         writeln!(out, "tt0000013\tmovie\tAfter\t\\N\t0\tlater\t\\N\t90\tDrama").unwrap();
         writeln!(out, "tt0000014\tmovie\tLast\t\\N\t0\t2001\t\\N\t90\tDrama").unwrap();
+        writeln!(out, "tt0000015\thologram\tUnknown kind\t\\N\t0\t2001\t\\N\t90\tDrama").unwrap();
         out.finish().unwrap();
     }
     let report = import(app, &read_files(&[path]), "").await;
     let basics = file_report(&report, "title.basics");
     assert_eq!(
         (basics["rows_read"].as_u64(), basics["rows_written"].as_u64(), basics["rows_rejected"].as_u64()),
-        (Some(6), Some(2), Some(4)),
+        (Some(7), Some(2), Some(5)),
         "{basics:#}"
     );
     let reasons: Vec<(u64, &str)> = basics["rejections"]
@@ -472,7 +483,10 @@ async fn bad_files_are_refused_with_sentences_and_bad_rows_are_counted() {
         reasons.iter().any(|(line, r)| *line == 6 && r.contains("startYear \"later\" is not a number")),
         "{reasons:?}"
     );
+    assert!(reasons.contains(&(8, "unknown title type \"hologram\"")), "{reasons:?}");
     assert_eq!(get(app, "/titles/tt0000014").await["primary_title"], "Last");
+    let missing = call(app, admin(), "GET", "/titles/tt0000015", None).await;
+    assert_eq!(missing.status, StatusCode::NOT_FOUND, "the unknown kind was not imported");
 }
 
 #[tokio::test]

@@ -14,7 +14,9 @@ use serde::{Deserialize, Deserializer};
 use super::views::{
     self, AkaView, CreditView, LinkView, SeasonView, TitleView, CREDIT_SELECT, TITLE_COLUMNS,
 };
-use super::{bounded, check_id, decode_cursor, limit, page_of, require_write, words, Page, PageQuery, Query};
+use super::{
+    bounded, check_id, decode_cursor, limit, page_of, require_write, words, Page, PageQuery, Query, MAX_LIMIT,
+};
 use crate::model::{clip, now_ms, sort_key, Kind, CATEGORIES};
 use crate::ratings::WEIGHTED_SQL;
 use crate::Shared;
@@ -65,6 +67,9 @@ pub struct BrowseQuery {
     sort: Option<SortBy>,
     limit: Option<usize>,
     cursor: Option<String>,
+    /// Only these titles, comma-separated (at most 100; any kind): one read
+    /// for a page of another plugin's items (social's lists and feed).
+    ids: Option<String>,
 }
 
 /// Browse and discover titles: filters and a sort, a page at a time.
@@ -97,7 +102,14 @@ async fn list_titles(shared: &Shared, q: BrowseQuery, sort: SortBy) -> Result<Pa
     let mut clauses: Vec<String> = Vec::new();
     let mut values: Vec<Value> = Vec::new();
     let kinds = words(q.kind.as_deref(), 6, "kind")?;
-    if kinds.is_empty() {
+    let ids = words(q.ids.as_deref(), MAX_LIMIT, "ids")?;
+    for id in &ids {
+        check_id(id, "title")?;
+    }
+    if !ids.is_empty() {
+        clauses.push(format!("id IN ({})", vec!["?"; ids.len()].join(", ")));
+        values.extend(ids.into_iter().map(Value::Text));
+    } else if kinds.is_empty() {
         clauses.push("kind <> 'episode' AND kind <> 'season'".into());
     } else {
         for kind in &kinds {

@@ -709,8 +709,14 @@ async fn basics(
         }
         report.rows_written += 1;
         run.touched_titles.insert(b.id);
+        // A genre listed twice is one row (the key is title and genre).
+        let mut own: Vec<&str> = Vec::with_capacity(b.genres.len());
         for genre in &b.genres {
-            genres.push(vec![Value::Text(id.clone()), Value::Text(clip(genre, 32).to_owned())]);
+            let genre = clip(genre, 32);
+            if !own.contains(&genre) {
+                own.push(genre);
+                genres.push(vec![Value::Text(id.clone()), Value::Text(genre.to_owned())]);
+            }
         }
         let common = vec![
             Value::Text(kind.as_str().into()),
@@ -774,15 +780,8 @@ async fn basics(
     sql::insert("titles", &insert_columns, inserts, &mut statements);
     sql::update("titles", "id", &COMMON, updates, &mut statements);
     sql::with_ids("DELETE FROM title_genres WHERE title_id", "", &replaced, &mut statements);
-    sql::insert("title_genres", &["title_id", "genre"], dedup_rows(genres), &mut statements);
+    sql::insert("title_genres", &["title_id", "genre"], genres, &mut statements);
     Ok(statements)
-}
-
-/// Drops repeated rows (a genre listed twice).
-fn dedup_rows(mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
-    let mut seen = HashSet::new();
-    rows.retain(|row| seen.insert(format!("{row:?}")));
-    rows
 }
 
 async fn episodes(
