@@ -23,8 +23,10 @@ pub fn validate_key(key: &str) -> Result<(), StorageError> {
         if segment.starts_with(".tmp-") {
             return invalid("segments starting with .tmp- are reserved");
         }
-        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.')) {
-            return invalid("only letters, digits, - _ . and / are allowed");
+        // `=` for the `name=value` partition folders of a data lake (Hive's
+        // layout, which query engines read as columns).
+        if !segment.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'=')) {
+            return invalid("only letters, digits, - _ . = and / are allowed");
         }
     }
     Ok(())
@@ -36,7 +38,9 @@ mod tests {
 
     #[test]
     fn keys_cannot_escape_the_store() {
-        for good in ["sources/abc/original", "streams/a/720p/00001.m4s", "x"] {
+        for good in
+            ["sources/abc/original", "streams/a/720p/00001.m4s", "x", "lake/landing/day=2026-11-01/a.ndjson"]
+        {
             assert!(validate_key(good).is_ok(), "{good}");
         }
         for bad in

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use cdlc_plugin_api::axum::extract::{FromRequestParts, Path, Query as AxumQuery, State};
-use cdlc_plugin_api::axum::http::request::Parts;
 use cdlc_plugin_api::axum::http::header;
+use cdlc_plugin_api::axum::http::request::Parts;
 use cdlc_plugin_api::axum::response::{IntoResponse, Response};
 use cdlc_plugin_api::utoipa::{self, IntoParams, ToSchema};
 use cdlc_plugin_api::utoipa_axum::router::OpenApiRouter;
@@ -38,9 +38,10 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Query<T>, ApiError> {
         match AxumQuery::<T>::from_request_parts(parts, state).await {
             Ok(AxumQuery(value)) => Ok(Query(value)),
-            Err(rejection) => {
-                Err(ApiError::bad_request(format!("the query parameters do not fit: {}", rejection.body_text())))
-            }
+            Err(rejection) => Err(ApiError::bad_request(format!(
+                "the query parameters do not fit: {}",
+                rejection.body_text()
+            ))),
         }
     }
 }
@@ -48,7 +49,9 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequestParts<S> for Que
 fn lake_error(error: LakeError) -> ApiError {
     match error {
         LakeError::BadQuery(message) => ApiError::bad_request(message),
-        LakeError::Objects(e) => ApiError::unavailable(format!("the lake cannot be read now: {e}"), Duration::from_secs(5)),
+        LakeError::Objects(e) => {
+            ApiError::unavailable(format!("the lake cannot be read now: {e}"), Duration::from_secs(5))
+        }
         other => ApiError::internal(other),
     }
 }
@@ -232,7 +235,11 @@ pub(crate) struct SqlRequest {
     (status = 401, description = "not signed in", body = ApiError),
     (status = 403, description = "not an admin", body = ApiError),
 ))]
-async fn sql(State(app): State<App>, principal: Principal, Json(body): Json<SqlRequest>) -> Result<Json<Rows>, ApiError> {
+async fn sql(
+    State(app): State<App>,
+    principal: Principal,
+    Json(body): Json<SqlRequest>,
+) -> Result<Json<Rows>, ApiError> {
     principal.require_role(Role::Admin)?;
     if body.sql.len() > 20_000 {
         return Err(ApiError::bad_request("the statement may be at most 20000 bytes"));
@@ -279,7 +286,8 @@ async fn table(
         let names: Vec<&str> = PRODUCTION.iter().map(|(n, _)| *n).collect();
         return Err(ApiError::not_found(format!("no table {table:?}: the tables are {}", names.join(", "))));
     }
-    let (schema, batches) = query::production(app.ctx.objects(), &table, from, to).await.map_err(lake_error)?;
+    let (schema, batches) =
+        query::production(app.ctx.objects(), &table, from, to).await.map_err(lake_error)?;
     let rows = query::to_rows(&schema, &batches).map_err(lake_error)?;
     Ok(answer(rows, csv, &table))
 }
@@ -334,7 +342,10 @@ pub(crate) async fn daily(app: App) {
 
 /// Removes a deleted user's id from every landing file that holds it, so
 /// the next run of those days (started here) has none of it.
-pub(crate) async fn forget_user(ctx: &cdlc_plugin_api::PluginContext, user_id: &str) -> Result<(), LakeError> {
+pub(crate) async fn forget_user(
+    ctx: &cdlc_plugin_api::PluginContext,
+    user_id: &str,
+) -> Result<(), LakeError> {
     let objects = ctx.objects();
     let needle = format!("\"user_id\":{}", serde_json::Value::String(user_id.to_owned()));
     let mut days = Vec::new();
@@ -372,4 +383,3 @@ pub(crate) async fn forget_user(ctx: &cdlc_plugin_api::PluginContext, user_id: &
     }
     Ok(())
 }
-

@@ -107,7 +107,10 @@ pub(crate) async fn ingest(
     let client = app.salt.client(address, now);
     if !app.limiter.allow(&client, settings.batches_per_minute, settings.batch_burst) {
         return Err(ApiError::too_many_requests(
-            format!("more than {} beacon batches a minute from this client: batch more events", settings.batches_per_minute),
+            format!(
+                "more than {} beacon batches a minute from this client: batch more events",
+                settings.batches_per_minute
+            ),
             Duration::from_secs(10),
         ));
     }

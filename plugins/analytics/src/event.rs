@@ -84,10 +84,24 @@ pub struct LakeEvent {
 }
 
 const TEXT: &[&str] = &[
-    "event_id", "kind", "source", "view_id", "user_id", "client", "asset_id", "title_id", "player", "browser",
-    "rendition", "error_code", "reason", "showtime_id", "currency",
+    "event_id",
+    "kind",
+    "source",
+    "view_id",
+    "user_id",
+    "client",
+    "asset_id",
+    "title_id",
+    "player",
+    "browser",
+    "rendition",
+    "error_code",
+    "reason",
+    "showtime_id",
+    "currency",
 ];
-const NUMBERS: &[&str] = &["at_ms", "received_ms", "value_ms", "media_ms", "attempts", "bytes", "hits", "misses", "amount"];
+const NUMBERS: &[&str] =
+    &["at_ms", "received_ms", "value_ms", "media_ms", "attempts", "bytes", "hits", "misses", "amount"];
 
 fn text(event: &LakeEvent, column: usize) -> Option<&str> {
     match column {

@@ -43,7 +43,12 @@ impl Day {
 
     /// `YYYY-MM-DD`, with a sentence when it is not one.
     pub fn parse(text: &str) -> Result<Day, String> {
-        let bad = || format!("day must be a date such as 2026-12-01, not {:?}", text.chars().take(40).collect::<String>());
+        let bad = || {
+            format!(
+                "day must be a date such as 2026-12-01, not {:?}",
+                text.chars().take(40).collect::<String>()
+            )
+        };
         let parts: Vec<&str> = text.split('-').collect();
         if parts.len() != 3 || parts[0].len() != 4 || parts[1].len() != 2 || parts[2].len() != 2 {
             return Err(bad());

@@ -176,9 +176,7 @@ impl Plugin for Analytics {
 
     async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
         let settings: Settings = ctx.config()?;
-        settings
-            .check()
-            .map_err(|message| PluginError::Config { plugin: ctx.name().to_owned(), message })?;
+        settings.check().map_err(|message| PluginError::Config { plugin: ctx.name().to_owned(), message })?;
         let app = App {
             ctx: ctx.clone(),
             settings: Arc::new(settings),

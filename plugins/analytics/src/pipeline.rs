@@ -205,7 +205,8 @@ pub async fn refine(objects: &dyn Objects, day: Day) -> Result<(u64, bool), Lake
     if let Some(existing) = objects.get(&lake::refined_sources_key(day)).await? {
         if existing.as_ref() == listing.as_slice() && objects.head(&lake::refined_key(day)).await?.is_some() {
             let report = objects.get(&refine_report_key(day)).await?;
-            let malformed = report.and_then(|r| std::str::from_utf8(&r).ok()?.trim().parse().ok()).unwrap_or(0);
+            let malformed =
+                report.and_then(|r| std::str::from_utf8(&r).ok()?.trim().parse().ok()).unwrap_or(0);
             return Ok((malformed, false));
         }
     }
@@ -213,9 +214,8 @@ pub async fn refine(objects: &dyn Objects, day: Day) -> Result<(u64, bool), Lake
     for source in &sources {
         files.push(objects.get(&source.key).await?.unwrap_or_default());
     }
-    let (events, malformed) = tokio::task::spawn_blocking(move || parse_landing(&files))
-        .await
-        .map_err(LakeError::failed)?;
+    let (events, malformed) =
+        tokio::task::spawn_blocking(move || parse_landing(&files)).await.map_err(LakeError::failed)?;
     let data = tokio::task::spawn_blocking(move || -> Result<Vec<u8>, LakeError> {
         let batch = event::to_batch(&events).map_err(LakeError::arrow)?;
         parquet_io::write(event::schema(), &[batch])
@@ -223,7 +223,8 @@ pub async fn refine(objects: &dyn Objects, day: Day) -> Result<(u64, bool), Lake
     .await
     .map_err(LakeError::failed)??;
     let mut written = lake::put_if_changed(objects, &lake::refined_key(day), data).await?;
-    written |= lake::put_if_changed(objects, &refine_report_key(day), malformed.to_string().into_bytes()).await?;
+    written |=
+        lake::put_if_changed(objects, &refine_report_key(day), malformed.to_string().into_bytes()).await?;
     written |= lake::put_if_changed(objects, &lake::refined_sources_key(day), listing).await?;
     Ok((malformed, written))
 }

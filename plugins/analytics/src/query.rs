@@ -125,7 +125,8 @@ pub async fn run_sql(
         .with_allow_dml(false)
         .with_allow_statements(false);
     let work = async {
-        let frame = ctx.sql_with_options(statement, options).await.map_err(|e| LakeError::BadQuery(e.to_string()))?;
+        let frame =
+            ctx.sql_with_options(statement, options).await.map_err(|e| LakeError::BadQuery(e.to_string()))?;
         let frame = frame.limit(0, Some(bounds.max_rows + 1)).map_err(LakeError::query)?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await.map_err(|e| LakeError::BadQuery(e.to_string()))?;
@@ -151,7 +152,8 @@ pub fn to_rows(schema: &SchemaRef, batches: &[RecordBatch]) -> Result<Rows, Lake
     let mut rows = Vec::new();
     let options = FormatOptions::default();
     for batch in batches {
-        let mut table: Vec<Vec<serde_json::Value>> = vec![Vec::with_capacity(batch.num_columns()); batch.num_rows()];
+        let mut table: Vec<Vec<serde_json::Value>> =
+            vec![Vec::with_capacity(batch.num_columns()); batch.num_rows()];
         for column in batch.columns() {
             let formatter = ArrayFormatter::try_new(column.as_ref(), &options).map_err(LakeError::arrow)?;
             for (row, out) in table.iter_mut().enumerate() {

@@ -30,7 +30,8 @@ pub fn lake_event(event: &Event, received_ms: i64) -> Option<LakeEvent> {
         _ => return None,
     };
     let p = &event.payload;
-    let text = |name: &str| p.get(name).and_then(Value::as_str).map(|s| s.chars().take(500).collect::<String>());
+    let text =
+        |name: &str| p.get(name).and_then(Value::as_str).map(|s| s.chars().take(500).collect::<String>());
     let number = |name: &str| p.get(name).and_then(Value::as_i64);
     let mut hash = Sha256::new();
     hash.update(event.topic.as_bytes());

@@ -15,8 +15,8 @@ use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::{Extension, Router};
 use cdlc_plugin_api::host::{HostServices, PluginHost, PrefixedObjects};
 use cdlc_plugin_api::{
-    async_trait, AssetInfo, Assets, AssetsError, Credential, Event, EventBus, Identity, InProcessBus, Objects,
-    Playback, Principal, Role,
+    async_trait, AssetInfo, Assets, AssetsError, Credential, Event, EventBus, Identity, InProcessBus,
+    Objects, Playback, Principal, Role,
 };
 use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
@@ -58,7 +58,13 @@ async fn fixture(config: &str) -> Fixture {
     };
     let config: toml::Table = toml::from_str(&format!("[analytics]\ndaily_run_hour = -1\n{config}")).unwrap();
     let host = PluginHost::start(vec![Arc::new(Analytics::new())], &config, services).await.expect("start");
-    Fixture { app: host.router(), bus, objects: PrefixedObjects::new(store, "analytics"), _host: host, _dir: dir }
+    Fixture {
+        app: host.router(),
+        bus,
+        objects: PrefixedObjects::new(store, "analytics"),
+        _host: host,
+        _dir: dir,
+    }
 }
 
 fn user(role: Role, id: &str) -> Principal {
@@ -76,7 +82,14 @@ struct Answer {
     text: String,
 }
 
-async fn call(f: &Fixture, who: &Principal, method: &str, uri: &str, body: String, headers: &[(&str, &str)]) -> Answer {
+async fn call(
+    f: &Fixture,
+    who: &Principal,
+    method: &str,
+    uri: &str,
+    body: String,
+    headers: &[(&str, &str)],
+) -> Answer {
     let mut request = Request::builder().method(method).uri(format!("/api/v1/analytics{uri}"));
     for (name, value) in headers {
         request = request.header(*name, *value);
@@ -99,7 +112,8 @@ fn batch(view: &str, events: Value) -> String {
     json!({"view_id": view, "asset_id": "asset1", "player": "hls.js", "events": events}).to_string()
 }
 
-const CHROME: &str = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
+const CHROME: &str =
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36";
 
 async fn landed(f: &Fixture) -> Vec<Value> {
     let mut lines = Vec::new();
@@ -145,7 +159,8 @@ async fn beacons_land_as_ndjson_without_the_address_and_bad_batches_get_sentence
 
     // Do-Not-Track and Global Privacy Control: nothing stored.
     for header in ["dnt", "sec-gpc"] {
-        let answer = call(&f, &Principal::Anonymous, "POST", "/beacons", good.clone(), &[(header, "1")]).await;
+        let answer =
+            call(&f, &Principal::Anonymous, "POST", "/beacons", good.clone(), &[(header, "1")]).await;
         assert_eq!(answer.status, StatusCode::ACCEPTED);
         assert_eq!(answer.body["stored"], 0);
     }
@@ -158,9 +173,21 @@ async fn beacons_land_as_ndjson_without_the_address_and_bad_batches_get_sentence
         (batch("view00000002", json!([{"seq": 0, "type": "seek", "t": t}])), "type must be one of"),
         (batch("view00000002", json!([{"seq": 0, "type": "first_frame", "t": t}])), "ms must be 0 to 600000"),
         (batch("view00000002", json!([{"seq": 0, "type": "error", "t": t}])), "carries the player's code"),
-        (batch("view00000002", json!([{"seq": 0, "type": "watch", "t": 5, "ms": 1}])), "is not a time of the last 7 days"),
-        (batch("view00000002", json!([{"seq": 0, "type": "view_start", "t": t, "ip": "1.2.3.4"}])), "unknown field"),
-        (batch("view00000002", json!((0..201).map(|n| json!({"seq": n, "type": "view_start", "t": t})).collect::<Vec<_>>())), "1 to 200 events"),
+        (
+            batch("view00000002", json!([{"seq": 0, "type": "watch", "t": 5, "ms": 1}])),
+            "is not a time of the last 7 days",
+        ),
+        (
+            batch("view00000002", json!([{"seq": 0, "type": "view_start", "t": t, "ip": "1.2.3.4"}])),
+            "unknown field",
+        ),
+        (
+            batch(
+                "view00000002",
+                json!((0..201).map(|n| json!({"seq": n, "type": "view_start", "t": t})).collect::<Vec<_>>()),
+            ),
+            "1 to 200 events",
+        ),
         (format!("{{\"pad\": \"{}\"}}", "x".repeat(70 * 1024)), "at most 65536 bytes"),
     ];
     for (body, says) in bad {
@@ -199,17 +226,40 @@ async fn host_events_and_beacons_become_the_days_tables_for_admins() {
                 {"seq": 2, "type": "watch", "t": t - 1000, "ms": 4000, "rendition": "720p"}
             ]),
         );
-        assert_eq!(call(&f, &Principal::Anonymous, "POST", "/beacons", body.clone(), &[]).await.status, StatusCode::ACCEPTED);
+        assert_eq!(
+            call(&f, &Principal::Anonymous, "POST", "/beacons", body.clone(), &[]).await.status,
+            StatusCode::ACCEPTED
+        );
         // Sent twice (a retry): counted once.
-        assert_eq!(call(&f, &Principal::Anonymous, "POST", "/beacons", body, &[]).await.status, StatusCode::ACCEPTED);
+        assert_eq!(
+            call(&f, &Principal::Anonymous, "POST", "/beacons", body, &[]).await.status,
+            StatusCode::ACCEPTED
+        );
     }
     let publish = |topic: &str, payload: Value| {
         let (publisher, _) = topic.split_once('.').unwrap();
-        Event { topic: topic.into(), source: if publisher == "booking" { "booking".into() } else { "host".into() }, payload, at_ms: t }
+        Event {
+            topic: topic.into(),
+            source: if publisher == "booking" { "booking".into() } else { "host".into() },
+            payload,
+            at_ms: t,
+        }
     };
-    f.bus.publish(publish("assets.transcode_failed", json!({"asset_id": "a2", "reason": "no video stream", "attempts": 3}))).await.unwrap();
+    f.bus
+        .publish(publish(
+            "assets.transcode_failed",
+            json!({"asset_id": "a2", "reason": "no video stream", "attempts": 3}),
+        ))
+        .await
+        .unwrap();
     f.bus.publish(publish("edge.counts", json!({"hits": 90, "misses": 10, "bytes": 12345}))).await.unwrap();
-    f.bus.publish(publish("booking.order_paid", json!({"order_id": "o1", "showtime_id": "s1", "amount": 1250, "currency": "EUR"}))).await.unwrap();
+    f.bus
+        .publish(publish(
+            "booking.order_paid",
+            json!({"order_id": "o1", "showtime_id": "s1", "amount": 1250, "currency": "EUR"}),
+        ))
+        .await
+        .unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(5);
     while landed(&f).await.len() < 15 {
         assert!(std::time::Instant::now() < deadline, "the host events landed");
@@ -219,19 +269,44 @@ async fn host_events_and_beacons_become_the_days_tables_for_admins() {
     let admin = user(Role::Admin, "admin-1");
     let day = Day::today().to_string();
     let viewer = user(Role::Viewer, "viewer-1");
-    let refused = call(&f, &viewer, "POST", "/runs", json!({"day": day}).to_string(), &[("content-type", "application/json")]).await;
+    let refused = call(
+        &f,
+        &viewer,
+        "POST",
+        "/runs",
+        json!({"day": day}).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    let bad = call(&f, &admin, "POST", "/runs", json!({"day": "yesterday"}).to_string(), &[("content-type", "application/json")]).await;
+    let bad = call(
+        &f,
+        &admin,
+        "POST",
+        "/runs",
+        json!({"day": "yesterday"}).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(bad.body["error"]["message"].as_str().unwrap().contains("2026-12-01"), "{}", bad.text);
-    let run = call(&f, &admin, "POST", "/runs", json!({"day": day}).to_string(), &[("content-type", "application/json")]).await;
+    let run = call(
+        &f,
+        &admin,
+        "POST",
+        "/runs",
+        json!({"day": day}).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
     assert_eq!(run.status, StatusCode::OK, "{}", run.text);
     assert_eq!(run.body["validated"], 9);
     assert_eq!(run.body["duplicates"], 6);
 
     let asset = call(&f, &admin, "GET", "/assets/asset1", String::new(), &[]).await;
     assert_eq!(asset.status, StatusCode::OK, "{}", asset.text);
-    let columns: Vec<&str> = asset.body["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
+    let columns: Vec<&str> =
+        asset.body["columns"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()).collect();
     let row = &asset.body["rows"][0];
     let get = |name: &str| &row[columns.iter().position(|c| *c == name).unwrap()];
     assert_eq!(get("views"), 2);
@@ -253,7 +328,15 @@ async fn host_events_and_beacons_become_the_days_tables_for_admins() {
 
     let sql = |statement: &str| json!({"sql": statement}).to_string();
     let json_header = [("content-type", "application/json")];
-    let answer = call(&f, &admin, "POST", "/sql", sql("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind ORDER BY kind"), &json_header).await;
+    let answer = call(
+        &f,
+        &admin,
+        "POST",
+        "/sql",
+        sql("SELECT kind, COUNT(*) AS n FROM events GROUP BY kind ORDER BY kind"),
+        &json_header,
+    )
+    .await;
     assert_eq!(answer.status, StatusCode::OK, "{}", answer.text);
     assert_eq!(answer.body["rows"][0], json!(["edge", 1]));
     for (statement, says) in [
@@ -264,10 +347,15 @@ async fn host_events_and_beacons_become_the_days_tables_for_admins() {
     ] {
         let answer = call(&f, &admin, "POST", "/sql", sql(statement), &json_header).await;
         assert_eq!(answer.status, StatusCode::BAD_REQUEST, "{statement}: {}", answer.text);
-        assert!(answer.body["error"]["message"].as_str().unwrap().contains(says), "{statement}: {}", answer.text);
+        assert!(
+            answer.body["error"]["message"].as_str().unwrap().contains(says),
+            "{statement}: {}",
+            answer.text
+        );
     }
     let f2 = fixture("sql_max_rows = 3\n").await;
-    let many = call(&f2, &admin, "POST", "/sql", sql("SELECT * FROM generate_series(1, 100)"), &json_header).await;
+    let many =
+        call(&f2, &admin, "POST", "/sql", sql("SELECT * FROM generate_series(1, 100)"), &json_header).await;
     assert_eq!(many.status, StatusCode::OK, "{}", many.text);
     assert_eq!(many.body["rows"].as_array().unwrap().len(), 3);
     assert_eq!(many.body["truncated"], true);

@@ -22,8 +22,10 @@ const DAYS: [&str; 3] = ["2026-11-01", "2026-11-02", "2026-11-03"];
 const RENDITIONS: [&str; 4] = ["240p", "360p", "720p", "1080p"];
 const BROWSERS: [&str; 4] = ["chrome", "firefox", "safari", "edge"];
 const PLAYERS: [&str; 3] = ["hls.js", "dash.js", "native"];
-const CODES: [&str; 4] = ["networkError/fragLoadError", "mediaError/bufferStalledError", "MEDIA_ERR_DECODE", "dash/25"];
-const REASONS: [&str; 4] = ["no video stream", "the source is truncated", "the transcode timed out", "x264enc failed"];
+const CODES: [&str; 4] =
+    ["networkError/fragLoadError", "mediaError/bufferStalledError", "MEDIA_ERR_DECODE", "dash/25"];
+const REASONS: [&str; 4] =
+    ["no video stream", "the source is truncated", "the transcode timed out", "x264enc failed"];
 
 /// A small deterministic generator (SplitMix64).
 struct Rng(u64);
@@ -58,7 +60,7 @@ fn generate() -> Vec<Line> {
     let mut lines: Vec<Line> = Vec::with_capacity(LINES + 1000);
     let mut next_id = 0u64;
     let days: Vec<Day> = DAYS.iter().map(|d| Day::parse(d).unwrap()).collect();
-    let mut push = |rng: &mut Rng, lines: &mut Vec<Line>, mut event: Value| {
+    let push = |rng: &mut Rng, lines: &mut Vec<Line>, mut event: Value| {
         let at = event["at_ms"].as_i64().unwrap();
         // Most land within a minute; 2% a day or three late; 0.1% too late to merge.
         let received = if rng.chance(1) {
@@ -153,19 +155,29 @@ fn generate() -> Vec<Line> {
         };
         emit(&mut rng, &mut lines, "view_start", json!({}), at);
         at += 100 + rng.below(5000) as i64;
-        emit(&mut rng, &mut lines, "first_frame", json!({"rendition": rendition, "value_ms": rng.below(5000)}), at);
+        {
+            let fields = json!({"rendition": rendition, "value_ms": rng.below(5000)});
+            emit(&mut rng, &mut lines, "first_frame", fields, at)
+        };
         for _ in 0..(5 + rng.below(12)) {
             at += 10_000;
             match rng.below(10) {
-                0 => emit(&mut rng, &mut lines, "rebuffer", json!({"rendition": rendition, "value_ms": rng.below(4000)}), at),
+                0 => {
+                    let fields = json!({"rendition": rendition, "value_ms": rng.below(4000)});
+                    emit(&mut rng, &mut lines, "rebuffer", fields, at)
+                }
                 1 => {
                     rendition = rng.pick(&RENDITIONS);
                     emit(&mut rng, &mut lines, "rendition_switch", json!({"rendition": rendition}), at)
                 }
                 2 if rng.chance(200) => {
-                    emit(&mut rng, &mut lines, "error", json!({"rendition": rendition, "error_code": rng.pick(&CODES)}), at)
+                    let fields = json!({"rendition": rendition, "error_code": rng.pick(&CODES)});
+                    emit(&mut rng, &mut lines, "error", fields, at)
                 }
-                _ => emit(&mut rng, &mut lines, "watch", json!({"rendition": rendition, "value_ms": 9000 + rng.below(2000)}), at),
+                _ => {
+                    let fields = json!({"rendition": rendition, "value_ms": 9000 + rng.below(2000)});
+                    emit(&mut rng, &mut lines, "watch", fields, at)
+                }
             }
         }
         if rng.chance(400) {
@@ -208,8 +220,21 @@ struct Ev {
     num: HashMap<&'static str, i64>,
 }
 
-const TEXT: [&str; 13] = ["source", "view_id", "user_id", "client", "asset_id", "title_id", "player", "browser",
-    "rendition", "error_code", "reason", "showtime_id", "currency"];
+const TEXT: [&str; 13] = [
+    "source",
+    "view_id",
+    "user_id",
+    "client",
+    "asset_id",
+    "title_id",
+    "player",
+    "browser",
+    "rendition",
+    "error_code",
+    "reason",
+    "showtime_id",
+    "currency",
+];
 const NUM: [&str; 7] = ["value_ms", "media_ms", "attempts", "bytes", "hits", "misses", "amount"];
 
 fn parse(line: &str) -> Option<Ev> {
@@ -244,7 +269,8 @@ fn parse(line: &str) -> Option<Ev> {
 
 fn passes(ev: &Ev) -> bool {
     let player = ["view_start", "first_frame", "rebuffer", "rendition_switch", "error", "watch", "complete"];
-    let server = ["upload_done", "transcode_finished", "transcode_failed", "edge", "order_paid", "rating", "review"];
+    let server =
+        ["upload_done", "transcode_finished", "transcode_failed", "edge", "order_paid", "rating", "review"];
     let k = ev.kind.as_str();
     let t = |n: &str| ev.text.contains_key(n);
     let v = |n: &str| ev.num.get(n).copied();
@@ -360,27 +386,57 @@ fn expected(table: &str, day: Day, events: &[Ev]) -> Vec<Vec<Value>> {
             .into_iter()
             .map(|(asset, mut g)| {
                 let n = g.startups.len() as i64;
-                vec![d.clone(), json!(asset), json!(g.title), json!(g.views.len()), json!(g.users.len()),
-                    json!(g.watch), json!(g.completions), json!(n), nearest_rank(&mut g.startups, 50),
-                    nearest_rank(&mut g.startups, 95), json!(g.rebuffers), json!(g.rebuffer_ms), json!(g.errors)]
+                vec![
+                    d.clone(),
+                    json!(asset),
+                    json!(g.title),
+                    json!(g.views.len()),
+                    json!(g.users.len()),
+                    json!(g.watch),
+                    json!(g.completions),
+                    json!(n),
+                    nearest_rank(&mut g.startups, 50),
+                    nearest_rank(&mut g.startups, 95),
+                    json!(g.rebuffers),
+                    json!(g.rebuffer_ms),
+                    json!(g.errors),
+                ]
             })
             .collect(),
         "qoe_by_rendition" => group_by(events, "rendition")
             .into_iter()
             .map(|(rendition, mut g)| {
                 let n = g.startups.len() as i64;
-                vec![d.clone(), json!(rendition), json!(n), nearest_rank(&mut g.startups, 50),
-                    nearest_rank(&mut g.startups, 95), json!(g.rebuffers), json!(g.rebuffer_ms), json!(g.watch),
-                    json!(g.errors), json!(g.switches)]
+                vec![
+                    d.clone(),
+                    json!(rendition),
+                    json!(n),
+                    nearest_rank(&mut g.startups, 50),
+                    nearest_rank(&mut g.startups, 95),
+                    json!(g.rebuffers),
+                    json!(g.rebuffer_ms),
+                    json!(g.watch),
+                    json!(g.errors),
+                    json!(g.switches),
+                ]
             })
             .collect(),
         "qoe_by_browser" => group_by(events, "browser")
             .into_iter()
             .map(|(browser, mut g)| {
                 let n = g.startups.len() as i64;
-                vec![d.clone(), json!(browser), json!(g.views.len()), json!(g.watch), json!(n),
-                    nearest_rank(&mut g.startups, 50), nearest_rank(&mut g.startups, 95), json!(g.rebuffers),
-                    json!(g.rebuffer_ms), json!(g.errors)]
+                vec![
+                    d.clone(),
+                    json!(browser),
+                    json!(g.views.len()),
+                    json!(g.watch),
+                    json!(n),
+                    nearest_rank(&mut g.startups, 50),
+                    nearest_rank(&mut g.startups, 95),
+                    json!(g.rebuffers),
+                    json!(g.rebuffer_ms),
+                    json!(g.errors),
+                ]
             })
             .collect(),
         "errors_by_code" => {
@@ -400,22 +456,32 @@ fn expected(table: &str, day: Day, events: &[Ev]) -> Vec<Vec<Value>> {
             }
             counts.into_iter().map(|(r, (n, a))| vec![d.clone(), json!(r), json!(n), json!(a)]).collect()
         }
-        "transcodes" => vec![vec![d.clone(), json!(count("upload_done")), json!(sum("upload_done", "bytes")),
-            json!(count("transcode_finished")), json!(count("transcode_failed")),
-            json!(sum("transcode_finished", "value_ms")), json!(sum("transcode_finished", "media_ms"))]],
+        "transcodes" => vec![vec![
+            d.clone(),
+            json!(count("upload_done")),
+            json!(sum("upload_done", "bytes")),
+            json!(count("transcode_finished")),
+            json!(count("transcode_failed")),
+            json!(sum("transcode_finished", "value_ms")),
+            json!(sum("transcode_finished", "media_ms")),
+        ]],
         "edge" => {
             let (hits, misses) = (sum("edge", "hits"), sum("edge", "misses"));
-            let ratio = if hits + misses == 0 { Value::Null } else { json!(hits as f64 / (hits + misses) as f64) };
+            let ratio =
+                if hits + misses == 0 { Value::Null } else { json!(hits as f64 / (hits + misses) as f64) };
             vec![vec![d.clone(), json!(hits), json!(misses), json!(sum("edge", "bytes")), ratio]]
         }
         "revenue_by_showtime" => {
             let mut sums: BTreeMap<(String, String), (i64, i64)> = BTreeMap::new();
             for e in events.iter().filter(|e| e.kind == "order_paid") {
-                let entry = sums.entry((e.text["showtime_id"].clone(), e.text["currency"].clone())).or_default();
+                let entry =
+                    sums.entry((e.text["showtime_id"].clone(), e.text["currency"].clone())).or_default();
                 entry.0 += 1;
                 entry.1 += e.num["amount"];
             }
-            sums.into_iter().map(|((s, c), (n, a))| vec![d.clone(), json!(s), json!(c), json!(n), json!(a)]).collect()
+            sums.into_iter()
+                .map(|((s, c), (n, a))| vec![d.clone(), json!(s), json!(c), json!(n), json!(a)])
+                .collect()
         }
         other => panic!("no expected rows for {other}"),
     }
@@ -504,7 +570,10 @@ async fn a_million_landed_lines_become_the_same_aggregates_as_a_plain_fold() {
     }
     eprintln!("replay of {} days in {:.1?}", days.len(), step.elapsed());
     let production = |s: &BTreeMap<String, (Bytes, i64)>| -> BTreeMap<String, Bytes> {
-        s.iter().filter(|(k, _)| k.starts_with("lake/production/")).map(|(k, (b, _))| (k.clone(), b.clone())).collect()
+        s.iter()
+            .filter(|(k, _)| k.starts_with("lake/production/"))
+            .map(|(k, (b, _))| (k.clone(), b.clone()))
+            .collect()
     };
     let after = snapshot(&objects, "lake/").await;
     assert_eq!(production(&after), production(&before), "replayed production files differ");
