@@ -107,7 +107,7 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
 
       await page.setViewportSize({ width: 390, height: 844 });
       try {
-        for (const url of [`/titles/${title.id}`, `/people/${director.id}`, '/titles']) {
+        for (const url of [`/titles/${title.id}`, `/people/${director.id}`, '/titles', '/']) {
           await page.goto(`${server.url}${url}`);
           await page.waitForSelector('main#app > *:not(:empty)');
           await page.waitForTimeout(300);
@@ -170,6 +170,8 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       await page.waitForSelector('#home-feed .feed-item[data-verb="reviewed"]');
       assert.match(await page.textContent('#home-feed'), /ottoline reviewed Quixotic Test Pattern/);
       assert.ok(await page.isVisible(`#row-popular a[data-title-id="${ids.title}"]`), 'the home page shows the catalog\'s popular row');
+      // Recommendations: a new member gets the titles others engaged with (ottoline logged it).
+      await page.waitForSelector(`#row-popular-social a[data-title-id="${ids.title}"]`);
     }],
 
     ['resume: the player reports the position; after a stop at 0:30 and a reload the page offers "Resume at 0:30" and lands there', async () => {

@@ -134,13 +134,24 @@ export function mountHomeRows(holder) {
         h('span.muted.title-card-meta', {}, `${percent}% watched`));
     }));
     const recTitles = (list) => (list ?? []).map((r) => r.title).filter(Boolean);
-    const because = recs?.because_you_watched ?? [];
+    // "Because you watched X": one row per seed title, named with one catalog read.
+    const bySeed = new Map();
+    for (const r of recs?.because_you_watched ?? []) {
+      const seed = r.because_title_id ?? '';
+      if (!bySeed.has(seed)) bySeed.set(seed, []);
+      bySeed.get(seed).push(r);
+    }
+    const seedIds = [...bySeed.keys()].filter(Boolean).slice(0, 3);
+    const seeds = seedIds.length ? await catalog.browse({ ids: seedIds.join(','), limit: 100 }).catch(() => ({ items: [] })) : { items: [] };
+    const seedName = (seed) => seeds.items.find((t) => t.id === seed)?.primary_title;
+    if (stopped || !session.user()) return;
     clear(mine,
       titleRow('Continue watching', resume.filter(Boolean), { id: 'row-continue' }),
       feed?.items.length
         ? h('section.title-row', { id: 'home-feed' }, h('h2', {}, 'From people you follow'), h('ul.feed', {}, feed.items.slice(0, 8).map(feedLine)))
         : null,
-      titleRow('Recommended for you', recTitles(because), { id: 'row-because' }),
+      [...bySeed].slice(0, 3).map(([seed, list]) =>
+        titleRow(seedName(seed) ? `Because you watched ${seedName(seed)}` : 'Recommended for you', recTitles(list), { id: `row-because-${seed}` })),
       titleRow('Popular with people you follow', recTitles(recs?.popular_with_following), { id: 'row-following' }),
       titleRow('Popular here', recTitles(recs?.popular), { id: 'row-popular-social' }));
   }

@@ -5,6 +5,8 @@
 // start. The server keeps one beacon per `beacon_interval_ms` and answers the
 // others `stored: false`: one dropped on a pause is sent again once the
 // interval has passed, so the place a viewer stopped at is the one kept.
+// Only for an account: the root token is the operator's credential, not a
+// viewer with a place in a film.
 import { request, session } from './api.js';
 import { h, formatDuration } from './util.js';
 
@@ -36,7 +38,7 @@ export function trackProgress(view, assetId, sourceSeconds) {
   }
 
   async function report({ keepalive = false } = {}) {
-    if (!started || !session.signedIn()) return;
+    if (!started || !session.user()) return;
     const seconds = duration();
     if (!(seconds > 0)) return;
     const position = Math.round(Math.min(video.currentTime, seconds) * 1000);
@@ -63,7 +65,7 @@ export function trackProgress(view, assetId, sourceSeconds) {
   }
 
   const offered = session.whenKnown().then(async () => {
-    if (!session.signedIn() || stopped) return false;
+    if (!session.user() || stopped) return false;
     const point = await request(url).catch(() => null);
     const at = point ? point.position_ms / 1000 : 0;
     if (!point || point.watched || at < MIN_RESUME_S) return false;
