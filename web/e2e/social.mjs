@@ -3,9 +3,10 @@
 // shows the credits (linking to the people) and plays the feature; the
 // header's search finds it by keyboard. A viewer adds it to the watchlist,
 // logs, rates and reviews it and finds all of it on their profile; a
-// follower sees it in the home feed. The player reports the position to
-// social's continue watching: after a stop at 0:30 and a reload the page
-// offers "Resume at 0:30", and taking it lands there.
+// follower sees it in the home feed; the title links to its showtimes. The
+// player reports the position to social's continue watching: after a stop
+// at 0:30 and a reload the page offers "Resume at 0:30", and taking it lands
+// there.
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { api, makeClip } from './support.mjs';
@@ -74,6 +75,16 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       await waitReady(server, token, ids.asset);
       await api(server, token, 'POST', `/api/v1/catalog/titles/${title.id}/links`, { asset_id: ids.asset, role: 'feature' });
 
+      // A showtime of it: the title page links to its showtimes.
+      const venue = await api(server, token, 'POST', '/api/v1/booking/venues', { name: 'Kino Quixote' });
+      const seats = [{ label: '1', category: 'standard' }, { label: '2', category: 'standard' }];
+      const screen = await api(server, token, 'POST', `/api/v1/booking/venues/${venue.id}/screens`,
+        { name: 'Q', seat_map: { categories: [{ id: 'standard', name: 'Standard' }], rows: [{ label: 'A', seats }] } });
+      const show = await api(server, token, 'POST', '/api/v1/booking/showtimes', {
+        title_id: title.id, screen_id: screen.id, currency: 'EUR', prices: { standard: 900 },
+        starts_at: new Date(Date.now() + 2 * 86_400_000).toISOString().replace(/\.\d+Z$/, 'Z'),
+      });
+
       await page.goto(`${server.url}/titles/${title.id}`);
       await page.waitForSelector('#title-name:has-text("Quixotic Test Pattern")');
       assert.match(await page.textContent('#title-facts'), /2025 · 1 h 41 min/);
@@ -87,6 +98,11 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       assert.equal(await page.evaluate(() => document.querySelector('#title-player video') === document.querySelector('#player-video')), true,
         'the feature plays in the title page\'s player');
 
+      await page.click('#title-showtimes-link');
+      await page.waitForSelector(`a[data-showtime="${show.id}"]`);
+      assert.equal(await page.locator('a[data-showtime]').count(), 1, 'only this title\'s showtimes');
+      await page.goBack();
+      await page.waitForSelector(`#crew a[data-person-id="${director.id}"]`);
       await page.click(`#crew a[data-person-id="${director.id}"]`);
       await page.waitForSelector('#person-name:has-text("Imogen Lumière")');
       assert.match(await page.textContent('#person-bio'), /films of test cards/);
@@ -174,29 +190,37 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       await page.waitForSelector(`#row-popular-social a[data-title-id="${ids.title}"]`);
     }],
 
-    ['resume: the player reports the position; after a stop at 0:30 and a reload the page offers "Resume at 0:30" and lands there', async () => {
+    ['resume: the player reports the position (a stop right after a stored beacon is sent again); after a stop at 0:30 and a reload the page offers "Resume at 0:30" and lands there', async () => {
       assert.ok(ids.asset, 'the catalog test uploaded the clip');
       await signUp('lumi');
       await page.goto(`${server.url}/titles/${ids.title}`);
       await waitForPlayback(0.5);
-      await page.evaluate(() => new Promise((resolve) => {
+      const stopAt = (seconds) => page.evaluate((at) => new Promise((resolve) => {
         const video = document.querySelector('#player-video');
         video.addEventListener('seeked', () => {
           video.pause();
           resolve();
         }, { once: true });
-        video.currentTime = 30;
-      }));
-      // The pause's beacon is stored (or sent again once the server's interval has passed).
-      let progress = null;
-      for (const deadline = Date.now() + 20_000; Date.now() < deadline; await page.waitForTimeout(500)) {
-        progress = await page.evaluate(async (asset) => {
-          const response = await fetch(`/api/v1/social/progress/${asset}`);
-          return response.ok ? response.json() : null;
-        }, ids.asset);
-        if (progress && Math.abs(progress.position_ms - 30_000) < 1500) break;
-      }
-      assert.ok(progress && Math.abs(progress.position_ms - 30_000) < 1500, `the stored position: ${JSON.stringify(progress)}`);
+        video.currentTime = at;
+        video.play().catch(() => {});
+      }), seconds);
+      const storedAt = async (ms, timeout) => {
+        let progress = null;
+        for (const deadline = Date.now() + timeout; Date.now() < deadline; await page.waitForTimeout(250)) {
+          progress = await page.evaluate(async (asset) => {
+            const response = await fetch(`/api/v1/social/progress/${asset}`);
+            return response.ok ? response.json() : null;
+          }, ids.asset);
+          if (progress && Math.abs(progress.position_ms - ms) < 1500) return progress;
+        }
+        assert.fail(`the stored position is not ${ms} ms after ${timeout} ms: ${JSON.stringify(progress)}`);
+      };
+      // A stop at 0:10 is stored; a stop at 0:30 right after comes sooner
+      // than the server takes another beacon: the page sends it again later.
+      await stopAt(10);
+      await storedAt(10_000, 5000);
+      await stopAt(30);
+      const progress = await storedAt(30_000, 20_000);
       assert.equal(progress.duration_ms > 34_000 && progress.duration_ms < 36_000, true, `duration ${progress.duration_ms}`);
       assert.equal(progress.watched, false);
 
