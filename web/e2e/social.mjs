@@ -11,6 +11,10 @@ import assert from 'node:assert/strict';
 import path from 'node:path';
 import { api, makeClip } from './support.mjs';
 
+// CDLC_E2E_SHOTS=DIR saves screenshots of the pages as the tests pass (as run.mjs does).
+const shots = process.env.CDLC_E2E_SHOTS;
+const shoot = (page, name) => shots && page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
+
 async function waitReady(server, token, assetId) {
   const deadline = Date.now() + 240_000;
   for (;;) {
@@ -47,6 +51,7 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
     await page.click('#log-button');
     await page.waitForSelector('#log-dialog[open]');
     await page.click(`#log-rating label[data-rating="${rating}"]`);
+    await shoot(page, 'log-dialog');
     if (liked) await page.check('#log-liked');
     if (review) await page.fill('#log-review', review);
     if (spoiler) await page.check('#log-spoiler');
@@ -95,6 +100,7 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       assert.match(await page.textContent('#crew'), /Director\s*Imogen Lumière/);
       assert.equal(await page.getAttribute('#title-player', 'data-role'), 'feature');
       await waitForPlayback(1);
+      await shoot(page, 'title');
       assert.equal(await page.evaluate(() => document.querySelector('#title-player video') === document.querySelector('#player-video')), true,
         'the feature plays in the title page\'s player');
 
@@ -108,10 +114,12 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       assert.match(await page.textContent('#person-bio'), /films of test cards/);
       await page.waitForSelector(`#filmography a[data-title-id="${title.id}"]`);
       assert.match(await page.textContent(`#filmography a[data-title-id="${title.id}"]`), /Quixotic Test Pattern.*2025/);
+      await shoot(page, 'person');
 
       // The search box: type, wait for the hits, pick one with the keyboard.
       await page.fill('#search-input', 'quixot');
       await page.waitForSelector(`#search-results .search-hit[data-id="${title.id}"]`);
+      await shoot(page, 'search');
       const hits = await page.$$eval('#search-results .search-hit', (list) => list.map((li) => li.dataset.id));
       await page.keyboard.press('ArrowDown');
       for (let i = 0; i < hits.indexOf(title.id); i += 1) await page.keyboard.press('ArrowDown');
@@ -172,6 +180,7 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       assert.match(await page.textContent('#profile-reviews .review-text'), /in the title all along/);
       await page.click('#profile-tabs [data-tab="watchlist"]');
       await page.waitForSelector(`#profile-watchlist a[data-title-id="${ids.title}"]`);
+      await shoot(page, 'profile-watchlist');
 
       // Another member follows ottoline: her review is in their home feed.
       await signUp('hedy');
@@ -188,6 +197,7 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       assert.ok(await page.isVisible(`#row-popular a[data-title-id="${ids.title}"]`), 'the home page shows the catalog\'s popular row');
       // Recommendations: a new member gets the titles others engaged with (ottoline logged it).
       await page.waitForSelector(`#row-popular-social a[data-title-id="${ids.title}"]`);
+      await shoot(page, 'home-signed-in');
     }],
 
     ['resume: the player reports the position (a stop right after a stored beacon is sent again); after a stop at 0:30 and a reload the page offers "Resume at 0:30" and lands there', async () => {
@@ -226,6 +236,7 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
 
       await page.reload();
       await page.waitForSelector('#resume-button');
+      await shoot(page, 'resume-offer');
       assert.equal(await page.textContent('#resume-button'), 'Resume at 0:30');
       assert.equal(await page.evaluate(() => document.querySelector('#player-video').paused), true, 'no autoplay while the offer waits');
       await page.click('#resume-button');

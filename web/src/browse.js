@@ -1,6 +1,7 @@
 // Browsing the catalog: /titles (a genre, a sort, or the words of a search,
 // a page at a time) and the rows the home page shows when the catalog has
-// titles (popular, top rated, the commonest genres; for a signed-in viewer
+// titles (popular; with more than a row of titles also top rated and the
+// commonest genres; for a signed-in viewer
 // the feed, continue watching and recommendations).
 import { session, getAsset, ApiError } from './api.js';
 import { catalog, titleCard, titleRow } from './catalog.js';
@@ -100,6 +101,11 @@ export function mountHomeRows(holder) {
     try {
       const popular = await catalog.browse({ sort: 'popularity', limit: 20 }, { signal: abort.signal });
       if (stopped || !popular.items.length) return;
+      // A catalog of one row's titles gets that row alone: the others would repeat it.
+      if (!popular.next_cursor) {
+        clear(catalogRows, titleRow('Popular', popular.items, { id: 'row-popular', more: '/titles' }));
+        return;
+      }
       const top = await catalog.browse({ sort: 'rating', limit: 20 }, { signal: abort.signal });
       const counts = new Map();
       for (const t of popular.items) for (const g of t.genres) counts.set(g, (counts.get(g) ?? 0) + 1);

@@ -62,7 +62,7 @@ export function mountSearch(holder, navigate) {
           onclick: () => open(hit),
           onmousemove: () => active !== i && highlight(i),
         },
-        image ? h('img', { src: image, alt: '' }) : h('span.search-thumb', { 'aria-hidden': 'true' }, hit.target === 'people' ? '👤' : '🎬'),
+        image ? h('img', { src: image, alt: '' }) : h('span.search-thumb', { 'aria-hidden': 'true' }, (title?.primary_title ?? person?.name ?? hit.name).slice(0, 1)),
         h('span.stack.tight', {}, h('strong', {}, title?.primary_title ?? person?.name ?? hit.name),
           h('span.muted', {}, hit.name !== (title?.primary_title ?? person?.name) ? `${meta} · “${hit.name}”` : meta)));
       }));

@@ -157,7 +157,7 @@ export function mountTitle(root, id) {
       const page = await request(`/api/v1/booking/showtimes?title_id=${encodeURIComponent(titleId)}&limit=1`, { signal: abort.signal });
       if (stopped || !page.items.length) return;
       clear(showtimes, h('a.button', { href: `/showtimes?title_id=${encodeURIComponent(titleId)}`, dataset: { link: '' }, id: 'title-showtimes-link' },
-        '🎟 Showtimes and tickets'));
+        'Showtimes and tickets'));
     } catch {
       /* booking is not running, or has nothing for this title */
     }
