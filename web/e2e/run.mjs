@@ -11,6 +11,7 @@ import {
 } from './support.mjs';
 import { bookingTests } from './booking.mjs';
 import { streamingTests } from './streaming.mjs';
+import { socialTests } from './social.mjs';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const READY_TIMEOUT = 240_000;
@@ -524,6 +525,7 @@ const tests = [
   }],
 
   ...streamingTests({ server, page, token: TOKEN, work, requests, waitForPlayback }),
+  ...socialTests({ page, server, token: TOKEN, work, uploadThroughPage, waitForPlayback }),
 
   ['no script error and nothing blocked by the Content-Security-Policy', async () => {
     const problems = consoleErrors.filter((text) => /page error|Content Security Policy|Refused to/i.test(text));

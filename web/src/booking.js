@@ -67,10 +67,14 @@ function ticketList(order) {
 
 export function mountShowtimes(root) {
   document.title = 'Showtimes · cdlc';
+  // ?title_id=… (a title page's link): that title's showtimes only.
+  const titleId = new URLSearchParams(location.search).get('title_id');
   const list = h('div.showtime-list', {}, h('p.muted', {}, 'Loading…'));
-  clear(root, h('section.stack', {}, h('h1', {}, 'Showtimes'), list));
+  clear(root, h('section.stack', {}, h('h1', {}, 'Showtimes'),
+    titleId ? h('a.back', { href: '/showtimes', dataset: { link: '' } }, 'Every title’s showtimes') : null, list));
   const abort = new AbortController();
-  request(`${API}/showtimes?limit=100`, { signal: abort.signal })
+  const filter = titleId ? `&title_id=${encodeURIComponent(titleId)}` : '';
+  request(`${API}/showtimes?limit=100${filter}`, { signal: abort.signal })
     .then((page) => {
       if (!page.items.length) {
         clear(list, h('p.muted', {}, 'No showtimes are scheduled.'));
