@@ -10,6 +10,7 @@ import {
   repoRoot, tempDir, makeClip, startServer, startPayments, freePort, launchBrowser, runTests, removeDir,
 } from './support.mjs';
 import { bookingTests } from './booking.mjs';
+import { cryptoTests } from './crypto.mjs';
 import { streamingTests } from './streaming.mjs';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
@@ -524,6 +525,7 @@ const tests = [
   }],
 
   ...streamingTests({ server, page, token: TOKEN, work, requests, waitForPlayback }),
+  ...cryptoTests({ server, page, work, requests, signIn, waitForPlayback }),
 
   ['no script error and nothing blocked by the Content-Security-Policy', async () => {
     const problems = consoleErrors.filter((text) => /page error|Content Security Policy|Refused to/i.test(text));
