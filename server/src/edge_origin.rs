@@ -79,7 +79,11 @@ impl Origin for ServerOrigin {
         let (mut body, last_modified) =
             read_object(&*self.objects, &key, asset_id, path, self.max_object_bytes).await?;
         if let Some(content_key) = content_key {
-            body = encrypted(&content_key, path, body);
+            // A segment is megabytes of AES: off the runtime's threads.
+            let path = path.to_owned();
+            body = tokio::task::spawn_blocking(move || encrypted(&content_key, &path, body))
+                .await
+                .map_err(|e| unavailable(&e))?;
         }
         let final_object = !is_manifest(path) || asset.status == AssetStatus::Ready;
         Ok(OriginResponse::Fetched(OriginObject {
