@@ -54,8 +54,13 @@ struct Playback {
 pub(super) async fn view(state: &SharedState, asset: Asset, sign: bool) -> Result<AssetView, ApiError> {
     use cdlc_transcoder::layout::{DASH_MANIFEST, HLS_MASTER, POSTER, STORYBOARD_INDEX};
     let renditions = state.metadata.renditions(&asset.id).await?;
-    let encrypted = state.content_keys.of(&asset).await.map_err(|e| ApiError::Internal(e.into()))?.is_some();
-    let found = published_objects(&state.published, state.objects.as_ref(), &asset.id).await?;
+    // Both are remembered after the first view; the first asks the store for both at once.
+    let (key, found) = futures_util::future::try_join(
+        async { state.content_keys.of(&asset).await.map_err(|e| ApiError::Internal(e.into())) },
+        published_objects(&state.published, state.objects.as_ref(), &asset.id),
+    )
+    .await?;
+    let encrypted = key.is_some();
     let [master, poster, storyboard] = crate::published::OBJECTS.map(|(bit, _)| found & bit != 0);
     // A private asset's URLs are signed for its uploader and the admins
     // (and useless to others).

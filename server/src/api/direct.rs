@@ -201,7 +201,7 @@ pub async fn create(
                 let _ = store.abort_multipart(&key, &record.upload_id).await;
             }
             let _ = tokio::fs::remove_file(record_path(&state, &asset.id)).await;
-            let _ = state.metadata.delete_asset(&asset.id).await;
+            let _ = super::upload::discard_upload(&state, &asset.id).await;
             Err(error)
         }
     }
@@ -314,7 +314,7 @@ pub async fn abort(
         Err(other) => return Err(other.into()),
     }
     let _ = tokio::fs::remove_file(record_path(&state, &id)).await;
-    state.metadata.delete_asset(&id).await?;
+    super::upload::discard_upload(&state, &id).await?;
     state.announce_asset("deleted", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

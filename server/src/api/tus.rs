@@ -329,8 +329,7 @@ pub async fn terminate(
     authz::may_change(&state, &principal, &id).await?;
     let _ = tokio::fs::remove_file(part_path(&state, &id)).await;
     let _ = tokio::fs::remove_file(info_path(&state, &id)).await;
-    state.metadata.delete_asset(&id).await?;
-    state.owners.forget_asset(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
+    super::upload::discard_upload(&state, &id).await?;
     state.announce_asset("deleted", &id).await;
     Ok(tus_headers(StatusCode::NO_CONTENT.into_response()))
 }

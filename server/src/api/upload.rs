@@ -32,11 +32,20 @@ pub async fn create_asset(
     .await;
     if let Err(error) = prepared {
         tracing::warn!(asset_id = %asset.id, "the new asset could not be prepared; it is removed");
-        let _ = state.metadata.delete_asset(&asset.id).await;
-        let _ = state.owners.forget_asset(&asset.id).await;
+        let _ = discard_upload(state, &asset.id).await;
         return Err(error);
     }
     Ok(asset)
+}
+
+/// Removes the asset of an upload that did not complete (abandoned, or a
+/// step failed): its record, what is under `sources/{id}/` (the source or
+/// its parts, the content key) and its uploader.
+pub async fn discard_upload(state: &SharedState, asset_id: &str) -> Result<(), ApiError> {
+    state.metadata.delete_asset(asset_id).await?;
+    state.objects.delete_prefix(&format!("sources/{asset_id}/")).await?;
+    state.content_keys.forget(asset_id);
+    state.owners.forget_asset(asset_id).await.map_err(|e| ApiError::Internal(e.into()))
 }
 
 /// Where an upload's bytes are when it completes.
@@ -75,8 +84,7 @@ pub async fn complete_upload(
     .await;
     if result.is_err() {
         tracing::warn!(asset_id, via, "the upload could not be completed; its asset is removed");
-        let _ = state.metadata.delete_asset(asset_id).await;
-        let _ = state.objects.delete(&keys::source(asset_id)).await;
+        let _ = discard_upload(state, asset_id).await;
     }
     result
 }
