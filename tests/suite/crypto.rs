@@ -88,9 +88,37 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
         .unwrap_or_default()
         .contains("encrypted must be true or false"));
 
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    // By tus: `encrypted` in Upload-Metadata; a terminated upload takes its key with it.
+    let tus = |metadata: &str| {
+        let metadata = format!("Upload-Metadata: {metadata}");
+        let args = ["-X", "POST", "-H", &auth, "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Length: 10", "-H"];
+        fetch(&server.url("/api/v1/uploads"), &[&args[..], &[metadata.as_str()]].concat())
+    };
+    let refused = tus("encrypted eWVz");
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("encrypted must be base64"));
+    let created = tus("filename eC5tcDQ=,encrypted dHJ1ZQ==");
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    let tus_id = created.header("cdlc-asset-id").expect("asset id").to_owned();
+    let tus_view = server.json(&format!("/api/v1/assets/{tus_id}"));
+    assert_eq!((tus_view["encrypted"].as_bool(), tus_view["private"].as_bool()), (Some(true), Some(true)));
+    let record = server.data.join(format!("objects/sources/{tus_id}/content-key.json"));
+    let wrapped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).expect("the key record")).expect("JSON");
+    assert_eq!(wrapped["master_key"].as_str().map(str::len), Some(8), "names its master key: {wrapped}");
+    let terminated = fetch(
+        &server.url(&format!("/api/v1/uploads/{tus_id}")),
+        &["-X", "DELETE", "-H", &auth, "-H", "Tus-Resumable: 1.0.0"],
+    );
+    assert_eq!(terminated.status, 204);
+    assert!(!record.exists(), "the content key went with the upload");
+
     server.wait_for(&id, &["ready"], Duration::from_secs(120));
     server.wait_for(&plain_id, &["ready"], Duration::from_secs(120));
-    let auth = format!("Authorization: Bearer {TOKEN}");
     let (_, view) = server.curl(&["-H", &auth], &format!("/api/v1/assets/{id}"));
     let view: serde_json::Value = serde_json::from_str(&view).expect("JSON");
     assert_eq!(view["encrypted"], true, "{view}");
@@ -122,6 +150,9 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     assert_eq!((key.status, key.body.len()), (200, 16));
     assert_eq!(key.header("cache-control"), Some("private, no-store"));
     assert_eq!(fetch(&key_url, &[]).header("cdlc-cache"), Some("miss"), "the edge never keeps the key");
+    let at_rest = std::fs::read_to_string(server.data.join(format!("objects/sources/{id}/content-key.json")))
+        .expect("the key record");
+    assert!(!at_rest.contains(&hex::encode(&key.body)), "stored wrapped, never in the clear: {at_rest}");
 
     // A segment leaves encrypted and decrypts with the key and its IV to the stored one.
     let raw = fetch(&server.url(&format!("{prefix}/360p/00001.m4s")), &[]);
