@@ -133,7 +133,7 @@ impl AppState {
             None => {
                 let path = data.join("encryption-master-key");
                 let new_key = || crate::key_wrap::MasterKey::generate_hex().unwrap_or_default();
-                stored_or_new_secret(&path, "", "encryption master key", new_key, false)?
+                stored_or_new_secret(&path, "", "new encryption master key", new_key, false)?
             }
         };
         let masters =
