@@ -10,6 +10,7 @@ import {
   repoRoot, tempDir, makeClip, startServer, startPayments, freePort, launchBrowser, runTests, removeDir,
 } from './support.mjs';
 import { bookingTests } from './booking.mjs';
+import { cryptoTests } from './crypto.mjs';
 import { streamingTests } from './streaming.mjs';
 import { socialTests } from './social.mjs';
 
@@ -526,6 +527,7 @@ const tests = [
 
   ...streamingTests({ server, page, token: TOKEN, work, requests, waitForPlayback }),
   ...socialTests({ page, server, token: TOKEN, work, uploadThroughPage, waitForPlayback }),
+  ...cryptoTests({ server, page, work, requests, signIn, waitForPlayback }),
 
   ['no script error and nothing blocked by the Content-Security-Policy', async () => {
     const problems = consoleErrors.filter((text) => /page error|Content Security Policy|Refused to/i.test(text));

@@ -84,7 +84,8 @@ export function mountAsset(root, id) {
     document.title = `${assetTitle(asset)} · cdlc`;
     title.textContent = assetTitle(asset);
     root.dataset.status = asset.status;
-    clear(badges, statusBadge(asset), asset.private ? h('span.badge.private', {}, 'Private') : null);
+    clear(badges, statusBadge(asset), asset.private ? h('span.badge.private', {}, 'Private') : null,
+      asset.encrypted ? h('span.badge.encrypted', { title: 'HLS AES-128: the key is served on signed URLs only' }, 'Encrypted') : null);
     const details = [`Uploaded ${formatWhen(asset.created_at)}`];
     const seconds = sourceSeconds(asset);
     if (Number.isFinite(seconds)) details.push(formatDuration(seconds));
@@ -116,7 +117,7 @@ export function mountAsset(root, id) {
     };
     clear(urls, h('h2', {}, 'Playback URLs'),
       asset.playback
-        ? [row('HLS', asset.playback.hls, 'hls'), row('DASH', asset.playback.dash, 'dash'),
+        ? [row('HLS', asset.playback.hls, 'hls'), asset.playback.dash ? row('DASH', asset.playback.dash, 'dash') : null,
           privacyNote()]
         : h('p.muted', {}, 'They appear once the first segments are published.'));
   }

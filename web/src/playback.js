@@ -91,6 +91,9 @@ export function createPlayback(root) {
       return;
     }
     toolbar.hidden = false;
+    // An encrypted asset (HLS AES-128) has no DASH manifest.
+    engineTabs.querySelector('[data-engine="dash"]')?.toggleAttribute('hidden', !asset.playback.dash);
+    if (engine === 'dash' && !asset.playback.dash) engine = engines.find((name) => name !== 'dash') ?? engine;
     if (view.element.parentNode !== stage) {
       stage.replaceChildren(view.element);
       if (poster) video.poster = poster;
