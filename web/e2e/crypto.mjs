@@ -10,7 +10,7 @@ const READY_TIMEOUT = 240_000;
 
 /**
  * The tests of this module, as `[name, async fn]` entries for run.mjs.
- * `ctx` gives {server, page, work, requests, signIn, waitForPlayback}.
+ * `ctx` gives {server, page, work, requests, uploadThroughPage, waitForPlayback}.
  */
 export function cryptoTests(ctx) {
   const { page, requests } = ctx;
@@ -18,16 +18,11 @@ export function cryptoTests(ctx) {
   async function uploadEncrypted() {
     const file = path.join(ctx.work, 'encrypted-clip.mp4');
     makeClip(file, { seconds: 4, width: 320, height: 240 });
-    await page.goto(`${ctx.server.url}/upload`);
-    await page.waitForLoadState('networkidle');
-    if (await page.isVisible('#sign-in-button')) await ctx.signIn();
-    await page.check('#upload-encrypted');
-    await page.setInputFiles('#file-input', [file]);
+    const [id] = await ctx.uploadThroughPage([file], { encrypted: true });
     const row = page.locator('li.upload[data-file="encrypted-clip.mp4"]');
-    await page.locator('li.upload[data-file="encrypted-clip.mp4"][data-state="done"]').waitFor({ timeout: 60_000 });
     assert.equal(await row.locator('.badge.encrypted').textContent(), 'Encrypted');
     await page.uncheck('#upload-encrypted');
-    return (await row.locator('a', { hasText: 'Open' }).getAttribute('href')).split('/').pop();
+    return id;
   }
 
   async function playsInHlsJs() {

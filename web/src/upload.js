@@ -50,6 +50,7 @@ export function mountUpload(root) {
     // A viewer sees no upload: the server would refuse it anyway.
     drop.hidden = signedIn && !mayUpload;
     privacy.hidden = signedIn && !mayUpload;
+    encryption.hidden = signedIn && !mayUpload;
     drop.classList.toggle('disabled', !mayUpload);
     input.disabled = !mayUpload;
     if (signedIn) {
