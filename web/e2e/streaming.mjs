@@ -88,14 +88,6 @@ export function streamingTests(ctx) {
   // dash.js 5 lists the MPD's text adaptation set (a whole WebVTT file as its
   // BaseURL) and shows its cues at the file's times.
   async function dashSubtitles() {
-    // KNOWN FAILURE, skipped until fixed (see docs/architecture.md, "The web
-    // UI"): since the catalog/social pages and HLS encryption were merged
-    // together, dash.js lists the sidecar WebVTT and it is selected, but no
-    // cue reaches a showing text track in 3 runs of 3. The server side is
-    // right (the MPD's text AdaptationSet, subs/fr.vtt served as text/vtt).
-    if (process.env.CDLC_E2E_DASH_SUBTITLES !== '1') {
-      return { skip: 'known failure: dash.js shows no cues of the sidecar WebVTT (CDLC_E2E_DASH_SUBTITLES=1 runs it)' };
-    }
     const asset = await ready();
     const vtt = 'WEBVTT\n\n00:00:00.500 --> 00:00:02.500\nBonjour de cdlc\n\n00:00:03.000 --> 00:00:04.500\nDeuxième\n';
     const form = new FormData();

@@ -110,6 +110,12 @@ export function createPlayback(root) {
     controller = null;
     const position = previous ? video.currentTime : 0;
     previous?.destroy();
+    // Another engine gets a media element as fresh as a new one: without this,
+    // dash.js after hls.js kept its subtitles track empty of cues.
+    if (previous) {
+      video.removeAttribute('src');
+      video.load();
+    }
     engine = name;
     engineTabs.querySelectorAll('button').forEach((b) => b.setAttribute('aria-checked', String(b.dataset.engine === name)));
     root.dataset.engine = name;
