@@ -36,6 +36,10 @@ pub fn init() -> Result<(), TranscodeError> {
     static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     REGISTERED
         .get_or_init(|| {
+            // A crash is the caller's to report (a transcode child dies of its
+            // signal, which the server names); GStreamer's own SIGSEGV handler
+            // would turn it into exit code 255 while plugins load.
+            gst::segtrap_set_enabled(false);
             gst::init().map_err(|e| e.to_string())?;
             gstfmp4::plugin_register_static().map_err(|e| e.to_string())
         })
