@@ -30,16 +30,20 @@ pub use pipeline::{
 };
 pub use stills::StillsPlan;
 
+/// Turns GStreamer's own SIGSEGV handler off, for a process whose crash is
+/// its parent's to report (a transcode child dies of its signal, which the
+/// server names; GStreamer's handler would exit 255 while plugins load).
+/// Call it first in a fresh process: once GStreamer is initialized it is too late.
+pub fn leave_crashes_to_the_parent() {
+    gst::segtrap_set_enabled(false);
+}
+
 /// Registers the GStreamer elements cdlc ships inside its own binary
 /// (cmafmux from gst-plugin-fmp4). Safe to call more than once.
 pub fn init() -> Result<(), TranscodeError> {
     static REGISTERED: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     REGISTERED
         .get_or_init(|| {
-            // A crash is the caller's to report (a transcode child dies of its
-            // signal, which the server names); GStreamer's own SIGSEGV handler
-            // would turn it into exit code 255 while plugins load.
-            gst::segtrap_set_enabled(false);
             gst::init().map_err(|e| e.to_string())?;
             gstfmp4::plugin_register_static().map_err(|e| e.to_string())
         })
