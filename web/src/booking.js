@@ -3,7 +3,7 @@
 // tickets (QR), the subscription page and the staff check-in page. All of it
 // through the booking plugin's public API (/api/v1/booking).
 import { request, session, ApiError } from './api.js';
-import { h, clear } from './util.js';
+import { h, clear, formatDuration } from './util.js';
 
 const API = '/api/v1/booking';
 
@@ -176,7 +176,7 @@ export function mountShowtime(root, id) {
     const countdown = h('strong.countdown', { id: 'hold-countdown' });
     const tick = () => {
       const left = Math.max(0, Math.round((new Date(hold.expires_at).getTime() - Date.now()) / 1000));
-      countdown.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+      countdown.textContent = formatDuration(left);
       if (left === 0) {
         clearInterval(timer);
         clear(panel, h('p.form-error', {}, 'The hold expired and the seats are free again; pick them again.'));
