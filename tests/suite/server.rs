@@ -16,9 +16,7 @@ pub(crate) struct Server {
     pub(crate) data: PathBuf,
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+pub(crate) use cdlc_testkit::free_port;
 
 impl Server {
     pub(crate) fn start(data: &Path, env: &[(&str, &str)]) -> Server {
