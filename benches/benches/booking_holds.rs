@@ -19,9 +19,7 @@ use std::time::{Duration, Instant};
 
 const TOKEN: &str = "bench-admin-token-0123456789abcdef";
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+use cdlc_testkit::free_port;
 
 fn env_usize(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)

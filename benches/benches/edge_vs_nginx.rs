@@ -24,9 +24,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+use cdlc_testkit::free_port;
 
 /// Deterministic bytes (a segment is incompressible).
 fn noise(len: usize) -> Vec<u8> {

@@ -95,6 +95,10 @@ fn gzip(body: &[u8]) -> Option<Bytes> {
 }
 
 fn private_of(policy: &Policy) -> String {
+    if !policy.store {
+        // A content key: kept by no cache at all, the browser's included.
+        return "private, no-store".into();
+    }
     match policy.max_age.as_secs() {
         31_536_000.. => "private, max-age=31536000, immutable".into(),
         seconds => format!("private, max-age={seconds}"),
@@ -498,5 +502,12 @@ mod tests {
         assert_eq!(Policy::parse(Some("max-age=60, s-maxage=5"), "a.mpd").max_age, Duration::from_secs(5));
         assert!(!Policy::parse(Some("no-store"), "a.m4s").store);
         assert_eq!(Policy::parse(Some("no-cache"), "a.m4s").max_age, Duration::ZERO);
+    }
+
+    #[test]
+    fn what_no_cache_may_keep_stays_unkept_on_signed_urls_too() {
+        assert_eq!(private_of(&Policy::parse(Some("private, no-store"), "content.key")), "private, no-store");
+        assert_eq!(private_of(&Policy::parse(None, "a.m4s")), "private, max-age=31536000, immutable");
+        assert_eq!(private_of(&Policy::parse(None, "a.m3u8")), "private, max-age=1");
     }
 }

@@ -16,8 +16,8 @@ pub enum TusError {
     Version,
     #[error("{0} must be a whole number of bytes")]
     NotANumber(&'static str),
-    #[error("Upload-Metadata private must be base64 of true or false")]
-    Private,
+    #[error("Upload-Metadata {0} must be base64 of true or false")]
+    NotABoolean(&'static str),
 }
 
 /// Checks `Tus-Resumable` (absent: `None`).
@@ -45,12 +45,14 @@ pub struct UploadMetadata {
     pub title: Option<String>,
     /// `private`: `true` or `false` (absent: false).
     pub private: bool,
+    /// `encrypted`: `true` or `false` (absent: false).
+    pub encrypted: bool,
 }
 
 /// Reads `Upload-Metadata` (`key base64,key base64,…`; a key may come
 /// without a value). The first of a repeated key counts; a value that is
-/// not base64 of UTF-8 counts as absent, except for `private`, which must
-/// be `true` or `false`.
+/// not base64 of UTF-8 counts as absent, except for `private` and
+/// `encrypted`, which must be `true` or `false`.
 pub fn parse_metadata(value: &str) -> Result<UploadMetadata, TusError> {
     let mut pairs = HashMap::new();
     for pair in value.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -61,15 +63,15 @@ pub fn parse_metadata(value: &str) -> Result<UploadMetadata, TusError> {
         .iter()
         .find_map(|key| pairs.get(key).cloned().flatten())
         .map(|title| title.chars().take(MAX_TITLE_CHARS).collect());
-    let private = match pairs.get("private") {
-        None => false,
+    let flag = |key: &'static str| match pairs.get(key) {
+        None => Ok(false),
         Some(value) => match value.as_deref() {
-            Some("true") => true,
-            Some("false") => false,
-            _ => return Err(TusError::Private),
+            Some("true") => Ok(true),
+            Some("false") => Ok(false),
+            _ => Err(TusError::NotABoolean(key)),
         },
     };
-    Ok(UploadMetadata { title, private })
+    Ok(UploadMetadata { title, private: flag("private")?, encrypted: flag("encrypted")? })
 }
 
 /// Standard base64 (RFC 4648 §4) of UTF-8 text, padding optional.
@@ -120,7 +122,13 @@ mod tests {
             (Some("Film"), true),
             "title wins over filename"
         );
-        assert_eq!(parse_metadata("private eWVz"), Err(TusError::Private), "private yes is refused");
+        assert_eq!(
+            parse_metadata("private eWVz"),
+            Err(TusError::NotABoolean("private")),
+            "private yes is refused"
+        );
+        assert_eq!(parse_metadata("encrypted eWVz"), Err(TusError::NotABoolean("encrypted")));
+        assert!(parse_metadata("encrypted dHJ1ZQ==").expect("valid").encrypted);
         assert_eq!(
             parse_metadata("is_confidential,title RmlsbQ").expect("valid").title.as_deref(),
             Some("Film")

@@ -24,6 +24,7 @@ const CPU_GRACE_SECONDS: u64 = 5;
 
 /// Runs one job as the child process; the binary's `transcode-job` command.
 pub fn run_child() -> ExitCode {
+    cdlc_transcoder::leave_crashes_to_the_parent();
     // If the parent dies, nobody reads what we make: go with it.
     let _ = rustix::process::set_parent_process_death_signal(Some(Signal::KILL));
     let channel = match take_stdout() {

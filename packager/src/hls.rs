@@ -157,6 +157,36 @@ pub fn media_playlist(
     playlist.render(completeness)
 }
 
+/// `playlist` (a media playlist as [`media_playlist`] writes it) with every
+/// media segment encrypted by METHOD=AES-128 (RFC 8216 §4.3.2.4): an
+/// `EXT-X-KEY` before each segment, the key at `key_uri`, the segment's
+/// number as its explicit IV. The `EXT-X-MAP` stays above the first key, so
+/// the initialization section is not encrypted (§4.3.2.5). Entries that are
+/// not media segments (WebVTT) and the master playlist are left as they are.
+pub fn with_aes128_keys(playlist: &str, key_uri: &str) -> String {
+    let mut out = String::with_capacity(playlist.len() + playlist.len() / 2);
+    // The tags of the next entry (EXTINF…), held until its URI is known.
+    let mut held = String::new();
+    for line in playlist.lines() {
+        if line.starts_with("#EXTINF") {
+            held.push_str(line);
+            held.push('\n');
+            continue;
+        }
+        if !held.is_empty() && !line.starts_with('#') && !line.trim().is_empty() {
+            if let Some(number) = layout::media_segment_number(line.trim()) {
+                let _ = writeln!(out, "#EXT-X-KEY:METHOD=AES-128,URI=\"{key_uri}\",IV=0x{number:032x}");
+            }
+            out.push_str(&held);
+            held.clear();
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out.push_str(&held);
+    out
+}
+
 /// A media playlist kept as text while its rendition grows: each segment
 /// appends its own entry, so publishing after every segment formats only
 /// the new one instead of the whole list again.
@@ -205,5 +235,42 @@ impl GrowingPlaylist {
             out.push_str("#EXT-X-ENDLIST\n");
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aes_128_gives_every_media_segment_its_key_and_iv_and_leaves_the_map_clear() {
+        let output = crate::three_segments();
+        let plain = media_playlist(&output.renditions[0], Completeness::Complete, None);
+        let text = with_aes128_keys(&plain, "../content.key");
+        let Ok(m3u8_rs::Playlist::MediaPlaylist(playlist)) = m3u8_rs::parse_playlist_res(text.as_bytes())
+        else {
+            panic!("not a media playlist: {text}");
+        };
+        assert_eq!(playlist.segments.len(), 3, "{text}");
+        for (segment, number) in playlist.segments.iter().zip(1u32..) {
+            assert_eq!(segment.uri, layout::media_segment_file(number));
+            let key = segment.key.as_ref().unwrap_or_else(|| panic!("segment {number} has no key: {text}"));
+            assert_eq!(key.method, m3u8_rs::KeyMethod::AES128);
+            assert_eq!(key.uri.as_deref(), Some("../content.key"));
+            assert_eq!(key.iv.as_deref(), Some(format!("0x{number:032x}").as_str()));
+        }
+        let map = text.find("#EXT-X-MAP").expect("a map");
+        assert!(map < text.find("#EXT-X-KEY").expect("a key"), "the init section is not encrypted: {text}");
+        assert!(text.ends_with("#EXT-X-ENDLIST\n"));
+        // Each key comes before its segment's EXTINF, never between it and the URI.
+        assert!(
+            text.contains("IV=0x00000000000000000000000000000002\n#EXTINF:2.000,\n00002.m4s\n"),
+            "{text}"
+        );
+
+        let subtitles = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n00001.vtt\n#EXT-X-ENDLIST\n";
+        assert_eq!(with_aes128_keys(subtitles, "../content.key"), subtitles, "WebVTT stays clear");
+        let master = master_playlist(&output, &[]);
+        assert_eq!(with_aes128_keys(&master, "k"), master);
     }
 }

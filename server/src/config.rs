@@ -65,6 +65,15 @@ pub struct Config {
     /// first signs, all verify (rotation). When unset, one key is generated
     /// into DATA_DIR/signing-keys. Env: CDLC_SIGNING_KEYS.
     pub signing_keys: Option<String>,
+    /// Master key (64 hex digits, AES-256) that wraps the content keys of
+    /// encrypted assets. When unset, one is generated into
+    /// DATA_DIR/encryption-master-key; servers sharing objects must share it.
+    /// Env: CDLC_ENCRYPTION_MASTER_KEY.
+    pub encryption_master_key: Option<String>,
+    /// Master keys that only unwrap (rotation), comma-separated 64 hex digits
+    /// each; a key read under one of them is wrapped again under
+    /// encryption_master_key. Env: CDLC_ENCRYPTION_PREVIOUS_MASTER_KEYS.
+    pub encryption_previous_master_keys: String,
     /// Life of the signed playback URLs given to the admin, in seconds.
     /// Env: CDLC_SIGNED_URL_SECONDS.
     pub signed_url_seconds: u64,
@@ -203,6 +212,8 @@ impl Default for Config {
             edge_memory_bytes: cdlc_edge::settings::DEFAULT_MEMORY_BYTES,
             edge_disk_bytes: 0,
             signing_keys: None,
+            encryption_master_key: None,
+            encryption_previous_master_keys: String::new(),
             signed_url_seconds: 6 * 3600,
             objects: None,
             s3_access_key_id: None,
@@ -308,6 +319,12 @@ impl Config {
         if let Some(v) = env("CDLC_SIGNING_KEYS") {
             config.signing_keys = Some(v);
         }
+        if let Some(v) = env("CDLC_ENCRYPTION_MASTER_KEY") {
+            config.encryption_master_key = Some(v);
+        }
+        if let Some(v) = env("CDLC_ENCRYPTION_PREVIOUS_MASTER_KEYS") {
+            config.encryption_previous_master_keys = v;
+        }
         if let Some(v) = env("CDLC_SIGNED_URL_SECONDS") {
             config.signed_url_seconds = parse_env("CDLC_SIGNED_URL_SECONDS", &v)?;
         }
@@ -388,6 +405,9 @@ impl Config {
         if let Some(keys) = &self.signing_keys {
             cdlc_edge::SigningKeys::parse(keys).context("signing_keys is not valid")?;
         }
+        // Checked with a stand-in when unset (a generated key is valid).
+        let current = self.encryption_master_key.clone().unwrap_or_else(|| "00".repeat(32));
+        crate::key_wrap::MasterKeys::parse(&current, &self.encryption_previous_master_keys)?;
         if !(60..=30 * 24 * 3600).contains(&self.signed_url_seconds) {
             bail!("signed_url_seconds must be between 60 and 2592000 (30 days)");
         }
@@ -548,6 +568,10 @@ mod tests {
         assert!(config.validate().unwrap_err().to_string().contains("segment_duration"));
         let config = Config { queue: "redis://x".into(), ..Config::default() };
         assert!(config.validate().unwrap_err().to_string().contains("queue"));
+        let config =
+            Config::load(None, |n| (n == "CDLC_ENCRYPTION_MASTER_KEY").then(|| "abc".into())).unwrap();
+        let error = config.validate().unwrap_err().to_string();
+        assert!(error.contains("encryption_master_key must be 64 hexadecimal digits"), "{error}");
     }
 
     #[test]

@@ -60,6 +60,8 @@ pub struct AppState {
     pub edge: Arc<cdlc_edge::Edge>,
     /// What the asset view has seen of each asset's stream objects.
     pub published: crate::published::Published,
+    /// The content keys of encrypted assets.
+    pub content_keys: Arc<crate::content_keys::ContentKeys>,
     /// The transcodes running in this process, so a delete stops them.
     pub running: Arc<crate::running::RunningJobs>,
     /// Users, sessions, API keys; the root credential is `admin_token`.
@@ -120,18 +122,33 @@ impl AppState {
             .with_context(|| format!("cannot create {}", spool_dir.display()))?;
         let admin_token = match &config.admin_token {
             Some(token) => token.clone(),
-            None => stored_or_new_secret(&data.join("admin-token"), "", "admin token")?,
+            None => stored_or_new_secret(&data.join("admin-token"), "", "admin token", new_token, true)?,
         };
         let signing_keys = match &config.signing_keys {
             Some(keys) => keys.clone(),
-            None => stored_or_new_secret(&data.join("signing-keys"), "k1:", "signing key")?,
+            None => stored_or_new_secret(&data.join("signing-keys"), "k1:", "signing key", new_token, false)?,
         };
         let signing_keys =
             cdlc_edge::SigningKeys::parse(&signing_keys).context("signing_keys is not valid")?;
+        let master_key = match &config.encryption_master_key {
+            Some(key) => key.clone(),
+            None => {
+                let path = data.join("encryption-master-key");
+                let new_key = || crate::key_wrap::MasterKey::generate_hex().unwrap_or_default();
+                stored_or_new_secret(&path, "", "new encryption master key", new_key, false)?
+            }
+        };
+        let masters =
+            crate::key_wrap::MasterKeys::parse(&master_key, &config.encryption_previous_master_keys)
+                .context(
+                    "the encryption master key (encryption_master_key or DATA_DIR/encryption-master-key)",
+                )?;
+        let content_keys = Arc::new(crate::content_keys::ContentKeys::new(masters, objects.clone()));
         let settings = config.edge_settings(Some(signing_keys), Some(admin_token.clone()));
         let origin = crate::edge_origin::ServerOrigin {
             metadata: metadata.clone(),
             objects: objects.clone(),
+            content_keys: content_keys.clone(),
             max_object_bytes: settings.max_object_bytes,
         };
         let edge =
@@ -162,6 +179,7 @@ impl AppState {
             spool_dir,
             edge,
             published,
+            content_keys,
             running,
             accounts,
             owners,
@@ -235,26 +253,37 @@ pub async fn open_objects(config: &Config) -> anyhow::Result<(Arc<dyn ObjectStor
     })
 }
 
-/// The secret kept in `path`, or a new random one (after `prefix`) written
-/// there (mode 600).
-fn stored_or_new_secret(path: &std::path::Path, prefix: &str, what: &str) -> anyhow::Result<String> {
+/// 64 random hex digits.
+fn new_token() -> String {
+    format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple())
+}
+
+/// The secret kept in `path`, or a new one (`prefix` then `generate()`)
+/// written there (mode 600); a new one is printed only when `print`.
+fn stored_or_new_secret(
+    path: &std::path::Path,
+    prefix: &str,
+    what: &str,
+    generate: impl FnOnce() -> String,
+    print: bool,
+) -> anyhow::Result<String> {
     if let Ok(token) = std::fs::read_to_string(path) {
         let token = token.trim().to_owned();
         if token.len() >= 16 + prefix.len() {
             return Ok(token);
         }
     }
-    let token = format!("{prefix}{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+    let token = format!("{prefix}{}", generate());
     std::fs::write(path, &token).with_context(|| format!("cannot write {}", path.display()))?;
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600));
     }
-    if prefix.is_empty() {
+    if print {
         eprintln!("generated an {what} (kept in {}): {token}", path.display());
     } else {
-        // A signing secret is never printed.
+        // A key is never printed.
         eprintln!("generated a {what} (kept in {})", path.display());
     }
     Ok(token)

@@ -1,8 +1,10 @@
-//! The web UI: the pages built from `web/` (library, upload, asset player),
-//! embedded in the binary by `build.rs`. The page URLs (`/`, `/upload`,
-//! `/assets/{id}`) all answer the one `index.html`, whose script routes on
-//! the client; its bundles live under `/static/` with content-hashed names,
-//! so they are cached for good while the page itself is revalidated.
+//! The web UI: the pages built from `web/` (library, upload, asset player,
+//! catalog titles and people, social profiles, booking), embedded in the
+//! binary by `build.rs`. The page URLs (`/`, `/upload`, `/assets/{id}`,
+//! `/titles/{id}`, `/u/{handle}`…) all answer the one `index.html`, whose
+//! script routes on the client; its bundles live under `/static/` with
+//! content-hashed names, so they are cached for good while the page itself
+//! is revalidated.
 
 use axum::extract::Path;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -46,6 +48,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/orders", get(page))
         .route("/subscription", get(page))
         .route("/check-in", get(page))
+        .route("/titles", get(page))
+        .route("/titles/{id}", get(page))
+        .route("/people/{id}", get(page))
+        .route("/u/{handle}", get(page))
         .route("/static/{*path}", get(static_file))
 }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cdlc_testkit::{free_port, free_ports, fresh_dir, tail, Watched};
+use cdlc_testkit::{free_port, free_ports, fresh_dir, tail, Watched, PORTS};
 
 use crate::{S3Config, S3Store, StorageError};
 
@@ -42,9 +42,21 @@ impl SeaweedServer {
     }
 
     /// Starts a server of its own (for tests that stop it); panics with
-    /// what to do when `weed` is missing or does not start.
+    /// what to do when `weed` is missing or does not start. A start that
+    /// lost one of its ports to another process is tried again on others.
     pub fn start() -> SeaweedServer {
         let weed = weed_binary();
+        let mut attempt = 1;
+        loop {
+            match SeaweedServer::try_start(&weed) {
+                Ok(server) => return server,
+                Err(log) if attempt < 3 && log.contains("Port allocation failed") => attempt += 1,
+                Err(log) => panic!("{log}"),
+            }
+        }
+    }
+
+    fn try_start(weed: &Path) -> Result<SeaweedServer, String> {
         let dir = fresh_dir("weed", COUNTER.fetch_add(1, Ordering::Relaxed));
         std::fs::create_dir_all(dir.join("data")).expect("create the weed data folder");
         let identities = format!(
@@ -84,28 +96,38 @@ impl SeaweedServer {
             format!("-admin.port={admin}"),
             format!("-admin.port.grpc={}", admin + 10_000),
         ];
-        let mut command = Command::new(&weed);
+        let mut command = Command::new(weed);
         command.arg("mini").args(&args);
         // SIGKILL, not SIGTERM: the data is thrown away, and a graceful stop takes seconds.
         let server = Watched::spawn(&command, &dir, &dir.join("weed.log"), Duration::ZERO);
         let mut server = SeaweedServer { server, dir, s3_port: s3 };
-        server.wait_until_ready();
-        server
+        server.wait_until_ready()?;
+        Ok(server)
     }
 
-    fn wait_until_ready(&mut self) {
+    /// Waits for the S3 port; the error is what went wrong and the log's tail.
+    fn wait_until_ready(&mut self) -> Result<(), String> {
         let started = Instant::now();
         let log = self.dir.join("weed.log");
         loop {
             let banner = std::fs::read_to_string(&log).is_ok_and(|l| l.contains("ready to use"));
             if banner && TcpStream::connect(("127.0.0.1", self.s3_port)).is_ok() {
-                return;
+                return Ok(());
             }
             if let Some(status) = self.server.exited() {
-                panic!("weed mini exited ({status}) before it was ready:\n{}", tail(&log, 4000));
+                return Err(format!(
+                    "weed mini exited ({status}) before it was ready:\n{}",
+                    tail(&log, 4000)
+                ));
             }
-            if started.elapsed() > STARTUP_LIMIT {
-                panic!("weed mini was not ready after {STARTUP_LIMIT:?}:\n{}", tail(&log, 4000));
+            let lost_a_port =
+                std::fs::read_to_string(&log).is_ok_and(|l| l.contains("Port allocation failed"));
+            if lost_a_port || started.elapsed() > STARTUP_LIMIT {
+                return Err(format!(
+                    "weed mini was not ready after {:?}:\n{}",
+                    started.elapsed(),
+                    tail(&log, 4000)
+                ));
             }
             std::thread::sleep(Duration::from_millis(100));
         }
@@ -182,11 +204,13 @@ pub fn weed_binary() -> PathBuf {
     })
 }
 
-/// A free port `p` whose `p + offset` is free too, neither in `taken`.
+/// A free port `p` whose `p + offset` is free too, neither in `taken`,
+/// both below the ephemeral range (see [`cdlc_testkit::PORTS`]).
 fn free_port_pair(offset: u16, taken: &[u16]) -> u16 {
-    for _ in 0..200 {
+    // Every port of the range once at most (free_port walks it in order).
+    for _ in PORTS {
         let port = free_port();
-        let pair_free = port < u16::MAX - offset
+        let pair_free = port + offset < PORTS.end
             && !taken.contains(&port)
             && !taken.contains(&(port + offset))
             && TcpListener::bind(("127.0.0.1", port + offset)).is_ok();

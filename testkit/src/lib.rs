@@ -7,7 +7,8 @@ use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Runs the server; on EOF of stdin (the test process closed the pipe or
 /// died: only it holds the write end) stops it: SIGTERM, and SIGKILL after
@@ -95,16 +96,46 @@ impl Drop for Watched {
     }
 }
 
-/// A free loopback port.
+/// Where [`free_port`] looks: below Linux's ephemeral range (32768 and
+/// up), which outgoing connections draw from. A port the OS hands out for
+/// `bind(0)` is in that range, so a server's own client connections (weed's
+/// master dialing its volume server) can take it before the server that was
+/// told to listen on it starts: CI saw "port 34467 for S3 is not available".
+pub const PORTS: std::ops::Range<u16> = 15_000..32_000;
+
+/// A free loopback port in [`PORTS`]. Each call of a process tries the
+/// next port after the last one it returned, starting from a place the
+/// process id and the clock pick, so the threads of a test binary never
+/// get the same port and two binaries seldom start near each other.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free loopback port").port()
+    free_ports::<1>()[0]
 }
 
-/// Distinct free loopback ports (held open together so none repeats).
+/// Distinct free loopback ports in [`PORTS`].
 pub fn free_ports<const N: usize>() -> [u16; N] {
-    let listeners: Vec<TcpListener> =
-        (0..N).map(|_| TcpListener::bind("127.0.0.1:0").expect("a free loopback port")).collect();
-    std::array::from_fn(|i| listeners[i].local_addr().expect("port").port())
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let span = u32::from(PORTS.end - PORTS.start);
+    let _ = NEXT.compare_exchange(u32::MAX, start_offset(span), Ordering::Relaxed, Ordering::Relaxed);
+    let mut ports = [0; N];
+    let mut found = 0;
+    for _ in 0..span {
+        if found == N {
+            break;
+        }
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % span;
+        let port = PORTS.start + u16::try_from(offset).expect("offset below the span");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            ports[found] = port;
+            found += 1;
+        }
+    }
+    assert_eq!(found, N, "no {N} free loopback ports in {PORTS:?}");
+    ports
+}
+
+fn start_offset(span: u32) -> u32 {
+    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or_default();
+    (std::process::id().wrapping_mul(2_654_435_761) ^ nanos) % span
 }
 
 /// The last `bytes` of a log, or a note that there is none.

@@ -9,6 +9,7 @@ mod catalog;
 mod cluster;
 mod corpus;
 mod cql;
+mod crypto;
 mod inputs;
 mod isolation;
 mod languages;

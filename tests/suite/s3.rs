@@ -158,11 +158,18 @@ fn content_teams_upload_straight_to_the_bucket() {
     let (status, _) = post_json(&server, &format!("/api/v1/direct-uploads/{id}/complete"), &complete);
     assert_eq!(status, 404, "a completed upload cannot be completed again");
 
-    // An abandoned upload leaves neither asset nor object behind.
-    let (status, abandoned) =
-        post_json(&server, "/api/v1/direct-uploads", &serde_json::json!({ "filename": "x.mp4", "size": 10 }));
+    // An abandoned upload leaves neither asset nor object behind, not even
+    // the content key of an encrypted one.
+    let abandoned = serde_json::json!({ "filename": "x.mp4", "size": 10, "encrypted": true });
+    let (status, abandoned) = post_json(&server, "/api/v1/direct-uploads", &abandoned);
     assert_eq!(status, 201, "{abandoned}");
     let abandoned_id = abandoned["id"].as_str().expect("id");
+    assert_eq!(server.json(&format!("/api/v1/assets/{abandoned_id}"))["encrypted"], true);
+    assert_eq!(
+        bucket.keys(&format!("sources/{abandoned_id}/content-key.json")).len(),
+        1,
+        "the key is in the bucket"
+    );
     let auth = format!("Authorization: Bearer {TOKEN}");
     let (status, body) =
         server.curl(&["-X", "DELETE", "-H", &auth], &format!("/api/v1/direct-uploads/{abandoned_id}"));

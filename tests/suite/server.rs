@@ -16,9 +16,7 @@ pub(crate) struct Server {
     pub(crate) data: PathBuf,
 }
 
-pub(crate) fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
-}
+pub(crate) use cdlc_testkit::free_port;
 
 impl Server {
     pub(crate) fn start(data: &Path, env: &[(&str, &str)]) -> Server {
@@ -660,13 +658,13 @@ fn progress_streams_as_server_sent_events_and_webhooks_are_signed() {
 }
 
 /// A running `cdlc edge` in front of an origin; killed on drop.
-struct StandaloneEdge {
+pub(crate) struct StandaloneEdge {
     child: Child,
     port: u16,
 }
 
 impl StandaloneEdge {
-    fn start(origin: &str, env: &[(&str, &str)]) -> StandaloneEdge {
+    pub(crate) fn start(origin: &str, env: &[(&str, &str)]) -> StandaloneEdge {
         let port = free_port();
         let mut command = Command::new(cdlc_bin());
         command
@@ -685,7 +683,7 @@ impl StandaloneEdge {
         edge
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 }

@@ -30,6 +30,14 @@ pub use pipeline::{
 };
 pub use stills::StillsPlan;
 
+/// Turns GStreamer's own SIGSEGV handler off, for a process whose crash is
+/// its parent's to report (a transcode child dies of its signal, which the
+/// server names; GStreamer's handler would exit 255 while plugins load).
+/// Call it first in a fresh process: once GStreamer is initialized it is too late.
+pub fn leave_crashes_to_the_parent() {
+    gst::segtrap_set_enabled(false);
+}
+
 /// Registers the GStreamer elements cdlc ships inside its own binary
 /// (cmafmux from gst-plugin-fmp4). Safe to call more than once.
 pub fn init() -> Result<(), TranscodeError> {

@@ -121,6 +121,12 @@ pub mod layout {
         format!("{number:05}.m4s")
     }
 
+    /// The number of a media segment from its file name (`00012.m4s` → 12).
+    pub fn media_segment_number(file: &str) -> Option<u32> {
+        let digits = file.strip_suffix(".m4s")?;
+        (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+    }
+
     pub fn media_segment(rendition: &str, number: u32) -> String {
         format!("{rendition}/{}", media_segment_file(number))
     }

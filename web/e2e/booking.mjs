@@ -2,17 +2,7 @@
 // map, holds them (a countdown runs), pays with the TEST provider's card and
 // sees the two tickets with their QR codes, then finds them on My tickets.
 import assert from 'node:assert/strict';
-
-async function api(server, token, method, path, json) {
-  const response = await fetch(`${server.url}${path}`, {
-    method,
-    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
-    body: json === undefined ? undefined : JSON.stringify(json),
-  });
-  const body = await response.json().catch(() => null);
-  assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(body)}`);
-  return body;
-}
+import { api } from './support.mjs';
 
 /** A catalog title, a screen of two rows and a showtime tomorrow; its id. */
 async function scheduleShowtime(server, token) {

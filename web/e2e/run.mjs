@@ -10,8 +10,10 @@ import {
   repoRoot, tempDir, makeClip, startServer, startPayments, freePort, launchBrowser, runTests, removeDir,
 } from './support.mjs';
 import { bookingTests } from './booking.mjs';
+import { cryptoTests } from './crypto.mjs';
 import { streamingTests } from './streaming.mjs';
 import { analyticsTests } from './analytics.mjs';
+import { socialTests } from './social.mjs';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const READY_TIMEOUT = 240_000;
@@ -78,12 +80,18 @@ async function signIn() {
 }
 
 /** Puts files in the upload page's file input and waits until each is sent; returns their asset ids. */
-async function uploadThroughPage(files, { private: isPrivate = false } = {}) {
+async function uploadThroughPage(files, { private: isPrivate = false, encrypted = false } = {}) {
   await page.goto(`${server.url}/upload`);
   // After a load the cookie's session is known once GET /me answers: wait for it.
   await page.waitForLoadState('networkidle');
+  // Upload as the operator, whoever an earlier test left signed in.
+  if (await page.isVisible('#upload-needs-role')) {
+    await page.click('#sign-out-button');
+    await page.waitForSelector('#sign-in-button');
+  }
   if (await page.isVisible('#sign-in-button')) await signIn();
   if (isPrivate) await page.check('#upload-private');
+  if (encrypted) await page.check('#upload-encrypted');
   await page.setInputFiles('#file-input', files);
   const assetIds = [];
   for (const file of files) {
@@ -525,6 +533,8 @@ const tests = [
   }],
 
   ...streamingTests({ server, page, token: TOKEN, work, requests, waitForPlayback }),
+  ...socialTests({ page, server, token: TOKEN, work, uploadThroughPage, waitForPlayback }),
+  ...cryptoTests({ server, page, work, requests, uploadThroughPage, waitForPlayback }),
 
   ['no script error and nothing blocked by the Content-Security-Policy', async () => {
     const problems = consoleErrors.filter((text) => /page error|Content Security Policy|Refused to/i.test(text));

@@ -107,6 +107,14 @@ export function streamingTests(ctx) {
     await page.waitForSelector('#app[data-engine="dash"]');
     await page.waitForSelector('#subtitles-select option[data-lang="fr"]', { state: 'attached', timeout: PLAY_TIMEOUT });
     await page.selectOption('#subtitles-select', { label: 'Français' });
+    // The 8 s clip autoplays: on a loaded machine it can have ended by now,
+    // and dash.js fetches a text track for the part still to play. Play it
+    // from the start, as a viewer who picks subtitles first would see it.
+    await page.evaluate(() => {
+      const video = document.querySelector('#player-video');
+      video.currentTime = 0;
+      video.play().catch(() => {});
+    });
     await ctx.waitForPlayback(0.5);
     const cues = await page.waitForFunction(() => {
       const tracks = [...document.querySelector('video').textTracks];

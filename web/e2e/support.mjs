@@ -1,5 +1,6 @@
 // What the browser suite needs around the browser: generated clips, a real
 // `cdlc serve` on a loopback port, Debian's Chromium through playwright-core.
+import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -40,6 +41,18 @@ export function makeClip(file, { seconds, width, height }) {
     '-c:a', 'aac', '-b:a', '96k', '-shortest', '-movflags', '+faststart', file,
   ]);
   return file;
+}
+
+/** A call of the API with `token` as the bearer; a non-2xx answer fails the test with the body. */
+export async function api(server, token, method, path, json) {
+  const response = await fetch(`${server.url}${path}`, {
+    method,
+    headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json' },
+    body: json === undefined ? undefined : JSON.stringify(json),
+  });
+  const body = await response.json().catch(() => null);
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${JSON.stringify(body)}`);
+  return body;
 }
 
 export function freePort() {

@@ -8,6 +8,10 @@ const TOKEN_KEY = 'cdlc.adminToken';
 const ROLES = ['viewer', 'uploader', 'admin'];
 const listeners = new Set();
 let account = null; // { user, csrf } while signed in by cookie
+let markKnown;
+// Settles once the pages know who is signed in (the root token at once, a
+// cookie session after GET /me answers).
+const known = new Promise((resolve) => (markKnown = resolve));
 
 function changed() {
   listeners.forEach((f) => f());
@@ -43,12 +47,14 @@ export const session = {
   /** Signs in with the root token (a bearer credential). */
   signInWithToken(token) {
     localStorage.setItem(TOKEN_KEY, token.trim());
+    markKnown();
     changed();
   },
   /** Signs in with an account; the server sets the session cookie. */
   async signIn(login, password) {
     const body = await request('/api/v1/accounts/sign-in', { method: 'POST', json: { login, password } });
     account = { user: body.user, csrf: body.csrf_token };
+    markKnown();
     changed();
   },
   async signOut() {
@@ -67,7 +73,13 @@ export const session = {
     } catch {
       account = null;
     }
+    markKnown();
     changed();
+  },
+  /** Settles once it is known who is signed in (after a reload, when GET /me has answered). */
+  whenKnown() {
+    if (this.token()) markKnown();
+    return known;
   },
   setUser(user) {
     if (account) account.user = user;
@@ -95,7 +107,7 @@ export class ApiError extends Error {
   }
 }
 
-export async function request(path, { method = 'GET', signal, json } = {}) {
+export async function request(path, { method = 'GET', signal, json, keepalive = false } = {}) {
   // Reads carry the credential too: uploaders and admins then get signed
   // URLs for private assets.
   const headers = { ...session.authHeaders() };
@@ -103,7 +115,7 @@ export async function request(path, { method = 'GET', signal, json } = {}) {
   let response;
   try {
     const body = json === undefined ? undefined : JSON.stringify(json);
-    response = await fetch(path, { method, headers, signal, body, credentials: 'same-origin' });
+    response = await fetch(path, { method, headers, signal, body, keepalive, credentials: 'same-origin' });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ApiError(0, 'network', 'The server cannot be reached. Is cdlc serve running?');

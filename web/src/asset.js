@@ -1,38 +1,22 @@
-// The asset page: the player (hls.js, dash.js or native HLS), a rendition
-// picker, the playback URLs and what the server knows about the asset. The
+// The asset page: the player card (playback.js: hls.js, dash.js or native
+// HLS, the pickers, the resume offer), the playback URLs and what the server
+// knows about the asset. The
 // status follows the server's events, and playback starts as soon as the
 // first segments are published, while the rest still transcodes.
 import { getAsset, deleteAsset, watchAsset, session, FINAL_STATUSES, ApiError } from './api.js';
-import { availableEngines, defaultEngine, attachEngine, ENGINE_LABELS } from './player.js';
-import { ViewBeacons } from './beacons.js';
+import { createPlayback } from './playback.js';
 import { renderAudience } from './audience.js';
-import { createPlayerView } from './controls.js';
-import { loadStoryboard } from './storyboard.js';
 import {
   h, clear, assetTitle, statusBadge, progressBar, setProgress, formatBytes, formatBitrate, formatDuration,
-  formatWhen, sourceSeconds, copyText, viewableUrl, unsigned,
+  formatWhen, sourceSeconds, copyText,
 } from './util.js';
-
-const ENGINE_KEY = 'cdlc.engine';
 
 export function mountAsset(root, id) {
   document.title = 'Video · cdlc';
   let asset = null;
-  let controller = null;
-  let attaching = null;
   let stopped = false;
   let closeEvents = null;
   let refetching = false;
-  let storyboardUrl = null;
-
-  const view = createPlayerView();
-  const video = view.video;
-  // One anonymous view per visit of the page, whatever engine plays it.
-  const beacons = new ViewBeacons(id);
-  const stopBeacons = beacons.attach(video);
-  const engines = availableEngines(video);
-  let engine = localStorage.getItem(ENGINE_KEY);
-  if (!engines.includes(engine)) engine = defaultEngine(video);
 
   const title = h('h1.asset-title', {});
   const badges = h('div.badges', {});
@@ -41,23 +25,7 @@ export function mountAsset(root, id) {
   const barLabel = h('span.progress-label', {});
   const progress = h('div.asset-progress', { hidden: true }, bar, barLabel);
   const errorBox = h('div.notice.error', { hidden: true });
-  const stage = h('div.stage', {});
-  const placeholder = h('div.stage-message', {});
-  const engineTabs = h('div.segmented', { role: 'radiogroup', 'aria-label': 'Player' },
-    engines.map((name) => h('button', {
-      type: 'button', role: 'radio', dataset: { engine: name }, onclick: () => switchEngine(name),
-    }, ENGINE_LABELS[name])));
-  const quality = h('select', { id: 'rendition-select', 'aria-label': 'Rendition', onchange: () => controller?.setLevel(quality.value) });
-  const subtitles = h('select', { id: 'subtitles-select', 'aria-label': 'Subtitles', onchange: () => chooseText(subtitles.value) });
-  const audio = h('select', { id: 'audio-select', 'aria-label': 'Audio', onchange: () => chooseAudio(audio.value) });
-  const nowPlaying = h('span.muted.now-playing', { id: 'now-playing' });
-  const toolbar = h('div.player-toolbar', {},
-    h('div.toolbar-group', {}, h('span.label', {}, 'Player'), engineTabs),
-    h('label.toolbar-group', {}, h('span.label', {}, 'Rendition'), quality),
-    h('label.toolbar-group', {}, h('span.label', {}, 'Audio'), audio),
-    h('label.toolbar-group', {}, h('span.label', {}, 'Subtitles'), subtitles),
-    nowPlaying);
-  const playerError = h('div.notice.error', { hidden: true });
+  const player = createPlayback(root);
   const urls = h('div.card-section', {});
   const renditions = h('div.card-section', {});
   const source = h('div.card-section', {});
@@ -69,7 +37,7 @@ export function mountAsset(root, id) {
     h('div.asset-head', {}, h('div', {}, title, meta), badges),
     progress,
     errorBox,
-    h('section.player-card', {}, stage, toolbar, playerError),
+    player.element,
     h('div.details', {}, urls, renditions, source, audience),
     actions,
   );
@@ -118,7 +86,8 @@ export function mountAsset(root, id) {
     document.title = `${assetTitle(asset)} · cdlc`;
     title.textContent = assetTitle(asset);
     root.dataset.status = asset.status;
-    clear(badges, statusBadge(asset), asset.private ? h('span.badge.private', {}, 'Private') : null);
+    clear(badges, statusBadge(asset), asset.private ? h('span.badge.private', {}, 'Private') : null,
+      asset.encrypted ? h('span.badge.encrypted', { title: 'HLS AES-128: the key is served on signed URLs only' }, 'Encrypted') : null);
     const details = [`Uploaded ${formatWhen(asset.created_at)}`];
     const seconds = sourceSeconds(asset);
     if (Number.isFinite(seconds)) details.push(formatDuration(seconds));
@@ -133,9 +102,8 @@ export function mountAsset(root, id) {
       : `Transcoding ${Math.floor(asset.progress)}%${asset.playback ? ' · you can watch already' : ''}`;
     errorBox.hidden = asset.status !== 'errored';
     errorBox.textContent = asset.error ? `This video could not be processed: ${asset.error}` : '';
-    view.setGrowing(asset.status === 'processing');
 
-    renderStage();
+    player.show(asset);
     renderUrls();
     renderRenditions();
     renderSource();
@@ -144,177 +112,7 @@ export function mountAsset(root, id) {
       audience.dataset.loaded = '1';
       renderAudience(audience, id);
     }
-    const storyboard = viewableUrl(asset, asset.storyboard);
-    if (storyboard && unsigned(storyboard) !== unsigned(storyboardUrl)) {
-      storyboardUrl = storyboard;
-      loadStoryboard(storyboard).then((cues) => view.setStoryboard(cues)).catch(() => {});
-    }
   }
-
-  function stopPlayer() {
-    attaching = null;
-    controller?.destroy();
-    controller = null;
-    video.pause();
-  }
-
-  function renderStage() {
-    const poster = viewableUrl(asset, asset.poster);
-    if (asset.playback && !viewableUrl(asset, asset.playback.hls)) {
-      // Private, and this viewer has no signed URL.
-      stopPlayer();
-      stage.replaceChildren(placeholder);
-      placeholder.style.backgroundImage = '';
-      clear(placeholder, h('strong', {}, 'Private video'),
-        h('span', {}, 'Its streams play only on signed URLs: sign in with the admin token to watch it here.'));
-      toolbar.hidden = true;
-      return;
-    }
-    if (!asset.playback) {
-      stage.replaceChildren(placeholder);
-      toolbar.hidden = true;
-      const message = asset.status === 'errored'
-        ? 'Nothing to play.'
-        : asset.status === 'uploading'
-          ? 'Playback starts once the upload is complete and the first segments are ready.'
-          : 'Preparing the stream: it plays as soon as the first segments are ready.';
-      clear(placeholder, asset.status === 'errored' ? null : h('div.spinner', {}), h('span', {}, message));
-      if (poster) placeholder.style.backgroundImage = `url("${poster}")`;
-      return;
-    }
-    toolbar.hidden = false;
-    if (view.element.parentNode !== stage) {
-      stage.replaceChildren(view.element);
-      if (poster) video.poster = poster;
-      start(engine);
-    } else if (poster && !video.poster) {
-      video.poster = poster;
-    }
-  }
-
-  async function start(name) {
-    playerError.hidden = true;
-    const previous = controller;
-    controller = null;
-    const position = previous ? video.currentTime : 0;
-    previous?.destroy();
-    engine = name;
-    engineTabs.querySelectorAll('button').forEach((b) => b.setAttribute('aria-checked', String(b.dataset.engine === name)));
-    root.dataset.engine = name;
-    renderLevels();
-    textsApplied = false;
-    renderTexts(false);
-    beacons.engine(name);
-    renderAudios();
-    const attempt = (attaching = attachEngine(name, video, asset.playback, {
-      beacons,
-      onLevels: () => {
-        if (attempt !== attaching) return;
-        renderLevels();
-        renderTexts(true);
-        renderAudios();
-      },
-      onAudios: () => attempt === attaching && renderAudios(),
-      onLevel: () => attempt === attaching && renderNowPlaying(),
-      onTexts: () => attempt === attaching && renderTexts(true),
-      onError: (message) => {
-        playerError.hidden = false;
-        playerError.textContent = message;
-      },
-    }));
-    const attached = await attempt;
-    if (stopped || attempt !== attaching) {
-      attached.destroy();
-      return;
-    }
-    controller = attached;
-    renderTexts(true);
-    renderAudios();
-    if (position > 0) video.addEventListener('loadedmetadata', () => (video.currentTime = position), { once: true });
-    video.play().catch(() => {
-      /* autoplay refused: the big play button is there */
-    });
-  }
-
-  function switchEngine(name) {
-    if (name === engine && controller) return;
-    localStorage.setItem(ENGINE_KEY, name);
-    start(name);
-  }
-
-  function renderLevels() {
-    const levels = controller ? [...controller.levels()].sort((a, b) => b.height - a.height || b.bitrate - a.bitrate) : [];
-    const selected = controller && !controller.isAuto() ? controller.current() : 'auto';
-    clear(quality,
-      h('option', { value: 'auto' }, controller?.engine === 'native' ? 'Auto (browser)' : 'Auto'),
-      levels.map((level) => h('option', { value: level.id, dataset: { height: String(level.height) } },
-        `${level.height}p · ${formatBitrate(level.bitrate)}`)));
-    quality.value = selected ?? 'auto';
-    quality.disabled = levels.length < 2;
-    renderNowPlaying();
-  }
-
-  // The viewer's choice of subtitles: this session's pick, else the profile's
-  // preference (subtitles on, in the profile's language), else off.
-  let textChoice = null;
-  function preferredText(texts) {
-    if (textChoice) return texts.find((t) => t.lang === textChoice)?.id ?? 'off';
-    const prefs = session.user()?.preferences ?? {};
-    if (!prefs.subtitles) return 'off';
-    const want = (prefs.language || navigator.language || 'en').toLowerCase();
-    const match = texts.find((t) => t.lang?.toLowerCase() === want)
-      ?? texts.find((t) => t.lang?.toLowerCase().split('-')[0] === want.split('-')[0]);
-    return match?.id ?? 'off';
-  }
-
-  // The preference is applied once per attach, when the tracks first show.
-  let textsApplied = false;
-  function renderTexts(apply) {
-    const texts = controller?.texts?.() ?? [];
-    if (apply && textsApplied && texts.length) apply = false;
-    clear(subtitles, h('option', { value: 'off' }, 'Off'),
-      texts.map((t) => h('option', { value: t.id, dataset: { lang: t.lang ?? '' } }, t.label || t.lang || `Track ${t.id}`)));
-    subtitles.disabled = texts.length === 0;
-    if (!texts.length) return;
-    const id = apply ? preferredText(texts) : controller.currentText();
-    if (apply) {
-      controller.setText(id);
-      textsApplied = true;
-    }
-    subtitles.value = id;
-  }
-
-  // The audio track: the viewer's pick for this session (by language), else the stream's default.
-  let audioChoice = null;
-  function renderAudios() {
-    const tracks = controller?.audios?.() ?? [];
-    clear(audio, tracks.map((t) => h('option', { value: t.id, dataset: { lang: t.lang ?? '' } },
-      t.label || t.lang || `Track ${Number(t.id) + 1}`)));
-    audio.disabled = tracks.length < 2;
-    if (!tracks.length) return;
-    const chosen = audioChoice && tracks.find((t) => t.lang === audioChoice);
-    const current = controller.currentAudio();
-    if (chosen && chosen.id !== current) controller.setAudio(chosen.id);
-    audio.value = chosen?.id ?? current ?? tracks[0].id;
-  }
-
-  function chooseAudio(id) {
-    const tracks = controller?.audios?.() ?? [];
-    audioChoice = tracks.find((t) => t.id === id)?.lang ?? null;
-    controller?.setAudio(id);
-  }
-
-  function chooseText(id) {
-    const texts = controller?.texts?.() ?? [];
-    textChoice = id === 'off' ? 'off' : texts.find((t) => t.id === id)?.lang ?? null;
-    controller?.setText(id);
-  }
-
-  function renderNowPlaying() {
-    const size = video.videoHeight ? `${video.videoWidth}×${video.videoHeight}` : '';
-    nowPlaying.textContent = size ? `Playing ${size}` : '';
-  }
-  video.addEventListener('resize', renderNowPlaying);
 
   function renderUrls() {
     const absolute = (path) => new URL(path, location.origin).href;
@@ -325,7 +123,7 @@ export function mountAsset(root, id) {
     };
     clear(urls, h('h2', {}, 'Playback URLs'),
       asset.playback
-        ? [row('HLS', asset.playback.hls, 'hls'), row('DASH', asset.playback.dash, 'dash'),
+        ? [row('HLS', asset.playback.hls, 'hls'), asset.playback.dash ? row('DASH', asset.playback.dash, 'dash') : null,
           privacyNote()]
         : h('p.muted', {}, 'They appear once the first segments are published.'));
   }
@@ -393,11 +191,8 @@ export function mountAsset(root, id) {
   load();
   return () => {
     stopped = true;
-    attaching = null;
     closeEvents?.();
-    controller?.destroy();
-    stopBeacons();
+    player.destroy();
     offSession();
-    video.pause();
   };
 }

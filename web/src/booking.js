@@ -3,7 +3,7 @@
 // tickets (QR), the subscription page and the staff check-in page. All of it
 // through the booking plugin's public API (/api/v1/booking).
 import { request, session, ApiError } from './api.js';
-import { h, clear } from './util.js';
+import { h, clear, formatDuration } from './util.js';
 
 const API = '/api/v1/booking';
 
@@ -67,10 +67,14 @@ function ticketList(order) {
 
 export function mountShowtimes(root) {
   document.title = 'Showtimes · cdlc';
+  // ?title_id=… (a title page's link): that title's showtimes only.
+  const titleId = new URLSearchParams(location.search).get('title_id');
   const list = h('div.showtime-list', {}, h('p.muted', {}, 'Loading…'));
-  clear(root, h('section.stack', {}, h('h1', {}, 'Showtimes'), list));
+  clear(root, h('section.stack', {}, h('h1', {}, 'Showtimes'),
+    titleId ? h('a.back', { href: '/showtimes', dataset: { link: '' } }, 'Every title’s showtimes') : null, list));
   const abort = new AbortController();
-  request(`${API}/showtimes?limit=100`, { signal: abort.signal })
+  const filter = titleId ? `&title_id=${encodeURIComponent(titleId)}` : '';
+  request(`${API}/showtimes?limit=100${filter}`, { signal: abort.signal })
     .then((page) => {
       if (!page.items.length) {
         clear(list, h('p.muted', {}, 'No showtimes are scheduled.'));
@@ -172,7 +176,7 @@ export function mountShowtime(root, id) {
     const countdown = h('strong.countdown', { id: 'hold-countdown' });
     const tick = () => {
       const left = Math.max(0, Math.round((new Date(hold.expires_at).getTime() - Date.now()) / 1000));
-      countdown.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, '0')}`;
+      countdown.textContent = formatDuration(left);
       if (left === 0) {
         clearInterval(timer);
         clear(panel, h('p.form-error', {}, 'The hold expired and the seats are free again; pick them again.'));

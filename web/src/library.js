@@ -3,6 +3,7 @@
 // 1.5 s while anything is in flight, every 15 s otherwise).
 import { listAssets, FINAL_STATUSES, PAGE_SIZE, ApiError } from './api.js';
 import { uploadFor, onUploadsChange } from './uploads.js';
+import { mountHomeRows } from './browse.js';
 import {
   h, clear, syncList, assetTitle, statusBadge, progressBar, setProgress, formatDuration, formatWhen, sourceSeconds,
   viewableUrl, unsigned,
@@ -46,7 +47,10 @@ export function mountLibrary(root) {
     ),
   );
 
+  const homeRows = h('div.home-rows', { id: 'home-rows' });
+  const offRows = mountHomeRows(homeRows);
   root.append(
+    homeRows,
     h('div.page-head', {},
       h('div', {}, h('h1', {}, 'Library'), count),
       h('a.button.primary', { href: '/upload', dataset: { link: '' } }, h('span', { 'aria-hidden': 'true' }, '＋'), ' Upload')),
@@ -147,6 +151,7 @@ export function mountLibrary(root) {
     clearTimeout(timer);
     controller?.abort();
     offUploads();
+    offRows();
     document.removeEventListener('visibilitychange', onVisible);
   };
 }

@@ -1,5 +1,6 @@
 // The single-page shell: a router over history URLs (/, /upload,
-// /assets/{id}) and the sign-in control. The server answers those URLs with
+// /assets/{id}, /titles/{id}, /u/{handle}…), the header's search and the
+// sign-in control. The server answers those URLs with
 // this same page, so links can be shared and reloaded.
 import './style.css';
 import { session } from './api.js';
@@ -10,6 +11,11 @@ import { mountAsset } from './asset.js';
 import { mountSignUp, mountAccount, mountUsers } from './account.js';
 import { mountShowtimes, mountShowtime, mountOrders, mountSubscriptions, mountCheckIn } from './booking.js';
 import { mountDashboards } from './dashboards.js';
+import { mountTitle, mountPerson } from './title.js';
+import { mountBrowse } from './browse.js';
+import { mountProfile } from './profile.js';
+import { mountSearch } from './search.js';
+import { social } from './social.js';
 
 const routes = [
   { pattern: /^\/$/, nav: 'library', mount: mountLibrary },
@@ -24,6 +30,10 @@ const routes = [
   { pattern: /^\/orders\/?$/, nav: 'orders', mount: mountOrders },
   { pattern: /^\/subscription\/?$/, nav: 'subscription', mount: mountSubscriptions },
   { pattern: /^\/check-in\/?$/, nav: 'check-in', mount: mountCheckIn },
+  { pattern: /^\/titles\/?$/, nav: 'titles', mount: mountBrowse },
+  { pattern: /^\/titles\/([^/]+)\/?$/, nav: 'titles', mount: (root, [id]) => mountTitle(root, decodeURIComponent(id)) },
+  { pattern: /^\/people\/([^/]+)\/?$/, nav: 'titles', mount: (root, [id]) => mountPerson(root, decodeURIComponent(id)) },
+  { pattern: /^\/u\/([^/]+)\/?$/, nav: 'profile', mount: (root, [handle]) => mountProfile(root, decodeURIComponent(handle)) },
 ];
 
 const app = document.getElementById('app');
@@ -102,11 +112,27 @@ export function askForToken() {
 }
 window.addEventListener('cdlc:sign-in', askForToken);
 
+mountSearch(document.getElementById('search'), navigate);
+
+// Social names people by handle once they have made a social request
+// (the plugin API has no user lookup): one at sign-in makes a new account
+// findable and followable at once.
+let remembered = null;
 function renderSession() {
   const holder = document.getElementById('session');
   document.getElementById('nav-upload').hidden = session.signedIn() && !session.can('uploader');
   document.getElementById('nav-users').hidden = !session.can('admin');
   document.getElementById('nav-analytics').hidden = !session.can('admin');
+  const me = session.user();
+  const profileLink = document.getElementById('nav-profile');
+  profileLink.hidden = !me;
+  if (me) {
+    profileLink.setAttribute('href', `/u/${encodeURIComponent(me.handle)}`);
+    if (remembered !== me.id) {
+      remembered = me.id;
+      social.profile(me.handle).catch(() => {});
+    }
+  }
   if (session.signedIn()) {
     const who = session.user()
       ? h('a.pill', { href: '/account', dataset: { link: '' }, id: 'session-user', title: `Signed in as ${session.label()} (${session.role()})` },

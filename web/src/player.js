@@ -99,7 +99,14 @@ async function attachDash(video, url, events) {
   let auto = true;
   player.updateSettings({
     debug: { logLevel: 1 },
-    streaming: { abr: { autoSwitchBitrate: { video: true } } },
+    // The page keeps the viewer's choices (rendition, subtitles, audio, and
+    // the profile's preferences); dash.js's own cache of the last ones in
+    // localStorage would overrule them from an earlier session.
+    streaming: {
+      abr: { autoSwitchBitrate: { video: true } },
+      lastBitrateCachingInfo: { enabled: false },
+      lastMediaSettingsCachingInfo: { enabled: false },
+    },
   });
   player.on(MediaPlayer.events.STREAM_INITIALIZED, () => events.onLevels());
   player.on(MediaPlayer.events.TEXT_TRACKS_ADDED, () => events.onTexts?.());

@@ -24,7 +24,10 @@ export function mountUpload(root) {
   const privateBox = h('input', { type: 'checkbox', id: 'upload-private' });
   const privacy = h('label.check', { for: 'upload-private' }, privateBox,
     h('span', {}, h('strong', {}, 'Private'), h('span.muted', {}, ' · its streams play only on signed URLs, which you and the admins get')));
-  const add = (files) => addFiles(files, { private: privateBox.checked });
+  const encryptedBox = h('input', { type: 'checkbox', id: 'upload-encrypted' });
+  const encryption = h('label.check', { for: 'upload-encrypted' }, encryptedBox,
+    h('span', {}, h('strong', {}, 'Encrypted'), h('span.muted', {}, ' · HLS AES-128, its key only on signed URLs; private, and no DASH')));
+  const add = (files) => addFiles(files, { private: privateBox.checked, encrypted: encryptedBox.checked });
   const signInNotice = h('div.notice', {});
   const list = h('ul.upload-list', { id: 'upload-list' });
   const clearButton = h('button.button.ghost.small', { type: 'button', onclick: clearFinished }, 'Clear finished');
@@ -35,6 +38,7 @@ export function mountUpload(root) {
     signInNotice,
     drop,
     privacy,
+    encryption,
     listHead,
     list,
   );
@@ -46,6 +50,7 @@ export function mountUpload(root) {
     // A viewer sees no upload: the server would refuse it anyway.
     drop.hidden = signedIn && !mayUpload;
     privacy.hidden = signedIn && !mayUpload;
+    encryption.hidden = signedIn && !mayUpload;
     drop.classList.toggle('disabled', !mayUpload);
     input.disabled = !mayUpload;
     if (signedIn) {
@@ -115,7 +120,8 @@ function createRow(upload) {
   const element = h('li.upload', { dataset: { file: upload.file.name } },
     h('div.upload-head', {},
       h('div.upload-name', {}, h('strong', {}, upload.file.name), h('span.muted', {}, formatBytes(upload.file.size)),
-        upload.private ? h('span.badge.private', {}, 'Private') : null),
+        upload.private ? h('span.badge.private', {}, 'Private') : null,
+        upload.encrypted ? h('span.badge.encrypted', {}, 'Encrypted') : null),
       h('div.upload-actions', {}, pause, resume, open, cancel)),
     bar,
     h('div.row.between', {}, status, numbers),

@@ -22,14 +22,18 @@ function changed(upload) {
 
 /** The state of one file: queued, uploading, paused, done, failed or cancelled. */
 class Upload {
-  /** `options.private`: the asset's streams play only on signed URLs. */
+  /**
+   * `options.private`: the asset's streams play only on signed URLs;
+   * `options.encrypted`: HLS AES-128 (the server makes it private too).
+   */
   constructor(file, options = {}) {
     this.key = `${file.name}-${file.size}-${file.lastModified}-${Math.random().toString(36).slice(2)}`;
     this.file = file;
     this.state = 'queued';
     this.sent = 0;
     this.assetId = null;
-    this.private = Boolean(options.private);
+    this.encrypted = Boolean(options.encrypted);
+    this.private = Boolean(options.private) || this.encrypted;
     this.error = null;
     this.startedAt = 0;
     this.rate = 0; // bytes per second, smoothed
@@ -44,6 +48,7 @@ class Upload {
         filename: file.name,
         filetype: file.type || 'application/octet-stream',
         private: String(Boolean(options.private)),
+        encrypted: String(this.encrypted),
       },
       onBeforeRequest: (request) => {
         for (const [name, value] of Object.entries(session.authHeaders())) request.setHeader(name, value);

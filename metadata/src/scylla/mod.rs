@@ -37,6 +37,7 @@ use scylla::response::query_result::QueryResult;
 use scylla::serialize::row::SerializeRow;
 use scylla::statement::batch::{Batch, BatchType};
 use scylla::statement::prepared::PreparedStatement;
+use scylla::statement::unprepared::Statement;
 use scylla::value::{CqlValue, Row};
 
 use self::schema::{Statements, TABLES};
@@ -49,6 +50,10 @@ use crate::{
 
 /// How long connecting (every contact node) may take before start fails.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Schema changes (CREATE and DROP of keyspaces and tables) wait for the
+/// cluster to agree and, on Cassandra, flush to disk: far longer than a read
+/// or write on a busy machine, so they get a timeout of their own.
+const SCHEMA_TIMEOUT: Duration = Duration::from_secs(60);
 /// How long one request may take before it fails as `Unavailable`: a
 /// caller (an HTTP request) gets an answer instead of waiting on a node
 /// that is gone.
@@ -373,6 +378,13 @@ fn check_datacenters(session: &Session, replication: &Replication) -> Result<(),
     )))
 }
 
+/// A schema-changing statement, with `SCHEMA_TIMEOUT`.
+fn schema_change(cql: impl Into<String>) -> Statement {
+    let mut statement = Statement::new(cql);
+    statement.set_request_timeout(Some(SCHEMA_TIMEOUT));
+    statement
+}
+
 /// `CREATE KEYSPACE IF NOT EXISTS` as the URL says. With `tablets`
 /// disabled (the default) on a server that knows no tablets option
 /// (Cassandra, ScyllaDB before 6.0), which answers that the property is
@@ -380,12 +392,12 @@ fn check_datacenters(session: &Session, replication: &Replication) -> Result<(),
 async fn create_keyspace(session: &Session, url: &ScyllaUrl) -> Result<(), MetadataError> {
     let failed =
         |e: ExecutionError| MetadataError::Database(format!("cannot create keyspace {}: {e}", url.keyspace));
-    match session.query_unpaged(url.create_keyspace_cql(), ()).await {
+    match session.query_unpaged(schema_change(url.create_keyspace_cql()), ()).await {
         Ok(_) => Ok(()),
         Err(error) if url.disable_tablets && knows_no_tablets(&error) => {
             tracing::info!(keyspace = %url.keyspace, "the CQL server knows no tablets option: keyspace made without it");
             let without = ScyllaUrl { disable_tablets: false, ..url.clone() };
-            session.query_unpaged(without.create_keyspace_cql(), ()).await.map_err(failed)?;
+            session.query_unpaged(schema_change(without.create_keyspace_cql()), ()).await.map_err(failed)?;
             Ok(())
         }
         Err(error) => Err(failed(error)),
@@ -457,7 +469,7 @@ impl ScyllaStore {
             .map_err(|e| MetadataError::Database(format!("cannot use keyspace {}: {e}", url.keyspace)))?;
         for table in TABLES {
             session
-                .query_unpaged(*table, ())
+                .query_unpaged(schema_change(*table), ())
                 .await
                 .map_err(|e| MetadataError::Database(format!("cannot create a table ({table}): {e}")))?;
         }
@@ -479,7 +491,7 @@ impl ScyllaStore {
     /// Drops the keyspace and everything in it (tests, uninstall).
     pub async fn drop_keyspace(&self) -> Result<(), MetadataError> {
         let cql = format!("DROP KEYSPACE IF EXISTS {}", self.keyspace);
-        self.session.query_unpaged(cql, ()).await.map_err(exec)?;
+        self.session.query_unpaged(schema_change(cql), ()).await.map_err(exec)?;
         Ok(())
     }
 

@@ -69,9 +69,7 @@ impl Provider {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use cdlc_testkit::free_port;
 
 /// A started booking plugin with its router and the TEST provider.
 struct Fixture {

@@ -11,7 +11,7 @@ use utoipa::{IntoParams, ToSchema};
 use cdlc_plugin_api::Principal;
 
 use super::authz::{self, Reader};
-use super::upload::{complete_upload, Arrived};
+use super::upload::{complete_upload, create_asset, Arrived};
 use super::{ApiError, ErrorBody, SharedState};
 use crate::state::keys;
 
@@ -22,6 +22,9 @@ pub struct AssetView {
     #[serde(flatten)]
     #[schema(inline)]
     asset: Asset,
+    /// Its HLS is encrypted with AES-128 (key on its signed URLs only) and
+    /// it has no DASH manifest.
+    encrypted: bool,
     renditions: Vec<cdlc_metadata::RenditionRecord>,
     /// Playlist URLs, root-relative; present once the master playlist is published.
     playback: Option<Playback>,
@@ -37,8 +40,9 @@ pub struct AssetView {
 struct Playback {
     /// The HLS master playlist.
     hls: String,
-    /// The DASH manifest.
-    dash: String,
+    /// The DASH manifest; absent for an encrypted asset (HLS AES-128 only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dash: Option<String>,
     /// For a private asset shown to the admin: the URLs are signed and
     /// valid until this time (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -50,7 +54,13 @@ struct Playback {
 pub(super) async fn view(state: &SharedState, asset: Asset, sign: bool) -> Result<AssetView, ApiError> {
     use cdlc_transcoder::layout::{DASH_MANIFEST, HLS_MASTER, POSTER, STORYBOARD_INDEX};
     let renditions = state.metadata.renditions(&asset.id).await?;
-    let found = published_objects(&state.published, state.objects.as_ref(), &asset.id).await?;
+    // Both are remembered after the first view; the first asks the store for both at once.
+    let (key, found) = futures_util::future::try_join(
+        async { state.content_keys.of(&asset).await.map_err(|e| ApiError::Internal(e.into())) },
+        published_objects(&state.published, state.objects.as_ref(), &asset.id),
+    )
+    .await?;
+    let encrypted = key.is_some();
     let [master, poster, storyboard] = crate::published::OBJECTS.map(|(bit, _)| found & bit != 0);
     // A private asset's URLs are signed for its uploader and the admins
     // (and useless to others).
@@ -61,9 +71,10 @@ pub(super) async fn view(state: &SharedState, asset: Asset, sign: bool) -> Resul
         None => (format!("/streams/{}", asset.id), None),
     };
     let url = |name: &str| format!("{prefix}/{name}");
-    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash: url(DASH_MANIFEST), expires });
+    let dash = (!encrypted).then(|| url(DASH_MANIFEST));
+    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash, expires });
     let (poster, storyboard) = (poster.then(|| url(POSTER)), storyboard.then(|| url(STORYBOARD_INDEX)));
-    Ok(AssetView { asset, renditions, playback, poster, storyboard })
+    Ok(AssetView { asset, encrypted, renditions, playback, poster, storyboard })
 }
 
 /// Which of the asset's viewer-facing objects exist: what the object store
@@ -213,6 +224,7 @@ pub async fn delete(
     state.objects.delete_prefix(&keys::stream_prefix(&id)).await?;
     state.objects.delete_prefix(&format!("sources/{id}/")).await?;
     state.stream_changed(&id);
+    state.content_keys.forget(&id);
     state.owners.forget_asset(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
     state.announce_asset("deleted", &id).await;
     Ok(StatusCode::NO_CONTENT)
@@ -229,6 +241,9 @@ struct UploadForm {
     title: Option<String>,
     /// "true" for a private asset, played only through signed URLs.
     private: Option<String>,
+    /// "true" to encrypt the asset's HLS with AES-128 (the asset is then
+    /// private too, and has no DASH manifest).
+    encrypted: Option<String>,
 }
 
 /// Upload a video (multipart); the transcode is queued.
@@ -255,6 +270,7 @@ pub async fn upload(
     let spool = state.spool_dir.join(format!("upload-{}", uuid::Uuid::new_v4().simple()));
     let result = async {
         let mut new = NewAsset::default();
+        let mut encrypted = false;
         let mut size: Option<u64> = None;
         while let Some(mut field) = multipart
             .next_field()
@@ -287,9 +303,23 @@ pub async fn upload(
                     }
                     new.title = Some(title);
                 }
-                Some("private") => {
-                    new.private =
-                        field.text().await.map_err(|e| ApiError::BadRequest(e.to_string()))?.trim() == "true";
+                Some(name @ ("private" | "encrypted")) => {
+                    let name = if name == "private" { "private" } else { "encrypted" };
+                    let text = field.text().await.map_err(|e| ApiError::BadRequest(e.to_string()))?;
+                    let on = match text.trim() {
+                        "true" => true,
+                        "false" | "" => false,
+                        other => {
+                            return Err(ApiError::BadRequest(format!(
+                                "{name} must be true or false, not {other:?}"
+                            )))
+                        }
+                    };
+                    if name == "private" {
+                        new.private = on;
+                    } else {
+                        encrypted = on;
+                    }
                 }
                 other => {
                     return Err(ApiError::BadRequest(format!(
@@ -305,11 +335,11 @@ pub async fn upload(
             Some(0) => {
                 Err(ApiError::BadRequest("the file is empty (0 bytes); upload the video file again".into()))
             }
-            Some(_) => Ok(new),
+            Some(_) => Ok((new, encrypted)),
         }
     }
     .await;
-    let new = match result {
+    let (new, encrypted) = match result {
         Ok(new) => new,
         Err(error) => {
             let _ = tokio::fs::remove_file(&spool).await;
@@ -317,18 +347,13 @@ pub async fn upload(
         }
     };
 
-    let asset = match state.metadata.create_asset(new).await {
+    let asset = match create_asset(&state, uploader, new, encrypted).await {
         Ok(asset) => asset,
         Err(error) => {
             let _ = tokio::fs::remove_file(&spool).await;
-            return Err(error.into());
+            return Err(error);
         }
     };
-    if let Err(error) = authz::record_uploader(&state, uploader, &asset.id).await {
-        let _ = tokio::fs::remove_file(&spool).await;
-        let _ = state.metadata.delete_asset(&asset.id).await;
-        return Err(error);
-    }
     let asset = complete_upload(&state, &asset.id, Arrived::Spooled(&spool), "multipart").await?;
     Ok((StatusCode::CREATED, Json(view(&state, asset, true).await?)))
 }

@@ -41,6 +41,9 @@ pub struct CreateRequest {
     title: Option<String>,
     #[serde(default)]
     private: bool,
+    /// HLS AES-128 encryption (the asset is then private, without DASH).
+    #[serde(default)]
+    encrypted: bool,
 }
 
 /// Where to PUT one part's bytes.
@@ -167,9 +170,8 @@ pub async fn create(
     let part_count = request.size.div_ceil(part_size);
 
     let title = request.title.filter(|t| !t.trim().is_empty()).unwrap_or(request.filename);
-    let asset =
-        state.metadata.create_asset(NewAsset { title: Some(title), private: request.private }).await?;
-    authz::record_uploader(&state, uploader, &asset.id).await?;
+    let new = NewAsset { title: Some(title), private: request.private };
+    let asset = super::upload::create_asset(&state, uploader, new, request.encrypted).await?;
     let key = keys::source(&asset.id);
     let prepared = async {
         let upload_id = store.create_multipart(&key).await?;
@@ -199,7 +201,7 @@ pub async fn create(
                 let _ = store.abort_multipart(&key, &record.upload_id).await;
             }
             let _ = tokio::fs::remove_file(record_path(&state, &asset.id)).await;
-            let _ = state.metadata.delete_asset(&asset.id).await;
+            let _ = super::upload::discard_upload(&state, &asset.id).await;
             Err(error)
         }
     }
@@ -312,7 +314,7 @@ pub async fn abort(
         Err(other) => return Err(other.into()),
     }
     let _ = tokio::fs::remove_file(record_path(&state, &id)).await;
-    state.metadata.delete_asset(&id).await?;
+    super::upload::discard_upload(&state, &id).await?;
     state.announce_asset("deleted", &id).await;
     Ok(StatusCode::NO_CONTENT)
 }

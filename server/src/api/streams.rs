@@ -98,7 +98,11 @@ fn paths() -> Paths {
     let rendition = ("rendition", "The rendition's name, as the master playlist and the MPD list it.");
     Paths::builder()
         .path(format!("/streams/{{id}}/{HLS_MASTER}"), object("stream_hls_master", "The HLS master playlist", "application/vnd.apple.mpegurl", &[]))
-        .path(format!("/streams/{{id}}/{DASH_MANIFEST}"), object("stream_dash_manifest", "The DASH manifest (MPD)", "application/dash+xml", &[]))
+        .path(format!("/streams/{{id}}/{DASH_MANIFEST}"), object("stream_dash_manifest", "The DASH manifest (MPD); 404 for an encrypted asset", "application/dash+xml", &[]))
+        .path(
+            format!("/streams/{{id}}/{}", crate::edge_origin::KEY_FILE),
+            object("stream_content_key", "An encrypted asset's AES-128 key (16 bytes, `Cache-Control: private, no-store`; 404 for an asset that is not encrypted)", "application/octet-stream", &[]),
+        )
         .path(
             "/streams/{id}/{still}",
             object(

@@ -76,11 +76,11 @@ fn require_tus(headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(tus::check_version(headers.get("tus-resumable").and_then(|v| v.to_str().ok()))?)
 }
 
-/// The new asset as `Upload-Metadata` describes it.
-fn asset_from_metadata(headers: &HeaderMap) -> Result<NewAsset, ApiError> {
+/// The new asset as `Upload-Metadata` describes it, and whether it is to be encrypted.
+fn asset_from_metadata(headers: &HeaderMap) -> Result<(NewAsset, bool), ApiError> {
     let metadata = headers.get("upload-metadata").and_then(|v| v.to_str().ok()).unwrap_or("");
-    let tus::UploadMetadata { title, private } = tus::parse_metadata(metadata)?;
-    Ok(NewAsset { title, private })
+    let tus::UploadMetadata { title, private, encrypted } = tus::parse_metadata(metadata)?;
+    Ok((NewAsset { title, private }, encrypted))
 }
 
 impl From<tus::TusError> for ApiError {
@@ -119,7 +119,7 @@ pub async fn options(State(state): State<SharedState>) -> Response {
     params(("tus-resumable" = String, Header, description = "1.0.0"),
         ("upload-length" = u64, Header, description = "The file's size in bytes."),
         ("upload-metadata" = Option<String>, Header,
-            description = "tus metadata: `title` (base64) and `private` (base64 of true or false)."),
+            description = "tus metadata: `title` (base64), `private` and `encrypted` (base64 of true or false)."),
     ),
     security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
     responses(
@@ -147,8 +147,8 @@ pub async fn create(
     if length > state.config.max_upload_bytes {
         return Err(ApiError::TooLarge(state.config.max_upload_bytes));
     }
-    let asset = state.metadata.create_asset(asset_from_metadata(&headers)?).await?;
-    authz::record_uploader(&state, uploader, &asset.id).await?;
+    let (new, encrypted) = asset_from_metadata(&headers)?;
+    let asset = super::upload::create_asset(&state, uploader, new, encrypted).await?;
     let info = serde_json::to_vec(&UploadInfo { length }).map_err(|e| ApiError::Internal(e.into()))?;
     tokio::fs::write(info_path(&state, &asset.id), info).await.map_err(|e| ApiError::Internal(e.into()))?;
     tokio::fs::File::create(part_path(&state, &asset.id)).await.map_err(|e| ApiError::Internal(e.into()))?;
@@ -329,8 +329,7 @@ pub async fn terminate(
     authz::may_change(&state, &principal, &id).await?;
     let _ = tokio::fs::remove_file(part_path(&state, &id)).await;
     let _ = tokio::fs::remove_file(info_path(&state, &id)).await;
-    state.metadata.delete_asset(&id).await?;
-    state.owners.forget_asset(&id).await.map_err(|e| ApiError::Internal(e.into()))?;
+    super::upload::discard_upload(&state, &id).await?;
     state.announce_asset("deleted", &id).await;
     Ok(tus_headers(StatusCode::NO_CONTENT.into_response()))
 }

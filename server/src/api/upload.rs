@@ -3,10 +3,50 @@
 
 use std::path::Path;
 
-use cdlc_metadata::{Asset, AssetStatus, JobKind};
+use cdlc_metadata::{Asset, AssetStatus, JobKind, NewAsset};
+use cdlc_plugin_api::Identity;
 
 use super::{ApiError, SharedState};
 use crate::state::keys;
+
+/// Creates the asset of a new upload (`uploading`) for `uploader` (already
+/// checked by `authz::uploader`) and records its uploader. An `encrypted`
+/// asset gets its content key now, before its bytes can arrive, and is
+/// private: its key is served only on its signed URLs. If a step fails the
+/// asset is removed again.
+pub async fn create_asset(
+    state: &SharedState,
+    uploader: &Identity,
+    mut new: NewAsset,
+    encrypted: bool,
+) -> Result<Asset, ApiError> {
+    new.private |= encrypted;
+    let asset = state.metadata.create_asset(new).await?;
+    let prepared = async {
+        super::authz::record_uploader(state, uploader, &asset.id).await?;
+        if encrypted {
+            state.content_keys.create(&asset.id).await.map_err(|e| ApiError::Internal(e.into()))?;
+        }
+        Ok::<_, ApiError>(())
+    }
+    .await;
+    if let Err(error) = prepared {
+        tracing::warn!(asset_id = %asset.id, "the new asset could not be prepared; it is removed");
+        let _ = discard_upload(state, &asset.id).await;
+        return Err(error);
+    }
+    Ok(asset)
+}
+
+/// Removes the asset of an upload that did not complete (abandoned, or a
+/// step failed): its record, what is under `sources/{id}/` (the source or
+/// its parts, the content key) and its uploader.
+pub async fn discard_upload(state: &SharedState, asset_id: &str) -> Result<(), ApiError> {
+    state.metadata.delete_asset(asset_id).await?;
+    state.objects.delete_prefix(&format!("sources/{asset_id}/")).await?;
+    state.content_keys.forget(asset_id);
+    state.owners.forget_asset(asset_id).await.map_err(|e| ApiError::Internal(e.into()))
+}
 
 /// Where an upload's bytes are when it completes.
 #[derive(Debug, Clone, Copy)]
@@ -52,8 +92,7 @@ pub async fn complete_upload(
     }
     if result.is_err() {
         tracing::warn!(asset_id, via, "the upload could not be completed; its asset is removed");
-        let _ = state.metadata.delete_asset(asset_id).await;
-        let _ = state.objects.delete(&keys::source(asset_id)).await;
+        let _ = discard_upload(state, asset_id).await;
     }
     result
 }

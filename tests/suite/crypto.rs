@@ -1,0 +1,289 @@
+//! HLS AES-128 on a real `cdlc serve`: an asset uploaded with
+//! `encrypted=true` plays (ffmpeg) only with its key, which is served on the
+//! asset's signed URLs alone and kept by no cache; a plain asset is as before.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use aes::cipher::{block_padding::Pkcs7, BlockDecryptMut, KeyIvInit};
+
+use crate::server::{clip, Server, StandaloneEdge, TOKEN};
+use crate::support::{decode_all, decoded_video_frames};
+
+/// A GET's status, headers (lower-case names) and body bytes.
+struct Fetched {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Fetched {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers.lines().find_map(|line| {
+            let (key, value) = line.split_once(':')?;
+            key.trim().eq_ignore_ascii_case(name).then(|| value.trim())
+        })
+    }
+
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+fn fetch(url: &str, args: &[&str]) -> Fetched {
+    let dir = tempfile::tempdir().expect("tmp");
+    let (headers, body) = (dir.path().join("headers"), dir.path().join("body"));
+    let output = Command::new("curl")
+        .args(["-s", "--max-time", "60", "-w", "%{http_code}", "-D"])
+        .arg(&headers)
+        .arg("-o")
+        .arg(&body)
+        .args(args)
+        .arg(url)
+        .output()
+        .expect("curl");
+    Fetched {
+        status: String::from_utf8_lossy(&output.stdout).trim().parse().unwrap_or(0),
+        headers: std::fs::read_to_string(&headers).unwrap_or_default(),
+        body: std::fs::read(&body).unwrap_or_default(),
+    }
+}
+
+fn upload(server: &Server, file: &Path, fields: &[&str]) -> (u16, serde_json::Value) {
+    let form = format!("file=@{}", file.display());
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let mut args = vec!["-X", "POST", "-H", &auth, "-F", &form];
+    for field in fields {
+        args.extend(["-F", field]);
+    }
+    let (status, body) = server.curl(&args, "/api/v1/assets");
+    (status, serde_json::from_str(&body).unwrap_or(serde_json::Value::String(body)))
+}
+
+/// The ISO BMFF box type at the start of `data` (`styp`, `moof`…).
+fn first_box(data: &[u8]) -> &[u8] {
+    data.get(4..8).unwrap_or_default()
+}
+
+#[test]
+fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
+    let (dir, src) = clip(3);
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let (status, asset) = upload(&server, &src, &["encrypted=true"]);
+    assert_eq!(status, 201, "{asset}");
+    assert_eq!(
+        (asset["encrypted"].as_bool(), asset["private"].as_bool()),
+        (Some(true), Some(true)),
+        "{asset}"
+    );
+    let id = asset["id"].as_str().expect("id").to_owned();
+    let (status, plain) = upload(&server, &src, &[]);
+    assert_eq!(status, 201, "{plain}");
+    let plain_id = plain["id"].as_str().expect("id").to_owned();
+    let (status, refused) = upload(&server, &src, &["encrypted=yes"]);
+    assert_eq!(status, 400, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("encrypted must be true or false"));
+
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    // By tus: `encrypted` in Upload-Metadata; a terminated upload takes its key with it.
+    let tus = |metadata: &str| {
+        let metadata = format!("Upload-Metadata: {metadata}");
+        let args = ["-X", "POST", "-H", &auth, "-H", "Tus-Resumable: 1.0.0", "-H", "Upload-Length: 10", "-H"];
+        fetch(&server.url("/api/v1/uploads"), &[&args[..], &[metadata.as_str()]].concat())
+    };
+    let refused = tus("encrypted eWVz");
+    assert_eq!(refused.status, 400);
+    assert!(refused.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .contains("encrypted must be base64"));
+    let created = tus("filename eC5tcDQ=,encrypted dHJ1ZQ==");
+    assert_eq!(created.status, 201, "{}", String::from_utf8_lossy(&created.body));
+    let tus_id = created.header("cdlc-asset-id").expect("asset id").to_owned();
+    let tus_view = server.json(&format!("/api/v1/assets/{tus_id}"));
+    assert_eq!((tus_view["encrypted"].as_bool(), tus_view["private"].as_bool()), (Some(true), Some(true)));
+    let record = server.data.join(format!("objects/sources/{tus_id}/content-key.json"));
+    let wrapped: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&record).expect("the key record")).expect("JSON");
+    assert_eq!(wrapped["master_key"].as_str().map(str::len), Some(8), "names its master key: {wrapped}");
+    let terminated = fetch(
+        &server.url(&format!("/api/v1/uploads/{tus_id}")),
+        &["-X", "DELETE", "-H", &auth, "-H", "Tus-Resumable: 1.0.0"],
+    );
+    assert_eq!(terminated.status, 204);
+    assert!(!record.exists(), "the content key went with the upload");
+
+    server.wait_for(&id, &["ready"], Duration::from_secs(120));
+    server.wait_for(&plain_id, &["ready"], Duration::from_secs(120));
+    let (_, view) = server.curl(&["-H", &auth], &format!("/api/v1/assets/{id}"));
+    let view: serde_json::Value = serde_json::from_str(&view).expect("JSON");
+    assert_eq!(view["encrypted"], true, "{view}");
+    assert!(view["playback"].get("dash").is_none(), "no DASH for an encrypted asset: {view}");
+    let master = view["playback"]["hls"].as_str().expect("signed hls").to_owned();
+    let prefix = master.strip_suffix("/master.m3u8").expect("a master playlist URL").to_owned();
+    assert!(prefix.starts_with(&format!("/streams/{id}/~")), "{prefix}");
+
+    // The media playlist: a key with an explicit IV before each segment,
+    // the init section (EXT-X-MAP) above them all, so it stays clear.
+    let media = fetch(&server.url(&format!("{prefix}/360p/playlist.m3u8")), &[]);
+    assert_eq!(media.status, 200);
+    let text = String::from_utf8_lossy(&media.body).into_owned();
+    let Ok(m3u8_rs::Playlist::MediaPlaylist(playlist)) = m3u8_rs::parse_playlist_res(text.as_bytes()) else {
+        panic!("not a media playlist: {text}");
+    };
+    assert!(!playlist.segments.is_empty());
+    for (segment, number) in playlist.segments.iter().zip(1u32..) {
+        let key = segment.key.as_ref().unwrap_or_else(|| panic!("{} has no key: {text}", segment.uri));
+        assert_eq!(key.method, m3u8_rs::KeyMethod::AES128);
+        assert_eq!(key.uri.as_deref(), Some("../content.key"));
+        assert_eq!(key.iv, Some(format!("0x{number:032x}")), "{text}");
+    }
+    assert!(text.find("#EXT-X-MAP").expect("map") < text.find("#EXT-X-KEY").expect("key"), "{text}");
+
+    // The key: 16 bytes, on the signed URL, stored by nobody.
+    let key_url = server.url(&format!("{prefix}/content.key"));
+    let key = fetch(&key_url, &[]);
+    assert_eq!((key.status, key.body.len()), (200, 16));
+    assert_eq!(key.header("cache-control"), Some("private, no-store"));
+    assert_eq!(fetch(&key_url, &[]).header("cdlc-cache"), Some("miss"), "the edge never keeps the key");
+    let at_rest = std::fs::read_to_string(server.data.join(format!("objects/sources/{id}/content-key.json")))
+        .expect("the key record");
+    assert!(!at_rest.contains(&hex::encode(&key.body)), "stored wrapped, never in the clear: {at_rest}");
+
+    // A segment leaves encrypted and decrypts with the key and its IV to the stored one.
+    let raw = fetch(&server.url(&format!("{prefix}/360p/00001.m4s")), &[]);
+    assert_eq!(raw.status, 200);
+    assert!(!matches!(first_box(&raw.body), b"styp" | b"moof"), "the segment is not in the clear");
+    assert_eq!(raw.body.len() % 16, 0);
+    let decrypted = cbc::Decryptor::<aes::Aes128>::new_from_slices(&key.body, &1u128.to_be_bytes())
+        .expect("16-byte key and IV")
+        .decrypt_padded_vec_mut::<Pkcs7>(&raw.body)
+        .expect("PKCS#7 padding");
+    assert!(matches!(first_box(&decrypted), b"styp" | b"moof"), "decrypted: {:?}", first_box(&decrypted));
+    let stored =
+        std::fs::read(server.data.join(format!("objects/streams/{id}/360p/00001.m4s"))).expect("stored");
+    assert_eq!(decrypted, stored, "one stored segment set, encrypted at delivery");
+    assert_eq!(
+        fetch(&server.url(&format!("{prefix}/360p/00001.m4s")), &[]).body,
+        raw.body,
+        "cached as ciphertext"
+    );
+
+    // Without the key the segment does not decode; with it, it does.
+    let init = fetch(&server.url(&format!("{prefix}/360p/init.mp4")), &[]).body;
+    assert_eq!(first_box(&init), b"ftyp", "the init section is clear");
+    let (locked, opened) = (dir.path().join("locked.mp4"), dir.path().join("opened.mp4"));
+    std::fs::write(&locked, [init.as_slice(), raw.body.as_slice()].concat()).expect("write");
+    std::fs::write(&opened, [init.as_slice(), decrypted.as_slice()].concat()).expect("write");
+    let probe = Command::new("ffmpeg")
+        .args(["-hide_banner", "-nostdin", "-v", "error", "-i"])
+        .arg(&locked)
+        .args(["-map", "0:v:0", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg");
+    assert!(
+        !probe.status.success() || !probe.stderr.is_empty(),
+        "ffmpeg decoded the encrypted segment without its key"
+    );
+    assert!(decoded_video_frames(&opened, 0) > 0);
+
+    // ffmpeg plays the whole encrypted HLS through the signed URL, every stream.
+    decode_all(Path::new(&server.url(&master)));
+    let frames = decoded_video_frames(Path::new(&server.url(&master)), 0);
+    assert!(frames >= 80, "3 s at 30 fps, got {frames} frames");
+
+    // Refusals, as JSON.
+    let unsigned = fetch(&server.url(&format!("/streams/{id}/content.key")), &[]);
+    assert_eq!(unsigned.status, 403);
+    assert_eq!(
+        unsigned.json()["error"]["code"],
+        "forbidden",
+        "{:?}",
+        String::from_utf8_lossy(&unsigned.body)
+    );
+    let token = prefix.rsplit('~').next().expect("token");
+    let other = fetch(&server.url(&format!("/streams/{plain_id}/~{token}/content.key")), &[]);
+    assert_eq!(other.status, 403, "a token is for its own asset only");
+    assert!(other.json()["error"]["message"].as_str().unwrap_or_default().contains("does not match"));
+    let tampered = token.replacen('.', ".1", 1);
+    assert_eq!(fetch(&server.url(&format!("/streams/{id}/~{tampered}/content.key")), &[]).status, 403);
+    let dash = fetch(&server.url(&format!("{prefix}/manifest.mpd")), &[]);
+    assert_eq!(dash.status, 404);
+    assert!(dash.json()["error"]["message"].as_str().unwrap_or_default().contains("no DASH manifest"));
+
+    // A standalone edge in front keeps neither the key nor an unsigned path open.
+    let signing = std::fs::read_to_string(server.data.join("signing-keys")).expect("signing keys");
+    let edge = StandaloneEdge::start(
+        &server.url(""),
+        &[("CDLC_EDGE_ORIGIN_TOKEN", TOKEN), ("CDLC_SIGNING_KEYS", signing.trim())],
+    );
+    for _ in 0..2 {
+        let through = fetch(&edge.url(&format!("{prefix}/content.key")), &[]);
+        assert_eq!((through.status, through.body.as_slice()), (200, key.body.as_slice()));
+        assert_eq!(through.header("cdlc-cache"), Some("miss"));
+        assert_eq!(through.header("cache-control"), Some("private, no-store"));
+    }
+    assert_eq!(fetch(&edge.url(&format!("/streams/{id}/content.key")), &[]).status, 403);
+    decode_all(Path::new(&edge.url(&master)));
+
+    // The plain asset is as it was: clear segments, no key, DASH.
+    let plain_view = server.json(&format!("/api/v1/assets/{plain_id}"));
+    assert_eq!(plain_view["encrypted"], false, "{plain_view}");
+    let plain_dash = plain_view["playback"]["dash"].as_str().expect("dash").to_owned();
+    let plain_media = fetch(&server.url(&format!("/streams/{plain_id}/360p/playlist.m3u8")), &[]);
+    assert!(!String::from_utf8_lossy(&plain_media.body).contains("EXT-X-KEY"));
+    let plain_segment = fetch(&server.url(&format!("/streams/{plain_id}/360p/00001.m4s")), &[]);
+    assert!(matches!(first_box(&plain_segment.body), b"styp" | b"moof"));
+    assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/content.key")), &[]).status, 404);
+    decode_all(Path::new(&server.url(&plain_dash)));
+    drop(edge);
+
+    // Rotation of the master key, as the README says: the new key current,
+    // the old one previous; the asset's key is the same and is re-wrapped.
+    let data = server.data.clone();
+    drop(server);
+    let old_master =
+        std::fs::read_to_string(data.join("encryption-master-key")).expect("generated master key");
+    let new_master = "5a".repeat(32);
+    let record = data.join(format!("objects/sources/{id}/content-key.json"));
+    let sealed_by = || -> String {
+        let text = std::fs::read(&record).expect("the key record");
+        serde_json::from_slice::<serde_json::Value>(&text).expect("JSON")["master_key"]
+            .as_str()
+            .expect("id")
+            .into()
+    };
+    let before = sealed_by();
+    let rotated = Server::start(
+        &data,
+        &[
+            ("CDLC_ENCRYPTION_MASTER_KEY", &new_master),
+            ("CDLC_ENCRYPTION_PREVIOUS_MASTER_KEYS", old_master.trim()),
+        ],
+    );
+    let again = fetch(&rotated.url(&format!("{prefix}/content.key")), &[]);
+    assert_eq!((again.status, &again.body), (200, &key.body), "the same key under the new master key");
+    assert_ne!(sealed_by(), before, "re-wrapped under the new master key");
+    drop(rotated);
+    let new_only = Server::start(&data, &[("CDLC_ENCRYPTION_MASTER_KEY", &new_master)]);
+    assert_eq!(
+        fetch(&new_only.url(&format!("{prefix}/content.key")), &[]).body,
+        key.body,
+        "the old key can go"
+    );
+    drop(new_only);
+    // The wrong master key: errors as JSON (the log names the key id to
+    // add: key_wrap's tests), not a crash, and nothing in the clear.
+    let wrong = Server::start(&data, &[("CDLC_ENCRYPTION_MASTER_KEY", &"a5".repeat(32))]);
+    let refused = fetch(&wrong.url(&format!("{prefix}/content.key")), &[]);
+    assert_eq!((refused.status, refused.json()["error"]["code"].as_str()), (502, Some("origin_unavailable")));
+    let segment = fetch(&wrong.url(&format!("{prefix}/360p/00001.m4s")), &[]);
+    assert_eq!(segment.status, 502, "no clear segment for want of the key");
+    let (status, view) = wrong.curl(&["-H", &auth], &format!("/api/v1/assets/{id}"));
+    assert_eq!(status, 500, "{view}");
+    assert_eq!(wrong.get("/healthz").0, 200);
+}

@@ -1,0 +1,55 @@
+// The catalog plugin's REST API (/api/v1/catalog) as the pages use it, and
+// the pieces of a title the pages share: its poster card and its facts line.
+import { request } from './api.js';
+import { h } from './util.js';
+
+const API = '/api/v1/catalog';
+const id = (value) => encodeURIComponent(value);
+
+export const catalog = {
+  title: (titleId, options) => request(`${API}/titles/${id(titleId)}`, options),
+  credits: (titleId, cursor) => request(`${API}/titles/${id(titleId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
+  person: (personId, options) => request(`${API}/people/${id(personId)}`, options),
+  personCredits: (personId, cursor) => request(`${API}/people/${id(personId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
+  /** A page of titles: `{genre, sort, kind, ids, limit, cursor}` as the browse API takes them. */
+  browse(filters = {}, options) {
+    const query = new URLSearchParams();
+    for (const [key, value] of Object.entries(filters)) if (value !== undefined && value !== null && value !== '') query.set(key, String(value));
+    return request(`${API}/titles?${query}`, options);
+  },
+  search(q, { target = 'all', limit = 8, cursor, signal } = {}) {
+    const query = new URLSearchParams({ q, target, limit: String(limit) });
+    if (cursor) query.set('cursor', cursor);
+    return request(`${API}/search?${query}`, { signal });
+  },
+};
+
+/** "2019 · 1 h 52 min · PG-13" (what is known of it). */
+export function titleFacts(title) {
+  const years = title.start_year
+    ? title.end_year && title.end_year !== title.start_year ? `${title.start_year}–${title.end_year}` : String(title.start_year)
+    : null;
+  const minutes = title.runtime_minutes;
+  const runtime = minutes ? (minutes >= 60 ? `${Math.floor(minutes / 60)} h ${minutes % 60 ? `${minutes % 60} min` : ''}`.trim() : `${minutes} min`) : null;
+  return [years, runtime, title.certificate].filter(Boolean).join(' · ');
+}
+
+/** A title as a poster card linking to its page; `extra` goes under the name. */
+export function titleCard(title, extra = null) {
+  const poster = title.poster_url
+    ? h('img', { src: title.poster_url, alt: '', loading: 'lazy', decoding: 'async' })
+    : h('div.poster-placeholder', { 'aria-hidden': 'true' }, h('span.poster-initial', {}, title.primary_title.slice(0, 1)));
+  return h('a.title-card', { href: `/titles/${id(title.id)}`, dataset: { link: '', titleId: title.id } },
+    h('div.title-poster', {}, poster),
+    h('strong.title-card-name', { title: title.primary_title }, title.primary_title),
+    h('span.muted.title-card-meta', {}, [title.start_year, title.kind !== 'movie' ? title.kind : null].filter(Boolean).join(' · ')),
+    extra);
+}
+
+/** A horizontal row of title cards under a heading (nothing when `titles` is empty). */
+export function titleRow(heading, titles, { id: rowId, more } = {}) {
+  if (!titles.length) return null;
+  return h('section.title-row', { id: rowId },
+    h('div.row.between', {}, h('h2', {}, heading), more ? h('a.muted', { href: more, dataset: { link: '' } }, 'See all') : null),
+    h('div.title-strip', {}, titles.map((t) => (t instanceof Node ? t : titleCard(t)))));
+}
