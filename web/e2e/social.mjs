@@ -198,6 +198,17 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       // Recommendations: a new member gets the titles others engaged with (ottoline logged it).
       await page.waitForSelector(`#row-popular-social a[data-title-id="${ids.title}"]`);
       await shoot(page, 'home-signed-in');
+
+      // Hidden, a recommendation goes at once and stays gone after a reload;
+      // the catalog's own row still has the title.
+      await page.getByRole('button', { name: 'Hide Quixotic Test Pattern' }).first().click();
+      await page.waitForSelector(`#home-social a[data-title-id="${ids.title}"]`, { state: 'detached' });
+      assert.ok(await page.isHidden('#rec-error'), 'the hide was taken');
+      await page.reload();
+      await page.waitForSelector('#home-feed .feed-item[data-verb="reviewed"]');
+      await page.waitForSelector(`#row-popular a[data-title-id="${ids.title}"]`);
+      assert.equal(await page.locator(`#home-social a[data-title-id="${ids.title}"]`).count(), 0,
+        'a hidden title is in no recommendation row after a reload');
     }],
 
     ['resume: the player reports the position (a stop right after a stored beacon is sent again); after a stop at 0:30 and a reload the page offers "Resume at 0:30" and lands there', async () => {

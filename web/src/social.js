@@ -23,6 +23,7 @@ export const social = {
   log: (entry) => request(`${API}/diary`, { method: 'POST', json: entry }),
   feed: () => request(`${API}/feed?limit=20`),
   recommendations: () => request(`${API}/recommendations?limit=12`),
+  hideRecommendation: (titleId) => request(`${API}/recommendations/hidden/${id(titleId)}`, { method: 'PUT' }),
   continueWatching: () => request(`${API}/progress?limit=12`),
 };
 
