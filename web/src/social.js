@@ -17,6 +17,16 @@ export const social = {
   following: (user) => request(`${API}/users/${id(user)}/following?limit=100`),
   follow: (user) => request(`${API}/follows/${id(user)}`, { method: 'PUT' }),
   unfollow: (user) => request(`${API}/follows/${id(user)}`, { method: 'DELETE' }),
+  list: (listId, key) => request(`${API}/lists/${id(listId)}${key ? `?key=${id(key)}` : ''}`),
+  listEntries: (listId, { key, cursor } = {}) => {
+    const query = new URLSearchParams({ limit: '100' });
+    if (key) query.set('key', key);
+    if (cursor) query.set('cursor', cursor);
+    return request(`${API}/lists/${id(listId)}/entries?${query}`);
+  },
+  reorderList: (listId, titleIds) => request(`${API}/lists/${id(listId)}/order`, { method: 'PUT', json: { title_ids: titleIds } }),
+  editEntry: (listId, titleId, note) => request(`${API}/lists/${id(listId)}/entries/${id(titleId)}`, { method: 'PATCH', json: { note } }),
+  removeEntry: (listId, titleId) => request(`${API}/lists/${id(listId)}/entries/${id(titleId)}`, { method: 'DELETE' }),
   watchlist: (cursor) => request(`${API}/watchlist?limit=100${cursor ? `&cursor=${cursor}` : ''}`),
   addToWatchlist: (titleId) => request(`${API}/watchlist`, { method: 'POST', json: { title_id: titleId } }),
   removeFromWatchlist: (titleId) => request(`${API}/watchlist/${id(titleId)}`, { method: 'DELETE' }),
