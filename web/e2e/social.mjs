@@ -165,10 +165,11 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       await page.waitForSelector('#my-entries .entry .stars[data-rating="4.5"]');
       assert.match(await page.textContent('#my-entries .entry'), /★★★★½\s*♥/);
 
-      // After a reload the page knows both from the API.
+      // After a reload the page knows both from the API (one per-title read).
       await page.reload();
       await page.waitForSelector('#watchlist-button[aria-pressed="true"]');
       await page.waitForSelector('#my-entries .entry .stars[data-rating="4.5"]');
+      assert.match(await page.textContent('#my-title-state'), /You logged it once, last on \d{4}-\d\d-\d\d · ★★★★½ · ♥/);
 
       await page.click('#nav-profile');
       await page.waitForURL(`${server.url}/u/ottoline`);
