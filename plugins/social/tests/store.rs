@@ -9,34 +9,17 @@
 //! Principals are put on requests as the host's authentication layer would.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::Request;
 use cdlc_plugin_api::axum::{Extension, Router};
-use cdlc_plugin_api::host::{HostServices, PluginHost};
+use cdlc_plugin_api::host::{HostServices, NoAssets, PluginHost};
 use cdlc_plugin_api::{
-    async_trait, params, AssetInfo, Assets, AssetsError, Credential, DeletedUser, Identity, InProcessBus,
-    Playback, Plugin, Principal, Role, Sql,
+    params, Credential, DeletedUser, Identity, InProcessBus, Plugin, Principal, Role, Sql,
 };
 use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct NoAssets;
-
-#[async_trait]
-impl Assets for NoAssets {
-    async fn get(&self, _id: &str) -> Result<Option<AssetInfo>, AssetsError> {
-        Ok(None)
-    }
-    async fn playback(&self, _id: &str) -> Result<Option<Playback>, AssetsError> {
-        Ok(None)
-    }
-    async fn signed_playback(&self, _id: &str, _ttl: Duration) -> Result<Option<Playback>, AssetsError> {
-        Err(AssetsError::SigningDisabled)
-    }
-}
 
 /// Social and the catalog started on `stores`, and the router of both.
 struct Fixture {
