@@ -3,7 +3,7 @@
 //! every store backend. `contract!` runs each behaviour once per backend:
 //! - `sqlite::*`: SQLite files in a temporary directory;
 //! - `mysql::*`: fresh databases on a real MariaDB (the one
-//!   `cdlc_plugin_store::test_server` starts for this test binary, or the
+//!   `cdlc_testkit::mariadb` starts for this test binary, or the
 //!   server `CDLC_TEST_MYSQL` names).
 //!
 //! Principals are put on requests as the host's authentication layer would.
@@ -52,7 +52,7 @@ async fn sqlite_fixture() -> Fixture {
 }
 
 async fn mysql_fixture() -> Fixture {
-    let mariadb = cdlc_plugin_store::test_server::MariaDbServer::shared();
+    let mariadb = cdlc_testkit::mariadb::MariaDbServer::shared();
     let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).expect("MySQL stores");
     fixture(tempfile::tempdir().expect("temp dir"), stores).await
 }
