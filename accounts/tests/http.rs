@@ -1,7 +1,7 @@
 //! The accounts routes in-process (`oneshot`, no port) behind the real
 //! authentication middleware, each test twice: `sqlite::*` on a SQLite store
 //! in a temp directory, `mysql::*` on a fresh database of the real MariaDB
-//! server `cdlc_plugin_store::test_server` starts once for this binary.
+//! server `cdlc_testkit::mariadb` starts once for this binary.
 //! `/probe/upload` stands for a write of the server (an upload): it asks for
 //! what the upload route will ask for.
 
@@ -18,8 +18,8 @@ use axum::Router;
 use cdlc_accounts::http::{authenticate, router, CSRF_HEADER};
 use cdlc_accounts::{Accounts, AccountsConfig, Rate, SignupPolicy, UserDeletedHook};
 use cdlc_plugin_api::{params, ApiError, Db, DeletedUser, Principal, Role, Scope, Sql};
-use cdlc_plugin_store::test_server::MariaDbServer;
 use cdlc_plugin_store::Stores;
+use cdlc_testkit::mariadb::MariaDbServer;
 use serde_json::{json, Value};
 use tower::ServiceExt;
 

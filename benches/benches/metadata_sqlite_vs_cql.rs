@@ -1,6 +1,6 @@
 //! Metadata operations per second: the embedded SQLite store against a
 //! real CQL node (Apache Cassandra 5.0 on this machine, started by
-//! `cdlc_metadata::test_server`), the same workload in one run.
+//! `cdlc_testkit::cassandra`), the same workload in one run.
 //!
 //! Operations, each run `CDLC_BENCH_OPS` times (default 400) by 1 client and
 //! by 8 concurrent clients:
@@ -14,8 +14,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cdlc_metadata::test_server::CassandraNode;
 use cdlc_metadata::{JobKind, MetadataStore, NewAsset, ScyllaStore, SegmentRecord, SqliteStore};
+use cdlc_testkit::cassandra::CassandraNode;
 
 const CLIENTS: usize = 8;
 /// Assets per listed page.

@@ -10,8 +10,6 @@ mod error;
 mod model;
 mod scylla;
 mod sqlite;
-#[cfg(feature = "test-server")]
-pub mod test_server;
 
 use std::time::Duration;
 

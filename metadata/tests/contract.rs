@@ -4,16 +4,16 @@
 //! - `sqlite::*`: an in-memory SQLite database;
 //! - `scylla::*`: a fresh keyspace (`cdlc_test_<random>`, dropped when the
 //!   test passes) on a real CQL node: the Apache Cassandra node
-//!   `cdlc_metadata::test_server` starts once for this test binary, or the
+//!   `cdlc_testkit::cassandra` starts once for this test binary, or the
 //!   running ScyllaDB or Cassandra node `CDLC_TEST_SCYLLA=host:port` names.
 
 use std::time::Duration;
 
-use cdlc_metadata::test_server::CassandraNode;
 use cdlc_metadata::{
     AssetStatus, JobKind, JobState, MetadataError, MetadataStore, NewAsset, RenditionRecord, ScyllaStore,
     SegmentRecord, SqliteStore,
 };
+use cdlc_testkit::cassandra::CassandraNode;
 
 fn sqlite_store() -> SqliteStore {
     SqliteStore::in_memory().expect("in-memory SQLite")
@@ -71,7 +71,7 @@ contract!(
 /// What only the CQL backend has: its URL's replication against the cluster.
 mod scylla_url {
     use super::*;
-    use cdlc_metadata::test_server::DATACENTER;
+    use cdlc_testkit::cassandra::DATACENTER;
 
     #[tokio::test]
     async fn network_topology_needs_the_datacenters_the_cluster_has() {

@@ -10,7 +10,7 @@ use futures_util::StreamExt;
 use tokio::task::JoinHandle;
 use tracing::Instrument;
 
-use crate::assets::Assets;
+use crate::assets::{AssetInfo, Assets, AssetsError, Playback};
 use crate::events::EventBus;
 use crate::objects::{check_key, ObjectInfo, Objects, ObjectsError, MAX_OBJECT_KEY};
 use crate::plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle};
@@ -20,6 +20,27 @@ use crate::plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, Web
 pub const RESERVED_NAMES: &[&str] = &[
     "accounts", "admin", "assets", "auth", "host", "me", "openapi", "plugins", "streams", "uploads", "users",
 ];
+
+/// The assets of a host that serves no media (a plugin's own tests and
+/// benches on [`PluginHost`]): every asset is unknown and nothing is signed.
+pub struct NoAssets;
+
+#[async_trait::async_trait]
+impl Assets for NoAssets {
+    async fn get(&self, _asset_id: &str) -> Result<Option<AssetInfo>, AssetsError> {
+        Ok(None)
+    }
+    async fn playback(&self, _asset_id: &str) -> Result<Option<Playback>, AssetsError> {
+        Ok(None)
+    }
+    async fn signed_playback(
+        &self,
+        _asset_id: &str,
+        _ttl: std::time::Duration,
+    ) -> Result<Option<Playback>, AssetsError> {
+        Err(AssetsError::SigningDisabled)
+    }
+}
 
 /// What the host shares with every plugin.
 #[derive(Clone)]

@@ -55,8 +55,6 @@ mod mysql;
 pub mod portable;
 mod row;
 mod sqlite;
-#[cfg(feature = "test-server")]
-pub mod test_server;
 mod value;
 
 use std::future::Future;

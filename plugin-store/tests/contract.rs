@@ -3,14 +3,14 @@
 //! `contract!` runs every one of them against each backend:
 //! - `sqlite::*`: a fresh temporary directory of SQLite files;
 //! - `mysql::*`: a fresh database prefix on a real MariaDB server that
-//!   `cdlc_plugin_store::test_server` starts once for this test binary (or
+//!   `cdlc_testkit::mariadb` starts once for this test binary (or
 //!   the MySQL / MariaDB server `CDLC_TEST_MYSQL` names).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cdlc_plugin_store::test_server::MariaDbServer;
 use cdlc_plugin_store::{params, Engine, FromRow, Migration, Row, Sql, StoreError, Stores};
+use cdlc_testkit::mariadb::MariaDbServer;
 
 /// A fresh SQLite directory; the TempDir lives as long as the test.
 fn sqlite_stores() -> (tempfile::TempDir, Stores) {

@@ -14,8 +14,6 @@ mod embedded;
 mod error;
 mod message;
 mod nats;
-#[cfg(feature = "test-server")]
-pub mod test_server;
 
 use std::time::Duration;
 

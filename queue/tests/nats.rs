@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use cdlc_metadata::{JobKind, SegmentRecord};
-use cdlc_queue::test_server::NatsServer;
 use cdlc_queue::{JobQueue, NatsQueue, NatsSettings, Report, ReportMessage, Reporter};
+use cdlc_testkit::nats::NatsServer;
 
 /// A real nats-server with its store in a temporary directory.
 struct TestNats {

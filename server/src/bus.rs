@@ -89,7 +89,7 @@ impl EventBus for NatsBus {
 mod tests {
     use std::time::Duration;
 
-    use cdlc_queue::test_server::NatsServer;
+    use cdlc_testkit::nats::NatsServer;
 
     use super::*;
 

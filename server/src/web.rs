@@ -1,7 +1,7 @@
 //! The web UI: the pages built from `web/` (library, upload, asset player,
 //! catalog titles and people, social profiles, booking), embedded in the
 //! binary by `build.rs`. The page URLs (`/`, `/upload`, `/assets/{id}`,
-//! `/titles/{id}`, `/u/{handle}`…) all answer the one `index.html`, whose
+//! `/titles/{id}`, `/u/{handle}`, `/lists/{id}`…) all answer the one `index.html`, whose
 //! script routes on the client; its bundles live under `/static/` with
 //! content-hashed names, so they are cached for good while the page itself
 //! is revalidated.
@@ -52,6 +52,7 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/titles/{id}", get(page))
         .route("/people/{id}", get(page))
         .route("/u/{handle}", get(page))
+        .route("/lists/{id}", get(page))
         .route("/static/{*path}", get(static_file))
 }
 

@@ -9,8 +9,6 @@
 mod key;
 mod local;
 mod s3;
-#[cfg(feature = "test-support")]
-pub mod testing;
 
 use std::path::{Path, PathBuf};
 

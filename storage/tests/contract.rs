@@ -4,8 +4,8 @@
 
 use std::path::Path;
 
-use cdlc_storage::testing::SeaweedServer;
 use cdlc_storage::{Bytes, LocalStore, ObjectStore, StorageError};
+use cdlc_testkit::seaweed::SeaweedServer;
 
 /// One backend under test, with a scratch folder for source files.
 struct Backend {

@@ -5,8 +5,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use cdlc_storage::testing::{put_presigned_part, SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use cdlc_storage::{Bytes, ObjectStore, S3Config, S3Store, StorageError};
+use cdlc_testkit::seaweed::{put_presigned_part, SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 /// Longer than any bounded failure may take; hitting it means a hang.
 const HANG_GUARD: Duration = Duration::from_secs(120);

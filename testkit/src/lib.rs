@@ -1,7 +1,22 @@
-//! What the real servers of the tests (SeaweedFS, Cassandra, MariaDB) share:
+//! The real servers the tests run, and what they share.
+//!
+//! - [`seaweed`]: an S3 server (SeaweedFS `weed mini`);
+//! - [`cassandra`]: a CQL node (Apache Cassandra 5.0);
+//! - [`mariadb`]: a MySQL server (Debian's MariaDB);
+//! - [`nats`]: a NATS server with JetStream.
+//!
 //! [`Watched`] runs a server so that it dies with the test process however
 //! that ends, [`free_ports`] finds loopback ports, [`tail`] reads the end of
 //! a log for a failure message.
+//!
+//! The servers live here, not behind a test feature of the crates they
+//! serve: a feature that only tests turn on gives those crates, and every
+//! crate above them, a second build in `cargo test`.
+
+pub mod cassandra;
+pub mod mariadb;
+pub mod nats;
+pub mod seaweed;
 
 use std::io::{Read, Seek, SeekFrom};
 use std::net::TcpListener;
@@ -148,6 +163,11 @@ pub fn tail(log: &Path, bytes: u64) -> String {
     let mut text = String::new();
     let _ = file.read_to_string(&mut text);
     text
+}
+
+/// The repository's root (where `.cache/` and `metadata/cassandra/` are).
+pub fn repository() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."))
 }
 
 /// A per-process folder under the temp dir, made empty.

@@ -428,7 +428,7 @@ fn plugins_follow_the_config() {
 /// accounts routes answer 503 with a sentence, not a hang.
 #[test]
 fn accounts_on_mysql_sign_up_upload_and_answer_503_when_the_server_is_gone() {
-    let mariadb = cdlc_plugin_store::test_server::MariaDbServer::start();
+    let mariadb = cdlc_testkit::mariadb::MariaDbServer::start();
     let dir = tempfile::tempdir().expect("tmp");
     let stores = mariadb.url(&mariadb.fresh_prefix());
     let server = Server::start(&dir.path().join("data"), &[("CDLC_STORES", &stores)]);

@@ -10,9 +10,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use cdlc_metadata::test_server::CassandraNode;
-use cdlc_queue::test_server::NatsServer;
-use cdlc_storage::testing::{SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
+use cdlc_testkit::cassandra::CassandraNode;
+use cdlc_testkit::nats::NatsServer;
+use cdlc_testkit::seaweed::{SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 use crate::s3::Bucket;
 use crate::server::{objects_named_by_asset, Server, TOKEN};

@@ -1,11 +1,11 @@
 //! `cdlc serve` with its metadata on a real CQL node (Apache Cassandra 5.0,
-//! started once for this test binary by `cdlc_metadata::test_server`):
+//! started once for this test binary by `cdlc_testkit::cassandra`):
 //! the life of an asset, and a node that stops and comes back while serve runs.
 
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use cdlc_metadata::test_server::CassandraNode;
+use cdlc_testkit::cassandra::CassandraNode;
 
 use crate::server::{Server, TOKEN};
 use crate::support::{decode_all, Clip};

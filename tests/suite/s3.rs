@@ -6,8 +6,8 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use cdlc_storage::testing::{put_presigned_part, SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 use cdlc_storage::{ObjectStore, S3Store};
+use cdlc_testkit::seaweed::{put_presigned_part, SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 use crate::server::{clip, objects_named_by_asset, Server, TOKEN};
 use crate::support::{decode_all, Clip};

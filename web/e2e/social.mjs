@@ -3,7 +3,9 @@
 // shows the credits (linking to the people) and plays the feature; the
 // header's search finds it by keyboard. A viewer adds it to the watchlist,
 // logs, rates and reviews it and finds all of it on their profile; a
-// follower sees it in the home feed; the title links to its showtimes. The
+// follower sees it in the home feed, where a recommendation can be hidden;
+// a list's page shows its entries in order with their notes, the owner
+// reorders and edits them, and a private list stays private. The title links to its showtimes. The
 // player reports the position to social's continue watching: after a stop
 // at 0:30 and a reload the page offers "Resume at 0:30", and taking it lands
 // there.
@@ -163,10 +165,11 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       await page.waitForSelector('#my-entries .entry .stars[data-rating="4.5"]');
       assert.match(await page.textContent('#my-entries .entry'), /★★★★½\s*♥/);
 
-      // After a reload the page knows both from the API.
+      // After a reload the page knows both from the API (one per-title read).
       await page.reload();
       await page.waitForSelector('#watchlist-button[aria-pressed="true"]');
       await page.waitForSelector('#my-entries .entry .stars[data-rating="4.5"]');
+      assert.match(await page.textContent('#my-title-state'), /You logged it once, last on \d{4}-\d\d-\d\d · ★★★★½ · ♥/);
 
       await page.click('#nav-profile');
       await page.waitForURL(`${server.url}/u/ottoline`);
@@ -198,6 +201,88 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
       // Recommendations: a new member gets the titles others engaged with (ottoline logged it).
       await page.waitForSelector(`#row-popular-social a[data-title-id="${ids.title}"]`);
       await shoot(page, 'home-signed-in');
+
+      // Hidden, a recommendation goes at once and stays gone after a reload;
+      // the catalog's own row still has the title.
+      await page.getByRole('button', { name: 'Hide Quixotic Test Pattern' }).first().click();
+      await page.waitForSelector(`#home-social a[data-title-id="${ids.title}"]`, { state: 'detached' });
+      assert.ok(await page.isHidden('#rec-error'), 'the hide was taken');
+      await page.reload();
+      await page.waitForSelector('#home-feed .feed-item[data-verb="reviewed"]');
+      await page.waitForSelector(`#row-popular a[data-title-id="${ids.title}"]`);
+      assert.equal(await page.locator(`#home-social a[data-title-id="${ids.title}"]`).count(), 0,
+        'a hidden title is in no recommendation row after a reload');
+    }],
+
+    ['lists: the owner sees a ranked list with its notes on its page, reorders it, edits a note and removes an entry; another member sees the public list, never the private one', async () => {
+      assert.ok(ids.title, 'the catalog test made the title');
+      const second = await api(server, token, 'POST', '/api/v1/catalog/titles', { kind: 'movie', primary_title: 'Second Sight Pattern', start_year: 2024 });
+      await signUp('lisbet');
+      // The owner's own session makes the lists (a write carries the CSRF token GET /me gives).
+      const asMember = (method, url, json) => page.evaluate(async ([method, url, json]) => {
+        const me = await (await fetch('/api/v1/accounts/me')).json();
+        const response = await fetch(url, {
+          method, headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': me.csrf_token }, body: JSON.stringify(json),
+        });
+        const body = await response.json().catch(() => null);
+        if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${JSON.stringify(body)}`);
+        return body;
+      }, [method, url, json]);
+      const ranked = await asMember('POST', '/api/v1/social/lists', { name: 'Test cards, ranked', ranked: true, description: 'The finest test cards.' });
+      await asMember('POST', `/api/v1/social/lists/${ranked.id}/entries`, { title_id: ids.title, note: 'The colour bar hides here.' });
+      await asMember('POST', `/api/v1/social/lists/${ranked.id}/entries`, { title_id: second.id });
+      const secret = await asMember('POST', '/api/v1/social/lists', { name: 'Secret cards', visibility: 'private' });
+      await asMember('POST', `/api/v1/social/lists/${secret.id}/entries`, { title_id: second.id, note: 'nobody may read this' });
+
+      // From the profile's Lists tab to the list's page.
+      const rows = () => page.$$eval('#list-entries li.entry', (items) => items.map((li) =>
+        [li.querySelector('.list-rank')?.textContent ?? null, li.dataset.titleId, li.querySelector('.list-note')?.textContent ?? null]));
+      await page.goto(`${server.url}/u/lisbet?tab=lists`);
+      await page.click(`#profile-lists a[href="/lists/${ranked.id}"]`);
+      await page.waitForURL(`${server.url}/lists/${ranked.id}`);
+      await page.waitForSelector('#list-name:has-text("Test cards, ranked")');
+      assert.equal(await page.getAttribute('#list-owner', 'href'), '/u/lisbet');
+      assert.equal(await page.textContent('#list-visibility'), 'Public');
+      assert.match(await page.textContent('#list-description'), /The finest test cards/);
+      await page.waitForSelector('#list-entries .entry-tools');
+      assert.deepEqual(await rows(), [['1', ids.title, 'The colour bar hides here.'], ['2', second.id, null]]);
+      assert.equal(await page.getAttribute(`#list-entries li[data-title-id="${second.id}"] a`, 'href'), `/titles/${second.id}`);
+      await shoot(page, 'list');
+
+      // The owner moves the second title up and writes a note on it; a reload shows what was stored.
+      await page.getByRole('button', { name: 'Move Second Sight Pattern up' }).click();
+      await page.waitForFunction((id) => document.querySelector('#list-entries li.entry')?.dataset.titleId === id, second.id);
+      await page.getByRole('button', { name: 'Edit the note on Second Sight Pattern' }).click();
+      await page.getByRole('textbox', { name: 'Note on Second Sight Pattern' }).fill('Seen twice, better each time.');
+      await page.click('#list-entries button:has-text("Save note")');
+      await page.waitForSelector(`#list-entries li[data-title-id="${second.id}"] .list-note:has-text("Seen twice")`);
+      await page.reload();
+      await page.waitForSelector('#list-entries .entry-tools');
+      assert.deepEqual(await rows(), [['1', second.id, 'Seen twice, better each time.'], ['2', ids.title, 'The colour bar hides here.']]);
+      await page.getByRole('button', { name: 'Remove Quixotic Test Pattern' }).click();
+      await page.waitForSelector(`#list-entries li[data-title-id="${ids.title}"]`, { state: 'detached' });
+      await page.reload();
+      await page.waitForSelector('#list-entries .entry-tools');
+      assert.deepEqual(await rows(), [['1', second.id, 'Seen twice, better each time.']]);
+      await page.goto(`${server.url}/lists/${secret.id}`);
+      await page.waitForSelector('#list-name:has-text("Secret cards")');
+      assert.match(await page.textContent('#list-visibility'), /Private/);
+
+      // Another member sees the public list without the owner's tools; the private one is not there.
+      await signUp('magnus');
+      await page.goto(`${server.url}/lists/${ranked.id}`);
+      await page.waitForSelector(`#list-entries li[data-title-id="${second.id}"]`);
+      assert.match(await page.textContent('#list-entries'), /Second Sight Pattern\s*2024\s*Seen twice/);
+      assert.equal(await page.locator('#list-entries .entry-tools').count(), 0, 'only the owner gets the tools');
+      await page.goto(`${server.url}/lists/${secret.id}`);
+      await page.waitForSelector('#list-missing');
+      assert.match(await page.textContent('#list-missing h1'), /This list is not here/);
+      assert.match(await page.textContent('#list-missing'), /private/);
+      const shown = await page.textContent('main#app');
+      assert.ok(!shown.includes('Secret cards') && !shown.includes('nobody may read this'), `the private list leaked: ${shown}`);
+      await page.goto(`${server.url}/u/lisbet?tab=lists`);
+      await page.waitForSelector(`#profile-lists a[href="/lists/${ranked.id}"]`);
+      assert.equal(await page.locator(`#profile-lists a[href="/lists/${secret.id}"]`).count(), 0, 'the profile lists no private list to others');
     }],
 
     ['resume: the player reports the position (a stop right after a stored beacon is sent again); after a stop at 0:30 and a reload the page offers "Resume at 0:30" and lands there', async () => {

@@ -2,7 +2,7 @@
 // a page at a time) and the rows the home page shows when the catalog has
 // titles (popular; with more than a row of titles also top rated and the
 // commonest genres; for a signed-in viewer
-// the feed, continue watching and recommendations).
+// the feed, continue watching and recommendations, each of which can be hidden).
 import { session, getAsset, ApiError } from './api.js';
 import { catalog, titleCard, titleRow } from './catalog.js';
 import { social, stars } from './social.js';
@@ -87,6 +87,29 @@ function feedLine(item) {
 }
 
 /**
+ * A recommended title's card with its hide control: the API stops
+ * recommending it and every card of it in `rows` goes (a row left empty with it).
+ */
+function recCard(title, rows, onError) {
+  const hide = h('button.rec-hide', {
+    type: 'button', 'aria-label': `Hide ${title.primary_title}`, title: 'Not interested: stop recommending it',
+    onclick: async () => {
+      hide.disabled = true;
+      try {
+        await social.hideRecommendation(title.id);
+      } catch (error) {
+        hide.disabled = false;
+        onError(error);
+        return;
+      }
+      for (const card of rows.querySelectorAll('.rec-card')) if (card.dataset.recTitleId === title.id) card.remove();
+      for (const row of rows.querySelectorAll('section.title-row')) if (row.querySelector('.title-strip:empty')) row.remove();
+    },
+  }, '✕');
+  return h('div.rec-card', { dataset: { recTitleId: title.id } }, titleCard(title), hide);
+}
+
+/**
  * The home rows above the library: nothing when the catalog has no titles
  * (or is not running). Returns the unmount.
  */
@@ -139,7 +162,12 @@ export function mountHomeRows(holder) {
         h('strong.title-card-name', {}, assetTitle(asset)),
         h('span.muted.title-card-meta', {}, `${percent}% watched`));
     }));
-    const recTitles = (list) => (list ?? []).map((r) => r.title).filter(Boolean);
+    const hideError = h('p.form-error', { role: 'alert', hidden: true, id: 'rec-error' });
+    const showHideError = (error) => {
+      hideError.hidden = false;
+      hideError.textContent = error instanceof ApiError ? error.message : String(error);
+    };
+    const recTitles = (list) => (list ?? []).map((r) => r.title).filter(Boolean).map((t) => recCard(t, mine, showHideError));
     // "Because you watched X": one row per seed title, named with one catalog read.
     const bySeed = new Map();
     for (const r of recs?.because_you_watched ?? []) {
@@ -152,6 +180,7 @@ export function mountHomeRows(holder) {
     const seedName = (seed) => seeds.items.find((t) => t.id === seed)?.primary_title;
     if (stopped || !session.user()) return;
     clear(mine,
+      hideError,
       titleRow('Continue watching', resume.filter(Boolean), { id: 'row-continue' }),
       feed?.items.length
         ? h('section.title-row', { id: 'home-feed' }, h('h2', {}, 'From people you follow'), h('ul.feed', {}, feed.items.slice(0, 8).map(feedLine)))

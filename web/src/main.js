@@ -1,5 +1,5 @@
 // The single-page shell: a router over history URLs (/, /upload,
-// /assets/{id}, /titles/{id}, /u/{handle}…), the header's search and the
+// /assets/{id}, /titles/{id}, /u/{handle}, /lists/{id}…), the header's search and the
 // sign-in control. The server answers those URLs with
 // this same page, so links can be shared and reloaded.
 import './style.css';
@@ -14,6 +14,7 @@ import { mountDashboards } from './dashboards.js';
 import { mountTitle, mountPerson } from './title.js';
 import { mountBrowse } from './browse.js';
 import { mountProfile } from './profile.js';
+import { mountList } from './list.js';
 import { mountSearch } from './search.js';
 import { social } from './social.js';
 
@@ -34,6 +35,7 @@ const routes = [
   { pattern: /^\/titles\/([^/]+)\/?$/, nav: 'titles', mount: (root, [id]) => mountTitle(root, decodeURIComponent(id)) },
   { pattern: /^\/people\/([^/]+)\/?$/, nav: 'titles', mount: (root, [id]) => mountPerson(root, decodeURIComponent(id)) },
   { pattern: /^\/u\/([^/]+)\/?$/, nav: 'profile', mount: (root, [handle]) => mountProfile(root, decodeURIComponent(handle)) },
+  { pattern: /^\/lists\/([^/]+)\/?$/, nav: 'profile', mount: (root, [id]) => mountList(root, decodeURIComponent(id)) },
 ];
 
 const app = document.getElementById('app');

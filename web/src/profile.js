@@ -99,7 +99,8 @@ export function mountProfile(root, handle) {
         const page = await social.lists(handle);
         content = page.items.length
           ? h('ul.entries', { id: 'profile-lists' }, page.items.map((l) => h('li.entry', { dataset: { list: l.id } },
-            h('strong', {}, l.name), h('span.muted', {}, ` · ${l.entries} titles${l.ranked ? ' · ranked' : ''}`),
+            h('a', { href: `/lists/${encodeURIComponent(l.id)}`, dataset: { link: '' } }, h('strong', {}, l.name)),
+            h('span.muted', {}, ` · ${l.entries} titles${l.ranked ? ' · ranked' : ''}${l.visibility !== 'public' ? ` · ${l.visibility}` : ''}`),
             l.description ? h('p.muted', {}, l.description) : null)))
           : h('p.muted', {}, 'No lists yet.');
       } else if (shown === 'watchlist') {

@@ -17,26 +17,26 @@ export const social = {
   following: (user) => request(`${API}/users/${id(user)}/following?limit=100`),
   follow: (user) => request(`${API}/follows/${id(user)}`, { method: 'PUT' }),
   unfollow: (user) => request(`${API}/follows/${id(user)}`, { method: 'DELETE' }),
+  list: (listId, key) => request(`${API}/lists/${id(listId)}${key ? `?key=${id(key)}` : ''}`),
+  listEntries: (listId, { key, cursor } = {}) => {
+    const query = new URLSearchParams({ limit: '100' });
+    if (key) query.set('key', key);
+    if (cursor) query.set('cursor', cursor);
+    return request(`${API}/lists/${id(listId)}/entries?${query}`);
+  },
+  reorderList: (listId, titleIds) => request(`${API}/lists/${id(listId)}/order`, { method: 'PUT', json: { title_ids: titleIds } }),
+  editEntry: (listId, titleId, note) => request(`${API}/lists/${id(listId)}/entries/${id(titleId)}`, { method: 'PATCH', json: { note } }),
+  removeEntry: (listId, titleId) => request(`${API}/lists/${id(listId)}/entries/${id(titleId)}`, { method: 'DELETE' }),
+  mine: (titleId) => request(`${API}/titles/${id(titleId)}/mine`),
   watchlist: (cursor) => request(`${API}/watchlist?limit=100${cursor ? `&cursor=${cursor}` : ''}`),
   addToWatchlist: (titleId) => request(`${API}/watchlist`, { method: 'POST', json: { title_id: titleId } }),
   removeFromWatchlist: (titleId) => request(`${API}/watchlist/${id(titleId)}`, { method: 'DELETE' }),
   log: (entry) => request(`${API}/diary`, { method: 'POST', json: entry }),
   feed: () => request(`${API}/feed?limit=20`),
   recommendations: () => request(`${API}/recommendations?limit=12`),
+  hideRecommendation: (titleId) => request(`${API}/recommendations/hidden/${id(titleId)}`, { method: 'PUT' }),
   continueWatching: () => request(`${API}/progress?limit=12`),
 };
-
-/** Whether `titleId` is on the viewer's watchlist (the API has no per-title read: pages through it). */
-async function onWatchlist(titleId) {
-  let cursor = null;
-  for (let pages = 0; pages < 25; pages += 1) {
-    const page = await social.watchlist(cursor);
-    if (page.items.some((item) => item.title_id === titleId)) return true;
-    cursor = page.next_cursor;
-    if (!cursor) return false;
-  }
-  return false;
-}
 
 /** The viewer's latest diary entries of `titleId` (from their newest 100). */
 async function myEntries(handle, titleId) {
@@ -103,7 +103,18 @@ export function mountTitleSocial(holder, title) {
   const watch = h('button.button', { type: 'button', id: 'watchlist-button', 'aria-pressed': 'false', onclick: toggleWatchlist }, 'Add to watchlist');
   const logButton = h('button.button.primary', { type: 'button', id: 'log-button', onclick: openLog }, 'Log, rate, review');
   const mine = h('ul.entries', { id: 'my-entries' });
+  const summary = h('p.muted', { id: 'my-title-state', hidden: true });
   let listed = false;
+
+  /** "Logged twice, last on 2026-11-20 · ★★★★ · ♥" from the per-title read. */
+  function renderSummary(state) {
+    const times = state.logged_count === 1 ? 'once' : state.logged_count === 2 ? 'twice' : `${state.logged_count} times`;
+    summary.hidden = !state.logged_count;
+    summary.dataset.loggedCount = String(state.logged_count);
+    clear(summary, state.logged_count ? [`You logged it ${times}, last on ${state.last_logged_on}`,
+      state.rating ? [' · ', h('span.stars', { dataset: { rating: String(state.rating) } }, stars(state.rating))] : null,
+      state.liked ? [' · ', h('span.liked', { title: 'You like it' }, '♥')] : null] : null);
+  }
 
   function fail(error) {
     message.hidden = false;
@@ -177,6 +188,7 @@ export function mountTitleSocial(holder, title) {
       dialog.close();
       review.value = '';
       mine.prepend(entryView(entry, { withTitle: false }));
+      social.mine(title.id).then((state) => !stopped && renderSummary(state)).catch(() => {});
     } catch (error) {
       dialogError.hidden = false;
       dialogError.textContent = error instanceof ApiError ? error.message : String(error);
@@ -191,15 +203,19 @@ export function mountTitleSocial(holder, title) {
         h('button.button', { type: 'button', onclick: () => window.dispatchEvent(new Event('cdlc:sign-in')) }, 'Sign in'));
       return;
     }
-    clear(holder, h('div.row', {}, watch, logButton), message, mine, dialog);
+    clear(holder, h('div.row', {}, watch, logButton), summary, message, mine, dialog);
     message.hidden = true;
     renderWatch();
     try {
-      listed = await onWatchlist(title.id);
+      // One read of the viewer's own state of the title; the diary is read only when it holds some.
+      const state = await social.mine(title.id);
       if (stopped) return;
+      listed = state.watchlisted;
       renderWatch();
+      renderSummary(state);
       const handle = session.user()?.handle;
-      if (handle) clear(mine, (await myEntries(handle, title.id)).map((e) => entryView(e, { withTitle: false })));
+      clear(mine);
+      if (handle && state.logged_count) clear(mine, (await myEntries(handle, title.id)).map((e) => entryView(e, { withTitle: false })));
     } catch (error) {
       if (!stopped) fail(error);
     }

@@ -90,7 +90,7 @@ async fn fixture(extra: &str) -> Fixture {
 /// The plugin on a real MariaDB (started once for this test binary), in
 /// databases of its own.
 async fn fixture_on_mysql(extra: &str) -> Fixture {
-    let mariadb = cdlc_plugin_store::test_server::MariaDbServer::shared();
+    let mariadb = cdlc_testkit::mariadb::MariaDbServer::shared();
     let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).expect("MySQL stores");
     fixture_on(tempfile::tempdir().unwrap(), stores, extra).await
 }

@@ -116,7 +116,7 @@ async fn plugins_mount_migrate_take_the_principal_and_exchange_events() {
 /// The same plugins on MySQL: the stores on a real MariaDB the tests start.
 #[tokio::test]
 async fn plugins_on_mysql_mount_migrate_take_the_principal_and_exchange_events() {
-    let mariadb = cdlc_plugin_store::test_server::MariaDbServer::shared();
+    let mariadb = cdlc_testkit::mariadb::MariaDbServer::shared();
     let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).expect("stores");
     let objects = tempfile::tempdir().unwrap();
     let host = host_on(stores, objects.path(), "[guestbook]\nmax_message = 10\n").await.expect("start");

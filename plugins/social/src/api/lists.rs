@@ -21,7 +21,7 @@ pub(super) fn routes() -> OpenApiRouter<App> {
         .routes(routes!(search_lists, create_list))
         .routes(routes!(get_list, patch_list, delete_list))
         .routes(routes!(list_entries, add_entry))
-        .routes(routes!(remove_entry))
+        .routes(routes!(edit_entry, remove_entry))
         .routes(routes!(reorder_list))
         .routes(routes!(lists_of_user))
 }
@@ -519,6 +519,66 @@ async fn add_entry(
             title: Some(title),
         }),
     ))
+}
+
+/// What to change of an entry.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EntryPatch {
+    /// At most 2000 characters; `null` or blank removes the note.
+    pub note: Option<String>,
+}
+
+/// Changes the note of an entry of one's list.
+#[utoipa::path(patch, path = "/lists/{id}/entries/{title_id}", params(("id" = String, Path), ("title_id" = String, Path)), request_body = EntryPatch, responses(
+    (status = 200, body = EntryView),
+    (status = 400, description = "the note is too long", body = ApiError),
+    (status = 401, description = "not signed in", body = ApiError),
+    (status = 403, description = "not your list", body = ApiError),
+    (status = 404, description = "no such list, or the title is not on it", body = ApiError),
+))]
+async fn edit_entry(
+    State(app): State<App>,
+    principal: Principal,
+    Path((id, title_id)): Path<(String, String)>,
+    Json(patch): Json<EntryPatch>,
+) -> Result<Json<EntryView>, ApiError> {
+    let who = writer(&app, &principal).await?;
+    own_list(&app, &who.user_id, &id).await?;
+    check_id("title_id", &title_id)?;
+    bounded(patch.note.as_deref(), "note", MAX_NOTE)?;
+    let note = patch.note.filter(|n| !n.trim().is_empty());
+    // Read first: MySQL counts an UPDATE that changes nothing as no row.
+    let row: EntryRow = app
+        .db()
+        .query_opt(
+            "SELECT title_id, position, note, added_at FROM list_entries WHERE list_id = ? AND title_id = ?",
+            params![&id, &title_id],
+        )
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("{title_id} is not on this list")))?;
+    app.db()
+        .transaction(|tx| {
+            let (id, title_id, note) = (&id, &title_id, &note);
+            async move {
+                tx.execute(
+                    "UPDATE list_entries SET note = ? WHERE list_id = ? AND title_id = ?",
+                    params![note.clone(), id, title_id],
+                )
+                .await?;
+                tx.execute("UPDATE lists SET updated_at = ? WHERE id = ?", params![now_ms(), id]).await?;
+                Ok::<_, StoreError>(())
+            }
+        })
+        .await?;
+    let title = titles::titles(&app.ctx, std::slice::from_ref(&title_id)).await?.remove(&title_id);
+    Ok(Json(EntryView {
+        title_id: row.title_id,
+        position: row.position,
+        note,
+        added_at: row.added_at,
+        title,
+    }))
 }
 
 /// Removes a title from one's list.

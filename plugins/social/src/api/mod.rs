@@ -5,6 +5,7 @@
 
 mod diary;
 mod lists;
+mod mine;
 mod people;
 mod progress;
 mod watchlist;
@@ -35,6 +36,7 @@ pub(crate) fn router(app: App) -> ApiRouter {
     OpenApiRouter::new()
         .merge(watchlist::routes())
         .merge(lists::routes())
+        .merge(mine::routes())
         .merge(diary::routes())
         .merge(people::routes())
         .merge(progress::routes())

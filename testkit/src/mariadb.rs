@@ -1,4 +1,4 @@
-//! A real MariaDB server for tests (feature `test-server`): Debian's
+//! A real MariaDB server for tests: Debian's
 //! `mariadb-server-core` and `mariadb-client-core` (`make test` installs
 //! them), a fresh data folder made by `mariadb-install-db`, `mariadbd` on
 //! a free loopback port, and a user with a password the tests connect as.
@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cdlc_testkit::{free_port, fresh_dir, tail, Watched};
+use crate::{free_port, fresh_dir, tail, Watched};
 
 /// A running server's URL (without a prefix), named instead of starting one.
 pub const SERVER_VARIABLE: &str = "CDLC_TEST_MYSQL";

@@ -1,4 +1,4 @@
-//! A real `nats-server -js` for tests (feature `test-server`): started on
+//! A real `nats-server -js` for tests: started on
 //! a free loopback port with its own store directory, killed on drop.
 
 use std::path::PathBuf;
@@ -22,8 +22,7 @@ impl NatsServer {
     /// cannot run without it.
     pub fn start(store: impl Into<PathBuf>) -> NatsServer {
         let store = store.into();
-        let port =
-            std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let port = crate::free_port();
         let child = Command::new("nats-server")
             .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
             .arg(&store)

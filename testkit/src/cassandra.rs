@@ -1,4 +1,4 @@
-//! A real CQL node for tests (feature `test-server`): Apache Cassandra 5.0
+//! A real CQL node for tests (`cdlc_testkit::cassandra`): Apache Cassandra 5.0
 //! from Maven Central (`metadata/cassandra/`), one JVM on loopback ports
 //! with a temporary data folder.
 //!
@@ -22,7 +22,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use cdlc_testkit::{free_ports, fresh_dir, tail, Watched};
+use crate::{free_ports, fresh_dir, repository, tail, Watched};
 
 /// A running node's CQL address, named instead of starting one.
 pub const NODE_VARIABLE: &str = "CDLC_TEST_SCYLLA";
@@ -87,7 +87,7 @@ impl CassandraNode {
         let [cql_port, storage_port] = free_ports();
         std::fs::write(dir.join("conf/cassandra.yaml"), yaml(&dir, cql_port, storage_port))
             .expect("write cassandra.yaml");
-        let source = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassandra");
+        let source = repository().join("metadata/cassandra");
         std::fs::copy(source.join("logback.xml"), dir.join("conf/logback.xml")).expect("copy logback.xml");
         let mut process = Process { server: None, dir, cql_port, java, lib, started_in: Duration::ZERO };
         process.spawn();
@@ -128,7 +128,7 @@ impl CassandraNode {
 
 impl Process {
     fn spawn(&mut self) {
-        let options = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassandra/jvm17-server.options");
+        let options = repository().join("metadata/cassandra/jvm17-server.options");
         let jamm = std::fs::read_dir(&self.lib)
             .expect("the jar folder")
             .filter_map(|entry| entry.ok().map(|e| e.path()))
@@ -226,12 +226,11 @@ fn java17() -> PathBuf {
 
 /// The folder of Cassandra's jars, fetched with Maven when missing.
 fn jars() -> PathBuf {
-    let repository = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap_or(Path::new("."));
     let cache = match std::env::var_os("CDLC_CASSANDRA_CACHE") {
         Some(dir) => PathBuf::from(dir),
-        None => repository.join(".cache/cassandra"),
+        None => repository().join(".cache/cassandra"),
     };
-    let install = Path::new(env!("CARGO_MANIFEST_DIR")).join("cassandra/install.sh");
+    let install = repository().join("metadata/cassandra/install.sh");
     let status = Command::new("sh").arg(&install).arg(&cache).status().expect("run sh");
     assert!(
         status.success(),
