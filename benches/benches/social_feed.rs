@@ -15,29 +15,11 @@ use std::time::{Duration, Instant};
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::Router;
-use cdlc_plugin_api::host::{HostServices, PluginHost};
-use cdlc_plugin_api::{
-    async_trait, AssetInfo, Assets, AssetsError, Credential, Identity, InProcessBus, Playback, Plugin,
-    Principal, Role,
-};
+use cdlc_plugin_api::host::{HostServices, NoAssets, PluginHost};
+use cdlc_plugin_api::{Credential, Identity, InProcessBus, Plugin, Principal, Role};
 use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct NoAssets;
-
-#[async_trait]
-impl Assets for NoAssets {
-    async fn get(&self, _id: &str) -> Result<Option<AssetInfo>, AssetsError> {
-        Ok(None)
-    }
-    async fn playback(&self, _id: &str) -> Result<Option<Playback>, AssetsError> {
-        Ok(None)
-    }
-    async fn signed_playback(&self, _id: &str, _ttl: Duration) -> Result<Option<Playback>, AssetsError> {
-        Err(AssetsError::SigningDisabled)
-    }
-}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
