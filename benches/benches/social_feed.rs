@@ -15,29 +15,11 @@ use std::time::{Duration, Instant};
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::Router;
-use cdlc_plugin_api::host::{HostServices, PluginHost};
-use cdlc_plugin_api::{
-    async_trait, AssetInfo, Assets, AssetsError, Credential, Identity, InProcessBus, Playback, Plugin,
-    Principal, Role,
-};
+use cdlc_plugin_api::host::{HostServices, NoAssets, PluginHost};
+use cdlc_plugin_api::{Credential, Identity, InProcessBus, Plugin, Principal, Role};
 use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct NoAssets;
-
-#[async_trait]
-impl Assets for NoAssets {
-    async fn get(&self, _id: &str) -> Result<Option<AssetInfo>, AssetsError> {
-        Ok(None)
-    }
-    async fn playback(&self, _id: &str) -> Result<Option<Playback>, AssetsError> {
-        Ok(None)
-    }
-    async fn signed_playback(&self, _id: &str, _ttl: Duration) -> Result<Option<Playback>, AssetsError> {
-        Err(AssetsError::SigningDisabled)
-    }
-}
 
 fn env(name: &str, default: usize) -> usize {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
@@ -159,13 +141,17 @@ async fn main() {
     let writes = env("SOCIAL_WRITES", 2000);
     let dir = tempfile::tempdir().expect("temp dir");
     let stores_dir = dir.path().join("stores");
-    let start_host = || async {
+    // Each host gets a plugins folder of its own: the first one's catalog
+    // search index stays locked after its stop (the bench then only needs
+    // the catalog's titles, which are in its store).
+    let (stores, root) = (&stores_dir, dir.path());
+    let start_host = move |plugins: &'static str| async move {
         let services = HostServices {
-            stores: Stores::sqlite(&stores_dir),
+            stores: Stores::sqlite(stores),
             bus: Arc::new(InProcessBus::new()),
             assets: Arc::new(NoAssets),
-            objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).expect("objects")),
-            data_dir: Some(dir.path().join("plugins")),
+            objects: Arc::new(cdlc_storage::LocalStore::open(root.join("objects")).expect("objects")),
+            data_dir: Some(root.join(plugins)),
         };
         let plugins: Vec<Arc<dyn Plugin>> =
             vec![Arc::new(cdlc_plugin_catalog::Catalog::new()), Arc::new(cdlc_plugin_social::Social::new())];
@@ -173,7 +159,7 @@ async fn main() {
     };
 
     // Titles through the catalog's API, then the host stops so the store can be filled by hand.
-    let host = start_host().await;
+    let host = start_host("plugins-load").await;
     let router = host.router();
     let admin = principal(0, Role::Admin);
     let mut titles = Vec::new();
@@ -193,7 +179,7 @@ async fn main() {
         loading.elapsed()
     );
 
-    let host = start_host().await;
+    let host = start_host("plugins").await;
     let router = host.router();
     let mut seed = 42u64;
     let mut next = move || {

@@ -228,9 +228,24 @@ export function socialTests({ page, server, token, work, uploadThroughPage, wait
         if (!response.ok) throw new Error(`${method} ${url}: ${response.status} ${JSON.stringify(body)}`);
         return body;
       }, [method, url, json]);
-      const ranked = await asMember('POST', '/api/v1/social/lists', { name: 'Test cards, ranked', ranked: true, description: 'The finest test cards.' });
-      await asMember('POST', `/api/v1/social/lists/${ranked.id}/entries`, { title_id: ids.title, note: 'The colour bar hides here.' });
-      await asMember('POST', `/api/v1/social/lists/${ranked.id}/entries`, { title_id: second.id });
+      // The ranked list is made on the profile's Lists tab and filled from the titles' pages.
+      await page.goto(`${server.url}/u/lisbet?tab=lists`, { waitUntil: 'networkidle' });
+      await page.waitForSelector('#new-list ~ p.muted:has-text("No lists yet.")');
+      await page.fill('#new-list-name', 'Test cards, ranked');
+      await page.fill('#new-list-description', 'The finest test cards.');
+      await page.check('#new-list-ranked');
+      await page.click('#new-list button[type="submit"]');
+      await page.waitForURL(/\/lists\/[^/]+$/);
+      const ranked = { id: decodeURIComponent(new URL(page.url()).pathname.split('/').pop()) };
+      await page.waitForSelector('#list-name:has-text("Test cards, ranked")');
+      for (const titleId of [ids.title, second.id]) {
+        await page.goto(`${server.url}/titles/${titleId}`);
+        await page.waitForSelector('#add-to-list-select option:has-text("Test cards, ranked")', { state: 'attached' });
+        await page.selectOption('#add-to-list-select', { label: 'Test cards, ranked' });
+        await page.click('#add-to-list-button');
+        await page.waitForSelector('#add-to-list-done a:has-text("Test cards, ranked")');
+      }
+      await asMember('PATCH', `/api/v1/social/lists/${ranked.id}/entries/${ids.title}`, { note: 'The colour bar hides here.' });
       const secret = await asMember('POST', '/api/v1/social/lists', { name: 'Secret cards', visibility: 'private' });
       await asMember('POST', `/api/v1/social/lists/${secret.id}/entries`, { title_id: second.id, note: 'nobody may read this' });
 

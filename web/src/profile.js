@@ -85,6 +85,40 @@ export function mountProfile(root, handle) {
         } }, text)));
   }
 
+  let listForm = null;
+  /** One's own Lists tab: make a list, then open its page. */
+  function newListForm() {
+    const name = h('input', { id: 'new-list-name', required: true, maxLength: 200, placeholder: 'Best of the decade' });
+    const description = h('input', { id: 'new-list-description', maxLength: 5000, placeholder: 'What it is about (optional)' });
+    const visibility = h('select', { id: 'new-list-visibility' },
+      h('option', { value: 'public' }, 'Everyone'), h('option', { value: 'followers' }, 'Followers'),
+      h('option', { value: 'link' }, 'Whoever has the link'), h('option', { value: 'private' }, 'Only me'));
+    const ranked = h('input', { type: 'checkbox', id: 'new-list-ranked' });
+    const error = h('p.form-error', { role: 'alert', hidden: true, id: 'new-list-error' });
+    const create = h('button.button.primary', { type: 'submit' }, 'Create list');
+    return h('form.card-section.stack', { id: 'new-list', onsubmit: async (event) => {
+      event.preventDefault();
+      error.hidden = true;
+      create.disabled = true;
+      try {
+        const made = await social.createList({
+          name: name.value.trim(), description: description.value.trim() || undefined,
+          visibility: visibility.value, ranked: ranked.checked,
+        });
+        window.dispatchEvent(new CustomEvent('cdlc:navigate', { detail: `/lists/${encodeURIComponent(made.id)}` }));
+      } catch (failure) {
+        error.hidden = false;
+        error.textContent = failure instanceof ApiError ? failure.message : String(failure);
+      } finally {
+        create.disabled = false;
+      }
+    } }, h('h2', {}, 'New list'),
+    h('label.field', {}, 'Name', name), h('label.field', {}, 'Description', description),
+    h('div.row', {}, h('label.toolbar-group', {}, h('span.label', {}, 'Who sees it'), visibility),
+      h('label.check', {}, ranked, 'Ranked')),
+    error, h('div.row.end', {}, create));
+  }
+
   async function renderPanel() {
     const shown = tab;
     clear(panel, h('p.muted', {}, 'Loading…'));
@@ -97,12 +131,15 @@ export function mountProfile(root, handle) {
           : h('p.muted', {}, shown === 'reviews' ? 'No reviews yet.' : 'Nothing logged yet.');
       } else if (shown === 'lists') {
         const page = await social.lists(handle);
-        content = page.items.length
+        const list = page.items.length
           ? h('ul.entries', { id: 'profile-lists' }, page.items.map((l) => h('li.entry', { dataset: { list: l.id } },
             h('a', { href: `/lists/${encodeURIComponent(l.id)}`, dataset: { link: '' } }, h('strong', {}, l.name)),
             h('span.muted', {}, ` · ${l.entries} titles${l.ranked ? ' · ranked' : ''}${l.visibility !== 'public' ? ` · ${l.visibility}` : ''}`),
             l.description ? h('p.muted', {}, l.description) : null)))
           : h('p.muted', {}, 'No lists yet.');
+        // One form per page, so a re-render of the tab keeps what was typed.
+        listForm ??= newListForm();
+        content = mine() ? h('div.stack', {}, listForm, list) : list;
       } else if (shown === 'watchlist') {
         const page = await social.watchlist();
         content = page.items.length

@@ -17,6 +17,8 @@ export const social = {
   following: (user) => request(`${API}/users/${id(user)}/following?limit=100`),
   follow: (user) => request(`${API}/follows/${id(user)}`, { method: 'PUT' }),
   unfollow: (user) => request(`${API}/follows/${id(user)}`, { method: 'DELETE' }),
+  createList: (list) => request(`${API}/lists`, { method: 'POST', json: list }),
+  addToList: (listId, titleId, note) => request(`${API}/lists/${id(listId)}/entries`, { method: 'POST', json: { title_id: titleId, note: note || undefined } }),
   list: (listId, key) => request(`${API}/lists/${id(listId)}${key ? `?key=${id(key)}` : ''}`),
   listEntries: (listId, { key, cursor } = {}) => {
     const query = new URLSearchParams({ limit: '100' });
@@ -103,6 +105,11 @@ export function mountTitleSocial(holder, title) {
   const watch = h('button.button', { type: 'button', id: 'watchlist-button', 'aria-pressed': 'false', onclick: toggleWatchlist }, 'Add to watchlist');
   const logButton = h('button.button.primary', { type: 'button', id: 'log-button', onclick: openLog }, 'Log, rate, review');
   const mine = h('ul.entries', { id: 'my-entries' });
+  // Add the title to one of the viewer's lists.
+  const listPick = h('select', { id: 'add-to-list-select', 'aria-label': 'Your list' });
+  const listAdd = h('button.button', { type: 'button', id: 'add-to-list-button', onclick: addToList }, 'Add to list');
+  const listDone = h('span.muted', { id: 'add-to-list-done', role: 'status' });
+  const listRow = h('div.row', { id: 'add-to-list', hidden: true }, listPick, listAdd, listDone);
   const summary = h('p.muted', { id: 'my-title-state', hidden: true });
   let listed = false;
 
@@ -138,6 +145,31 @@ export function mountTitleSocial(holder, title) {
       fail(error);
     } finally {
       watch.disabled = false;
+    }
+  }
+
+  async function renderListPick() {
+    const handle = session.user()?.handle;
+    if (!handle) return;
+    const page = await social.lists(handle);
+    if (stopped) return;
+    clear(listPick, page.items.map((l) => h('option', { value: l.id }, l.name)));
+    listRow.hidden = page.items.length === 0;
+  }
+
+  async function addToList() {
+    message.hidden = true;
+    listDone.textContent = '';
+    const listId = listPick.value;
+    const name = listPick.selectedOptions[0]?.textContent ?? '';
+    listAdd.disabled = true;
+    try {
+      await social.addToList(listId, title.id);
+      clear(listDone, 'Added to ', h('a', { href: `/lists/${encodeURIComponent(listId)}`, dataset: { link: '' } }, name));
+    } catch (error) {
+      fail(error);
+    } finally {
+      listAdd.disabled = false;
     }
   }
 
@@ -203,7 +235,7 @@ export function mountTitleSocial(holder, title) {
         h('button.button', { type: 'button', onclick: () => window.dispatchEvent(new Event('cdlc:sign-in')) }, 'Sign in'));
       return;
     }
-    clear(holder, h('div.row', {}, watch, logButton), summary, message, mine, dialog);
+    clear(holder, h('div.row', {}, watch, logButton), listRow, summary, message, mine, dialog);
     message.hidden = true;
     renderWatch();
     try {
@@ -213,6 +245,7 @@ export function mountTitleSocial(holder, title) {
       listed = state.watchlisted;
       renderWatch();
       renderSummary(state);
+      renderListPick().catch(() => {});
       const handle = session.user()?.handle;
       clear(mine);
       if (handle && state.logged_count) clear(mine, (await myEntries(handle, title.id)).map((e) => entryView(e, { withTitle: false })));

@@ -12,30 +12,12 @@ use std::time::{Duration, Instant};
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::{Extension, Router};
-use cdlc_plugin_api::host::{HostServices, PluginHost};
-use cdlc_plugin_api::{
-    async_trait, AssetInfo, Assets, AssetsError, Credential, DeletedUser, Identity, InProcessBus, Playback,
-    Plugin, Principal, Role, Scope,
-};
+use cdlc_plugin_api::host::{HostServices, NoAssets, PluginHost};
+use cdlc_plugin_api::{Credential, DeletedUser, Identity, InProcessBus, Plugin, Principal, Role, Scope};
 use cdlc_plugin_booking::Booking;
 use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct NoAssets;
-
-#[async_trait]
-impl Assets for NoAssets {
-    async fn get(&self, _id: &str) -> Result<Option<AssetInfo>, AssetsError> {
-        Ok(None)
-    }
-    async fn playback(&self, _id: &str) -> Result<Option<Playback>, AssetsError> {
-        Ok(None)
-    }
-    async fn signed_playback(&self, _id: &str, _ttl: Duration) -> Result<Option<Playback>, AssetsError> {
-        Err(AssetsError::SigningDisabled)
-    }
-}
 
 const API_KEY: &str = "sk_test_booking_host";
 const WEBHOOK_SECRET: &str = "whsec_test_booking_host_secret";
