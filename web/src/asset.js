@@ -5,6 +5,7 @@
 // first segments are published, while the rest still transcodes.
 import { getAsset, deleteAsset, watchAsset, session, FINAL_STATUSES, ApiError } from './api.js';
 import { createPlayback } from './playback.js';
+import { assetTitles } from './catalog-admin.js';
 import {
   h, clear, assetTitle, statusBadge, progressBar, setProgress, formatBytes, formatBitrate, formatDuration,
   formatWhen, sourceSeconds, copyText,
@@ -37,6 +38,7 @@ export function mountAsset(root, id) {
     errorBox,
     player.element,
     h('div.details', {}, urls, renditions, source),
+    assetTitles(id),
     actions,
   );
 

@@ -9,6 +9,12 @@ const id = (value) => encodeURIComponent(value);
 export const catalog = {
   title: (titleId, options) => request(`${API}/titles/${id(titleId)}`, options),
   credits: (titleId, cursor) => request(`${API}/titles/${id(titleId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
+  /** A page of a season's episodes (`season` a number or `none`), 100 at a time. */
+  episodes(seriesId, season, { cursor, signal } = {}) {
+    const query = new URLSearchParams({ limit: '100' });
+    if (cursor) query.set('cursor', cursor);
+    return request(`${API}/titles/${id(seriesId)}/seasons/${id(season)}/episodes?${query}`, { signal });
+  },
   person: (personId, options) => request(`${API}/people/${id(personId)}`, options),
   personCredits: (personId, cursor) => request(`${API}/people/${id(personId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
   /** A page of titles: `{genre, sort, kind, ids, limit, cursor}` as the browse API takes them. */
