@@ -30,6 +30,9 @@ export const catalog = {
   },
 };
 
+/** The small JPEG of a poster or photo (the catalog makes one per upload), for cards and lists. */
+export const thumbUrl = (url) => (url ? `${url}${url.includes('?') ? '&' : '?'}size=thumb` : null);
+
 /** "2019 · 1 h 52 min · PG-13" (what is known of it). */
 export function titleFacts(title) {
   const years = title.start_year
@@ -43,7 +46,7 @@ export function titleFacts(title) {
 /** A title as a poster card linking to its page; `extra` goes under the name. */
 export function titleCard(title, extra = null) {
   const poster = title.poster_url
-    ? h('img', { src: title.poster_url, alt: '', loading: 'lazy', decoding: 'async' })
+    ? h('img', { src: thumbUrl(title.poster_url), alt: '', loading: 'lazy', decoding: 'async' })
     : h('div.poster-placeholder', { 'aria-hidden': 'true' }, h('span.poster-initial', {}, title.primary_title.slice(0, 1)));
   return h('a.title-card', { href: `/titles/${id(title.id)}`, dataset: { link: '', titleId: title.id } },
     h('div.title-poster', {}, poster),
