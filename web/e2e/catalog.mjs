@@ -36,7 +36,7 @@ export function catalogTests({ page, server, token, work, uploadThroughPage, fra
       await page.goto(`${server.url}/titles/${series.id}`);
       await page.waitForSelector('#title-name:has-text("Harbour Lights")');
       await page.waitForSelector('#episodes[data-season="1"] li.episode');
-      assert.deepEqual((await texts('#season-tabs [role="tab"]')).map((t) => t.replace(/\s+\d+$/, '')), ['Season 1', 'Season 2', 'Specials']);
+      assert.deepEqual(await texts('#season-tabs [role="tab"]'), ['Season 1 (2)', 'Season 2 (2)', 'Specials (1)']);
       assert.equal(await page.getAttribute('#season-tabs [data-season="1"]', 'aria-selected'), 'true');
       assert.deepEqual(await texts('#episodes .episode-title'), ['First Light', 'The Second Lamp']);
       assert.match(await page.textContent(`#episodes [data-episode-id="${s1e1.id}"]`), /^\s*1\s*First Light\s*2021 · 58 min/);
@@ -153,6 +153,12 @@ export function catalogTests({ page, server, token, work, uploadThroughPage, fra
       await page.waitForSelector(`#search-results li[data-id="${ids.made}"]`);
       assert.match(await page.textContent(`#search-results li[data-id="${ids.made}"]`), /Zephyrine Over the Salt Flats/);
       await page.keyboard.press('Escape');
+      // Its card shows the poster's thumbnail (185 px wide, made by the server), not the full poster.
+      await page.goto(`${server.url}/titles?q=zephyrine`);
+      const card = `#title-grid a[data-title-id="${ids.made}"] img`;
+      await page.waitForFunction((selector) => document.querySelector(selector)?.naturalWidth > 0, card);
+      assert.match(await page.getAttribute(card, 'src'), /\/poster\?size=thumb$/);
+      assert.equal(await page.$eval(card, (img) => img.naturalWidth), 185);
 
       // The trailer of the test before is linked to it as an extra from its asset page, then unlinked.
       assert.ok(ids.trailer, 'the trailer test uploaded an asset');

@@ -74,7 +74,8 @@ export function seriesSeasons(series, signal) {
     tabs.append(h('button.chip', {
       type: 'button', role: 'tab', 'aria-selected': 'false', dataset: { season: seasonKey(season.season_number) },
       onclick: () => show(season),
-    }, seasonName(season.season_number), h('span.muted', {}, ` ${season.episodes}`)));
+      title: `${season.episodes} episode${season.episodes === 1 ? '' : 's'}`,
+    }, seasonName(season.season_number), h('span.muted', {}, ` (${season.episodes})`)));
   }
   if (seasons.length) show(seasons[0]);
   return h('section.card-section', { id: 'seasons' }, h('h2', {}, 'Seasons'), tabs, list);
