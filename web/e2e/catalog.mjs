@@ -2,7 +2,8 @@
 // (specials last) and each season's episodes, an episode page links back to
 // its series and to its neighbours; a title whose only link is a trailer
 // plays that trailer from its page. An admin makes a title through its form
-// (with a poster) and finds it in the header's search, links an asset to it
+// (with a poster) and finds it in the header's search, makes and edits a
+// person (with a photo), links an asset to a title
 // from the asset page and unlinks it, and runs an IMDb import from the
 // import page, which shows 100 % and the report.
 import assert from 'node:assert/strict';
@@ -176,6 +177,34 @@ export function catalogTests({ page, server, token, work, uploadThroughPage, fra
       await page.waitForSelector(`#asset-title-links li[data-title-id="${ids.made}"]`, { state: 'detached' });
       assert.deepEqual(await api(server, token, 'GET', `/api/v1/catalog/titles/${ids.made}/links`), []);
       await shoot(page, 'asset-titles');
+    }],
+
+    ['catalog admin: a person made through its form (with a photo) has a page, and an edit changes it', async () => {
+      const photo = path.join(work, 'photo.png');
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=240x320', '-frames:v', '1', photo]);
+      await page.goto(`${server.url}/titles`);
+      await page.click('#new-person-link');
+      await page.waitForSelector('#person-form');
+      await page.fill('#person-name-input', 'Ondine Vasquez-Lhomme');
+      await page.fill('#person-birth-year', '1961');
+      await page.fill('#person-professions', 'director, writer');
+      await page.fill('#person-bio-input', 'Films salt flats.');
+      await page.setInputFiles('#person-photo-file', photo);
+      await page.click('#person-form-save');
+      await page.waitForSelector('#person-name:has-text("Ondine Vasquez-Lhomme")');
+      assert.match(await page.textContent('#app'), /Director, Writer · 1961–/);
+      await page.waitForFunction(() => document.querySelector('img.title-page-poster')?.naturalWidth === 240);
+      await page.click('#person-edit');
+      await page.waitForSelector('#person-form');
+      assert.equal(await page.inputValue('#person-professions'), 'director, writer');
+      await page.fill('#person-death-year', '1950');
+      await page.click('#person-form-save');
+      await page.waitForSelector('#person-form-error:not([hidden])');
+      assert.match(await page.textContent('#person-form-error'), /death/);
+      await page.fill('#person-death-year', '');
+      await page.fill('#person-bio-input', 'Films salt flats at dawn.');
+      await page.click('#person-form-save');
+      await page.waitForSelector('#person-bio:has-text("at dawn")');
     }],
 
     ['catalog admin: an import of a generated title.basics.tsv.gz from the import page reaches 100 % and shows its report', async () => {
