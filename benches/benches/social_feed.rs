@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::Router;
-use cdlc_plugin_api::host::{HostServices, NoAssets, PluginHost};
+use cdlc_plugin_api::host::{HostServices, NoAssets, NoImages, PluginHost};
 use cdlc_plugin_api::{Credential, Identity, InProcessBus, Plugin, Principal, Role};
 use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
@@ -151,6 +151,7 @@ async fn main() {
             bus: Arc::new(InProcessBus::new()),
             assets: Arc::new(NoAssets),
             objects: Arc::new(cdlc_storage::LocalStore::open(root.join("objects")).expect("objects")),
+            images: Arc::new(NoImages),
             data_dir: Some(root.join(plugins)),
         };
         let plugins: Vec<Arc<dyn Plugin>> =

@@ -64,7 +64,7 @@ pub fn run_child() -> ExitCode {
 
 /// The framed channel to the parent. Stdout itself is pointed at stderr, so
 /// that nothing a library prints can corrupt the frames.
-fn take_stdout() -> io::Result<File> {
+pub(crate) fn take_stdout() -> io::Result<File> {
     let channel = File::from(rustix::io::dup(io::stdout())?);
     rustix::stdio::dup2_stdout(io::stderr())?;
     Ok(channel)

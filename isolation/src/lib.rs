@@ -10,11 +10,13 @@
 //! and watches it: wall time, progress, memory and cancellation here, CPU
 //! time and memory by rlimits the child sets on itself ([`child::run_child`]).
 //! Whatever goes wrong ends that child and becomes a [`JobError`] with a
-//! sentence, never a crash of the caller.
+//! sentence, never a crash of the caller. Thumbnails of uploaded images
+//! ([`thumbnail`]) run the same way, as `cdlc thumbnail-job`.
 
 pub mod child;
 mod error;
 mod parent;
+pub mod thumbnail;
 pub mod wire;
 
 pub use error::JobError;

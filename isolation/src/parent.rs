@@ -36,6 +36,17 @@ impl ChildCommand {
     pub fn this_binary() -> io::Result<ChildCommand> {
         Ok(ChildCommand { program: std::env::current_exe()?, args: vec!["transcode-job".into()] })
     }
+
+    /// Starts the child with its stdin, stdout and stderr piped to us.
+    pub(crate) fn spawn(&self) -> Result<Child, JobError> {
+        Command::new(&self.program)
+            .args(&self.args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|source| JobError::Spawn { program: self.program.display().to_string(), source })
+    }
 }
 
 /// Limits the parent enforces while the child runs.
@@ -124,14 +135,7 @@ pub fn run_isolated(
     cancel: &AtomicBool,
     observer: &mut dyn JobObserver,
 ) -> Result<Finished, JobError> {
-    let spawn_error = |source| JobError::Spawn { program: command.program.display().to_string(), source };
-    let mut child = Command::new(&command.program)
-        .args(&command.args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(spawn_error)?;
+    let mut child = command.spawn()?;
     let pid = child.id();
     debug!(pid, "transcode child started");
     let started = Instant::now();

@@ -12,6 +12,7 @@ use tracing::Instrument;
 
 use crate::assets::{AssetInfo, Assets, AssetsError, Playback};
 use crate::events::EventBus;
+use crate::images::{Images, ImagesError};
 use crate::objects::{check_key, ObjectInfo, Objects, ObjectsError, MAX_OBJECT_KEY};
 use crate::plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle};
 
@@ -20,6 +21,17 @@ use crate::plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, Web
 pub const RESERVED_NAMES: &[&str] = &[
     "accounts", "admin", "assets", "auth", "host", "me", "openapi", "plugins", "streams", "uploads", "users",
 ];
+
+/// The images of a host that makes no thumbnails (a plugin's own tests and
+/// benches): every thumbnail is [`ImagesError::Unavailable`].
+pub struct NoImages;
+
+#[async_trait::async_trait]
+impl Images for NoImages {
+    async fn thumbnail(&self, _image: bytes::Bytes, _width: u32) -> Result<bytes::Bytes, ImagesError> {
+        Err(ImagesError::Unavailable("no image service was given to the plugin host".into()))
+    }
+}
 
 /// The assets of a host that serves no media (a plugin's own tests and
 /// benches on [`PluginHost`]): every asset is unknown and nothing is signed.
@@ -51,6 +63,8 @@ pub struct HostServices {
     pub assets: Arc<dyn Assets>,
     /// Object storage; each plugin gets the keys under `plugins/{name}/`.
     pub objects: Arc<dyn cdlc_storage::ObjectStore>,
+    /// Thumbnails of the plugins' images ([`NoImages`] makes none).
+    pub images: Arc<dyn Images>,
     /// A local directory for plugins' own files (a search index, caches):
     /// each plugin gets `{data_dir}/{name}`, created before `start`. `None`
     /// gives plugins no directory (`PluginContext::data_dir` is `None`).
@@ -149,7 +163,8 @@ impl PluginHost {
             db.migrate(plugin.migrations()).await?;
             let objects: Arc<dyn Objects> = Arc::new(PrefixedObjects::new(services.objects.clone(), name));
             let mut ctx =
-                PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), objects, section);
+                PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), objects, section)
+                    .with_images(services.images.clone());
             ctx.share_peers(&peers);
             if let Some(root) = &services.data_dir {
                 let dir = root.join(name);

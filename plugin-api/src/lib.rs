@@ -4,7 +4,8 @@
 //!
 //! - `Plugin`: the trait, each hook saying when it runs.
 //! - `PluginContext`: the plugin's own `Db`, its own part of object storage
-//!   (`Objects`), the event bus, read access to assets and its
+//!   (`Objects`), the event bus, read access to assets, thumbnails of its
+//!   images (`Images`) and its
 //!   `[plugins.{name}]` config section.
 //! - `Principal` (an extractor), `Role`, `Scope`: who is asking and the
 //!   checks a handler makes (`require_role`, `require_scope`).
@@ -15,6 +16,7 @@ pub mod assets;
 mod error;
 pub mod events;
 pub mod host;
+pub mod images;
 mod json;
 pub mod objects;
 pub mod peers;
@@ -26,6 +28,7 @@ pub use cdlc_plugin_store as store;
 pub use cdlc_plugin_store::{params, Db, FromRow, Migration, Row, Sql, StoreError, Tx};
 pub use error::ApiError;
 pub use events::{BusError, Event, EventBus, InProcessBus, Subscription};
+pub use images::{Images, ImagesError};
 pub use json::Json;
 pub use objects::{ObjectInfo, Objects, ObjectsError};
 pub use peers::PeerResponse;

@@ -86,6 +86,7 @@ pub struct PluginContext {
     bus: Arc<dyn EventBus>,
     assets: Arc<dyn Assets>,
     objects: Arc<dyn Objects>,
+    images: Arc<dyn crate::Images>,
     config: Arc<toml::Table>,
     peers: Peers,
     data_dir: Option<Arc<std::path::Path>>,
@@ -117,10 +118,18 @@ impl PluginContext {
             bus,
             assets,
             objects,
+            images: Arc::new(crate::host::NoImages),
             config: Arc::new(config),
             peers: Peers::default(),
             data_dir: None,
         }
+    }
+
+    /// For the host (and tests): who makes thumbnails (by default nobody:
+    /// [`crate::host::NoImages`]).
+    pub fn with_images(mut self, images: Arc<dyn crate::Images>) -> PluginContext {
+        self.images = images;
+        self
     }
 
     /// For the host (and tests): the plugin's own local directory.
@@ -147,6 +156,11 @@ impl PluginContext {
 
     pub fn assets(&self) -> &dyn Assets {
         &*self.assets
+    }
+
+    /// Thumbnails of images (the host's GStreamer, in a child process).
+    pub fn images(&self) -> &dyn crate::Images {
+        &*self.images
     }
 
     /// The plugin's own objects (a prefix of object storage that is its alone).

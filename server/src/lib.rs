@@ -17,6 +17,7 @@ mod fast_publish;
 mod key_wrap;
 mod owners;
 mod plugin_assets;
+mod plugin_images;
 mod plugins;
 mod published;
 mod reports;
@@ -58,6 +59,10 @@ enum Command {
     /// `cdlc serve`, `cdlc worker` and `cdlc transcode`, which start it.
     #[command(hide = true)]
     TranscodeJob,
+    /// Internal: one thumbnail of an uploaded image, spoken to over stdin
+    /// and stdout by `cdlc serve` (the catalog's posters and photos).
+    #[command(hide = true)]
+    ThumbnailJob,
 }
 
 /// Parses the command line and runs the command.
@@ -80,6 +85,7 @@ pub fn main() -> ExitCode {
         Command::Catalog(args) => catalog::run(args),
         Command::Analytics(args) => analytics::run(args),
         Command::TranscodeJob => return cdlc_isolation::child::run_child(),
+        Command::ThumbnailJob => return cdlc_isolation::thumbnail::run_thumbnail_child(),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -215,6 +215,7 @@ async fn open_accounts_and_plugins(
         bus: bus.clone(),
         assets: Arc::new(assets),
         objects: objects.clone(),
+        images: Arc::new(crate::plugin_images::HostImages::new()),
         data_dir: Some(config.data_dir.join("plugins")),
     };
     let plugins = PluginHost::start(

@@ -53,6 +53,21 @@ fn import(server: &Server, files: &[std::path::PathBuf]) -> Value {
     report
 }
 
+/// Width and height of a JPEG, from its start-of-frame segment.
+fn jpeg_dimensions(jpeg: &[u8]) -> (u16, u16) {
+    assert!(jpeg.starts_with(&[0xFF, 0xD8]), "not a JPEG");
+    let mut at = 2;
+    while at + 9 < jpeg.len() {
+        let (marker, length) = (jpeg[at + 1], u16::from_be_bytes([jpeg[at + 2], jpeg[at + 3]]) as usize);
+        if (0xC0..=0xC2).contains(&marker) {
+            let number = |i: usize| u16::from_be_bytes([jpeg[at + i], jpeg[at + i + 1]]);
+            return (number(7), number(5));
+        }
+        at += 2 + length;
+    }
+    panic!("the JPEG has no start-of-frame segment")
+}
+
 fn first_hit(server: &Server, query: &str) -> String {
     let results = server.json(&format!("/api/v1/catalog/search?{query}"));
     results["items"][0]["id"].as_str().unwrap_or_default().to_owned()
@@ -87,6 +102,40 @@ fn an_imported_title_plays_its_trailer_until_the_asset_is_deleted_and_search_fin
     assert_eq!(godfather["primary_title"], "The Godfather");
     assert_eq!(godfather["credits"][0]["person_name"], "Marlon Brando");
     assert_eq!(godfather["credits"][0]["characters"], json!(["Don Vito Corleone"]));
+
+    // A poster gets a thumbnail 185 pixels wide of the same shape (GStreamer, in a
+    // `cdlc thumbnail-job` child); a PNG damaged past its signature is refused.
+    let poster = dir.path().join("poster.png");
+    let made = std::process::Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i", "testsrc2=size=300x450", "-frames:v", "1"])
+        .arg(&poster)
+        .status()
+        .expect("ffmpeg");
+    assert!(made.success());
+    let auth = bearer();
+    let put_poster = |file: &std::path::Path| {
+        let data = format!("@{}", file.display());
+        let args = ["-X", "PUT", "-H", &auth, "-H", "content-type: image/png", "--data-binary", &data];
+        server.curl(&args, "/api/v1/catalog/titles/tt0068646/poster")
+    };
+    let (status, body) = put_poster(&poster);
+    assert_eq!(status, 204, "{body}");
+    let thumb = dir.path().join("thumb.jpg");
+    let thumb_arg = thumb.display().to_string();
+    let (status, _) = server.curl(&["-o", &thumb_arg], "/api/v1/catalog/titles/tt0068646/poster?size=thumb");
+    assert_eq!(status, 200);
+    let (width, height) = jpeg_dimensions(&std::fs::read(&thumb).expect("the thumbnail"));
+    assert_eq!(width, 185);
+    assert!((277..=278).contains(&height), "a 300x450 poster keeps its shape at 185 wide: {width}x{height}");
+    let full = dir.path().join("full.png");
+    let full_arg = full.display().to_string();
+    assert_eq!(server.curl(&["-o", &full_arg], "/api/v1/catalog/titles/tt0068646/poster").0, 200);
+    assert_eq!(std::fs::read(&full).ok(), std::fs::read(&poster).ok(), "the full poster is the upload");
+    let damaged = dir.path().join("damaged.png");
+    std::fs::write(&damaged, &std::fs::read(&poster).expect("poster")[..60]).expect("write");
+    let (status, body) = put_poster(&damaged);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("cannot be read"), "{body}");
 
     // An uploaded clip becomes the Godfather's trailer, and plays.
     let (_clip_dir, clip) = clip(1);

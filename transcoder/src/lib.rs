@@ -11,6 +11,8 @@
 //!    cmafmux produces it, and progress is reported as it goes.
 //! 4. Two light branches of the same pipeline make the [`stills`]: a poster
 //!    early on, a storyboard sprite and its WebVTT index at the end.
+//! 5. [`thumbnail::thumbnail_jpeg`], its own small pipeline, scales an
+//!    uploaded JPEG or PNG (a catalog poster) down to a small JPEG.
 
 pub mod cmaf;
 mod error;
@@ -18,6 +20,7 @@ pub mod ladder;
 pub mod output;
 mod pipeline;
 pub mod stills;
+pub mod thumbnail;
 mod timeline;
 
 pub use error::TranscodeError;

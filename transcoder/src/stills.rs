@@ -55,10 +55,10 @@ const POSTER_LATEST_FRACTION: f64 = 0.5;
 const DARK_LUMA_MEAN: f64 = 32.0;
 const FLAT_LUMA_DEVIATION: f64 = 8.0;
 /// libjpeg quality of the poster and the sprite.
-const JPEG_QUALITY: i32 = 85;
+pub(crate) const JPEG_QUALITY: i32 = 85;
 /// Scaler of both branches. They touch a frame a second at most, so the
 /// rungs' sinc costs nothing here and does not alias at 12x reductions.
-const SCALING_METHOD: &str = "sinc";
+pub(crate) const SCALING_METHOD: &str = "sinc";
 /// What a branch's probe returns for a frame it does not want. `Handled`
 /// (the probe consumed it) rather than `Drop`: with gstreamer-rs 0.24 on
 /// GStreamer 1.22, `Drop` makes the core unref a buffer pointer the
@@ -230,7 +230,7 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Raw I420 caps in JPEG's own colour space (full range, BT.601 matrix,
 /// centred chroma), so that every JPEG decoder shows the source's colours.
-fn jfif_caps(width: u32, height: u32) -> gst::Caps {
+pub(crate) fn jfif_caps(width: u32, height: u32) -> gst::Caps {
     gst::Caps::builder("video/x-raw")
         .field("format", "I420")
         .field("width", width as i32)

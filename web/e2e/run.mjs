@@ -14,6 +14,7 @@ import { cryptoTests } from './crypto.mjs';
 import { streamingTests } from './streaming.mjs';
 import { analyticsTests } from './analytics.mjs';
 import { socialTests } from './social.mjs';
+import { catalogTests } from './catalog.mjs';
 
 const TOKEN = 'e2e-admin-token-0123456789abcdef';
 const READY_TIMEOUT = 240_000;
@@ -534,6 +535,7 @@ const tests = [
 
   ...streamingTests({ server, page, token: TOKEN, work, requests, waitForPlayback }),
   ...socialTests({ page, server, token: TOKEN, work, uploadThroughPage, waitForPlayback }),
+  ...catalogTests({ page, server, token: TOKEN, work, uploadThroughPage, frameLuma, signIn }),
   ...cryptoTests({ server, page, work, requests, uploadThroughPage, waitForPlayback }),
 
   ['no script error and nothing blocked by the Content-Security-Policy', async () => {

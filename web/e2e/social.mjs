@@ -11,22 +11,11 @@
 // there.
 import assert from 'node:assert/strict';
 import path from 'node:path';
-import { api, makeClip } from './support.mjs';
+import { api, makeClip, waitReady } from './support.mjs';
 
 // CDLC_E2E_SHOTS=DIR saves screenshots of the pages as the tests pass (as run.mjs does).
 const shots = process.env.CDLC_E2E_SHOTS;
 const shoot = (page, name) => shots && page.screenshot({ path: path.join(shots, `${name}.png`), fullPage: true });
-
-async function waitReady(server, token, assetId) {
-  const deadline = Date.now() + 240_000;
-  for (;;) {
-    const asset = await api(server, token, 'GET', `/api/v1/assets/${assetId}`);
-    if (asset.status === 'ready') return asset;
-    assert.notEqual(asset.status, 'errored', asset.error);
-    assert.ok(Date.now() < deadline, `asset ${assetId} is not ready after 240 s (${asset.status})`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 export function socialTests({ page, server, token, work, uploadThroughPage, waitForPlayback }) {
   const ids = {};

@@ -55,6 +55,18 @@ export async function api(server, token, method, path, json) {
   return body;
 }
 
+/** Waits until the asset is ready (240 s at most); an errored asset fails the test. */
+export async function waitReady(server, token, assetId) {
+  const deadline = Date.now() + 240_000;
+  for (;;) {
+    const asset = await api(server, token, 'GET', `/api/v1/assets/${assetId}`);
+    if (asset.status === 'ready') return asset;
+    assert.notEqual(asset.status, 'errored', asset.error);
+    assert.ok(Date.now() < deadline, `asset ${assetId} is not ready after 240 s (${asset.status})`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 export function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();

@@ -107,14 +107,19 @@ export class ApiError extends Error {
   }
 }
 
-export async function request(path, { method = 'GET', signal, json, keepalive = false } = {}) {
+/**
+ * A call of the API: `json` is sent as JSON, else `body` as it is (a File
+ * with `contentType`, or FormData, whose boundary the browser writes).
+ */
+export async function request(path, { method = 'GET', signal, json, body: raw, contentType, keepalive = false } = {}) {
   // Reads carry the credential too: uploaders and admins then get signed
   // URLs for private assets.
   const headers = { ...session.authHeaders() };
   if (json !== undefined) headers['Content-Type'] = 'application/json';
+  else if (contentType) headers['Content-Type'] = contentType;
   let response;
   try {
-    const body = json === undefined ? undefined : JSON.stringify(json);
+    const body = json === undefined ? raw : JSON.stringify(json);
     response = await fetch(path, { method, headers, signal, body, keepalive, credentials: 'same-origin' });
   } catch (error) {
     if (error.name === 'AbortError') throw error;

@@ -6,6 +6,7 @@
 import { getAsset, deleteAsset, watchAsset, session, FINAL_STATUSES, ApiError } from './api.js';
 import { createPlayback } from './playback.js';
 import { renderAudience } from './audience.js';
+import { assetTitles } from './catalog-admin.js';
 import {
   h, clear, assetTitle, statusBadge, progressBar, setProgress, formatBytes, formatBitrate, formatDuration,
   formatWhen, sourceSeconds, copyText,
@@ -39,6 +40,7 @@ export function mountAsset(root, id) {
     errorBox,
     player.element,
     h('div.details', {}, urls, renditions, source, audience),
+    assetTitles(id),
     actions,
   );
 

@@ -6,6 +6,7 @@
 import { session, getAsset, ApiError } from './api.js';
 import { catalog, titleCard, titleRow } from './catalog.js';
 import { social, stars } from './social.js';
+import { catalogAdminLinks } from './catalog-admin.js';
 import { h, clear, assetTitle } from './util.js';
 
 // IMDb's genres, as the catalog spells them (it has no list of its own).
@@ -33,7 +34,7 @@ export function mountBrowse(root) {
   const chip = (href, text, selected, data) =>
     h('a.chip', { href, dataset: { link: '', ...data }, 'aria-selected': String(selected) }, text);
   root.append(
-    h('div.page-head', {}, h('h1', {}, q ? `Titles matching “${q}”` : genre ? `${genre} titles` : 'Titles')),
+    h('div.page-head', {}, h('h1', {}, q ? `Titles matching “${q}”` : genre ? `${genre} titles` : 'Titles'), catalogAdminLinks()),
     q ? null : h('div.chips', { id: 'sort-chips' }, SORTS.map(([value, text]) => chip(link({ sort: value === 'popularity' ? '' : value }), text, sort === value, { sort: value }))),
     q ? null : h('div.chips', { id: 'genre-chips' }, chip(link({ genre: '' }), 'All genres', !genre, { genre: '' }),
       GENRES.map((g) => chip(link({ genre: g }), g, g === genre, { genre: g }))),

@@ -9,6 +9,12 @@ const id = (value) => encodeURIComponent(value);
 export const catalog = {
   title: (titleId, options) => request(`${API}/titles/${id(titleId)}`, options),
   credits: (titleId, cursor) => request(`${API}/titles/${id(titleId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
+  /** A page of a season's episodes (`season` a number or `none`), 100 at a time. */
+  episodes(seriesId, season, { cursor, signal } = {}) {
+    const query = new URLSearchParams({ limit: '100' });
+    if (cursor) query.set('cursor', cursor);
+    return request(`${API}/titles/${id(seriesId)}/seasons/${id(season)}/episodes?${query}`, { signal });
+  },
   person: (personId, options) => request(`${API}/people/${id(personId)}`, options),
   personCredits: (personId, cursor) => request(`${API}/people/${id(personId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
   /** A page of titles: `{genre, sort, kind, ids, limit, cursor}` as the browse API takes them. */
@@ -24,6 +30,9 @@ export const catalog = {
   },
 };
 
+/** The small JPEG of a poster or photo (the catalog makes one per upload), for cards and lists. */
+export const thumbUrl = (url) => (url ? `${url}${url.includes('?') ? '&' : '?'}size=thumb` : null);
+
 /** "2019 · 1 h 52 min · PG-13" (what is known of it). */
 export function titleFacts(title) {
   const years = title.start_year
@@ -37,7 +46,7 @@ export function titleFacts(title) {
 /** A title as a poster card linking to its page; `extra` goes under the name. */
 export function titleCard(title, extra = null) {
   const poster = title.poster_url
-    ? h('img', { src: title.poster_url, alt: '', loading: 'lazy', decoding: 'async' })
+    ? h('img', { src: thumbUrl(title.poster_url), alt: '', loading: 'lazy', decoding: 'async' })
     : h('div.poster-placeholder', { 'aria-hidden': 'true' }, h('span.poster-initial', {}, title.primary_title.slice(0, 1)));
   return h('a.title-card', { href: `/titles/${id(title.id)}`, dataset: { link: '', titleId: title.id } },
     h('div.title-poster', {}, poster),

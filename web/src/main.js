@@ -12,6 +12,7 @@ import { mountSignUp, mountAccount, mountUsers } from './account.js';
 import { mountShowtimes, mountShowtime, mountOrders, mountSubscriptions, mountCheckIn } from './booking.js';
 import { mountDashboards } from './dashboards.js';
 import { mountTitle, mountPerson } from './title.js';
+import { mountTitleEditor, mountPersonEditor, mountImport } from './catalog-admin.js';
 import { mountBrowse } from './browse.js';
 import { mountProfile } from './profile.js';
 import { mountList } from './list.js';
@@ -32,6 +33,11 @@ const routes = [
   { pattern: /^\/subscription\/?$/, nav: 'subscription', mount: mountSubscriptions },
   { pattern: /^\/check-in\/?$/, nav: 'check-in', mount: mountCheckIn },
   { pattern: /^\/titles\/?$/, nav: 'titles', mount: mountBrowse },
+  { pattern: /^\/catalog\/titles\/new\/?$/, nav: 'titles', mount: (root) => mountTitleEditor(root, null) },
+  { pattern: /^\/catalog\/people\/new\/?$/, nav: 'titles', mount: (root) => mountPersonEditor(root, null) },
+  { pattern: /^\/catalog\/import\/?$/, nav: 'titles', mount: mountImport },
+  { pattern: /^\/titles\/([^/]+)\/edit\/?$/, nav: 'titles', mount: (root, [id]) => mountTitleEditor(root, decodeURIComponent(id)) },
+  { pattern: /^\/people\/([^/]+)\/edit\/?$/, nav: 'titles', mount: (root, [id]) => mountPersonEditor(root, decodeURIComponent(id)) },
   { pattern: /^\/titles\/([^/]+)\/?$/, nav: 'titles', mount: (root, [id]) => mountTitle(root, decodeURIComponent(id)) },
   { pattern: /^\/people\/([^/]+)\/?$/, nav: 'titles', mount: (root, [id]) => mountPerson(root, decodeURIComponent(id)) },
   { pattern: /^\/u\/([^/]+)\/?$/, nav: 'profile', mount: (root, [handle]) => mountProfile(root, decodeURIComponent(handle)) },

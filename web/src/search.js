@@ -3,7 +3,7 @@
 // and people under the box; ↑/↓ move, Enter opens (or, with nothing picked,
 // shows every matching title at /titles?q=…), Escape closes.
 import { ApiError } from './api.js';
-import { catalog } from './catalog.js';
+import { catalog, thumbUrl } from './catalog.js';
 import { h, clear } from './util.js';
 
 const DEBOUNCE_MS = 150;
@@ -55,7 +55,7 @@ export function mountSearch(holder, navigate) {
         const meta = title
           ? [title.start_year, title.kind].filter(Boolean).join(' · ')
           : person?.professions.slice(0, 2).join(', ') || 'person';
-        const image = title?.poster_url ?? person?.photo_url;
+        const image = thumbUrl(title?.poster_url ?? person?.photo_url);
         return h('li.search-hit', {
           role: 'option', id: `search-hit-${i}`, 'aria-selected': 'false', dataset: { target: hit.target, id: hit.id },
           onmousedown: (event) => event.preventDefault(),

@@ -6,6 +6,8 @@ import { getAsset, request, watchAsset, FINAL_STATUSES, ApiError } from './api.j
 import { catalog, titleFacts, titleCard } from './catalog.js';
 import { createPlayback } from './playback.js';
 import { mountTitleSocial } from './social.js';
+import { seriesSeasons, episodeNav } from './series.js';
+import { canEditCatalog } from './catalog-admin.js';
 import { h, clear } from './util.js';
 
 const CAST = new Set(['actor', 'actress', 'self']);
@@ -60,12 +62,14 @@ export function mountTitle(root, id) {
     const poster = detail.poster_url
       ? h('img.title-page-poster', { src: detail.poster_url, alt: `Poster of ${detail.primary_title}` })
       : h('div.title-page-poster.poster-placeholder', { 'aria-hidden': 'true' });
+    const episode = detail.kind === 'episode' && detail.series_id ? episodeNav(detail, abort.signal) : null;
     const rating = detail.rating ? `★ ${detail.rating.toFixed(1)} / 10 · ${detail.votes.toLocaleString()} votes` : null;
     clear(root,
       h('a.back', { href: '/titles', dataset: { link: '' } }, '← Titles'),
       h('div.title-head', {},
         poster,
         h('div.stack', {},
+          episode?.line,
           h('h1', { id: 'title-name' }, detail.primary_title),
           detail.original_title && detail.original_title !== detail.primary_title
             ? h('p.muted', { id: 'title-original' }, `Original title: ${detail.original_title}`) : null,
@@ -76,14 +80,13 @@ export function mountTitle(root, id) {
             : null,
           rating ? h('p', {}, rating) : null,
           detail.synopsis ? h('p.synopsis', { id: 'title-synopsis' }, detail.synopsis) : null,
-          showtimes)),
+          showtimes,
+          episode?.nav,
+          canEditCatalog() ? h('a.button.ghost.small', { id: 'title-edit', href: `/titles/${encodeURIComponent(detail.id)}/edit`, dataset: { link: '' } }, 'Edit') : null)),
       stage,
+      detail.seasons.length ? seriesSeasons(detail, abort.signal) : null,
       socialPanel,
       h('section.card-section', {}, h('h2', {}, 'Cast'), cast, h('h2', {}, 'Crew'), crew, more),
-      detail.seasons.length
-        ? h('section.card-section', {}, h('h2', {}, 'Seasons'), h('ul', {}, detail.seasons.map((s) =>
-          h('li', {}, `Season ${s.season_number ?? '–'}: ${s.episodes} episode${s.episodes === 1 ? '' : 's'}`))))
-        : null,
     );
     credits = detail.credits;
     cursor = detail.credits_next_cursor;
@@ -191,7 +194,8 @@ export function mountPerson(root, id) {
         h('div.stack', {},
           h('h1', { id: 'person-name' }, person.name),
           h('p.muted', {}, [person.professions.map(label).join(', '), life].filter(Boolean).join(' · ')),
-          person.bio ? h('p.synopsis', { id: 'person-bio' }, person.bio) : h('p.muted', {}, 'No biography yet.'))),
+          person.bio ? h('p.synopsis', { id: 'person-bio' }, person.bio) : h('p.muted', {}, 'No biography yet.'),
+          canEditCatalog() ? h('a.button.ghost.small', { id: 'person-edit', href: `/people/${encodeURIComponent(person.id)}/edit`, dataset: { link: '' } }, 'Edit') : null)),
       h('section.card-section', {}, h('h2', {}, 'Filmography'), filmography));
     let credits = detail.credits;
     let cursor = detail.credits_next_cursor;

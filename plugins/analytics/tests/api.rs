@@ -13,29 +13,11 @@ use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::extract::ConnectInfo;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::{Extension, Router};
-use cdlc_plugin_api::host::{HostServices, PluginHost, PrefixedObjects};
-use cdlc_plugin_api::{
-    async_trait, AssetInfo, Assets, AssetsError, Credential, Event, EventBus, Identity, InProcessBus,
-    Objects, Playback, Principal, Role,
-};
+use cdlc_plugin_api::host::{HostServices, NoAssets, NoImages, PluginHost, PrefixedObjects};
+use cdlc_plugin_api::{Credential, Event, EventBus, Identity, InProcessBus, Objects, Principal, Role};
 use cdlc_plugin_store::Stores;
 use serde_json::{json, Value};
 use tower::ServiceExt;
-
-struct NoAssets;
-
-#[async_trait]
-impl Assets for NoAssets {
-    async fn get(&self, _id: &str) -> Result<Option<AssetInfo>, AssetsError> {
-        Ok(None)
-    }
-    async fn playback(&self, _id: &str) -> Result<Option<Playback>, AssetsError> {
-        Ok(None)
-    }
-    async fn signed_playback(&self, _id: &str, _ttl: Duration) -> Result<Option<Playback>, AssetsError> {
-        Err(AssetsError::SigningDisabled)
-    }
-}
 
 struct Fixture {
     _dir: tempfile::TempDir,
@@ -54,6 +36,7 @@ async fn fixture(config: &str) -> Fixture {
         bus: bus.clone(),
         assets: Arc::new(NoAssets),
         objects: store.clone(),
+        images: Arc::new(NoImages),
         data_dir: None,
     };
     let config: toml::Table = toml::from_str(&format!("[analytics]\ndaily_run_hour = -1\n{config}")).unwrap();

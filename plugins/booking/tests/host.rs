@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::{Extension, Router};
-use cdlc_plugin_api::host::{HostServices, NoAssets, PluginHost};
+use cdlc_plugin_api::host::{HostServices, NoAssets, NoImages, PluginHost};
 use cdlc_plugin_api::{Credential, DeletedUser, Identity, InProcessBus, Plugin, Principal, Role, Scope};
 use cdlc_plugin_booking::Booking;
 use cdlc_plugin_store::Stores;
@@ -108,6 +108,7 @@ async fn fixture_with(
         bus: Arc::new(InProcessBus::new()),
         assets: Arc::new(NoAssets),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).unwrap()),
+        images: Arc::new(NoImages),
         data_dir: None,
     };
     let host = PluginHost::start(plugins, &config, services).await.expect("start");

@@ -12,7 +12,7 @@ use std::time::Duration;
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::{Extension, Router};
-use cdlc_plugin_api::host::{HostServices, PluginHost};
+use cdlc_plugin_api::host::{HostServices, NoImages, PluginHost};
 use cdlc_plugin_api::{
     async_trait, AssetInfo, AssetState, Assets, AssetsError, Credential, DeletedUser, Event, EventBus,
     Identity, InProcessBus, Playback, Principal, Role, Scope,
@@ -68,6 +68,7 @@ async fn start_in(dir: tempfile::TempDir, config: &str) -> Catalog {
         bus: bus.clone(),
         assets: Arc::new(FixedAssets(HashMap::from([("asset1".to_owned(), AssetState::Ready)]))),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).expect("object store")),
+        images: Arc::new(NoImages),
         data_dir: Some(dir.path().join("plugins")),
     };
     let config: toml::Table = toml::from_str(config).expect("toml");
@@ -725,6 +726,20 @@ async fn titles_people_credits_and_images_are_managed_through_the_api() {
     )
     .await;
     assert_eq!(revalidated.status, StatusCode::NOT_MODIFIED);
+    // A host that makes no thumbnails (NoImages here) serves the full image as the thumbnail.
+    let thumb = send(
+        app,
+        Principal::Anonymous,
+        Request::get(format!("/api/v1/catalog/titles/{episode_id}/poster?size=thumb"))
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((thumb.status, thumb.body == jpeg), (StatusCode::OK, true));
+    let bad_size =
+        call(app, Principal::Anonymous, "GET", &format!("/titles/{episode_id}/poster?size=huge"), None).await;
+    assert_eq!(bad_size.status, StatusCode::BAD_REQUEST);
+    assert!(bad_size.text().contains("thumb or full"), "{}", bad_size.text());
     assert!(get(app, &format!("/titles/{episode_id}")).await["poster_url"]
         .as_str()
         .unwrap()

@@ -12,7 +12,7 @@ use std::time::Duration;
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::{Request, StatusCode};
 use cdlc_plugin_api::axum::{Extension, Router};
-use cdlc_plugin_api::host::{HostServices, PluginHost};
+use cdlc_plugin_api::host::{HostServices, NoImages, PluginHost};
 use cdlc_plugin_api::{
     async_trait, AssetInfo, AssetState, Assets, AssetsError, Credential, DeletedUser, Health, Identity,
     InProcessBus, Playback, PluginError, Principal, Role,
@@ -56,6 +56,7 @@ async fn host_on(stores: Stores, dir: &std::path::Path, config: &str) -> Result<
             ("busy1".to_owned(), AssetState::Processing),
         ]))),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.join("objects")).expect("object store")),
+        images: Arc::new(NoImages),
         data_dir: None,
     };
     let config: toml::Table = toml::from_str(config).expect("toml");

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use cdlc_plugin_api::axum::body::Body;
 use cdlc_plugin_api::axum::http::Request;
 use cdlc_plugin_api::axum::{Extension, Router};
-use cdlc_plugin_api::host::{HostServices, NoAssets, PluginHost};
+use cdlc_plugin_api::host::{HostServices, NoAssets, NoImages, PluginHost};
 use cdlc_plugin_api::{
     params, Credential, DeletedUser, Identity, InProcessBus, Plugin, Principal, Role, Sql,
 };
@@ -38,6 +38,7 @@ async fn fixture(dir: tempfile::TempDir, stores: Stores) -> Fixture {
         bus: Arc::new(InProcessBus::new()),
         assets: Arc::new(NoAssets),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).expect("objects")),
+        images: Arc::new(NoImages),
         data_dir: None,
     };
     let host = PluginHost::start(plugins, &config, services).await.expect("start the plugins");

@@ -1,6 +1,10 @@
 //! Posters, backdrops and photos: uploaded as the request body (a JPEG or
 //! PNG, checked by its first bytes, at most `max_image_bytes`), kept in the
-//! plugin's objects, served back with an ETag and Cache-Control.
+//! plugin's objects, served back with an ETag and Cache-Control. Each
+//! upload also gets a thumbnail, a JPEG [`THUMB_WIDTH`] pixels wide made by
+//! the host (`ctx.images()`), served with `?size=thumb`, so that rows of
+//! posters do not download the full images. A host that makes no
+//! thumbnails serves the full image there.
 
 use cdlc_plugin_api::axum;
 use cdlc_plugin_api::axum::body::{to_bytes, Body};
@@ -9,13 +13,17 @@ use cdlc_plugin_api::axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use cdlc_plugin_api::axum::response::{IntoResponse, Response};
 use cdlc_plugin_api::utoipa;
 use cdlc_plugin_api::utoipa_axum::router::OpenApiRouter;
-use cdlc_plugin_api::{params, routes, ApiError, Principal, Sql};
+use cdlc_plugin_api::{params, routes, ApiError, ImagesError, Principal, Sql};
+use serde::Deserialize;
 
-use super::{check_id, require_write};
+use super::{check_id, require_write, Query};
 use crate::model::now_ms;
 use crate::Shared;
 
 type Shared_ = std::sync::Arc<Shared>;
+
+/// Width of a thumbnail, in pixels (a poster in a row of cards).
+pub const THUMB_WIDTH: u32 = 185;
 
 pub(super) fn routes() -> OpenApiRouter<Shared_> {
     OpenApiRouter::new()
@@ -38,6 +46,34 @@ impl Slot {
             Slot::Poster => ("titles", "poster_key", "posters", "title"),
             Slot::Backdrop => ("titles", "backdrop_key", "backdrops", "title"),
             Slot::Photo => ("people", "photo_key", "photos", "person"),
+        }
+    }
+}
+
+/// Where the thumbnail of the image at `key` is kept (`posters/tt1.png` →
+/// `posters/tt1.thumb.jpg`): one per owner and slot, whatever the upload's type.
+pub(super) fn thumb_of(key: &str) -> String {
+    let stem = key.rsplit_once('.').map_or(key, |(stem, _)| stem);
+    format!("{stem}.thumb.jpg")
+}
+
+/// `size`: `full` (the default) or `thumb`.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(crate) struct ImageQuery {
+    /// `thumb` for a JPEG 185 pixels wide (the full image when no thumbnail could be made), `full` for the upload.
+    size: Option<String>,
+}
+
+impl ImageQuery {
+    fn thumb(&self) -> Result<bool, ApiError> {
+        match self.size.as_deref() {
+            None | Some("full") => Ok(false),
+            Some("thumb") => Ok(true),
+            Some(other) => Err(ApiError::bad_request(format!(
+                "size {:?} must be thumb or full",
+                crate::model::clip(other, 20)
+            ))),
         }
     }
 }
@@ -88,9 +124,27 @@ async fn put(
     let (ext, _) = sniff(&data).ok_or_else(|| {
         ApiError::bad_request("send a JPEG or PNG image as the body (its first bytes say it is neither)")
     })?;
+    // The thumbnail first: an image GStreamer cannot decode is refused before anything is stored.
+    let thumb = match shared.ctx.images().thumbnail(data.clone(), THUMB_WIDTH).await {
+        Ok(thumb) => Some(thumb),
+        Err(ImagesError::Unreadable(why)) => {
+            return Err(ApiError::bad_request(format!(
+                "the image cannot be read ({why}): send an undamaged JPEG or PNG"
+            )))
+        }
+        Err(ImagesError::Unavailable(why)) => {
+            tracing::debug!(plugin = crate::NAME, %why, "no thumbnail");
+            None
+        }
+    };
     let (table, column, prefix, _) = slot.parts();
     let key = format!("{prefix}/{id}.{ext}");
     shared.ctx.objects().put(&key, data).await.map_err(ApiError::internal)?;
+    match thumb {
+        Some(thumb) => shared.ctx.objects().put(&thumb_of(&key), thumb).await.map(|_| ()),
+        None => shared.ctx.objects().delete(&thumb_of(&key)).await.map(|_| ()),
+    }
+    .map_err(ApiError::internal)?;
     shared
         .ctx
         .db()
@@ -105,18 +159,35 @@ async fn put(
     Ok(StatusCode::NO_CONTENT)
 }
 
-async fn get(shared: &Shared, slot: Slot, id: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn get(
+    shared: &Shared,
+    slot: Slot,
+    id: &str,
+    query: &ImageQuery,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
     check_id(id, slot.parts().3)?;
-    let key = current_key(shared, slot, id)
+    let thumb = query.thumb()?;
+    let full = current_key(shared, slot, id)
         .await?
         .ok_or_else(|| missing(slot, id))?
         .ok_or_else(|| ApiError::not_found(format!("the {} {id} has no image here", slot.parts().3)))?;
     let objects = shared.ctx.objects();
-    let info = objects
-        .head(&key)
-        .await
-        .map_err(ApiError::internal)?
-        .ok_or_else(|| ApiError::not_found("the image is gone"))?;
+    let thumb_info = match thumb {
+        true => objects.head(&thumb_of(&full)).await.map_err(ApiError::internal)?,
+        false => None,
+    };
+    let (key, info) = match thumb_info {
+        Some(info) => (thumb_of(&full), info),
+        None => {
+            let info = objects
+                .head(&full)
+                .await
+                .map_err(ApiError::internal)?
+                .ok_or_else(|| ApiError::not_found("the image is gone"))?;
+            (full, info)
+        }
+    };
     let etag = format!("\"{}\"", info.etag.trim_matches('"'));
     let mut response_headers = HeaderMap::new();
     if let Ok(value) = HeaderValue::from_str(&etag) {
@@ -161,25 +232,27 @@ async fn delete(
         )
         .await?;
     shared.ctx.objects().delete(&key).await.map_err(ApiError::internal)?;
+    shared.ctx.objects().delete(&thumb_of(&key)).await.map_err(ApiError::internal)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
 macro_rules! image_routes {
     ($slot:expr, $path:literal, $what:literal, $get:ident, $put:ident, $delete:ident) => {
-        #[doc = concat!("The ", $what, " (JPEG or PNG), with an ETag; If-None-Match answers 304.")]
-        #[utoipa::path(get, path = $path, summary = "The image (JPEG or PNG), with an ETag", params(("id" = String, Path)), responses(
+        #[doc = concat!("The ", $what, " (JPEG or PNG), or its thumbnail with `?size=thumb`, with an ETag; If-None-Match answers 304.")]
+        #[utoipa::path(get, path = $path, summary = "The image (JPEG or PNG) or its thumbnail, with an ETag", params(("id" = String, Path), ImageQuery), responses(
             (status = 200, description = "the image", content_type = "image/jpeg"),
             (status = 304, description = "not modified"),
+            (status = 400, description = "a size other than thumb or full", body = ApiError),
             (status = 404, description = "no such title or person, or no image", body = ApiError),
         ))]
-        async fn $get(State(shared): State<Shared_>, Path(id): Path<String>, headers: HeaderMap) -> Result<Response, ApiError> {
-            get(&shared, $slot, &id, &headers).await
+        async fn $get(State(shared): State<Shared_>, Path(id): Path<String>, Query(query): Query<ImageQuery>, headers: HeaderMap) -> Result<Response, ApiError> {
+            get(&shared, $slot, &id, &query, &headers).await
         }
 
         #[doc = concat!("Uploads the ", $what, " as the body, a JPEG or PNG (admin, `catalog:write`).")]
         #[utoipa::path(put, path = $path, summary = "Upload the image as the body, a JPEG or PNG (admin, catalog:write)", params(("id" = String, Path)), request_body(content = Vec<u8>, content_type = "image/jpeg"), responses(
             (status = 204, description = "stored"),
-            (status = 400, description = "the body is not a JPEG or PNG", body = ApiError),
+            (status = 400, description = "the body is not a JPEG or PNG, or cannot be decoded", body = ApiError),
             (status = 413, description = "the image is too large", body = ApiError),
         ))]
         async fn $put(State(shared): State<Shared_>, principal: Principal, Path(id): Path<String>, body: Body) -> Result<StatusCode, ApiError> {

@@ -320,7 +320,7 @@ async fn delete_person(
     })
     .await?;
     if person.photo_url.is_some() {
-        for ext in ["jpg", "png"] {
+        for ext in ["jpg", "png", "thumb.jpg"] {
             let _ = shared.ctx.objects().delete(&format!("photos/{id}.{ext}")).await;
         }
     }

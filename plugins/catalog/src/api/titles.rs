@@ -850,8 +850,10 @@ async fn delete_title(
     for row in &keys {
         for column in ["poster_key", "backdrop_key"] {
             if let Some(key) = row.get::<Option<String>>(column)? {
-                if let Err(error) = shared.ctx.objects().delete(&key).await {
-                    tracing::warn!(plugin = crate::NAME, %error, "cannot delete a title's image");
+                for key in [super::images::thumb_of(&key), key] {
+                    if let Err(error) = shared.ctx.objects().delete(&key).await {
+                        tracing::warn!(plugin = crate::NAME, %error, "cannot delete a title's image");
+                    }
                 }
             }
         }
