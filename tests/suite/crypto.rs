@@ -472,7 +472,12 @@ fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) {
         assert_ne!(frame_digests(&locked, Some(&wrong)), Some(decrypted), "another key gives other frames");
 
         // Cached at the edge; purged and encrypted again, the same bytes.
-        assert_eq!(cenc("00002.m4s").header("cdlc-cache"), Some("hit"));
+        let cached = cenc("00002.m4s");
+        assert!(
+            cached.header("cdlc-cache").unwrap_or_default().starts_with("hit"),
+            "{:?}",
+            cached.header("cdlc-cache")
+        );
         let purge = fetch(
             &server.url("/api/v1/edge/purge"),
             &["-X", "POST", "-H", &auth, "--data", &format!("{{\"asset\":\"{id}\"}}")],
