@@ -98,10 +98,12 @@ pub(crate) async fn stream_response(
     headers: &HeaderMap,
 ) -> Response {
     let started = Instant::now();
-    let mut response = match answer(edge, method, path, headers).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    };
+    finish(edge, started, answer(edge, method, path, headers).await)
+}
+
+/// A stream answer (or its error as JSON) with CORS headers, counted in the metrics.
+fn finish(edge: &Edge, started: Instant, result: Result<Response, EdgeError>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
     let response_headers = response.headers_mut();
     response_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response_headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE));
@@ -165,24 +167,14 @@ async fn license(State(edge): State<Arc<Edge>>, request: axum::extract::Request)
             ))
         })?;
         let (object, _, _) = allowed_object(&edge, parts.uri.path(), &parts.headers).await?;
-        crate::clearkey::answer(&object.body, &body)
+        let mut response = Response::new(Body::from(crate::clearkey::answer(&object.body, &body)?));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        Ok(response)
     }
     .await;
-    let mut response = match result {
-        Ok(licence) => {
-            let mut response = Response::new(Body::from(licence));
-            let headers = response.headers_mut();
-            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
-            headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
-            response
-        }
-        Err(error) => error.into_response(),
-    };
-    let headers = response.headers_mut();
-    headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
-    headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE));
-    edge.metrics.observe(response.status().as_u16(), started.elapsed());
-    response
+    finish(&edge, started, result)
 }
 
 /// Whether the client takes gzip (`Accept-Encoding`, q above 0).

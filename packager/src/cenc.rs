@@ -334,14 +334,18 @@ pub fn protect_init(init: &[u8], kid: &[u8; 16]) -> Result<(Vec<u8>, Tracks), Ce
             }
             let id = track_id(b)?;
             let mut samples = Samples::Clear;
-            let trak = rebuild(
-                b,
-                b"trak",
-                0,
-                INIT,
-                |mdia| (&mdia.kind == b"mdia").then(|| protect_mdia(mdia, kid, &mut samples)).transpose(),
-                &[],
-            )?;
+            let trak = rebuild_along(b, &TO_SAMPLE_ENTRIES, &mut |entry| {
+                let kind = entry_samples(entry)?;
+                if samples == Samples::Clear {
+                    samples = kind;
+                } else if kind != samples {
+                    return Err(unsupported(INIT, "a track with two kinds of sample entries"));
+                }
+                if kind == Samples::Clear {
+                    return Ok(None);
+                }
+                protected_entry(entry, kind, kid).map(Some)
+            })?;
             tracks.push(Track { id, samples, default_size: 0 });
             Ok(Some(trak))
         },
@@ -371,69 +375,40 @@ pub fn protect_init(init: &[u8], kid: &[u8; 16]) -> Result<(Vec<u8>, Tracks), Ce
     Ok((out, Tracks(tracks)))
 }
 
-fn protect_mdia(mdia: &RawBox<'_>, kid: &[u8; 16], samples: &mut Samples) -> Result<Vec<u8>, CencError> {
-    rebuild(
-        mdia,
-        b"mdia",
-        0,
-        INIT,
-        |minf| {
-            if &minf.kind != b"minf" {
-                return Ok(None);
-            }
-            rebuild(
-                minf,
-                b"minf",
-                0,
-                INIT,
-                |stbl| {
-                    if &stbl.kind != b"stbl" {
-                        return Ok(None);
-                    }
-                    rebuild(
-                        stbl,
-                        b"stbl",
-                        0,
-                        INIT,
-                        |stsd| {
-                            if &stsd.kind != b"stsd" {
-                                return Ok(None);
-                            }
-                            // version/flags and entry_count come before the entries.
-                            rebuild(
-                                stsd,
-                                b"stsd",
-                                8,
-                                INIT,
-                                |entry| {
-                                    let kind = entry_samples(entry)?;
-                                    if *samples == Samples::Clear {
-                                        *samples = kind;
-                                    } else if kind != *samples {
-                                        return Err(unsupported(
-                                            INIT,
-                                            "a track with two kinds of sample entries",
-                                        ));
-                                    }
-                                    if kind == Samples::Clear {
-                                        return Ok(None);
-                                    }
-                                    protected_entry(entry, kind, kid).map(Some)
-                                },
-                                &[],
-                            )
-                            .map(Some)
-                        },
-                        &[],
-                    )
-                    .map(Some)
-                },
-                &[],
-            )
-            .map(Some)
-        },
-        &[],
-    )
+/// The boxes from a `trak` down to its sample entries, each with the body
+/// bytes before its children (`stsd`: version/flags and entry_count).
+const TO_SAMPLE_ENTRIES: [(&[u8; 4], usize); 5] =
+    [(b"trak", 0), (b"mdia", 0), (b"minf", 0), (b"stbl", 0), (b"stsd", 8)];
+
+type Edit<'e> = dyn FnMut(&RawBox<'_>) -> Result<Option<Vec<u8>>, CencError> + 'e;
+
+/// `container` (of `path[0]`'s kind) rebuilt, the children of the last box
+/// of `path` through `edit`, every size on the way fixed.
+fn rebuild_along(
+    container: &RawBox<'_>,
+    path: &[(&[u8; 4], usize)],
+    edit: &mut Edit<'_>,
+) -> Result<Vec<u8>, CencError> {
+    let Some(((kind, prefix), rest)) = path.split_first() else {
+        return Err(malformed(INIT, "an empty box path"));
+    };
+    match rest.first() {
+        None => rebuild(container, kind, *prefix, INIT, |child| edit(child), &[]),
+        Some((next, _)) => rebuild(
+            container,
+            kind,
+            *prefix,
+            INIT,
+            |child| {
+                if &child.kind == *next {
+                    rebuild_along(child, rest, &mut *edit).map(Some)
+                } else {
+                    Ok(None)
+                }
+            },
+            &[],
+        ),
+    }
 }
 
 /// The AES-128-CTR keystream over consecutive calls for one sample.
