@@ -212,7 +212,7 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     assert!(other.json()["error"]["message"].as_str().unwrap_or_default().contains("does not match"));
     let tampered = token.replacen('.', ".1", 1);
     assert_eq!(fetch(&server.url(&format!("/streams/{id}/~{tampered}/content.key")), &[]).status, 403);
-    cenc_dash(&server, &id, &prefix, &key.body, dir.path());
+    let licence_request = cenc_dash(&server, &id, &prefix, &key.body, dir.path());
 
     // A standalone edge in front keeps neither the key nor an unsigned path open.
     let signing = std::fs::read_to_string(server.data.join("signing-keys")).expect("signing keys");
@@ -228,6 +228,14 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     }
     assert_eq!(fetch(&edge.url(&format!("/streams/{id}/content.key")), &[]).status, 403);
     decode_all(Path::new(&edge.url(&master)));
+    // The ClearKey licence through it: posted, answered from the origin's key set.
+    let post = ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", &licence_request];
+    let through = fetch(&edge.url(&format!("{prefix}/clearkey.json")), &post);
+    assert_eq!(through.status, 200, "{}", String::from_utf8_lossy(&through.body));
+    assert_eq!(through.header("cache-control"), Some("private, no-store"));
+    assert_eq!(fetch(&edge.url(&format!("/streams/{id}/clearkey.json")), &post).status, 403);
+    let segment = format!("{prefix}/cenc/360p/00002.m4s");
+    assert_eq!(fetch(&edge.url(&segment), &[]).body, fetch(&server.url(&segment), &[]).body);
 
     // The plain asset is as it was: clear segments, no key, DASH.
     let plain_view = server.json(&format!("/api/v1/assets/{plain_id}"));
@@ -346,7 +354,8 @@ fn frame_digests(file: &Path, key: Option<&str>) -> Option<Vec<String>> {
 /// DASH of the encrypted asset: a protected MPD, CENC segments that only
 /// the key opens (to the very frames of the clear ones), a ClearKey
 /// licence on the signed URL only, and the same bytes on every fetch.
-fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) {
+/// Returns a licence request for the asset's key id.
+fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) -> String {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     let auth = format!("Authorization: Bearer {TOKEN}");
@@ -487,4 +496,5 @@ fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) {
         assert_eq!(again.header("cdlc-cache"), Some("miss"), "purged: encrypted again");
         assert_eq!(again.body, segment.body, "the same segment, the same bytes (IVs are derived, not drawn)");
     }
+    request
 }
