@@ -718,12 +718,20 @@ fn rebuild_moof(
     plans: &[TrafPlan<'_>],
     additions: &[TrafAdditions],
 ) -> Result<Vec<u8>, CencError> {
-    let added_of = |a: &TrafAdditions| saiz(&a.sizes).len() + 20 + 16 + a.senc.len();
-    let growth: usize = additions.iter().map(added_of).sum();
-    let old_len = moof.bytes.len();
-    let new_len = old_len - moof.header + 8 + growth;
-    let delta = i64::try_from(new_len).unwrap_or(i64::MAX) - i64::try_from(old_len).unwrap_or(i64::MAX);
-    let mut children = Vec::with_capacity(new_len);
+    // The length does not depend on the offsets written: build once to
+    // learn how much the moof grew, then again with the data moved by that.
+    let length = |b: &[u8]| i64::try_from(b.len()).unwrap_or(i64::MAX);
+    let grown = length(&moof_with(moof, plans, additions, 0)?) - length(moof.bytes);
+    moof_with(moof, plans, additions, grown)
+}
+
+fn moof_with(
+    moof: &RawBox<'_>,
+    plans: &[TrafPlan<'_>],
+    additions: &[TrafAdditions],
+    delta: i64,
+) -> Result<Vec<u8>, CencError> {
+    let mut children = Vec::with_capacity(moof.bytes.len() + 4096);
     for child in split_boxes(moof.body(), MEDIA)? {
         let planned = plans.iter().position(|p| p.traf.start == child.start && &child.kind == b"traf");
         let Some(i) = planned else {
