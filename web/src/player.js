@@ -118,6 +118,13 @@ async function attachDash(video, url, events) {
     const message = event?.error?.message ?? 'unknown error';
     events.onError(`dash.js could not play this stream (${message}).`);
   });
+  // An encrypted asset's MPD names its ClearKey licence relative to the
+  // MPD, as it names its segments; dash.js would resolve it against the page.
+  const manifest = new URL(url, window.location.href);
+  player.registerLicenseRequestFilter((request) => {
+    request.url = new URL(request.url, manifest).href;
+    return Promise.resolve();
+  });
   player.initialize(video, url, true);
   return {
     engine: 'dash',
