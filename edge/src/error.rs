@@ -14,6 +14,8 @@ pub enum EdgeError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
     #[error("the range is outside the object's {0} bytes")]
     RangeNotSatisfiable(u64),
     /// The origin failed and nothing usable is cached.
@@ -31,6 +33,7 @@ impl EdgeError {
             EdgeError::Unauthorized => (StatusCode::UNAUTHORIZED, "unauthorized"),
             EdgeError::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             EdgeError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            EdgeError::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
             EdgeError::RangeNotSatisfiable(_) => (StatusCode::RANGE_NOT_SATISFIABLE, "range_not_satisfiable"),
             EdgeError::OriginUnavailable { .. } => (StatusCode::BAD_GATEWAY, "origin_unavailable"),
             EdgeError::BadOrigin(_) => (StatusCode::BAD_GATEWAY, "bad_origin"),

@@ -28,7 +28,7 @@ static CACHE_STATUS: HeaderName = HeaderName::from_static("cdlc-cache");
 
 pub fn router(edge: Arc<Edge>) -> Router {
     Router::new()
-        .route("/streams/{asset}/{*path}", get(stream).options(preflight))
+        .route("/streams/{asset}/{*path}", get(stream).post(license).options(preflight))
         .route("/metrics", get(metrics))
         .route("/api/v1/edge/purge", post(purge).options(preflight))
         .with_state(edge)
@@ -98,10 +98,12 @@ pub(crate) async fn stream_response(
     headers: &HeaderMap,
 ) -> Response {
     let started = Instant::now();
-    let mut response = match answer(edge, method, path, headers).await {
-        Ok(response) => response,
-        Err(error) => error.into_response(),
-    };
+    finish(edge, started, answer(edge, method, path, headers).await)
+}
+
+/// A stream answer (or its error as JSON) with CORS headers, counted in the metrics.
+fn finish(edge: &Edge, started: Instant, result: Result<Response, EdgeError>) -> Response {
+    let mut response = result.unwrap_or_else(IntoResponse::into_response);
     let response_headers = response.headers_mut();
     response_headers.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, HeaderValue::from_static("*"));
     response_headers.insert(header::ACCESS_CONTROL_EXPOSE_HEADERS, HeaderValue::from_static(CORS_EXPOSE));
@@ -115,6 +117,17 @@ async fn answer(
     path: &str,
     headers: &HeaderMap,
 ) -> Result<Response, EdgeError> {
+    let (object, served, signed) = allowed_object(edge, path, headers).await?;
+    Ok(respond(edge, method, headers, &object, served, signed))
+}
+
+/// The object at `path` for a caller allowed to have it: a private asset's
+/// objects need a valid signed URL or the admin token.
+async fn allowed_object(
+    edge: &Edge,
+    path: &str,
+    headers: &HeaderMap,
+) -> Result<(Arc<CachedObject>, Served, bool), EdgeError> {
     let request = parse_stream_path(path)?;
     let signed = match request.token {
         Some(token) => {
@@ -132,7 +145,36 @@ async fn answer(
             "this asset is private: play it through the signed URL in the asset's playback links".into(),
         ));
     }
-    Ok(respond(edge, method, headers, &object, served, signed))
+    Ok((object, served, signed))
+}
+
+/// A POST of `/streams/…/clearkey.json`: a ClearKey licence request,
+/// answered from the licence object under the same access rule as a GET.
+async fn license(State(edge): State<Arc<Edge>>, request: axum::extract::Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = request.into_parts();
+    let result = async {
+        if parts.uri.path().rsplit('/').next() != Some(crate::clearkey::LICENSE_FILE) {
+            return Err(EdgeError::MethodNotAllowed(format!(
+                "stream objects are read with GET; only {} takes a POST (a ClearKey licence request)",
+                crate::clearkey::LICENSE_FILE
+            )));
+        }
+        let body = axum::body::to_bytes(body, crate::clearkey::MAX_REQUEST_BYTES).await.map_err(|_| {
+            EdgeError::BadRequest(format!(
+                "a licence request is at most {} bytes of JSON",
+                crate::clearkey::MAX_REQUEST_BYTES
+            ))
+        })?;
+        let (object, _, _) = allowed_object(&edge, parts.uri.path(), &parts.headers).await?;
+        let mut response = Response::new(Body::from(crate::clearkey::answer(&object.body, &body)?));
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, no-store"));
+        Ok(response)
+    }
+    .await;
+    finish(&edge, started, result)
 }
 
 /// Whether the client takes gzip (`Accept-Encoding`, q above 0).

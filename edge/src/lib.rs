@@ -15,6 +15,7 @@
 
 pub mod bearer;
 mod cache;
+pub mod clearkey;
 mod error;
 mod fetch;
 mod http;

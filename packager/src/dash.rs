@@ -179,6 +179,63 @@ pub fn manifest(output: &TranscodeOutput, timing: &Timing, texts: &[TrackInfo]) 
     out
 }
 
+/// Where an encrypted asset's CENC segments are served, before the stored
+/// names (`cenc/240p/00001.m4s`): HLS AES-128 playlists keep naming the
+/// stored paths, which leave CBC-encrypted, so each encryption has its own
+/// URLs (and its own cached copies at the edge).
+pub const CENC_DIR: &str = "cenc/";
+/// The DASH-IF system id of ClearKey in `ContentProtection`.
+pub const CLEARKEY_SCHEME: &str = "urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e";
+
+/// The MPD `mpd` (as [`manifest`] wrote it) for CENC delivery: each video
+/// and audio adaptation set gains `ContentProtection` (`cenc` with
+/// `cenc:default_KID`, and ClearKey with its licence URL `license`, which a
+/// player resolves against the MPD's URL as every other URL in it) and its
+/// `SegmentTemplate` points under [`CENC_DIR`]. Text tracks stay as they
+/// are. A pass over the stored text, so the growing MPDs of fast publish
+/// are covered too.
+pub fn with_cenc(mpd: &str, kid: &[u8; 16], license: &str) -> String {
+    let hex: String = kid.iter().map(|b| format!("{b:02x}")).collect();
+    let uuid = format!("{}-{}-{}-{}-{}", &hex[..8], &hex[8..12], &hex[12..16], &hex[16..20], &hex[20..]);
+    let license = xml_escape(license);
+    let mut out = String::with_capacity(mpd.len() + 1024);
+    let mut protected = false;
+    for line in mpd.lines() {
+        let trimmed = line.trim_start();
+        let indent = &line[..line.len() - trimmed.len()];
+        if let Some(rest) = trimmed.strip_prefix("<MPD ") {
+            let _ = writeln!(
+                out,
+                "{indent}<MPD xmlns:cenc=\"urn:mpeg:cenc:2013\" xmlns:dashif=\"https://dashif.org/CPS\" {rest}"
+            );
+            continue;
+        }
+        if trimmed.starts_with("<AdaptationSet") {
+            protected =
+                ["contentType=\"video\"", "contentType=\"audio\""].iter().any(|t| trimmed.contains(t));
+            out.push_str(line);
+            out.push('\n');
+            if protected {
+                let _ = writeln!(
+                    out,
+                    "{indent}  <ContentProtection schemeIdUri=\"urn:mpeg:dash:mp4protection:2011\" value=\"cenc\" cenc:default_KID=\"{uuid}\"/>\n{indent}  <ContentProtection schemeIdUri=\"{CLEARKEY_SCHEME}\" value=\"ClearKey1.0\">\n{indent}    <dashif:Laurl>{license}</dashif:Laurl>\n{indent}  </ContentProtection>"
+                );
+            }
+            continue;
+        }
+        if protected && trimmed.starts_with("<SegmentTemplate") {
+            let moved = line
+                .replacen(" initialization=\"", &format!(" initialization=\"{CENC_DIR}"), 1)
+                .replacen(" media=\"", &format!(" media=\"{CENC_DIR}"), 1);
+            out.push_str(&moved);
+        } else {
+            out.push_str(line);
+        }
+        out.push('\n');
+    }
+    out
+}
+
 /// `text` safe inside an XML element or attribute.
 fn xml_escape(text: &str) -> String {
     text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
@@ -266,6 +323,47 @@ mod tests {
         assert_eq!(texts[0].mimeType.as_deref(), Some("text/vtt"));
         assert_eq!(texts[1].Role[0].value.as_deref(), Some("caption"));
         assert_eq!(texts[1].representations[0].BaseURL[0].base, "subs/fr-cc.vtt");
+    }
+
+    #[test]
+    fn cenc_protects_video_and_audio_and_moves_their_segments() {
+        let tracks = [TrackInfo::new("en", "English", Kind::Subtitles, 3).unwrap()];
+        let mut output = output();
+        output.renditions.push(cdlc_transcoder::RenditionOutput {
+            name: "audio".into(),
+            kind: RenditionKind::Audio {
+                channels: 2,
+                sample_rate: 48_000,
+                bitrate: 128_000,
+                language: "en".into(),
+                title: None,
+            },
+            codec: "mp4a.40.2".into(),
+            init_size: 600,
+            segments: output.renditions[0].segments.clone(),
+        });
+        let kid: [u8; 16] = std::array::from_fn(|i| i as u8 * 17);
+        let text = with_cenc(&manifest(&output, &Timing::Static, &tracks), &kid, "clearkey.json");
+        let mpd = dash_mpd_core::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        let sets = &mpd.periods[0].adaptations;
+        assert_eq!(sets.len(), 3, "{text}");
+        for set in sets {
+            let kind = set.contentType.as_deref().unwrap_or_default();
+            let template = set.representations.first().and_then(|r| r.SegmentTemplate.as_ref());
+            if kind == "text" {
+                assert!(set.ContentProtection.is_empty(), "subtitles stay clear: {text}");
+                continue;
+            }
+            let schemes: Vec<_> = set.ContentProtection.iter().map(|c| c.schemeIdUri.as_str()).collect();
+            assert_eq!(schemes, ["urn:mpeg:dash:mp4protection:2011", CLEARKEY_SCHEME], "{kind}: {text}");
+            assert_eq!(set.ContentProtection[0].value.as_deref(), Some("cenc"));
+            let template = template.expect("a segment template");
+            assert!(template.media.as_deref().unwrap_or_default().starts_with("cenc/"), "{text}");
+            assert!(template.initialization.as_deref().unwrap_or_default().starts_with("cenc/"), "{text}");
+        }
+        assert!(text.contains("cenc:default_KID=\"00112233-4455-6677-8899-aabbccddeeff\""), "{text}");
+        assert!(text.contains("<dashif:Laurl>clearkey.json</dashif:Laurl>"), "{text}");
+        assert_eq!(text.matches("cenc/").count(), 4, "two templates, each init and media: {text}");
     }
 
     #[test]

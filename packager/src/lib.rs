@@ -6,6 +6,7 @@
 //! manifests after every new segment while a transcode runs (fast publish)
 //! and once more when it ends.
 
+pub mod cenc;
 pub mod dash;
 pub mod hls;
 pub mod text;

@@ -2,7 +2,8 @@
 //!
 //! An encrypted asset has one content key, 16 random bytes, the AES-128 key
 //! of its HLS segments ([`ContentKey::encrypt_segment`]: CBC with PKCS#7
-//! padding, RFC 8216 §5.2). It is kept only wrapped ([`WrappedKey`]): sealed
+//! padding, RFC 8216 §5.2) and of its DASH segments ([`ContentKey::cenc`]:
+//! CENC, AES-CTR, with a key id derived from the key). It is kept only wrapped ([`WrappedKey`]): sealed
 //! with AES-256-GCM under a master key from the config, with a fresh 96-bit
 //! nonce, and the asset's id as associated data, so a record copied onto
 //! another asset does not open.
@@ -215,6 +216,21 @@ impl ContentKey {
     /// the same IV explicitly).
     pub fn encrypt_segment(&self, sequence: u64, plain: &[u8]) -> Vec<u8> {
         self.encrypt_cbc(u128::from(sequence), plain)
+    }
+
+    /// The key as DASH's CENC uses it, with its key id: the first 16 bytes
+    /// of an HMAC-SHA256 of a label under the key. It needs no storage, it
+    /// names this key and no other (a new content key gets a new id, so a
+    /// player's remembered licence never meets the wrong key), and it tells
+    /// nothing of the key.
+    pub fn cenc(&self) -> cdlc_packager::cenc::Key {
+        use hmac::{Hmac, Mac};
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).expect("HMAC takes keys of any length");
+        mac.update(b"cdlc cenc key id v1");
+        let digest = mac.finalize().into_bytes();
+        let mut kid = [0u8; 16];
+        kid.copy_from_slice(&digest[..16]);
+        cdlc_packager::cenc::Key { kid, key: self.0 }
     }
 
     fn encrypt_cbc(&self, iv: u128, plain: &[u8]) -> Vec<u8> {

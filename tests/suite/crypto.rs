@@ -1,6 +1,7 @@
-//! HLS AES-128 on a real `cdlc serve`: an asset uploaded with
+//! Encryption on a real `cdlc serve`: an asset uploaded with
 //! `encrypted=true` plays (ffmpeg) only with its key, which is served on the
-//! asset's signed URLs alone and kept by no cache; a plain asset is as before.
+//! asset's signed URLs alone and kept by no cache; HLS is AES-128, DASH is
+//! CENC with a ClearKey licence; a plain asset is as before.
 
 use std::path::Path;
 use std::process::Command;
@@ -122,10 +123,10 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     let (_, view) = server.curl(&["-H", &auth], &format!("/api/v1/assets/{id}"));
     let view: serde_json::Value = serde_json::from_str(&view).expect("JSON");
     assert_eq!(view["encrypted"], true, "{view}");
-    assert!(view["playback"].get("dash").is_none(), "no DASH for an encrypted asset: {view}");
     let master = view["playback"]["hls"].as_str().expect("signed hls").to_owned();
     let prefix = master.strip_suffix("/master.m3u8").expect("a master playlist URL").to_owned();
     assert!(prefix.starts_with(&format!("/streams/{id}/~")), "{prefix}");
+    assert_eq!(view["playback"]["dash"].as_str(), Some(format!("{prefix}/manifest.mpd").as_str()), "{view}");
 
     // The media playlist: a key with an explicit IV before each segment,
     // the init section (EXT-X-MAP) above them all, so it stays clear.
@@ -211,9 +212,7 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     assert!(other.json()["error"]["message"].as_str().unwrap_or_default().contains("does not match"));
     let tampered = token.replacen('.', ".1", 1);
     assert_eq!(fetch(&server.url(&format!("/streams/{id}/~{tampered}/content.key")), &[]).status, 403);
-    let dash = fetch(&server.url(&format!("{prefix}/manifest.mpd")), &[]);
-    assert_eq!(dash.status, 404);
-    assert!(dash.json()["error"]["message"].as_str().unwrap_or_default().contains("no DASH manifest"));
+    let licence_request = cenc_dash(&server, &id, &prefix, &key.body, dir.path());
 
     // A standalone edge in front keeps neither the key nor an unsigned path open.
     let signing = std::fs::read_to_string(server.data.join("signing-keys")).expect("signing keys");
@@ -229,6 +228,14 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     }
     assert_eq!(fetch(&edge.url(&format!("/streams/{id}/content.key")), &[]).status, 403);
     decode_all(Path::new(&edge.url(&master)));
+    // The ClearKey licence through it: posted, answered from the origin's key set.
+    let post = ["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", &licence_request];
+    let through = fetch(&edge.url(&format!("{prefix}/clearkey.json")), &post);
+    assert_eq!(through.status, 200, "{}", String::from_utf8_lossy(&through.body));
+    assert_eq!(through.header("cache-control"), Some("private, no-store"));
+    assert_eq!(fetch(&edge.url(&format!("/streams/{id}/clearkey.json")), &post).status, 403);
+    let segment = format!("{prefix}/cenc/360p/00002.m4s");
+    assert_eq!(fetch(&edge.url(&segment), &[]).body, fetch(&server.url(&segment), &[]).body);
 
     // The plain asset is as it was: clear segments, no key, DASH.
     let plain_view = server.json(&format!("/api/v1/assets/{plain_id}"));
@@ -239,6 +246,10 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     let plain_segment = fetch(&server.url(&format!("/streams/{plain_id}/360p/00001.m4s")), &[]);
     assert!(matches!(first_box(&plain_segment.body), b"styp" | b"moof"));
     assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/content.key")), &[]).status, 404);
+    assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/clearkey.json")), &[]).status, 404);
+    assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/cenc/360p/init.mp4")), &[]).status, 404);
+    let plain_mpd = fetch(&server.url(&plain_dash), &[]);
+    assert!(!String::from_utf8_lossy(&plain_mpd.body).contains("ContentProtection"));
     decode_all(Path::new(&server.url(&plain_dash)));
     drop(edge);
 
@@ -286,4 +297,204 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     let (status, view) = wrong.curl(&["-H", &auth], &format!("/api/v1/assets/{id}"));
     assert_eq!(status, 500, "{view}");
     assert_eq!(wrong.get("/healthz").0, 200);
+}
+
+/// The boxes directly inside `data`: (type, body).
+fn boxes(data: &[u8]) -> Vec<([u8; 4], &[u8])> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 8 <= data.len() {
+        let size = u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes")) as usize;
+        assert!(size >= 8 && at + size <= data.len(), "a box overruns at {at}");
+        out.push((data[at + 4..at + 8].try_into().expect("4 bytes"), &data[at + 8..at + size]));
+        at += size;
+    }
+    assert_eq!(at, data.len(), "boxes fill their parent");
+    out
+}
+
+/// The body of the box at `path` (each step a child of the previous; a
+/// number skips that many leading bytes of the box's body first).
+fn box_at<'a>(data: &'a [u8], path: &[(&[u8; 4], usize)]) -> &'a [u8] {
+    let mut body = data;
+    for (kind, skip) in path {
+        body = boxes(body)
+            .into_iter()
+            .find(|(k, _)| k == *kind)
+            .unwrap_or_else(|| panic!("no '{}'", String::from_utf8_lossy(*kind)))
+            .1;
+        body = &body[*skip..];
+    }
+    body
+}
+
+fn be32(data: &[u8], at: usize) -> u32 {
+    u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"))
+}
+
+/// ffmpeg's framemd5 of the first stream of `file`, decrypted with `key`
+/// (hex) when given; `None` when ffmpeg reports any error.
+fn frame_digests(file: &Path, key: Option<&str>) -> Option<Vec<String>> {
+    let mut command = Command::new("ffmpeg");
+    command.args(["-hide_banner", "-nostdin", "-v", "error"]);
+    if let Some(key) = key {
+        command.args(["-decryption_key", key]);
+    }
+    let output =
+        command.arg("-i").arg(file).args(["-map", "0:0", "-f", "framemd5", "-"]).output().expect("ffmpeg");
+    (output.status.success() && output.stderr.is_empty()).then(|| {
+        String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.rsplit(',').next().unwrap_or_default().trim().to_owned())
+            .collect()
+    })
+}
+
+/// DASH of the encrypted asset: a protected MPD, CENC segments that only
+/// the key opens (to the very frames of the clear ones), a ClearKey
+/// licence on the signed URL only, and the same bytes on every fetch.
+/// Returns a licence request for the asset's key id.
+fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) -> String {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let mpd = fetch(&server.url(&format!("{prefix}/manifest.mpd")), &[]);
+    assert_eq!(mpd.status, 200);
+    let text = String::from_utf8_lossy(&mpd.body).into_owned();
+    let parsed = dash_mpd_core::parse(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+    let mut kid = None;
+    for set in &parsed.periods[0].adaptations {
+        if !matches!(set.contentType.as_deref(), Some("video" | "audio")) {
+            continue;
+        }
+        let schemes: Vec<_> = set.ContentProtection.iter().map(|c| c.schemeIdUri.as_str()).collect();
+        assert!(schemes.contains(&"urn:mpeg:dash:mp4protection:2011"), "{text}");
+        assert!(schemes.contains(&"urn:uuid:e2719d58-a985-b3c9-781a-b030af78d30e"), "ClearKey: {text}");
+        let template = set.representations[0].SegmentTemplate.as_ref().expect("template");
+        assert!(template.media.as_deref().unwrap_or_default().starts_with("cenc/"), "{text}");
+        kid = text.split("cenc:default_KID=\"").nth(1).and_then(|rest| rest.split('"').next());
+    }
+    let kid_hex = kid.expect("a default_KID").replace('-', "");
+    let kid = hex::decode(&kid_hex).expect("a hex key id");
+    assert_eq!(kid.len(), 16);
+    assert!(text.contains("<dashif:Laurl>clearkey.json</dashif:Laurl>"), "{text}");
+
+    // The licence: 403 unsigned, the asset's key on the signed URL, GET or POST.
+    let license_url = server.url(&format!("{prefix}/clearkey.json"));
+    let unsigned = server.url(&format!("/streams/{id}/clearkey.json"));
+    let kid_b64 = URL_SAFE_NO_PAD.encode(&kid);
+    let request = format!("{{\"kids\":[\"{kid_b64}\"],\"type\":\"temporary\"}}");
+    let post = |url: &str, body: &str| {
+        fetch(url, &["-X", "POST", "-H", "Content-Type: application/json", "--data-binary", body])
+    };
+    for refused in [fetch(&unsigned, &[]), post(&unsigned, &request)] {
+        assert_eq!((refused.status, refused.json()["error"]["code"].as_str()), (403, Some("forbidden")));
+    }
+    let licence = post(&license_url, &request);
+    assert_eq!(licence.status, 200, "{}", String::from_utf8_lossy(&licence.body));
+    assert_eq!(licence.header("cache-control"), Some("private, no-store"));
+    let keys = licence.json();
+    assert_eq!(keys["keys"][0]["kid"].as_str(), Some(kid_b64.as_str()), "{keys}");
+    assert_eq!(keys["keys"][0]["kty"], "oct");
+    let k = URL_SAFE_NO_PAD.decode(keys["keys"][0]["k"].as_str().expect("k")).expect("base64url");
+    assert_eq!(k, key, "the licence carries the asset's content key");
+    assert_eq!(fetch(&license_url, &[]).json(), keys, "a GET answers the same key set");
+    let with_token = fetch(&unsigned, &["-X", "POST", "-H", &auth, "--data-binary", &request]);
+    assert_eq!(with_token.status, 200, "the admin token opens it too");
+    let unknown = post(&license_url, "{\"kids\":[\"AAAAAAAAAAAAAAAAAAAAAA\"]}");
+    assert_eq!(unknown.status, 404);
+    let bad = post(&license_url, "kids please");
+    assert_eq!((bad.status, bad.json()["error"]["code"].as_str()), (400, Some("bad_request")));
+    assert_eq!(post(&server.url(&format!("{prefix}/manifest.mpd")), &request).status, 405);
+
+    // Segments: the CENC ones, not the clear ones, decodable only with the key.
+    let key_hex = hex::encode(key);
+    for rendition in ["360p", "audio"] {
+        let cenc = |file: &str| fetch(&server.url(&format!("{prefix}/cenc/{rendition}/{file}")), &[]);
+        let stored = |file: &str| {
+            std::fs::read(server.data.join(format!("objects/streams/{id}/{rendition}/{file}")))
+                .expect("stored")
+        };
+        // The second segment: a whole 2 s (the first is short, for a fast start).
+        let (init, segment) = (cenc("init.mp4"), cenc("00002.m4s"));
+        assert_eq!((init.status, segment.status), (200, 200), "{rendition}");
+        let entry = if rendition == "audio" { b"enca" } else { b"encv" };
+        let stsd = box_at(
+            &init.body,
+            &[(b"moov", 0), (b"trak", 0), (b"mdia", 0), (b"minf", 0), (b"stbl", 0), (b"stsd", 8)],
+        );
+        let fixed = if rendition == "audio" { 28 } else { 78 };
+        let tenc = box_at(stsd, &[(entry, fixed), (b"sinf", 0), (b"schi", 0), (b"tenc", 0)]);
+        assert_eq!(
+            (&tenc[6..8], &tenc[8..24]),
+            (&[1u8, 16][..], kid.as_slice()),
+            "protected, 16-byte IVs, the KID"
+        );
+        let pssh = box_at(&init.body, &[(b"moov", 0), (b"pssh", 0)]);
+        assert_eq!(
+            hex::encode(&pssh[4..20]),
+            "1077efecc0b24d02ace33c1e52e2fb4b",
+            "the W3C ClearKey system id"
+        );
+
+        let clear = stored("00002.m4s");
+        let mdat = |data: &[u8]| box_at(data, &[(b"mdat", 0)]).to_vec();
+        assert_eq!(mdat(&segment.body).len(), mdat(&clear).len(), "CTR keeps the sizes");
+        assert_ne!(mdat(&segment.body), mdat(&clear), "the media data is not the clear one");
+        let traf = box_at(&segment.body, &[(b"moof", 0), (b"traf", 0)]);
+        let samples = be32(box_at(traf, &[(b"trun", 0)]), 4) as usize;
+        let senc = box_at(traf, &[(b"senc", 0)]);
+        let subsamples = be32(senc, 0) & 0x2 != 0;
+        assert_eq!(subsamples, rendition != "audio", "video has subsample maps, audio none");
+        assert_eq!(be32(senc, 4) as usize, samples, "one senc entry per sample");
+        let (mut ivs, mut at) = (Vec::new(), 8);
+        for _ in 0..samples {
+            ivs.push(senc[at..at + 16].to_vec());
+            at += 16;
+            if subsamples {
+                at += 2 + 6 * u16::from_be_bytes([senc[at], senc[at + 1]]) as usize;
+            }
+        }
+        assert_eq!(at, senc.len(), "senc holds exactly the samples' entries");
+        ivs.sort();
+        ivs.dedup();
+        assert_eq!(ivs.len(), samples, "every IV is different");
+        assert!(box_at(traf, &[(b"saiz", 0)]).len() >= 9 && box_at(traf, &[(b"saio", 0)]).len() == 12);
+
+        let (locked, opened) =
+            (dir.join(format!("cenc-{rendition}.mp4")), dir.join(format!("clear-{rendition}.mp4")));
+        std::fs::write(&locked, [init.body.as_slice(), &segment.body].concat()).expect("write");
+        std::fs::write(&opened, [stored("init.mp4"), clear].concat()).expect("write");
+        let expected = frame_digests(&opened, None).expect("the clear segment decodes");
+        assert!(expected.len() >= 40, "{rendition}: 2 s of frames, got {}", expected.len());
+        let decrypted = frame_digests(&locked, Some(&key_hex)).expect("the key opens the CENC segment");
+        assert_eq!(decrypted, expected, "{rendition}: decrypted, the very frames of the clear segment");
+        if rendition != "audio" {
+            assert_ne!(
+                frame_digests(&locked, None),
+                Some(expected),
+                "without the key: errors or other pictures"
+            );
+        }
+        let wrong = hex::encode([0x5a; 16]);
+        assert_ne!(frame_digests(&locked, Some(&wrong)), Some(decrypted), "another key gives other frames");
+
+        // Cached at the edge; purged and encrypted again, the same bytes.
+        let cached = cenc("00002.m4s");
+        assert!(
+            cached.header("cdlc-cache").unwrap_or_default().starts_with("hit"),
+            "{:?}",
+            cached.header("cdlc-cache")
+        );
+        let purge = fetch(
+            &server.url("/api/v1/edge/purge"),
+            &["-X", "POST", "-H", &auth, "--data", &format!("{{\"asset\":\"{id}\"}}")],
+        );
+        assert_eq!(purge.status, 200);
+        let again = cenc("00002.m4s");
+        assert_eq!(again.header("cdlc-cache"), Some("miss"), "purged: encrypted again");
+        assert_eq!(again.body, segment.body, "the same segment, the same bytes (IVs are derived, not drawn)");
+    }
+    request
 }

@@ -89,7 +89,7 @@ export function mountAsset(root, id) {
     title.textContent = assetTitle(asset);
     root.dataset.status = asset.status;
     clear(badges, statusBadge(asset), asset.private ? h('span.badge.private', {}, 'Private') : null,
-      asset.encrypted ? h('span.badge.encrypted', { title: 'HLS AES-128: the key is served on signed URLs only' }, 'Encrypted') : null);
+      asset.encrypted ? h('span.badge.encrypted', { title: 'HLS AES-128 and DASH CENC (ClearKey): the keys are served on signed URLs only' }, 'Encrypted') : null);
     const details = [`Uploaded ${formatWhen(asset.created_at)}`];
     const seconds = sourceSeconds(asset);
     if (Number.isFinite(seconds)) details.push(formatDuration(seconds));

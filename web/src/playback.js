@@ -99,7 +99,8 @@ export function createPlayback(root) {
       return;
     }
     toolbar.hidden = false;
-    // An encrypted asset (HLS AES-128) has no DASH manifest.
+    // Every asset has a DASH manifest today (an encrypted one's is CENC);
+    // the tab still follows the view.
     engineTabs.querySelector('[data-engine="dash"]')?.toggleAttribute('hidden', !asset.playback.dash);
     if (engine === 'dash' && !asset.playback.dash) engine = engines.find((name) => name !== 'dash') ?? engine;
     if (view.element.parentNode !== stage) {

@@ -128,6 +128,13 @@ async function attachDash(video, url, events) {
     events.beacons?.error(`dash/${event?.error?.code ?? 'unknown'}`);
     events.onError(`dash.js could not play this stream (${message}).`);
   });
+  // An encrypted asset's MPD names its ClearKey licence relative to the
+  // MPD, as it names its segments; dash.js would resolve it against the page.
+  const manifest = new URL(url, window.location.href);
+  player.registerLicenseRequestFilter((request) => {
+    request.url = new URL(request.url, manifest).href;
+    return Promise.resolve();
+  });
   player.initialize(video, url, true);
   return {
     engine: 'dash',

@@ -26,7 +26,7 @@ export function mountUpload(root) {
     h('span', {}, h('strong', {}, 'Private'), h('span.muted', {}, ' · its streams play only on signed URLs, which you and the admins get')));
   const encryptedBox = h('input', { type: 'checkbox', id: 'upload-encrypted' });
   const encryption = h('label.check', { for: 'upload-encrypted' }, encryptedBox,
-    h('span', {}, h('strong', {}, 'Encrypted'), h('span.muted', {}, ' · HLS AES-128, its key only on signed URLs; private, and no DASH')));
+    h('span', {}, h('strong', {}, 'Encrypted'), h('span.muted', {}, ' · HLS AES-128 and DASH CENC (ClearKey), keys only on signed URLs; private')));
   const add = (files) => addFiles(files, { private: privateBox.checked, encrypted: encryptedBox.checked });
   const signInNotice = h('div.notice', {});
   const list = h('ul.upload-list', { id: 'upload-list' });

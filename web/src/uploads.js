@@ -24,7 +24,7 @@ function changed(upload) {
 class Upload {
   /**
    * `options.private`: the asset's streams play only on signed URLs;
-   * `options.encrypted`: HLS AES-128 (the server makes it private too).
+   * `options.encrypted`: HLS AES-128 and DASH CENC (the server makes it private too).
    */
   constructor(file, options = {}) {
     this.key = `${file.name}-${file.size}-${file.lastModified}-${Math.random().toString(36).slice(2)}`;

@@ -22,8 +22,8 @@ pub struct AssetView {
     #[serde(flatten)]
     #[schema(inline)]
     asset: Asset,
-    /// Its HLS is encrypted with AES-128 (key on its signed URLs only) and
-    /// it has no DASH manifest.
+    /// Its HLS is encrypted with AES-128 and its DASH with CENC (ClearKey);
+    /// the keys only on its signed URLs.
     encrypted: bool,
     renditions: Vec<cdlc_metadata::RenditionRecord>,
     /// Playlist URLs, root-relative; present once the master playlist is published.
@@ -40,9 +40,9 @@ pub struct AssetView {
 struct Playback {
     /// The HLS master playlist.
     hls: String,
-    /// The DASH manifest; absent for an encrypted asset (HLS AES-128 only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    dash: Option<String>,
+    /// The DASH manifest (an encrypted asset's is CENC with ClearKey, its
+    /// licence `clearkey.json` beside it).
+    dash: String,
     /// For a private asset shown to the admin: the URLs are signed and
     /// valid until this time (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,8 +71,7 @@ pub(super) async fn view(state: &SharedState, asset: Asset, sign: bool) -> Resul
         None => (format!("/streams/{}", asset.id), None),
     };
     let url = |name: &str| format!("{prefix}/{name}");
-    let dash = (!encrypted).then(|| url(DASH_MANIFEST));
-    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash, expires });
+    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash: url(DASH_MANIFEST), expires });
     let (poster, storyboard) = (poster.then(|| url(POSTER)), storyboard.then(|| url(STORYBOARD_INDEX)));
     Ok(AssetView { asset, encrypted, renditions, playback, poster, storyboard })
 }
@@ -241,8 +240,8 @@ struct UploadForm {
     title: Option<String>,
     /// "true" for a private asset, played only through signed URLs.
     private: Option<String>,
-    /// "true" to encrypt the asset's HLS with AES-128 (the asset is then
-    /// private too, and has no DASH manifest).
+    /// "true" to encrypt the asset's HLS with AES-128 and its DASH with
+    /// CENC (the asset is then private too).
     encrypted: Option<String>,
 }
 

@@ -98,10 +98,24 @@ fn paths() -> Paths {
     let rendition = ("rendition", "The rendition's name, as the master playlist and the MPD list it.");
     Paths::builder()
         .path(format!("/streams/{{id}}/{HLS_MASTER}"), object("stream_hls_master", "The HLS master playlist", "application/vnd.apple.mpegurl", &[]))
-        .path(format!("/streams/{{id}}/{DASH_MANIFEST}"), object("stream_dash_manifest", "The DASH manifest (MPD); 404 for an encrypted asset", "application/dash+xml", &[]))
+        .path(format!("/streams/{{id}}/{DASH_MANIFEST}"), object("stream_dash_manifest", "The DASH manifest (MPD); an encrypted asset's has `ContentProtection` (CENC, ClearKey) and its segments under `cenc/`", "application/dash+xml", &[]))
         .path(
             format!("/streams/{{id}}/{}", crate::edge_origin::KEY_FILE),
             object("stream_content_key", "An encrypted asset's AES-128 key (16 bytes, `Cache-Control: private, no-store`; 404 for an asset that is not encrypted)", "application/octet-stream", &[]),
+        )
+        .path(format!("/streams/{{id}}/{}", crate::edge_origin::LICENSE_FILE), {
+            let mut item = object("stream_clearkey_license", "An encrypted asset's ClearKey licence: every key as a JSON Web Key Set (`Cache-Control: private, no-store`; 404 for an asset that is not encrypted)", "application/json", &[]);
+            item.post = Some(license_request());
+            item
+        })
+        .path(
+            "/streams/{id}/cenc/{rendition}/{segment}",
+            object(
+                "stream_cenc_segment",
+                "An encrypted asset's CMAF segment with CENC (AES-CTR, `senc`), as its MPD names it",
+                "video/iso.segment",
+                &[rendition, ("segment", &format!("`{INIT_SEGMENT}` (with `encv`/`enca` and a ClearKey `pssh`), or a media segment `00001.m4s`…"))],
+            ),
         )
         .path(
             "/streams/{id}/{still}",
@@ -126,6 +140,41 @@ fn paths() -> Paths {
             ),
         )
         .build()
+}
+
+/// POST of the licence: what dash.js (or any EME player) sends for ClearKey.
+fn license_request() -> utoipa::openapi::path::Operation {
+    let json =
+        |example: serde_json::Value| Content::builder().schema(Some(string())).example(Some(example)).build();
+    let request = utoipa::openapi::request_body::RequestBodyBuilder::new()
+        .description(Some("A W3C ClearKey licence request: key ids in base64url without padding."))
+        .content("application/json", json(serde_json::json!({"kids": ["KEY_ID"], "type": "temporary"})))
+        .required(Some(Required::True))
+        .build();
+    edge_errors(
+        OperationBuilder::new()
+            .tag("edge")
+            .operation_id(Some("stream_clearkey_license_request"))
+            .summary(Some("A ClearKey licence request, answered with the keys it names"))
+            .description(Some(SIGNED_URLS))
+            .parameter(path_parameter("id", "The asset's id."))
+            .request_body(Some(request))
+            .response(
+                "200",
+                ResponseBuilder::new().description("The licence (`Cache-Control: private, no-store`).").content(
+                    "application/json",
+                    json(serde_json::json!({"keys": [{"kty": "oct", "kid": "KEY_ID", "k": "KEY"}], "type": "temporary"})),
+                ),
+            ),
+        &[
+            ("400", "Not a licence request: `{\"kids\": [...]}` of at most 4 KiB."),
+            ("403", "A private asset without a valid signed URL, or an expired one."),
+            ("404", "No such asset, not encrypted, or no key with the ids asked for."),
+            ("405", "Only the licence takes a POST."),
+            ("502", "The origin could not be reached."),
+        ],
+    )
+    .build()
 }
 
 fn metrics() -> PathItem {
