@@ -53,13 +53,15 @@ export function analyticsTests(t) {
       await page.goto(`${server.url}/`);
 
       let row = null;
+      let last = null;
       const landed = Date.now() + 30_000;
       while (!row) {
-        assert.ok(Date.now() < landed, 'the beacons landed and the run counted the view');
+        assert.ok(Date.now() < landed, `the beacons landed and the run counted the view (last run and rows: ${JSON.stringify(last)})`);
         const report = await api('POST', '/api/v1/analytics/runs', { day: today() });
         assert.equal(report.malformed_lines, 0);
         const table = await api('GET', `/api/v1/analytics/assets/${assetId}`);
         const found = table.rows.map((r) => Object.fromEntries(table.columns.map((c, i) => [c, r[i]])));
+        last = { report, found };
         // The last batch (with the watch time after the switch) comes by sendBeacon.
         if (found.length && found[0].watch_ms >= 2500 && found[0].first_frames === 1) [row] = found;
         else await new Promise((r) => setTimeout(r, 500));

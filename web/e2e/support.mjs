@@ -172,7 +172,10 @@ export async function runTests(tests, { artifacts, onFailure }) {
   let passed = 0;
   let failed = 0;
   let skipped = 0;
+  // CDLC_E2E_ONLY=text runs only the tests whose names contain it (while working on them).
+  const only = process.env.CDLC_E2E_ONLY;
   for (const [name, run] of tests) {
+    if (only && !name.includes(only)) continue;
     const started = Date.now();
     try {
       const outcome = await run();

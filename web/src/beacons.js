@@ -38,8 +38,16 @@ export class ViewBeacons {
     this.watchedMs = 0;
     this.lastTime = null;
     this.timer = null;
-    this.onHide = () => document.visibilityState === 'hidden' && this.flush(true);
-    this.onLeave = () => this.flush(true);
+    // Hiding or leaving the page sends the watch time so far with the rest.
+    this.onHide = () => {
+      if (document.visibilityState !== 'hidden') return;
+      this.takeWatch();
+      this.flush(true);
+    };
+    this.onLeave = () => {
+      this.takeWatch();
+      this.flush(true);
+    };
   }
 
   /** Starts listening to `video`; the returned function stops. */
