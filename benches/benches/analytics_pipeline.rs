@@ -78,7 +78,12 @@ async fn ingest_at_the_api() {
     let url = format!("http://127.0.0.1:{port}/api/v1/analytics/beacons");
     let http = reqwest::Client::new();
     let up = Instant::now() + Duration::from_secs(60);
-    while http.get(format!("http://127.0.0.1:{port}/readyz")).send().await.map(|r| !r.status().is_success()).unwrap_or(true)
+    while http
+        .get(format!("http://127.0.0.1:{port}/readyz"))
+        .send()
+        .await
+        .map(|r| !r.status().is_success())
+        .unwrap_or(true)
     {
         assert!(Instant::now() < up, "cdlc serve did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -203,7 +208,11 @@ async fn pipeline_next_to_duckdb() {
     let day = Day::parse("2026-11-02").expect("day");
     let files = generate(day, events);
     for (n, text) in files.iter().enumerate() {
-        objects.put(&lake::landing_key(day, day.start_ms() + n as i64, &format!("b{n:05}")), Bytes::from(text.clone()))
+        objects
+            .put(
+                &lake::landing_key(day, day.start_ms() + n as i64, &format!("b{n:05}")),
+                Bytes::from(text.clone()),
+            )
             .await
             .expect("land");
     }
@@ -218,13 +227,22 @@ async fn pipeline_next_to_duckdb() {
     );
     let again = Instant::now();
     let rerun = cdlc_plugin_analytics::run_day(&objects, day).await.expect("re-run");
-    println!("  re-run of the unchanged day: {:.2} s, {} files written", again.elapsed().as_secs_f64(), rerun.files_written);
+    println!(
+        "  re-run of the unchanged day: {:.2} s, {} files written",
+        again.elapsed().as_secs_f64(),
+        rerun.files_written
+    );
 
     let landing = dir.path().join("plugins/analytics").join(lake::landing_prefix(day));
     let out = tempfile::tempdir().expect("out");
     let script = duckdb_script(&landing, out.path(), day);
     let started = Instant::now();
-    let child = Command::new("duckdb").arg(":memory:").stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn();
+    let child = Command::new("duckdb")
+        .arg(":memory:")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn();
     let Ok(mut child) = child else {
         println!("duckdb CLI: not on PATH (pip install duckdb-cli), no comparison");
         return;

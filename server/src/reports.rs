@@ -38,7 +38,11 @@ impl std::fmt::Debug for ReportApplier {
 
 impl ReportApplier {
     pub fn new(state: SharedState) -> Self {
-        ReportApplier { state, latest_attempt: Mutex::new(HashMap::new()), timing: Mutex::new(HashMap::new()) }
+        ReportApplier {
+            state,
+            latest_attempt: Mutex::new(HashMap::new()),
+            timing: Mutex::new(HashMap::new()),
+        }
     }
 
     fn timing_mut(&self) -> std::sync::MutexGuard<'_, HashMap<String, (std::time::Instant, Option<u64>)>> {
