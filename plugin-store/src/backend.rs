@@ -22,6 +22,12 @@ pub(crate) trait Backend: Send + Sync {
     async fn lock_migrations(&self) -> Result<Option<Box<dyn MigrationLock>>, StoreError> {
         Ok(None)
     }
+    /// A query with one parameter, the table, whose rows have a `name`
+    /// column: the table's secondary indexes (unique ones included, the
+    /// primary key not).
+    fn indexes_sql(&self) -> &'static str;
+    /// The statement that drops index `name` of `table` (both checked names).
+    fn drop_index_sql(&self, table: &str, name: &str) -> String;
     /// For messages: the file or server and database.
     fn describe(&self) -> &str;
 }

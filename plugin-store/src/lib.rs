@@ -172,6 +172,20 @@ fn check_name(name: &str) -> Result<(), StoreError> {
     }
 }
 
+/// A table or index name that can be written into a statement as it is.
+fn check_identifier(name: &str) -> Result<(), StoreError> {
+    let ok = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic())
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::BadName(format!(
+            "{name:?} is not a plain table or index name: use 1-64 letters, digits or '_', starting with a letter"
+        )))
+    }
+}
+
 /// Statements against a store, in a transaction (`Tx`) or not (`Db`).
 /// Write helpers against `&impl Sql` to use them both ways.
 #[async_trait]
@@ -319,6 +333,29 @@ impl Db {
             pause(attempt).await;
             attempt += 1;
         }
+    }
+
+    /// The names of the secondary indexes of `table` (unique ones included,
+    /// the primary key not), sorted.
+    pub async fn indexes(&self, table: &str) -> Result<Vec<String>, StoreError> {
+        check_identifier(table)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        let rows =
+            self.backend.query(self.backend.indexes_sql().to_owned(), vec![Value::from(table)]).await?;
+        rows.iter().map(|row| row.get("name")).collect()
+    }
+
+    /// Drops the index `name` of `table`: the one DDL statement that is
+    /// written differently on SQLite (`DROP INDEX i`) and MySQL (`DROP INDEX
+    /// i ON t`). Create it again with a plain `CREATE INDEX` through
+    /// `execute`. Bulk loads use the pair to build an index once at the end
+    /// instead of row by row. DDL commits at once on MySQL, so this runs
+    /// outside any transaction.
+    pub async fn drop_index(&self, table: &str, name: &str) -> Result<(), StoreError> {
+        check_identifier(table)?;
+        check_identifier(name)?;
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.backend.execute(self.backend.drop_index_sql(table, name), Vec::new()).await.map(|_| ())
     }
 
     /// Applies, in order, each of `migrations` this store has not recorded,

@@ -324,6 +324,15 @@ impl Backend for MySqlBackend {
         Ok(Some(Box::new(MySqlMigrationLock { conn: Some(conn), name })))
     }
 
+    fn indexes_sql(&self) -> &'static str {
+        "SELECT DISTINCT INDEX_NAME AS name FROM information_schema.STATISTICS \
+         WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? AND INDEX_NAME <> 'PRIMARY' ORDER BY name"
+    }
+
+    fn drop_index_sql(&self, table: &str, name: &str) -> String {
+        format!("DROP INDEX {name} ON {table}")
+    }
+
     fn describe(&self) -> &str {
         &self.label
     }

@@ -213,6 +213,15 @@ impl Backend for SqliteBackend {
         Ok(Box::new(SqliteTx { lent: Some(lent), label: self.label.clone() }))
     }
 
+    fn indexes_sql(&self) -> &'static str {
+        // Primary keys and UNIQUE constraints are automatic indexes without SQL.
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name"
+    }
+
+    fn drop_index_sql(&self, _table: &str, name: &str) -> String {
+        format!("DROP INDEX {name}")
+    }
+
     fn describe(&self) -> &str {
         &self.label
     }

@@ -64,6 +64,7 @@ contract!(
     a_tx_outlives_its_transaction_only_to_be_refused,
     sql_outside_the_portable_subset_is_refused,
     each_name_is_a_store_of_its_own,
+    an_index_dropped_and_created_again_serves_the_same_rows,
 );
 
 mod behaviour {
@@ -480,5 +481,41 @@ mod behaviour {
         assert!(theirs.is_empty(), "one store's rows are not another's");
         let bad = stores.db("../etc").await.unwrap_err().to_string();
         assert!(bad.contains("lower-case letters"), "{bad}");
+    }
+
+    pub async fn an_index_dropped_and_created_again_serves_the_same_rows(stores: Stores) {
+        let db = stores.db("films").await.expect("open");
+        db.migrate(&[MOVIES]).await.expect("migrates");
+        db.execute("CREATE INDEX movies_by_year ON movies (year, id)", params![]).await.unwrap();
+        assert_eq!(db.indexes("movies").await.unwrap(), vec!["movies_by_title", "movies_by_year"]);
+        db.drop_index("movies", "movies_by_year").await.expect("drops");
+        db.drop_index("movies", "movies_by_title").await.expect("drops a unique index too");
+        assert!(db.indexes("movies").await.unwrap().is_empty(), "the primary key is not listed");
+        for (id, title, year) in [("b", "Brazil", 1985), ("a", "Alien", 1979), ("c", "Cube", 1997)] {
+            db.execute(
+                "INSERT INTO movies (id, title, year, public) VALUES (?, ?, ?, ?)",
+                params![id, title, year, true],
+            )
+            .await
+            .unwrap();
+        }
+        db.execute("CREATE INDEX movies_by_year ON movies (year, id)", params![]).await.unwrap();
+        db.execute("CREATE UNIQUE INDEX movies_by_title ON movies (title)", params![]).await.unwrap();
+        assert_eq!(db.indexes("movies").await.unwrap(), vec!["movies_by_title", "movies_by_year"]);
+        let ids: Vec<String> = db
+            .query("SELECT id FROM movies WHERE year > ? ORDER BY year", params![1980])
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get("id").unwrap())
+            .collect();
+        assert_eq!(ids, vec!["b", "c"]);
+        let duplicate = db
+            .execute("INSERT INTO movies (id, title, public) VALUES (?, ?, ?)", params!["d", "Cube", true])
+            .await;
+        assert!(matches!(duplicate, Err(StoreError::Conflict(_))), "the unique index is back");
+        let error = db.drop_index("movies", "movies; DROP TABLE movies").await.unwrap_err();
+        assert!(matches!(error, StoreError::BadName(_)), "{error}");
+        assert_eq!(db.indexes("movies").await.unwrap().len(), 2);
     }
 }
