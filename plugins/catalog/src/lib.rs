@@ -172,6 +172,8 @@ impl Plugin for Catalog {
                 params!["the server stopped during the import; run it again", model::now_ms()],
             )
             .await?;
+        // An import stopped before it built its deferred indexes left them out.
+        imdb::restore_indexes(ctx.db()).await?;
         if rebuild || empty {
             let has_rows = !ctx.db().query("SELECT id FROM titles LIMIT ?", params![1]).await?.is_empty()
                 || !ctx.db().query("SELECT id FROM people LIMIT ?", params![1]).await?.is_empty();

@@ -138,3 +138,46 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
         )",
     ],
 }];
+
+/// A non-unique secondary index of the migrations, which an import into a
+/// (nearly) empty table drops and builds once at its end.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecondaryIndex {
+    pub name: &'static str,
+    pub table: &'static str,
+    /// The `CREATE INDEX` statement of the migration.
+    pub create: &'static str,
+}
+
+/// The non-unique indexes the migrations create, read from their
+/// statements so the list cannot drift from the schema. Unique indexes are
+/// left out: they are constraints, not only a way to read.
+pub fn secondary_indexes() -> Vec<SecondaryIndex> {
+    MIGRATIONS
+        .iter()
+        .flat_map(|m| m.statements.iter())
+        .filter_map(|statement| {
+            let rest = statement.strip_prefix("CREATE INDEX ")?;
+            let mut words = rest.split_whitespace();
+            let name = words.next()?;
+            let table = (words.next()? == "ON").then(|| words.next())??;
+            Some(SecondaryIndex { name, table, create: statement })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_secondary_indexes_are_read_from_the_migrations() {
+        let indexes = secondary_indexes();
+        let names: Vec<&str> = indexes.iter().map(|i| i.name).collect();
+        assert!(names.contains(&"credits_by_person") && names.contains(&"titles_by_series"), "{names:?}");
+        assert!(!names.contains(&"titles_by_imdb"), "unique indexes stay");
+        let genres = indexes.iter().find(|i| i.name == "title_genres_by_genre").unwrap();
+        assert_eq!(genres.table, "title_genres");
+        assert_eq!(indexes.len(), 11);
+    }
+}

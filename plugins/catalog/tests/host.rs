@@ -197,6 +197,20 @@ fn total_written(report: &Value) -> u64 {
     report["files"].as_array().unwrap().iter().map(|f| f["rows_written"].as_u64().unwrap()).sum()
 }
 
+/// The catalog's store, opened beside the running plugin.
+async fn catalog_store(dir: &Path) -> cdlc_plugin_api::Db {
+    Stores::sqlite(&dir.join("stores")).db("catalog").await.expect("the catalog's store")
+}
+
+/// Every secondary index of the schema is in the store (an import into
+/// empty tables drops them and builds them at its end).
+async fn assert_every_index_is_built(db: &cdlc_plugin_api::Db) {
+    for index in cdlc_plugin_catalog::schema::secondary_indexes() {
+        let present = db.indexes(index.table).await.expect("indexes");
+        assert!(present.iter().any(|p| p == index.name), "{} is missing: {present:?}", index.name);
+    }
+}
+
 fn sample_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
     let input = dir.join("in");
     std::fs::create_dir_all(&input).unwrap();
@@ -209,6 +223,8 @@ async fn an_import_reads_back_exactly_and_a_second_run_writes_nothing() {
     let app = &catalog.app;
     let files = sample_files(catalog.dir.path());
     let report = import(app, &files, "").await;
+    let db = catalog_store(catalog.dir.path()).await;
+    assert_every_index_is_built(&db).await;
 
     let basics = file_report(&report, "title.basics");
     assert_eq!(basics["rows_read"], 13, "{basics:#}");
@@ -371,6 +387,37 @@ async fn an_import_reads_back_exactly_and_a_second_run_writes_nothing() {
         (Some(177), Some(2_000_100))
     );
     assert_eq!(godfather["synopsis"], "An offer he can't refuse.");
+
+    // A newer title.principals replaces the cast of the titles that changed.
+    let principals: Vec<String> = sample::PRINCIPALS
+        .iter()
+        .map(|l| l.replace("Michael Corleone", "Michael"))
+        .filter(|l| !l.contains("screenplay by"))
+        .collect();
+    let newer = read_files(&[sample::write_gz(
+        &input,
+        Dataset::Principals,
+        &principals.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .unwrap()]);
+    let update = import(app, &newer, "").await;
+    let cast = file_report(&update, "title.principals");
+    assert_eq!(
+        (cast["rows_written"].as_u64(), cast["rows_unchanged"].as_u64()),
+        (Some(3), Some(3)),
+        "{cast:#}"
+    );
+    let credits = get(app, "/titles/tt0068646").await["credits"].clone();
+    let characters: Vec<&Value> = credits
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["category"] == "actor")
+        .map(|c| &c["characters"])
+        .collect();
+    assert_eq!(characters, [&json!(["Don Vito Corleone"]), &json!(["Michael"])], "{credits:#}");
+    assert!(!credits.as_array().unwrap().iter().any(|c| c["job"] == "screenplay by"), "{credits:#}");
+    assert_every_index_is_built(&db).await;
     catalog.host.stop().await;
 }
 
@@ -921,4 +968,20 @@ async fn routes_are_described_in_openapi() {
         assert!(openapi["paths"][path].is_object(), "{path} is missing: {:#}", openapi["paths"]);
     }
     assert_eq!(openapi["paths"]["/api/v1/catalog/titles"]["get"]["tags"][0], "catalog");
+}
+
+#[tokio::test]
+async fn indexes_a_stopped_import_left_dropped_are_built_at_start() {
+    let catalog = start("").await;
+    let db = catalog_store(catalog.dir.path()).await;
+    db.drop_index("credits", "credits_by_person").await.unwrap();
+    db.drop_index("titles", "titles_by_popularity").await.unwrap();
+    catalog.host.stop().await;
+    drop(catalog.app);
+    let dir = catalog.dir;
+    // Another index directory: the stopped host's writer lock may outlive it a moment.
+    std::fs::remove_dir_all(dir.path().join("plugins/catalog/search")).unwrap();
+    let again = start_in(dir, "").await;
+    assert_every_index_is_built(&db).await;
+    again.host.stop().await;
 }

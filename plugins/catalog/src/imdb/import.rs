@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use cdlc_plugin_api::store::Value;
 use cdlc_plugin_api::utoipa::{self, ToSchema};
-use cdlc_plugin_api::{Db, StoreError};
+use cdlc_plugin_api::{Db, Sql, StoreError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +27,7 @@ use super::datasets::{format_id, parse, Dataset, Record};
 use super::tsv::{open_gzip, Line};
 use crate::index::{Index, IndexError};
 use crate::model::{clip, kind_of_imdb, now_ms, sort_key, Kind, IMDB_TYPES};
+use crate::schema::secondary_indexes;
 use crate::sql::{self, query_ids, Statement};
 
 /// Rejections kept per file as examples (all are counted).
@@ -337,6 +338,92 @@ pub async fn import(
         total += planned.iter().filter(|(d, _, _)| *d == Dataset::Basics).map(|(_, _, s)| s).sum::<u64>();
     }
 
+    // The indexes are built again however the passes end (a stopped
+    // import, or one that could not drop them all, is healed at start too).
+    let passes = match defer_indexes(db).await {
+        Ok(deferred) => run_passes(db, &planned, options, progress, total).await.map(|p| (p, deferred)),
+        Err(error) => Err(error.into()),
+    };
+    let rebuilt = restore_indexes(db).await;
+    let (Passes { mut report, touched_titles, touched_people }, deferred) = passes?;
+    rebuilt?;
+    if !deferred.is_empty() {
+        tracing::info!(plugin = "catalog", indexes = %deferred.join(", "), "secondary indexes built after the import");
+    }
+    if let Some(index) = index {
+        let titles: Vec<String> = touched_titles.iter().map(|n| format_id("tt", *n)).collect();
+        let people: Vec<String> = touched_people.iter().map(|n| format_id("nm", *n)).collect();
+        index.titles(db, &titles).await?;
+        index.people(db, &people).await?;
+        index.commit().await?;
+        report.titles_indexed = titles.len() as u64;
+        report.people_indexed = people.len() as u64;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Tables with fewer rows than this when an import starts are loaded
+/// without their secondary indexes, which are built once at the end: a
+/// B-tree built from sorted keys costs a fraction of one kept up to date
+/// row by row, and rebuilding the index of so few existing rows costs
+/// well under a second.
+pub const DEFER_INDEXES_BELOW: i64 = 10_000;
+
+/// The tables an import writes that have secondary indexes.
+const IMPORTED_TABLES: [&str; 4] = ["titles", "title_genres", "credits", "people"];
+
+/// Drops the secondary indexes of the imported tables that are (nearly)
+/// empty; the names of those dropped. Indexes a stopped import left
+/// dropped are built first, so the count is of a whole table.
+async fn defer_indexes(db: &Db) -> Result<Vec<&'static str>, StoreError> {
+    restore_indexes(db).await?;
+    let mut dropped = Vec::new();
+    for table in IMPORTED_TABLES {
+        let rows = db.query(&format!("SELECT COUNT(*) AS n FROM {table}"), &[]).await?;
+        let count: i64 = rows.first().map(|r| r.get("n")).transpose()?.unwrap_or(0);
+        if count >= DEFER_INDEXES_BELOW {
+            continue;
+        }
+        for index in secondary_indexes().into_iter().filter(|i| i.table == table) {
+            db.drop_index(table, index.name).await?;
+            dropped.push(index.name);
+        }
+    }
+    Ok(dropped)
+}
+
+/// Creates every secondary index of the imported tables that is missing:
+/// after an import (whether it succeeded or not), and at start, after an
+/// import the process did not live to finish.
+pub async fn restore_indexes(db: &Db) -> Result<(), StoreError> {
+    for table in IMPORTED_TABLES {
+        let present = db.indexes(table).await?;
+        for index in secondary_indexes().into_iter().filter(|i| i.table == table) {
+            if !present.iter().any(|p| p == index.name) {
+                db.execute(index.create, &[]).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What the passes did, and what the search index must take in.
+struct Passes {
+    report: Report,
+    touched_titles: HashSet<u32>,
+    touched_people: HashSet<u32>,
+}
+
+/// Reads and writes every planned file, in order.
+async fn run_passes(
+    db: &Db,
+    planned: &[(Dataset, ImportFile, u64)],
+    options: &ImportOptions,
+    progress: &(dyn Fn(&Progress) + Send + Sync),
+    total: u64,
+) -> Result<Passes, ImportError> {
+    let has = |d: Dataset| planned.iter().any(|(p, _, _)| *p == d);
     let mut run = Run {
         db,
         options,
@@ -352,7 +439,7 @@ pub async fn import(
         ratings_with_titles: 0,
     };
     let mut report = Report::default();
-    for (dataset, file, _) in &planned {
+    for (dataset, file, _) in planned {
         let mut file_report =
             FileReport { file: file.name.clone(), dataset: dataset.name().into(), ..FileReport::default() };
         match dataset {
@@ -374,17 +461,7 @@ pub async fn import(
             run.write_ratings(&mut report.files[0]).await?;
         }
     }
-    if let Some(index) = index {
-        let titles: Vec<String> = run.touched_titles.iter().map(|n| format_id("tt", *n)).collect();
-        let people: Vec<String> = run.touched_people.iter().map(|n| format_id("nm", *n)).collect();
-        index.titles(db, &titles).await?;
-        index.people(db, &people).await?;
-        index.commit().await?;
-        report.titles_indexed = titles.len() as u64;
-        report.people_indexed = people.len() as u64;
-    }
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+    Ok(Passes { report, touched_titles: run.touched_titles, touched_people: run.touched_people })
 }
 
 struct Run<'a> {
@@ -842,13 +919,17 @@ fn groups(rows: Vec<Parsed>) -> Vec<(u32, u64, Vec<Parsed>)> {
     out
 }
 
-/// Which groups changed: (changed groups, their ids).
+/// A title whose group of rows changed: its id, the group's hash, whether
+/// an import wrote the group before (its hash was stored), the rows.
+type ChangedGroup = (String, u64, bool, Vec<Parsed>);
+
+/// Which groups changed, and the rows of those that did not.
 async fn changed_groups(
     run: &mut Run<'_>,
     rows: Vec<Parsed>,
     report: &mut FileReport,
     column: &str,
-) -> Result<(Vec<(String, u64, Vec<Parsed>)>, Vec<Vec<Parsed>>), ImportError> {
+) -> Result<(Vec<ChangedGroup>, Vec<Vec<Parsed>>), ImportError> {
     let groups = groups(rows);
     let ids: Vec<String> = groups.iter().map(|(k, _, _)| format_id("tt", *k)).collect();
     let stored = stored_hashes(run.db, "titles", column, &ids).await?;
@@ -862,7 +943,7 @@ async fn changed_groups(
                 report.rows_unchanged += n;
                 unchanged.push(members);
             }
-            Some(_) => changed.push((id, group_hash, members)),
+            Some(stored) => changed.push((id, group_hash, stored.is_some(), members)),
         }
     }
     Ok((changed, unchanged))
@@ -876,7 +957,7 @@ async fn akas(
     let (changed, _) = changed_groups(run, rows, report, "akas_hash").await?;
     let mut inserts = Vec::new();
     let mut hashes = Vec::new();
-    for (id, group_hash, members) in changed {
+    for (id, group_hash, _, members) in changed {
         let members = first_of_each(members, report, |r| match r {
             Record::Aka(a) => (a.id, a.ordering),
             other => (other.key(), 0),
@@ -900,24 +981,26 @@ async fn akas(
     }
     let columns =
         ["title_id", "ordering", "title", "region", "language", "types", "attributes", "is_original"];
-    let statements =
-        replace_groups("DELETE FROM akas WHERE title_id", "akas", &columns, inserts, "akas_hash", hashes);
+    // Every changed title's akas go, also those the API added.
+    let replaced: Vec<String> = hashes.iter().map(|(id, _)| id.clone()).collect();
+    let statements = replace_groups(
+        ("DELETE FROM akas WHERE title_id", &replaced),
+        ("akas", &columns, inserts),
+        ("akas_hash", hashes),
+    );
     Ok(statements)
 }
 
-/// Replaces the rows of the titles in `hashes` (`delete` names them by
-/// `title_id`) with `inserts`, and records each title's new hash.
+/// Deletes the rows of the titles `replaced` (`delete` names them by
+/// `title_id`), inserts `inserts` into `table`, and records each title's
+/// new hash in `hash_column`.
 fn replace_groups(
-    delete: &str,
-    table: &str,
-    columns: &[&str],
-    inserts: Vec<Vec<Value>>,
-    hash_column: &str,
-    hashes: Vec<(String, Vec<Value>)>,
+    (delete, replaced): (&str, &[String]),
+    (table, columns, inserts): (&str, &[&str], Vec<Vec<Value>>),
+    (hash_column, hashes): (&str, Vec<(String, Vec<Value>)>),
 ) -> Vec<Statement> {
-    let ids: Vec<String> = hashes.iter().map(|(id, _)| id.clone()).collect();
     let mut statements = Vec::new();
-    sql::with_ids(delete, "", &ids, &mut statements);
+    sql::with_ids(delete, "", replaced, &mut statements);
     sql::insert(table, columns, inserts, &mut statements);
     sql::update("titles", "id", &[hash_column], hashes, &mut statements);
     statements
@@ -948,7 +1031,7 @@ async fn crew(
     let rows = first_of_each(rows, report, |r| (r.key(), 0));
     let ids: Vec<String> = rows.iter().map(|(_, _, r)| format_id("tt", r.key())).collect();
     let stored = stored_hashes(run.db, "titles", "crew_hash", &ids).await?;
-    let (mut inserts, mut hashes) = (Vec::new(), Vec::new());
+    let (mut inserts, mut hashes, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
     for ((_, line_hash, record), id) in rows.into_iter().zip(ids) {
         let Record::Crew(c) = record else { continue };
         let exists = stored.get(&id);
@@ -960,8 +1043,11 @@ async fn crew(
         match exists {
             None => report.rows_skipped += 1,
             Some(Some(h)) if *h == line_hash as i64 => report.rows_unchanged += 1,
-            Some(_) => {
+            Some(stored) => {
                 report.rows_written += 1;
+                if stored.is_some() {
+                    replaced.push(id.clone());
+                }
                 for (i, person) in c.directors.iter().enumerate() {
                     inserts.push(crew_credit(
                         format!("{id}-d{i}"),
@@ -979,7 +1065,7 @@ async fn crew(
         }
     }
     let delete = "DELETE FROM credits WHERE source = 'crew' AND title_id";
-    Ok(replace_groups(delete, "credits", &CREDIT_COLUMNS, inserts, "crew_hash", hashes))
+    Ok(replace_groups((delete, &replaced), ("credits", &CREDIT_COLUMNS, inserts), ("crew_hash", hashes)))
 }
 
 async fn principals(
@@ -989,14 +1075,14 @@ async fn principals(
 ) -> Result<Vec<Statement>, ImportError> {
     let (changed, unchanged) = changed_groups(run, rows, report, "principals_hash").await?;
     if let Some(people) = &mut run.people {
-        for (_, _, record) in unchanged.iter().flatten().chain(changed.iter().flat_map(|(_, _, m)| m)) {
+        for (_, _, record) in unchanged.iter().flatten().chain(changed.iter().flat_map(|(_, _, _, m)| m)) {
             if let Record::Principal(p) = record {
                 people.insert(p.person);
             }
         }
     }
-    let (mut inserts, mut hashes) = (Vec::new(), Vec::new());
-    for (id, group_hash, members) in changed {
+    let (mut inserts, mut hashes, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
+    for (id, group_hash, imported_before, members) in changed {
         let members = first_of_each(members, report, |r| match r {
             Record::Principal(p) => (p.id, p.ordering),
             other => (other.key(), 0),
@@ -1016,9 +1102,19 @@ async fn principals(
             ]);
         }
         hashes.push((id.clone(), vec![Value::Int(group_hash as i64)]));
+        if imported_before {
+            replaced.push(id);
+        }
     }
+    // Only a title imported before has cast rows to replace (the API's
+    // credits are `source = 'api'`): a first load deletes nothing, and so
+    // never scans credits while credits_by_title is deferred.
     let delete = "DELETE FROM credits WHERE source = 'cast' AND title_id";
-    Ok(replace_groups(delete, "credits", &CREDIT_COLUMNS, inserts, "principals_hash", hashes))
+    Ok(replace_groups(
+        (delete, &replaced),
+        ("credits", &CREDIT_COLUMNS, inserts),
+        ("principals_hash", hashes),
+    ))
 }
 
 async fn names(

@@ -13,6 +13,6 @@ pub mod tsv;
 
 pub use datasets::Dataset;
 pub use import::{
-    check_files, files_from_paths, import, FileReport, ImportError, ImportFile, ImportOptions, Progress,
-    Rejection, Report,
+    check_files, files_from_paths, import, restore_indexes, FileReport, ImportError, ImportFile,
+    ImportOptions, Progress, Rejection, Report,
 };
