@@ -153,6 +153,7 @@ async fn main() {
             objects: Arc::new(cdlc_storage::LocalStore::open(root.join("objects")).expect("objects")),
             images: Arc::new(NoImages),
             data_dir: Some(root.join(plugins)),
+            jobs: None,
         };
         let plugins: Vec<Arc<dyn Plugin>> =
             vec![Arc::new(cdlc_plugin_catalog::Catalog::new()), Arc::new(cdlc_plugin_social::Social::new())];

@@ -87,19 +87,29 @@ pub struct SegmentRecord {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobKind {
-    /// Probe, transcode and package an asset's source.
+    /// Probe, transcode and package an asset's source; the job's subject
+    /// (`asset_id`) is the asset.
     Transcode,
+    /// A plugin's job (a step of its own, such as a day of the analytics
+    /// lake); the subject names the plugin, the job and its argument
+    /// (`cdlc_queue::PluginJobSubject`) and is no asset.
+    Plugin,
 }
 
 impl JobKind {
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Transcode => "transcode",
+            JobKind::Plugin => "plugin",
         }
     }
 
     pub fn parse(text: &str) -> Option<JobKind> {
-        (text == "transcode").then_some(JobKind::Transcode)
+        match text {
+            "transcode" => Some(JobKind::Transcode),
+            "plugin" => Some(JobKind::Plugin),
+            _ => None,
+        }
     }
 }
 

@@ -66,6 +66,26 @@ const MIGRATIONS: &[&str] = &[
         data TEXT NOT NULL,
         at INTEGER NOT NULL
     );",
+    // 2: a job's subject is an asset or, for a plugin's job, a name of the
+    // plugin's (so no foreign key to assets: `enqueue_job` checks that a
+    // transcode's asset exists, `delete_asset` removes the asset's jobs).
+    "CREATE TABLE jobs_v2 (
+        id TEXT PRIMARY KEY,
+        asset_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        state TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        max_attempts INTEGER NOT NULL,
+        lease_owner TEXT,
+        lease_until INTEGER,
+        run_after INTEGER NOT NULL,
+        last_error TEXT
+    );
+    INSERT INTO jobs_v2 SELECT id, asset_id, kind, state, attempts, max_attempts, lease_owner, lease_until, run_after, last_error FROM jobs;
+    DROP TABLE jobs;
+    ALTER TABLE jobs_v2 RENAME TO jobs;
+    CREATE INDEX jobs_due ON jobs (state, run_after);
+    CREATE INDEX jobs_by_asset ON jobs (asset_id);",
 ];
 
 /// The embedded metadata store.
@@ -346,6 +366,7 @@ impl MetadataStore for SqliteStore {
         self.with(move |conn| {
             let tx = conn.transaction()?;
             let changed = tx.execute("DELETE FROM assets WHERE id = ?1", [&id])?;
+            tx.execute("DELETE FROM jobs WHERE asset_id = ?1 AND kind = 'transcode'", [&id])?;
             if changed > 0 {
                 insert_event(&tx, &id, "asset.deleted", &serde_json::json!({}))?;
             }
@@ -454,13 +475,23 @@ impl MetadataStore for SqliteStore {
         let asset_id = asset_id.to_owned();
         let id = uuid::Uuid::now_v7().simple().to_string();
         self.with(move |conn| {
-            conn.execute(
+            let tx = conn.transaction()?;
+            if kind == JobKind::Transcode {
+                let exists: Option<i64> = tx
+                    .query_row("SELECT 1 FROM assets WHERE id = ?1", [&asset_id], |r| r.get(0))
+                    .optional()?;
+                if exists.is_none() {
+                    return Err(MetadataError::NoSuchAsset(asset_id));
+                }
+            }
+            tx.execute(
                 "INSERT INTO jobs (id, asset_id, kind, state, attempts, max_attempts, run_after)
                  VALUES (?1, ?2, ?3, 'queued', 0, ?4, ?5)",
                 params![id, asset_id, kind.as_str(), max_attempts.max(1), now_ms()],
-            )
-            .map_err(|e| unless_asset_missing(e, &asset_id))?;
-            get_job(conn, &id)?.ok_or(MetadataError::NotHeld(id))
+            )?;
+            let job = get_job(&tx, &id)?.ok_or(MetadataError::NotHeld(id))?;
+            tx.commit()?;
+            Ok(job)
         })
         .await
     }

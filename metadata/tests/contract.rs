@@ -66,6 +66,7 @@ contract!(
     events_come_back_in_order_from_a_cursor,
     running_jobs_go_back_to_the_queue_after_a_restart,
     racing_workers_never_share_a_job,
+    a_plugin_job_has_a_subject_that_is_no_asset,
 );
 
 /// What only the CQL backend has: its URL's replication against the cluster.
@@ -315,6 +316,24 @@ mod behaviour {
         let again =
             store.claim_job("new-process", Duration::from_secs(60)).await.expect("claim").expect("at once");
         assert_eq!((again.id, again.attempts), (job.id, 2));
+    }
+
+    pub async fn a_plugin_job_has_a_subject_that_is_no_asset(store: &dyn MetadataStore) {
+        let missing = store.enqueue_job("no-such-asset", JobKind::Transcode, 3).await;
+        assert!(matches!(missing, Err(MetadataError::NoSuchAsset(_))), "{missing:?}");
+        let subject = "analytics/day/2026-12-01";
+        let job = store.enqueue_job(subject, JobKind::Plugin, 3).await.expect("a plugin job needs no asset");
+        let claimed = store.claim_job("w", Duration::from_secs(60)).await.expect("claim").expect("the job");
+        assert_eq!(
+            (claimed.id.as_str(), claimed.asset_id.as_str(), claimed.kind),
+            (job.id.as_str(), subject, JobKind::Plugin)
+        );
+        // Deleting an asset leaves other subjects' jobs alone.
+        let film = new_asset(store, "film").await;
+        store.enqueue_job(&film, JobKind::Transcode, 3).await.expect("job");
+        assert!(store.delete_asset(&film).await.expect("delete"));
+        store.complete_job(&job.id, "w").await.expect("complete");
+        assert_eq!(store.jobs(subject).await.expect("jobs")[0].state, JobState::Done);
     }
 
     pub async fn racing_workers_never_share_a_job(store: &dyn MetadataStore) {

@@ -16,6 +16,9 @@ use crate::images::{Images, ImagesError};
 use crate::objects::{check_key, ObjectInfo, Objects, ObjectsError, MAX_OBJECT_KEY};
 use crate::plugin::{DeletedUser, Health, Plugin, PluginContext, PluginError, WebBundle};
 
+mod jobs;
+pub use jobs::{NoJobs, PluginJobRunner};
+
 /// Names a plugin cannot take: the host's own paths under `/api/v1` and
 /// the bounded contexts the host itself owns.
 pub const RESERVED_NAMES: &[&str] = &[
@@ -69,6 +72,10 @@ pub struct HostServices {
     /// each plugin gets `{data_dir}/{name}`, created before `start`. `None`
     /// gives plugins no directory (`PluginContext::data_dir` is `None`).
     pub data_dir: Option<std::path::PathBuf>,
+    /// The job queue the plugins' `enqueue_job` uses (the server's, whose
+    /// workers run `run_job`); `None` runs each job on a task of this
+    /// process instead (a plugin's own tests and benches).
+    pub jobs: Option<Arc<dyn crate::jobs::Jobs>>,
 }
 
 struct Mounted {
@@ -110,6 +117,36 @@ fn config_error(plugin: &str, message: impl Into<String>) -> PluginError {
     PluginError::Config { plugin: plugin.to_owned(), message: message.into() }
 }
 
+/// The plugin's `[plugins.{name}]` section without `enabled`; `None` when
+/// it says `enabled = false`.
+fn enabled_section(config: &toml::Table, name: &str) -> Result<Option<toml::Table>, PluginError> {
+    let mut section = match config.get(name) {
+        None => toml::Table::new(),
+        Some(toml::Value::Table(table)) => table.clone(),
+        Some(_) => return Err(config_error(name, "must be a table")),
+    };
+    match section.remove("enabled") {
+        None | Some(toml::Value::Boolean(true)) => Ok(Some(section)),
+        Some(toml::Value::Boolean(false)) => Ok(None),
+        Some(_) => Err(config_error(name, "enabled must be true or false")),
+    }
+}
+
+/// Refuses a section naming a plugin this build does not have (a typo
+/// would otherwise go unnoticed).
+fn check_sections(available: &[Arc<dyn Plugin>], config: &toml::Table) -> Result<(), PluginError> {
+    for section in config.keys() {
+        if !available.iter().any(|p| p.name() == section) {
+            let known: Vec<&str> = available.iter().map(|p| p.name()).collect();
+            return Err(config_error(
+                section,
+                format!("no plugin of this name is built in (known: {})", known.join(", ")),
+            ));
+        }
+    }
+    Ok(())
+}
+
 impl PluginHost {
     /// Starts each plugin of `available` that `config` (the `[plugins]`
     /// table) does not disable with `enabled = false`: opens its store,
@@ -129,36 +166,24 @@ impl PluginHost {
                 return Err(PluginError::Failed(format!("two plugins are named {name:?}")));
             }
         }
-        for section in config.keys() {
-            if !available.iter().any(|p| p.name() == section) {
-                let known: Vec<&str> = available.iter().map(|p| p.name()).collect();
-                return Err(config_error(
-                    section,
-                    format!("no plugin of this name is built in (known: {})", known.join(", ")),
-                ));
-            }
-        }
+        check_sections(&available, config)?;
 
         let mut host = PluginHost { mounted: Vec::new(), dispatchers: Vec::new() };
         // Every context shares one table of the started plugins' routers,
         // filled once all are mounted (so a plugin may call one started after it).
         let peers = crate::peers::Peers::default();
+        // Without the server's queue, jobs run here, once every plugin started.
+        let in_process = jobs::InProcessJobs::default();
+        let queue: Arc<dyn crate::jobs::Jobs> = match &services.jobs {
+            Some(queue) => queue.clone(),
+            None => Arc::new(in_process.clone()),
+        };
         for plugin in available {
             let name = plugin.name();
-            let mut section = match config.get(name) {
-                None => toml::Table::new(),
-                Some(toml::Value::Table(table)) => table.clone(),
-                Some(_) => return Err(config_error(name, "must be a table")),
-            };
-            let enabled = match section.remove("enabled") {
-                None => true,
-                Some(toml::Value::Boolean(enabled)) => enabled,
-                Some(_) => return Err(config_error(name, "enabled must be true or false")),
-            };
-            if !enabled {
+            let Some(section) = enabled_section(config, name)? else {
                 tracing::info!(plugin = name, "disabled by config");
                 continue;
-            }
+            };
             let db = services.stores.db(name).await?;
             db.migrate(plugin.migrations()).await?;
             let objects: Arc<dyn Objects> = Arc::new(PrefixedObjects::new(services.objects.clone(), name));
@@ -166,6 +191,7 @@ impl PluginHost {
                 PluginContext::new(name, db, services.bus.clone(), services.assets.clone(), objects, section)
                     .with_images(services.images.clone());
             ctx.share_peers(&peers);
+            ctx.set_jobs(queue.clone());
             if let Some(root) = &services.data_dir {
                 let dir = root.join(name);
                 std::fs::create_dir_all(&dir).map_err(|e| {
@@ -195,7 +221,25 @@ impl PluginHost {
             host.mounted.push(Mounted { plugin, ctx, router, openapi, web });
         }
         peers.set(host.mounted.iter().map(|m| (m.plugin.name(), m.router.clone())).collect());
+        in_process.set(host.mounted.iter().map(|m| (m.plugin.clone(), m.ctx.clone())).collect());
         Ok(host)
+    }
+
+    /// What runs the started plugins' jobs on this process's workers.
+    pub fn job_runner(&self) -> PluginJobRunner {
+        PluginJobRunner::of(self.mounted.iter().map(|m| (m.plugin.clone(), m.ctx.job_context())).collect())
+    }
+
+    /// Tells the plugin how its job ended (its `job_ended`); a plugin that
+    /// is not started here, or fails, is logged.
+    pub async fn job_ended(&self, plugin: &str, ended: &crate::jobs::JobEnded) {
+        let Some(m) = self.mounted.iter().find(|m| m.plugin.name() == plugin) else {
+            tracing::warn!(plugin, job_id = %ended.id, "a job ended for a plugin that is not started here");
+            return;
+        };
+        if let Err(error) = m.plugin.job_ended(&m.ctx, ended).await {
+            tracing::error!(plugin, job_id = %ended.id, %error, "job_ended failed");
+        }
     }
 
     /// The started plugins' names, in start order.

@@ -5,8 +5,8 @@
 //! - `Plugin`: the trait, each hook saying when it runs.
 //! - `PluginContext`: the plugin's own `Db`, its own part of object storage
 //!   (`Objects`), the event bus, read access to assets, thumbnails of its
-//!   images (`Images`) and its
-//!   `[plugins.{name}]` config section.
+//!   images (`Images`), its `[plugins.{name}]` config section and the job
+//!   queue (`enqueue_job`; workers call the plugin's `run_job`, see `jobs`).
 //! - `Principal` (an extractor), `Role`, `Scope`: who is asking and the
 //!   checks a handler makes (`require_role`, `require_scope`).
 //! - `ApiError` and `Json`: the one error shape `{"error":{"code","message"}}`.
@@ -17,6 +17,7 @@ mod error;
 pub mod events;
 pub mod host;
 pub mod images;
+pub mod jobs;
 mod json;
 pub mod objects;
 pub mod peers;
@@ -29,6 +30,7 @@ pub use cdlc_plugin_store::{params, Db, FromRow, Migration, Row, Sql, StoreError
 pub use error::ApiError;
 pub use events::{BusError, Event, EventBus, InProcessBus, Subscription};
 pub use images::{Images, ImagesError};
+pub use jobs::{JobContext, JobEnded, JobError, JobSubject, Jobs, JobsError, PluginJob};
 pub use json::Json;
 pub use objects::{ObjectInfo, Objects, ObjectsError};
 pub use peers::PeerResponse;

@@ -28,6 +28,8 @@ pub enum PluginError {
     Bus(#[from] BusError),
     #[error(transparent)]
     Assets(#[from] crate::assets::AssetsError),
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobsError),
     #[error("{0}")]
     Failed(String),
 }
@@ -90,6 +92,7 @@ pub struct PluginContext {
     config: Arc<toml::Table>,
     peers: Peers,
     data_dir: Option<Arc<std::path::Path>>,
+    jobs: Arc<dyn crate::jobs::Jobs>,
 }
 
 impl std::fmt::Debug for PluginContext {
@@ -122,6 +125,7 @@ impl PluginContext {
             config: Arc::new(config),
             peers: Peers::default(),
             data_dir: None,
+            jobs: Arc::new(crate::host::NoJobs),
         }
     }
 
@@ -171,9 +175,24 @@ impl PluginContext {
     /// The `[plugins.{name}]` section as the plugin's settings type; a field
     /// missing from the file takes the type's serde default.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {
-        toml::Value::Table((*self.config).clone()).try_into().map_err(|e: toml::de::Error| {
-            PluginError::Config { plugin: self.name.to_string(), message: e.message().to_owned() }
-        })
+        settings(&self.name, &self.config)
+    }
+
+    /// Queues the plugin's job `job` with argument `key` (1-128 letters,
+    /// digits and `-_.:`): a worker of the farm runs the plugin's `run_job`,
+    /// then the host calls `job_ended` here. Returns the job's id.
+    pub async fn enqueue_job(&self, job: &str, key: &str) -> Result<String, PluginError> {
+        let subject = crate::jobs::JobSubject::new(&self.name, job, key)?;
+        Ok(self.jobs.enqueue(&subject).await?)
+    }
+
+    /// What this plugin's jobs run with.
+    pub(crate) fn job_context(&self) -> crate::jobs::JobContext {
+        crate::jobs::JobContext::new(&self.name, self.objects.clone(), (*self.config).clone())
+    }
+
+    pub(crate) fn set_jobs(&mut self, jobs: Arc<dyn crate::jobs::Jobs>) {
+        self.jobs = jobs;
     }
 
     /// Publishes `{name}.{event}`: a plugin publishes only under its own name.
@@ -233,6 +252,14 @@ impl PluginContext {
     }
 }
 
+/// A config section as a plugin's settings type.
+pub(crate) fn settings<T: DeserializeOwned>(plugin: &str, section: &toml::Table) -> Result<T, PluginError> {
+    toml::Value::Table(section.clone()).try_into().map_err(|e: toml::de::Error| PluginError::Config {
+        plugin: plugin.to_owned(),
+        message: e.message().to_owned(),
+    })
+}
+
 pub(crate) fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -246,8 +273,9 @@ pub(crate) fn now_ms() -> i64 {
 ///
 /// The host calls, in order: `name`/`version` when collecting plugins;
 /// `migrations` (applied to the plugin's store), `start`, then `consumes` and
-/// `router` once at start-up; then `on_event`, `user_deleted` and `health`
-/// as they happen; `stop` at shutdown.
+/// `router` once at start-up; then `on_event`, `user_deleted`, `job_ended`
+/// and `health` as they happen; `stop` at shutdown. `run_job` runs on
+/// workers, which may be other processes.
 #[async_trait]
 pub trait Plugin: Send + Sync + 'static {
     /// Runs when the host collects plugins. The plugin's identity: its URL
@@ -316,6 +344,30 @@ pub trait Plugin: Send + Sync + 'static {
     async fn health(&self, ctx: &PluginContext) -> Health {
         let _ = ctx;
         Health::Ready
+    }
+
+    /// Runs on a worker for each job the plugin queued with
+    /// `ctx.enqueue_job`: in `cdlc serve` or in a `cdlc worker` of the farm,
+    /// so possibly in another process than the one that queued it, with the
+    /// plugin's objects and config but no store and no `start` before it.
+    /// It may run again for the same job (a retryable error, a worker that
+    /// died), so make it idempotent. What it returns reaches `job_ended`; a
+    /// retryable error is tried again while attempts remain.
+    async fn run_job(
+        &self,
+        ctx: &crate::jobs::JobContext,
+        job: &crate::jobs::PluginJob,
+    ) -> Result<serde_json::Value, crate::jobs::JobError> {
+        let _ = ctx;
+        Err(crate::jobs::JobError::permanent(format!("the plugin has no job named {:?}", job.job)))
+    }
+
+    /// Runs on the serving process (where the plugin's store is) once a job
+    /// of this plugin ended: succeeded with `run_job`'s output, or failed for
+    /// good. An error is logged.
+    async fn job_ended(&self, ctx: &PluginContext, ended: &crate::jobs::JobEnded) -> Result<(), PluginError> {
+        let _ = (ctx, ended);
+        Ok(())
     }
 
     /// Runs once at shutdown, after the server stopped taking requests.

@@ -3,10 +3,12 @@
 use cdlc_metadata::{JobKind, RenditionRecord, SegmentRecord};
 use serde::{Deserialize, Serialize};
 
-/// One job: a unit of work on one asset.
+/// One job: a unit of work on one asset, or a plugin's job.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct JobMessage {
     pub job_id: String,
+    /// The job's subject: a transcode's asset, or a plugin job's
+    /// `cdlc_plugin_api::JobSubject` as text (`{plugin}/{job}/{key}`).
     pub asset_id: String,
     pub kind: JobKind,
 }
@@ -27,6 +29,9 @@ pub enum Report {
     Rendition { rendition: RenditionRecord },
     /// Every object is written; the asset can be marked ready.
     Ready,
+    /// A plugin's job succeeded, with what it returned (for the plugin's
+    /// `job_ended`).
+    Done { output: serde_json::Value },
     /// The job failed for good; `reason` is a sentence for a person.
     Failed { reason: String },
 }
@@ -52,12 +57,16 @@ pub struct ExhaustedJob {
 }
 
 impl ExhaustedJob {
-    /// Why the asset failed, as a sentence.
+    /// Why the job failed, as a sentence.
     pub fn reason(&self) -> String {
         let plural = if self.attempts == 1 { "" } else { "s" };
+        let then = match self.job.kind {
+            JobKind::Transcode => ", then upload the video again",
+            JobKind::Plugin => "",
+        };
         format!(
             "no worker finished the job in {} attempt{plural} (each worker stopped answering); \
-             check the workers' logs, then upload the video again",
+             check the workers' logs{then}",
             self.attempts
         )
     }

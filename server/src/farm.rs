@@ -1,5 +1,5 @@
-//! `cdlc worker`: a member of the transcoding farm. It needs only the job
-//! queue (NATS JetStream) and object storage; what it learns and produces
+//! `cdlc worker`: a member of the farm: transcodes and the plugins' jobs.
+//! It needs only the job queue (NATS JetStream) and object storage; what it learns and produces
 //! goes back as report messages, so `cdlc serve` stays the one writer of
 //! metadata.
 
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context};
+use cdlc_plugin_api::host::PluginJobRunner;
 
 use crate::config::Config;
 use crate::worker::{JobRunner, JobSettings};
@@ -66,7 +67,16 @@ pub fn run(args: Args) -> anyhow::Result<()> {
     let result = runtime.block_on(async {
         let queue = config.connect_nats().await?;
         let (objects, _) = crate::state::open_objects(&config).await?;
+        // The plugins' jobs need only their objects and config: no plugin
+        // starts here, and no store opens.
+        let plugin_jobs = PluginJobRunner::new(
+            crate::plugins::built_in(),
+            &crate::plugins::with_defaults(&config.plugins),
+            objects.clone(),
+        )
+        .context("the plugins' config is not valid")?;
         let runner = Arc::new(JobRunner {
+            plugin_jobs,
             objects,
             reporter: Arc::new(queue.clone()),
             settings: JobSettings::from_config(&config)?,

@@ -18,6 +18,7 @@ mod key_wrap;
 mod owners;
 mod plugin_assets;
 mod plugin_images;
+mod plugin_jobs;
 mod plugins;
 mod published;
 mod reports;

@@ -1,6 +1,7 @@
 //! The one writer of job results: every report a worker sends (directly
 //! in embedded mode, through NATS JetStream at scale) is applied to the
-//! metadata store here, and the ready/errored webhooks leave from here.
+//! metadata store here, and the ready/errored webhooks leave from here; the
+//! end of a plugin's job goes to the plugin's `job_ended`.
 
 use std::collections::HashMap;
 use std::future::Future;
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use cdlc_metadata::{AssetStatus, MetadataError};
+use cdlc_plugin_api::{JobEnded, JobSubject};
 use cdlc_queue::{ExhaustedJob, NatsQueue, QueueError, Report, ReportDelivery, ReportMessage, Reporter};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -79,6 +81,10 @@ impl ReportApplier {
     /// Records one report. A report about an asset deleted meanwhile is
     /// dropped (and the stream a finished job wrote for it removed).
     pub async fn apply(&self, message: ReportMessage) -> Result<(), MetadataError> {
+        if let Some(subject) = JobSubject::parse(&message.asset_id) {
+            self.plugin_job_ended(subject, message).await;
+            return Ok(());
+        }
         if self.is_stale(&message) {
             debug!(asset_id = %message.asset_id, attempt = message.attempt, "dropping a stale report");
             return Ok(());
@@ -93,6 +99,18 @@ impl ReportApplier {
             }
             other => other,
         }
+    }
+
+    /// A plugin's job: its end (done, or failed for good) goes to the
+    /// plugin's `job_ended`; it has nothing else to record.
+    async fn plugin_job_ended(&self, subject: JobSubject, message: ReportMessage) {
+        let outcome = match message.report {
+            Report::Done { output } => Ok(output),
+            Report::Failed { reason } => Err(reason),
+            _ => return,
+        };
+        let ended = JobEnded { id: message.job_id, job: subject.job, key: subject.key, outcome };
+        self.state.plugins.job_ended(&subject.plugin, &ended).await;
     }
 
     async fn write(&self, message: &ReportMessage) -> Result<(), MetadataError> {
@@ -146,6 +164,8 @@ impl ReportApplier {
                 state.announce("assets", "transcoded", payload).await;
                 info!(asset_id, job_id = %message.job_id, "asset ready");
             }
+            // Only a plugin's job is done rather than ready (see `plugin_job_ended`).
+            Report::Done { .. } => {}
             Report::Failed { reason } => {
                 // Nothing half-written stays behind an errored asset.
                 let _ = state.objects.delete_prefix(&keys::stream_prefix(asset_id)).await;

@@ -83,6 +83,7 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             settings: JobSettings::from_config(&state.config)?,
             spool_dir: state.spool_dir.clone(),
             running: state.running.clone(),
+            plugin_jobs: state.plugins.job_runner(),
         });
         let node = format!("serve-{}", std::process::id());
         let _workers = crate::worker::spawn(runner, state.queue.clone(), &node, workers, stopped);

@@ -168,7 +168,8 @@ impl AppState {
         let published = crate::published::Published::default();
         let running = Arc::default();
         let (accounts, owners, plugins) =
-            open_accounts_and_plugins(&config, &admin_token, &metadata, &objects, &bus, &edge).await?;
+            open_accounts_and_plugins(&config, &admin_token, &metadata, &objects, &bus, &edge, &queue)
+                .await?;
         let webhooks = crate::webhooks::Webhooks::from_config(&config).context("cannot set up webhooks")?;
         Ok(AppState {
             config,
@@ -200,6 +201,7 @@ async fn open_accounts_and_plugins(
     objects: &Arc<dyn ObjectStore>,
     bus: &Arc<dyn cdlc_plugin_api::EventBus>,
     edge: &Arc<cdlc_edge::Edge>,
+    queue: &Arc<dyn JobQueue>,
 ) -> anyhow::Result<(cdlc_accounts::Accounts, crate::owners::Owners, Arc<cdlc_plugin_api::host::PluginHost>)>
 {
     use cdlc_plugin_api::host::{HostServices, PluginHost};
@@ -217,6 +219,7 @@ async fn open_accounts_and_plugins(
         objects: objects.clone(),
         images: Arc::new(crate::plugin_images::HostImages::new()),
         data_dir: Some(config.data_dir.join("plugins")),
+        jobs: Some(Arc::new(crate::plugin_jobs::QueueJobs { queue: queue.clone() })),
     };
     let plugins = PluginHost::start(
         crate::plugins::built_in(),

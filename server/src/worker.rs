@@ -1,5 +1,6 @@
-//! Workers: take transcode jobs from the queue, run them, and publish
-//! playlists while they run (fast publish).
+//! Workers: take jobs from the queue and run them: transcodes (publishing
+//! playlists while they run: fast publish) and plugins' jobs (the plugin's
+//! `run_job`).
 //!
 //! Running a job needs only object storage: the source is read from it,
 //! segments, playlists and manifests are written to it. Everything else a
@@ -14,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cdlc_metadata::RenditionRecord;
-use cdlc_queue::{Delivery, JobMessage, JobQueue, Report, ReportMessage, Reporter};
+use cdlc_plugin_api::host::PluginJobRunner;
+use cdlc_plugin_api::JobSubject;
+use cdlc_queue::{Delivery, JobKind, JobMessage, JobQueue, Report, ReportMessage, Reporter};
 use cdlc_storage::{Bytes, ObjectStore};
 use cdlc_transcoder::{LadderPlan, RenditionKind, RenditionOutput, SegmentSink, TranscodeOutput};
 use tokio::runtime::Handle;
@@ -100,6 +103,8 @@ pub struct JobRunner {
     pub spool_dir: PathBuf,
     /// Jobs running here, by asset, so a delete can stop them.
     pub running: Arc<RunningJobs>,
+    /// What runs plugins' jobs (`JobKind::Plugin`).
+    pub plugin_jobs: PluginJobRunner,
 }
 
 /// Starts `count` workers named `{node}-{n}`; they stop taking jobs when
@@ -148,7 +153,14 @@ async fn worker_loop(
     }
 }
 
-async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
+async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, shutdown: watch::Receiver<bool>) {
+    match delivery.job().kind {
+        JobKind::Transcode => run_transcode(runner, delivery, shutdown).await,
+        JobKind::Plugin => run_plugin_job(runner, delivery, shutdown).await,
+    }
+}
+
+async fn run_transcode(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: watch::Receiver<bool>) {
     let (job, attempt) = (delivery.job().clone(), delivery.attempt());
     info!(attempt, "job started");
     // Stopped by a delete here (at once), by the source vanishing (a delete
@@ -177,10 +189,62 @@ async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: 
         _ = shutdown.wait_for(|stop| *stop) => None,
     };
     heartbeat.abort();
+    if result.is_none() {
+        // The transcode stops at its next segment; no write lands after this.
+        cancelled.store(true, Ordering::SeqCst);
+    }
+    settle(runner, &*delivery, result).await;
+    drop(running);
+}
+
+/// Runs a plugin's job (`JobKind::Plugin`): the plugin's `run_job` here,
+/// its output reported (`Report::Done`) for the serving process to hand to
+/// the plugin's `job_ended`.
+async fn run_plugin_job(
+    runner: &JobRunner,
+    delivery: Arc<dyn Delivery>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let (job, attempt) = (delivery.job().clone(), delivery.attempt());
+    let Some(subject) = JobSubject::parse(&job.asset_id) else {
+        let failure = JobFailure::permanent(format!("{:?} names no plugin job", job.asset_id));
+        return settle(runner, &*delivery, Some(Err(failure))).await;
+    };
+    info!(attempt, subject = %subject, "plugin job started");
+    let heartbeat = {
+        let (delivery, every) = (delivery.clone(), runner.settings.heartbeat);
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(every).await;
+                if let Err(error) = delivery.heartbeat().await {
+                    warn!(%error, "heartbeat failed");
+                }
+            }
+        })
+    };
+    let result = tokio::select! {
+        result = runner.plugin_jobs.run(&subject, &job.job_id, attempt) => Some(result),
+        _ = shutdown.wait_for(|stop| *stop) => None,
+    };
+    heartbeat.abort();
+    let result = match result {
+        None => None,
+        Some(Ok(output)) => {
+            let report = report_message(&job, attempt, Report::Done { output });
+            Some(runner.reporter.report(report).await.map_err(JobFailure::from_queue))
+        }
+        Some(Err(error)) => Some(Err(JobFailure { message: error.message, retryable: error.retryable })),
+    };
+    settle(runner, &*delivery, result).await;
+}
+
+/// Ends a delivery: `None` hands it back (this worker is stopping); a
+/// failure is retried later while attempts remain, else reported (for the
+/// asset or the plugin) and given up.
+async fn settle(runner: &JobRunner, delivery: &dyn Delivery, result: Option<Result<(), JobFailure>>) {
+    let (job, attempt) = (delivery.job(), delivery.attempt());
     let settled = match result {
         None => {
-            // The transcode stops at its next segment; no write lands after this.
-            cancelled.store(true, Ordering::SeqCst);
             info!("stopping: handing the job back");
             delivery.release().await
         }
@@ -190,7 +254,7 @@ async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: 
             warn!(error = %failure.message, retryable = failure.retryable, last, "job failed");
             if last {
                 let report = Report::Failed { reason: failure.message.clone() };
-                if let Err(error) = runner.reporter.report(report_message(&job, attempt, report)).await {
+                if let Err(error) = runner.reporter.report(report_message(job, attempt, report)).await {
                     warn!(%error, "cannot report the failure");
                 }
                 delivery.give_up(&failure.message).await
@@ -204,7 +268,6 @@ async fn run_job(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shutdown: 
         Ok(()) => info!("job ended"),
         Err(error) => warn!(%error, "could not settle the job with the queue"),
     }
-    drop(running);
 }
 
 fn report_message(job: &JobMessage, attempt: u32, report: Report) -> ReportMessage {

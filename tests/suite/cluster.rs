@@ -3,7 +3,8 @@
 //! (a real S3 server, SeaweedFS, for the main test; a shared folder for the others).
 //! One worker is killed with SIGKILL in the middle of a job; its job goes
 //! to the other worker and every asset still ends ready, playable, with
-//! exactly one set of objects.
+//! exactly one set of objects. A plugin's job (a day of the analytics lake)
+//! runs on a worker too, and serve records how it ended.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -297,4 +298,79 @@ fn a_worker_stopped_with_sigterm_hands_its_job_to_another_at_once() {
     assert_eq!(ready["status"], "ready", "{ready}");
     decode_all(Path::new(&server.url(&format!("/streams/{id}/master.m3u8"))));
     assert!(first.log().contains("handing the job back"), "{}", first.log());
+}
+
+#[test]
+fn the_farm_runs_the_analytics_day_and_serve_records_how_it_ended() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let Shared { nats, objects_dir, objects } = Shared::start(dir.path());
+    // serve runs no jobs itself: only the worker can run the day.
+    let server =
+        Server::start(&dir.path().join("serve"), &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
+    let worker = Worker::start(&dir.path().join("w1"), nats.url(), &objects, &[]);
+
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    let batch = serde_json::json!({
+        "view_id": "farmview0001", "asset_id": "farmasset", "player": "hls.js",
+        "events": [
+            {"seq": 0, "type": "view_start", "t": now - 3000},
+            {"seq": 1, "type": "first_frame", "t": now - 2500, "ms": 450, "rendition": "360p"},
+            {"seq": 2, "type": "watch", "t": now - 1000, "ms": 2000, "rendition": "360p"},
+        ],
+    });
+    let (status, body) = server.curl(
+        &["-X", "POST", "-H", "content-type: application/json", "--data", &batch.to_string()],
+        "/api/v1/analytics/beacons",
+    );
+    assert_eq!(status, 202, "{body}");
+
+    let today = Command::new("date").args(["-u", "+%F"]).output().expect("date");
+    let today = String::from_utf8_lossy(&today.stdout).trim().to_owned();
+    let auth = format!("authorization: Bearer {TOKEN}");
+    let (status, body) = server.curl(
+        &[
+            "-X",
+            "POST",
+            "-H",
+            &auth,
+            "-H",
+            "content-type: application/json",
+            "--data",
+            &format!("{{\"day\":\"{today}\"}}"),
+        ],
+        "/api/v1/analytics/runs",
+    );
+    assert_eq!(status, 200, "the worker ran the day and serve answered its report: {body}");
+    let report: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(
+        (report["day"].as_str(), report["validated"].as_u64()),
+        (Some(today.as_str()), Some(3)),
+        "{report}"
+    );
+
+    // The worker ran it (serve has no workers), and serve recorded how it ended.
+    let log = worker.log();
+    for step in ["refine", "validate", "produce"] {
+        let subject = format!("analytics/{step}/{today}:");
+        assert!(
+            log.lines().any(|l| l.contains("plugin job started") && l.contains(&subject)),
+            "{step}: {log}"
+        );
+    }
+    let (status, runs) = server.curl(&["-H", &auth], "/api/v1/analytics/runs");
+    assert_eq!(status, 200, "{runs}");
+    let runs: serde_json::Value = serde_json::from_str(&runs).expect("JSON");
+    let run = &runs[0];
+    assert_eq!(
+        (run["day"].as_str(), run["trigger"].as_str()),
+        (Some(today.as_str()), Some("admin")),
+        "{run}"
+    );
+    assert!(run["finished_at"].is_i64() && run["job_id"].is_string() && run["failure"].is_null(), "{run}");
+    assert_eq!(run["report"]["validated"], 3, "{run}");
+    let production = files_under(&objects_dir)
+        .into_iter()
+        .filter(|key| key.starts_with("plugins/analytics/lake/production/views_by_asset/"))
+        .count();
+    assert_eq!(production, 1, "the worker wrote the day's production file to the shared objects");
 }

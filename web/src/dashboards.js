@@ -1,6 +1,6 @@
 // The analytics dashboards (admins): the production tables of the lake as
 // charts (uPlot, bundled) and tables, each with its numbers as CSV, and a
-// button that runs today's pipeline now.
+// button that runs today's pipeline now (a job on the queue).
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { session, request } from './api.js';
@@ -66,7 +66,13 @@ export function mountDashboards(root) {
   async function runToday() {
     run.disabled = true;
     try {
+      // The run is a job on the queue: the answer is its report, or (202)
+      // the queued run when the farm has not finished it yet.
       const report = await request('/api/v1/analytics/runs', { method: 'POST', json: { day: today() } });
+      if (report.job_id) {
+        status.textContent = `Queued the run of ${report.day}: a worker runs it; reload the page in a while.`;
+        return;
+      }
       status.textContent = `Ran ${report.day}: ${report.validated} events validated, ${report.duplicates} duplicates, ${report.rejected} rejected.`;
       await load();
     } catch (error) {

@@ -865,7 +865,9 @@ impl MetadataStore for ScyllaStore {
         kind: JobKind,
         max_attempts: u32,
     ) -> Result<Job, MetadataError> {
-        self.require_asset(asset_id).await?;
+        if kind == JobKind::Transcode {
+            self.require_asset(asset_id).await?;
+        }
         let id = uuid::Uuid::now_v7().simple().to_string();
         let shard = queue_shard(&id);
         let max_attempts = max_attempts.clamp(1, i32::MAX as u32);

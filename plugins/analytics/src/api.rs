@@ -8,15 +8,19 @@ use bytes::Bytes;
 use cdlc_plugin_api::axum::extract::{FromRequestParts, Path, Query as AxumQuery, State};
 use cdlc_plugin_api::axum::http::header;
 use cdlc_plugin_api::axum::http::request::Parts;
+use cdlc_plugin_api::axum::http::StatusCode;
 use cdlc_plugin_api::axum::response::{IntoResponse, Response};
 use cdlc_plugin_api::utoipa::{self, IntoParams, ToSchema};
 use cdlc_plugin_api::utoipa_axum::router::OpenApiRouter;
-use cdlc_plugin_api::{axum, params, routes, ApiError, ApiRouter, Json, Principal, Role, Sql};
+use cdlc_plugin_api::{
+    axum, params, routes, ApiError, ApiRouter, JobsError, Json, PluginError, Principal, Role, Sql,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::lake::{self, Day, LATE_DAYS};
 use crate::pipeline::{self, RunReport, PRODUCTION};
 use crate::query::{self, Bounds, Rows};
+use crate::runs::{self, Outcome};
 use crate::{beacons, App, LakeError};
 
 pub(crate) fn router(app: App) -> ApiRouter {
@@ -120,63 +124,75 @@ pub(crate) struct RunRequest {
     day: String,
 }
 
-/// Runs refine, validate and produce for one day now (an admin), and
-/// answers what the run counted. Re-running a day changes no file unless
-/// new events landed for it.
+/// Runs refine, validate and produce for one day (an admin): each step is a
+/// job on the queue, which a worker of the farm runs; the answer waits for
+/// it up to `run_wait_ms` and is what the run counted (200), or 202 with the
+/// queued run when it has not ended by then (`GET /runs` shows it later).
+/// Re-running a day changes no file unless new events landed for it.
 #[utoipa::path(post, path = "/runs", request_body = RunRequest, responses(
     (status = 200, body = RunReport),
+    (status = 202, description = "queued or running still", body = QueuedRun),
     (status = 400, description = "the day is not a date", body = ApiError),
     (status = 401, description = "not signed in", body = ApiError),
     (status = 403, description = "not an admin", body = ApiError),
-    (status = 503, description = "object storage is unavailable", body = ApiError),
+    (status = 500, description = "the run failed; the message says why", body = ApiError),
+    (status = 503, description = "the job queue is unavailable", body = ApiError),
 ))]
 async fn run(
     State(app): State<App>,
     principal: Principal,
     Json(body): Json<RunRequest>,
-) -> Result<Json<RunReport>, ApiError> {
+) -> Result<Response, ApiError> {
     principal.require_role(Role::Admin)?;
     let day = day("day", &body.day)?;
     if day > Day::today() {
         return Err(ApiError::bad_request(format!("{day} has not begun yet: run a day up to today")));
     }
-    run_recorded(&app, day, "admin").await.map(Json)
+    let asked = runs::ask(&app.ctx, day, "admin").await.map_err(queue_error)?;
+    let wait = Duration::from_millis(app.settings.run_wait_ms);
+    match runs::wait(&app.ctx, &asked, wait).await? {
+        Outcome::Done(report) => Ok(Json(report).into_response()),
+        Outcome::Failed(reason) => Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "run_failed",
+            format!("the run of {day} failed: {reason}"),
+        )),
+        Outcome::Pending => {
+            let queued = QueuedRun { day: day.to_string(), started_at: asked.asked_at, job_id: asked.job_id };
+            Ok((StatusCode::ACCEPTED, Json(queued)).into_response())
+        }
+    }
 }
 
-pub(crate) async fn run_recorded(app: &App, day: Day, trigger: &str) -> Result<RunReport, ApiError> {
-    let _one = app.running.lock().await;
-    let started = crate::now_ms();
-    let db = app.ctx.db();
-    db.execute(
-        "INSERT INTO runs (day, started_at, trigger_name) VALUES (?, ?, ?)",
-        params![day.to_string(), started, trigger],
-    )
-    .await?;
-    let result = pipeline::run_day(app.ctx.objects(), day).await;
-    let (report, failure) = match &result {
-        Ok(report) => (serde_json::to_string(report).ok(), None),
-        Err(error) => (None, Some(error.to_string())),
-    };
-    db.execute(
-        "UPDATE runs SET finished_at = ?, report = ?, failure = ? WHERE day = ? AND started_at = ?",
-        params![crate::now_ms(), report, failure, day.to_string(), started],
-    )
-    .await?;
-    match result {
-        Ok(report) => {
-            tracing::info!(plugin = "analytics", day = %day, validated = report.validated, "lake day run");
-            Ok(report)
+fn queue_error(error: PluginError) -> ApiError {
+    match error {
+        PluginError::Jobs(JobsError::Unavailable(message)) => {
+            ApiError::unavailable(format!("the run cannot be queued now: {message}"), Duration::from_secs(5))
         }
-        Err(error) => Err(lake_error(error)),
+        other => ApiError::internal(other),
     }
+}
+
+/// A run that has not ended yet.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct QueuedRun {
+    day: String,
+    /// When it was asked for, ms since the epoch.
+    started_at: i64,
+    job_id: String,
 }
 
 /// One recorded run.
 #[derive(Debug, Serialize, ToSchema)]
 pub(crate) struct RunRecord {
     day: String,
+    /// When it was asked for, ms since the epoch.
     started_at: i64,
     finished_at: Option<i64>,
+    /// The step it is at (or ended at): refine, validate, produce.
+    step: Option<String>,
+    /// The job on the queue that runs that step.
+    job_id: Option<String>,
     /// `admin`, `daily` or `cli`.
     trigger: String,
     report: Option<RunReport>,
@@ -195,7 +211,7 @@ async fn runs(State(app): State<App>, principal: Principal) -> Result<Json<Vec<R
         .ctx
         .db()
         .query(
-            "SELECT day, started_at, finished_at, trigger_name, report, failure FROM runs \
+            "SELECT day, started_at, finished_at, step, job_id, trigger_name, report, failure FROM runs \
              ORDER BY started_at DESC LIMIT 100",
             params![],
         )
@@ -207,6 +223,8 @@ async fn runs(State(app): State<App>, principal: Principal) -> Result<Json<Vec<R
             day: row.get("day")?,
             started_at: row.get("started_at")?,
             finished_at: row.get("finished_at")?,
+            step: row.get("step")?,
+            job_id: row.get("job_id")?,
             trigger: row.get("trigger_name")?,
             report: report.and_then(|r| serde_json::from_str(&r).ok()),
             failure: row.get("failure")?,
@@ -333,8 +351,8 @@ pub(crate) async fn daily(app: App) {
         let yesterday = Day::of_ms(next).plus(-1);
         for back in (0..=LATE_DAYS).rev() {
             let day = yesterday.plus(-back);
-            if let Err(error) = run_recorded(&app, day, "daily").await {
-                tracing::warn!(plugin = "analytics", day = %day, %error, "the daily lake run failed");
+            if let Err(error) = runs::ask(&app.ctx, day, "daily").await {
+                tracing::warn!(plugin = "analytics", day = %day, %error, "the daily lake run cannot be queued");
             }
         }
     }

@@ -9,7 +9,8 @@
 //! event id, late events merged into their day) and production (the
 //! aggregates the dashboards read). `pipeline::run_day` makes a day's
 //! refined, validated and production files; it is idempotent and can be
-//! replayed from landing. See docs/architecture.md, "Analytics".
+//! replayed from landing. A run is a job on the host's queue (`runs`), so
+//! the farm's workers run it. See docs/architecture.md, "Analytics".
 
 mod api;
 mod beacons;
@@ -18,12 +19,14 @@ pub mod lake;
 mod parquet_io;
 pub mod pipeline;
 pub mod query;
+pub mod runs;
 mod server_events;
 
 use std::sync::{Arc, Mutex};
 
 use cdlc_plugin_api::{
-    async_trait, ApiRouter, DeletedUser, Event, Migration, Plugin, PluginContext, PluginError,
+    async_trait, ApiRouter, DeletedUser, Event, JobContext, JobEnded, JobError, Migration, Plugin,
+    PluginContext, PluginError, PluginJob,
 };
 use serde::Deserialize;
 
@@ -51,6 +54,9 @@ pub struct Settings {
     pub sql_max_rows: usize,
     /// The memory an admin's SQL may use, bytes.
     pub sql_max_memory: usize,
+    /// How long `POST /runs` waits for the run's job to end before it
+    /// answers 202 (the run goes on), ms.
+    pub run_wait_ms: u64,
 }
 
 impl Default for Settings {
@@ -64,6 +70,7 @@ impl Default for Settings {
             sql_timeout_ms: 10_000,
             sql_max_rows: 10_000,
             sql_max_memory: 512 << 20,
+            run_wait_ms: 60_000,
         }
     }
 }
@@ -84,6 +91,9 @@ impl Settings {
         }
         if self.sql_timeout_ms == 0 || self.sql_max_rows == 0 || self.sql_max_memory < 1 << 20 {
             return Err("sql_timeout_ms and sql_max_rows must be at least 1, sql_max_memory 1 MiB".into());
+        }
+        if self.run_wait_ms > 600_000 {
+            return Err("run_wait_ms must be at most 600000 (10 minutes)".into());
         }
         Ok(())
     }
@@ -134,8 +144,6 @@ pub(crate) struct App {
     pub settings: Arc<Settings>,
     pub salt: Arc<beacons::Salt>,
     pub limiter: Arc<beacons::Limiter>,
-    /// One pipeline run at a time in this process.
-    pub running: Arc<tokio::sync::Mutex<()>>,
 }
 
 /// The plugin, for the host's list of built-in plugins.
@@ -143,6 +151,9 @@ pub(crate) struct App {
 pub struct Analytics {
     app: Mutex<Option<App>>,
     daily: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    /// One day's run at a time on this worker (a run reads and writes
+    /// whole days; two at once would only double the memory).
+    one_run: tokio::sync::Mutex<()>,
 }
 
 impl Analytics {
@@ -151,14 +162,25 @@ impl Analytics {
     }
 }
 
-const MIGRATIONS: &[Migration] = &[Migration {
-    name: "0001_analytics",
-    statements: &[
-        // One row per run of a day: what the admin page and the daily run read.
-        "CREATE TABLE runs (day VARCHAR(10) NOT NULL, started_at BIGINT NOT NULL, finished_at BIGINT, \
+const MIGRATIONS: &[Migration] = &[
+    Migration {
+        name: "0001_analytics",
+        statements: &[
+            // One row per run of a day: what the admin page and the daily run read.
+            "CREATE TABLE runs (day VARCHAR(10) NOT NULL, started_at BIGINT NOT NULL, finished_at BIGINT, \
          trigger_name VARCHAR(16) NOT NULL, report TEXT, failure TEXT, PRIMARY KEY (day, started_at))",
-    ],
-}];
+        ],
+    },
+    Migration {
+        name: "0002_runs_are_jobs",
+        // A run's steps are jobs on the host's queue (see `runs`): the step the
+        // run is at and its job. started_at is when the run was asked for.
+        statements: &[
+            "ALTER TABLE runs ADD COLUMN step VARCHAR(16)",
+            "ALTER TABLE runs ADD COLUMN job_id VARCHAR(32)",
+        ],
+    },
+];
 
 #[async_trait]
 impl Plugin for Analytics {
@@ -182,7 +204,6 @@ impl Plugin for Analytics {
             settings: Arc::new(settings),
             salt: Arc::default(),
             limiter: Arc::default(),
-            running: Arc::default(),
         };
         if app.settings.daily_run_hour >= 0 {
             let handle = tokio::spawn(api::daily(app.clone()));
@@ -198,7 +219,6 @@ impl Plugin for Analytics {
             settings: Arc::default(),
             salt: Arc::default(),
             limiter: Arc::default(),
-            running: Arc::default(),
         });
         api::router(app)
     }
@@ -209,6 +229,15 @@ impl Plugin for Analytics {
 
     async fn on_event(&self, ctx: &PluginContext, event: Event) -> Result<(), PluginError> {
         server_events::land(ctx, &event).await
+    }
+
+    async fn run_job(&self, ctx: &JobContext, job: &PluginJob) -> Result<serde_json::Value, JobError> {
+        let _one = self.one_run.lock().await;
+        runs::run(ctx, job).await
+    }
+
+    async fn job_ended(&self, ctx: &PluginContext, ended: &JobEnded) -> Result<(), PluginError> {
+        runs::ended(ctx, ended).await
     }
 
     async fn user_deleted(&self, ctx: &PluginContext, user: &DeletedUser) -> Result<(), PluginError> {

@@ -324,30 +324,101 @@ pub async fn produce(objects: &dyn Objects, day: Day) -> Result<u64, LakeError> 
 }
 
 /// Runs the three steps for `day`: refines it and the late days after it
-/// (those not yet refined from the same files), validates, produces.
+/// (those not yet refined from the same files), validates, produces, and
+/// stores the day's report. The queue runs the same steps as three jobs
+/// (see `runs`); this is the whole day in one go (`cdlc analytics run`).
 pub async fn run_day(objects: &dyn Objects, day: Day) -> Result<RunReport, LakeError> {
     let mut report = RunReport { day: day.to_string(), ..RunReport::default() };
-    let today = Day::today();
-    for landing in 0..=LATE_DAYS {
-        let landing = day.plus(landing);
-        if landing > today.plus(1) {
-            break;
-        }
-        let (malformed, written) = refine(objects, landing).await?;
-        if landing == day {
-            report.malformed_lines = malformed;
-        }
-        if written {
-            report.files_written += 1;
-            report.refined_days.push(landing.to_string());
+    for step in Step::ALL {
+        report.absorb(step.run(objects, day).await?);
+    }
+    store_report(objects, &mut report).await?;
+    Ok(report)
+}
+
+/// A step of a day's run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    Refine,
+    Validate,
+    Produce,
+}
+
+impl Step {
+    pub const ALL: [Step; 3] = [Step::Refine, Step::Validate, Step::Produce];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Step::Refine => "refine",
+            Step::Validate => "validate",
+            Step::Produce => "produce",
         }
     }
-    report.files_written += u64::from(validate(objects, day, &mut report).await?);
-    report.files_written += produce(objects, day).await?;
+
+    pub fn parse(name: &str) -> Option<Step> {
+        Step::ALL.into_iter().find(|step| step.name() == name)
+    }
+
+    /// The step after this one, `None` after producing.
+    pub fn next(self) -> Option<Step> {
+        match self {
+            Step::Refine => Some(Step::Validate),
+            Step::Validate => Some(Step::Produce),
+            Step::Produce => None,
+        }
+    }
+
+    /// Runs the step for `day`; the report has what it counted.
+    pub async fn run(self, objects: &dyn Objects, day: Day) -> Result<RunReport, LakeError> {
+        let mut report = RunReport { day: day.to_string(), ..RunReport::default() };
+        match self {
+            Step::Refine => {
+                let today = Day::today();
+                for landing in 0..=LATE_DAYS {
+                    let landing = day.plus(landing);
+                    if landing > today.plus(1) {
+                        break;
+                    }
+                    let (malformed, written) = refine(objects, landing).await?;
+                    if landing == day {
+                        report.malformed_lines = malformed;
+                    }
+                    if written {
+                        report.files_written += 1;
+                        report.refined_days.push(landing.to_string());
+                    }
+                }
+            }
+            Step::Validate => report.files_written += u64::from(validate(objects, day, &mut report).await?),
+            Step::Produce => report.files_written += produce(objects, day).await?,
+        }
+        Ok(report)
+    }
+}
+
+impl RunReport {
+    /// Adds what a step counted (each count comes from one step, so adding
+    /// merges them).
+    pub fn absorb(&mut self, step: RunReport) {
+        self.refined_days.extend(step.refined_days);
+        self.malformed_lines += step.malformed_lines;
+        self.candidates += step.candidates;
+        self.rejected += step.rejected;
+        self.duplicates += step.duplicates;
+        self.validated += step.validated;
+        self.late += step.late;
+        self.files_written += step.files_written;
+    }
+}
+
+/// Keeps the day's counts at `lake/reports/day=D.json` (unchanged on a
+/// re-run that counted the same).
+pub async fn store_report(objects: &dyn Objects, report: &mut RunReport) -> Result<(), LakeError> {
+    let day = Day::parse(&report.day).map_err(LakeError::failed)?;
     let mut stored = report.clone();
     stored.files_written = 0;
     stored.refined_days.clear();
     let text = serde_json::to_vec_pretty(&stored).map_err(LakeError::failed)?;
     report.files_written += u64::from(lake::put_if_changed(objects, &lake::report_key(day), text).await?);
-    Ok(report)
+    Ok(())
 }

@@ -38,6 +38,7 @@ async fn fixture(config: &str) -> Fixture {
         objects: store.clone(),
         images: Arc::new(NoImages),
         data_dir: None,
+        jobs: None,
     };
     let config: toml::Table = toml::from_str(&format!("[analytics]\ndaily_run_hour = -1\n{config}")).unwrap();
     let host = PluginHost::start(vec![Arc::new(Analytics::new())], &config, services).await.expect("start");
@@ -285,6 +286,15 @@ async fn host_events_and_beacons_become_the_days_tables_for_admins() {
     assert_eq!(run.status, StatusCode::OK, "{}", run.text);
     assert_eq!(run.body["validated"], 9);
     assert_eq!(run.body["duplicates"], 6);
+    // The run was a job (here on a task of this process, the host's own
+    // queue being absent), recorded with how it ended.
+    let runs = call(&f, &admin, "GET", "/runs", String::new(), &[]).await;
+    assert_eq!(runs.status, StatusCode::OK, "{}", runs.text);
+    let recorded = &runs.body[0];
+    assert_eq!((recorded["day"].as_str(), recorded["trigger"].as_str()), (Some(day.as_str()), Some("admin")));
+    assert!(recorded["job_id"].is_string() && recorded["finished_at"].is_i64(), "{recorded}");
+    assert_eq!(recorded["step"], "produce", "the three steps ran: {recorded}");
+    assert_eq!(recorded["report"]["validated"], 9, "{recorded}");
 
     let asset = call(&f, &admin, "GET", "/assets/asset1", String::new(), &[]).await;
     assert_eq!(asset.status, StatusCode::OK, "{}", asset.text);

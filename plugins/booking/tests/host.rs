@@ -110,6 +110,7 @@ async fn fixture_with(
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).unwrap()),
         images: Arc::new(NoImages),
         data_dir: None,
+        jobs: None,
     };
     let host = PluginHost::start(plugins, &config, services).await.expect("start");
     let app = host.router();

@@ -70,6 +70,7 @@ async fn start_in(dir: tempfile::TempDir, config: &str) -> Catalog {
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).expect("object store")),
         images: Arc::new(NoImages),
         data_dir: Some(dir.path().join("plugins")),
+        jobs: None,
     };
     let config: toml::Table = toml::from_str(config).expect("toml");
     let host = PluginHost::start(vec![Arc::new(cdlc_plugin_catalog::Catalog::new())], &config, services)

@@ -58,6 +58,7 @@ async fn host_on(stores: Stores, dir: &std::path::Path, config: &str) -> Result<
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.join("objects")).expect("object store")),
         images: Arc::new(NoImages),
         data_dir: None,
+        jobs: None,
     };
     let config: toml::Table = toml::from_str(config).expect("toml");
     PluginHost::start(cdlc_plugin_sample::plugins(), &config, services).await

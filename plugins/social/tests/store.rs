@@ -40,6 +40,7 @@ async fn fixture(dir: tempfile::TempDir, stores: Stores) -> Fixture {
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).expect("objects")),
         images: Arc::new(NoImages),
         data_dir: None,
+        jobs: None,
     };
     let host = PluginHost::start(plugins, &config, services).await.expect("start the plugins");
     let app = host.router();
