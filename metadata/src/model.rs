@@ -92,7 +92,7 @@ pub enum JobKind {
     Transcode,
     /// A plugin's job (a step of its own, such as a day of the analytics
     /// lake); the subject names the plugin, the job and its argument
-    /// (`cdlc_queue::PluginJobSubject`) and is no asset.
+    /// (`cdlc_plugin_api::JobSubject`) and is no asset.
     Plugin,
 }
 
