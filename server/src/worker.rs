@@ -168,15 +168,11 @@ async fn run_transcode(runner: &JobRunner, delivery: Arc<dyn Delivery>, mut shut
     let running = runner.running.start(&job.asset_id);
     let cancelled = running.stop_flag();
     let heartbeat = {
-        let (delivery, every) = (delivery.clone(), runner.settings.heartbeat);
         let (objects, source, cancelled) =
             (runner.objects.clone(), keys::source(&job.asset_id), cancelled.clone());
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(error) = delivery.heartbeat().await {
-                    warn!(%error, "heartbeat failed");
-                }
+        spawn_heartbeat(runner, &delivery, move || {
+            let (objects, source, cancelled) = (objects.clone(), source.clone(), cancelled.clone());
+            async move {
                 if let Ok(None) = objects.head(&source).await {
                     info!("the asset's source is gone (deleted): stopping its transcode");
                     cancelled.store(true, Ordering::SeqCst);
@@ -211,17 +207,7 @@ async fn run_plugin_job(
         return settle(runner, &*delivery, Some(Err(failure))).await;
     };
     info!(attempt, subject = %subject, "plugin job started");
-    let heartbeat = {
-        let (delivery, every) = (delivery.clone(), runner.settings.heartbeat);
-        tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(every).await;
-                if let Err(error) = delivery.heartbeat().await {
-                    warn!(%error, "heartbeat failed");
-                }
-            }
-        })
-    };
+    let heartbeat = spawn_heartbeat(runner, &delivery, || async {});
     let result = tokio::select! {
         result = runner.plugin_jobs.run(&subject, &job.job_id, attempt) => Some(result),
         _ = shutdown.wait_for(|stop| *stop) => None,
@@ -236,6 +222,29 @@ async fn run_plugin_job(
         Some(Err(error)) => Some(Err(JobFailure { message: error.message, retryable: error.retryable })),
     };
     settle(runner, &*delivery, result).await;
+}
+
+/// Tells the queue every `heartbeat` that the job is alive, then runs
+/// `also` (a check of the job's own), until aborted.
+fn spawn_heartbeat<F, Fut>(
+    runner: &JobRunner,
+    delivery: &Arc<dyn Delivery>,
+    also: F,
+) -> tokio::task::JoinHandle<()>
+where
+    F: Fn() -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let (delivery, every) = (delivery.clone(), runner.settings.heartbeat);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(error) = delivery.heartbeat().await {
+                warn!(%error, "heartbeat failed");
+            }
+            also().await;
+        }
+    })
 }
 
 /// Ends a delivery: `None` hands it back (this worker is stopping); a
