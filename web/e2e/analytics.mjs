@@ -94,6 +94,15 @@ export function analyticsTests(t) {
       assert.match(csv.split('\r\n')[0], /^day,rendition,first_frames,startup_p50_ms/);
       const top = await page.textContent('#top-titles');
       assert.ok(top.includes(assetId), 'the played asset is among the top titles');
+
+      // "Run today now" queues the run and follows it to its report.
+      await page.click('#analytics-run');
+      await page.waitForFunction(() => /^Ran \d{4}-\d{2}-\d{2}: \d+ events validated/.test(
+        document.querySelector('#analytics-status').textContent), null, { timeout: 60_000 });
+      assert.ok(await page.isHidden('#analytics-progress'), 'the progress bar goes once the run ended');
+      const [newest] = await api('GET', '/api/v1/analytics/runs');
+      assert.equal(newest.percent, 100, JSON.stringify(newest));
+      assert.equal(newest.trigger, 'admin');
     }],
   ];
 }

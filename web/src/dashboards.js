@@ -4,7 +4,7 @@
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
 import { session, request } from './api.js';
-import { h, clear } from './util.js';
+import { h, clear, progressBar, setProgress } from './util.js';
 import { formatMs } from './audience.js';
 
 const TABLES = '/api/v1/analytics/tables';
@@ -58,27 +58,63 @@ function simpleTable(table, columns) {
 export function mountDashboards(root) {
   document.title = 'Analytics · cdlc';
   const status = h('p.muted', { id: 'analytics-status' });
+  const bar = progressBar(0, 'Run progress');
+  const progress = h('div.asset-progress', { id: 'analytics-progress', hidden: true }, bar);
   const body = h('div.dashboards', {});
   const run = h('button.button.primary', { type: 'button', id: 'analytics-run', onclick: runToday }, 'Run today now');
-  root.append(h('div.row', {}, h('h1', {}, 'Analytics'), run), status, body);
+  root.append(h('div.row', {}, h('h1', {}, 'Analytics'), run), status, progress, body);
   const charts = [];
 
   async function runToday() {
     run.disabled = true;
     try {
-      // The run is a job on the queue: the answer is its report, or (202)
-      // the queued run when the farm has not finished it yet.
-      const report = await request('/api/v1/analytics/runs', { method: 'POST', json: { day: today() } });
+      // The run is a job on the queue: asked not to wait, the answer is the
+      // queued run (202), whose step and percentage the page then follows.
+      const report = await request('/api/v1/analytics/runs', { method: 'POST', json: { day: today(), wait_ms: 0 } });
       if (report.job_id) {
-        status.textContent = `Queued the run of ${report.day}: a worker runs it; reload the page in a while.`;
+        await follow(report);
         return;
       }
-      status.textContent = `Ran ${report.day}: ${report.validated} events validated, ${report.duplicates} duplicates, ${report.rejected} rejected.`;
+      ran(report);
       await load();
     } catch (error) {
       status.textContent = error.message;
     } finally {
       run.disabled = false;
+    }
+  }
+
+  function ran(report) {
+    status.textContent = `Ran ${report.day}: ${report.validated} events validated, ${report.duplicates} duplicates, ${report.rejected} rejected.`;
+  }
+
+  // A run the farm has not finished yet: its step and percentage from
+  // GET /runs every second (for up to ten minutes), then its report.
+  async function follow(queued) {
+    progress.hidden = false;
+    try {
+      for (let tick = 0; tick < 600; tick++) {
+        const runs = await request('/api/v1/analytics/runs');
+        const mine = runs.find((r) => r.day === queued.day && r.started_at === queued.started_at);
+        if (!mine) break;
+        setProgress(bar, mine.percent);
+        if (mine.failure) {
+          progress.hidden = true;
+          status.textContent = `The run of ${mine.day} failed: ${mine.failure}`;
+          return;
+        }
+        if (mine.finished_at) {
+          progress.hidden = true;
+          ran(mine.report);
+          await load();
+          return;
+        }
+        status.textContent = `Running ${mine.day}: ${mine.step} (${mine.percent}%)…`;
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+      }
+      status.textContent = `The run of ${queued.day} is still queued: GET /api/v1/analytics/runs shows it.`;
+    } finally {
+      progress.hidden = true;
     }
   }
 

@@ -18,7 +18,7 @@ use cdlc_plugin_api::{
 use serde::{Deserialize, Serialize};
 
 use crate::lake::{self, Day, LATE_DAYS};
-use crate::pipeline::{self, RunReport, PRODUCTION};
+use crate::pipeline::{self, RunReport, Step, PRODUCTION};
 use crate::query::{self, Bounds, Rows};
 use crate::runs::{self, Outcome};
 use crate::{beacons, App, LakeError};
@@ -122,6 +122,10 @@ fn answer(rows: Rows, csv: bool, name: &str) -> Response {
 pub(crate) struct RunRequest {
     /// `YYYY-MM-DD`, UTC.
     day: String,
+    /// How long to wait for the run to end, ms: at most the plugin's
+    /// `run_wait_ms`, which is also the default; 0 answers 202 at once (the
+    /// web UI then follows the run's percentage on `GET /runs`).
+    wait_ms: Option<u64>,
 }
 
 /// Runs refine, validate and produce for one day (an admin): each step is a
@@ -149,7 +153,7 @@ async fn run(
         return Err(ApiError::bad_request(format!("{day} has not begun yet: run a day up to today")));
     }
     let asked = runs::ask(&app.ctx, day, "admin").await.map_err(queue_error)?;
-    let wait = Duration::from_millis(app.settings.run_wait_ms);
+    let wait = Duration::from_millis(body.wait_ms.unwrap_or(u64::MAX).min(app.settings.run_wait_ms));
     match runs::wait(&app.ctx, &asked, wait).await? {
         Outcome::Done(report) => Ok(Json(report).into_response()),
         Outcome::Failed(reason) => Err(ApiError::new(
@@ -193,6 +197,9 @@ pub(crate) struct RunRecord {
     step: Option<String>,
     /// The job on the queue that runs that step.
     job_id: Option<String>,
+    /// How far the run is, 0 to 100: the share of its three steps finished
+    /// (100 once it ended well; a failed run stays where it stopped).
+    percent: u8,
     /// `admin`, `daily` or `cli`.
     trigger: String,
     report: Option<RunReport>,
@@ -219,15 +226,23 @@ async fn runs(State(app): State<App>, principal: Principal) -> Result<Json<Vec<R
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let report: Option<String> = row.get("report")?;
+        let step: Option<String> = row.get("step")?;
+        let finished_at: Option<i64> = row.get("finished_at")?;
+        let failure: Option<String> = row.get("failure")?;
+        let percent = match (finished_at, &failure) {
+            (Some(_), None) => 100,
+            _ => step.as_deref().and_then(Step::parse).map_or(0, Step::percent_done_before),
+        };
         out.push(RunRecord {
             day: row.get("day")?,
             started_at: row.get("started_at")?,
-            finished_at: row.get("finished_at")?,
-            step: row.get("step")?,
+            finished_at,
+            step,
             job_id: row.get("job_id")?,
+            percent,
             trigger: row.get("trigger_name")?,
             report: report.and_then(|r| serde_json::from_str(&r).ok()),
-            failure: row.get("failure")?,
+            failure,
         });
     }
     Ok(Json(out))

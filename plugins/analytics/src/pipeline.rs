@@ -359,6 +359,13 @@ impl Step {
         Step::ALL.into_iter().find(|step| step.name() == name)
     }
 
+    /// How far a run is when this step is the one it waits for: the share
+    /// of the three steps already finished, 0 to 66 (a finished run is 100).
+    pub fn percent_done_before(self) -> u8 {
+        let index = Step::ALL.iter().position(|step| *step == self).unwrap_or(0);
+        (index * 100 / Step::ALL.len()) as u8
+    }
+
     /// The step after this one, `None` after producing.
     pub fn next(self) -> Option<Step> {
         match self {
@@ -421,4 +428,15 @@ pub async fn store_report(objects: &dyn Objects, report: &mut RunReport) -> Resu
     let text = serde_json::to_vec_pretty(&stored).map_err(LakeError::failed)?;
     report.files_written += u64::from(lake::put_if_changed(objects, &lake::report_key(day), text).await?);
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Step;
+
+    #[test]
+    fn a_run_waiting_for_a_step_is_as_far_as_the_steps_before_it() {
+        let percents: Vec<u8> = Step::ALL.into_iter().map(Step::percent_done_before).collect();
+        assert_eq!(percents, [0, 33, 66]);
+    }
 }

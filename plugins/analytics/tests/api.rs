@@ -294,6 +294,42 @@ async fn host_events_and_beacons_become_the_days_tables_for_admins() {
     assert_eq!((recorded["day"].as_str(), recorded["trigger"].as_str()), (Some(day.as_str()), Some("admin")));
     assert!(recorded["job_id"].is_string() && recorded["finished_at"].is_i64(), "{recorded}");
     assert_eq!(recorded["step"], "produce", "the three steps ran: {recorded}");
+    assert_eq!(recorded["percent"], 100, "a run that ended well is done: {recorded}");
+
+    // Asked not to wait, the run answers 202 at once; GET /runs then shows
+    // its percentage until it has ended, the same day's counts again.
+    let queued = call(
+        &f,
+        &admin,
+        "POST",
+        "/runs",
+        json!({"day": day, "wait_ms": 0}).to_string(),
+        &[("content-type", "application/json")],
+    )
+    .await;
+    assert_eq!(queued.status, StatusCode::ACCEPTED, "{}", queued.text);
+    assert!(queued.body["job_id"].is_string(), "{}", queued.text);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let runs = call(&f, &admin, "GET", "/runs", String::new(), &[]).await;
+        let mine = runs
+            .body
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["started_at"] == queued.body["started_at"])
+            .cloned();
+        let mine = mine.expect("the queued run is recorded");
+        let percent = mine["percent"].as_u64().unwrap();
+        assert!(percent <= 100 && mine["failure"].is_null(), "{mine}");
+        if mine["finished_at"].is_i64() {
+            assert_eq!((percent, &mine["report"]["validated"]), (100, &json!(9)), "{mine}");
+            break;
+        }
+        assert!([0, 33, 66].contains(&percent), "a run under way is at a step: {mine}");
+        assert!(std::time::Instant::now() < deadline, "the queued run ended within a minute: {mine}");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
     assert_eq!(recorded["report"]["validated"], 9, "{recorded}");
 
     let asset = call(&f, &admin, "GET", "/assets/asset1", String::new(), &[]).await;
