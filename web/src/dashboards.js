@@ -92,30 +92,31 @@ export function mountDashboards(root) {
   // GET /runs every second (for up to ten minutes), then its report.
   async function follow(queued) {
     progress.hidden = false;
+    let ended = null;
     try {
-      for (let tick = 0; tick < 600; tick++) {
-        const runs = await request('/api/v1/analytics/runs');
-        const mine = runs.find((r) => r.day === queued.day && r.started_at === queued.started_at);
-        if (!mine) break;
-        setProgress(bar, mine.percent);
-        if (mine.failure) {
-          progress.hidden = true;
-          status.textContent = `The run of ${mine.day} failed: ${mine.failure}`;
-          return;
-        }
-        if (mine.finished_at) {
-          progress.hidden = true;
-          ran(mine.report);
-          await load();
-          return;
-        }
-        status.textContent = `Running ${mine.day}: ${mine.step} (${mine.percent}%)…`;
-        await new Promise((resolve) => setTimeout(resolve, 1000));
-      }
-      status.textContent = `The run of ${queued.day} is still queued: GET /api/v1/analytics/runs shows it.`;
+      ended = await untilEnded(queued);
     } finally {
       progress.hidden = true;
     }
+    if (!ended) status.textContent = `The run of ${queued.day} is still queued: GET /api/v1/analytics/runs shows it.`;
+    else if (ended.failure) status.textContent = `The run of ${ended.day} failed: ${ended.failure}`;
+    else {
+      ran(ended.report);
+      await load();
+    }
+  }
+
+  async function untilEnded(queued) {
+    for (let tick = 0; tick < 600; tick++) {
+      const runs = await request('/api/v1/analytics/runs');
+      const mine = runs.find((r) => r.day === queued.day && r.started_at === queued.started_at);
+      if (!mine) return null;
+      setProgress(bar, mine.percent);
+      if (mine.failure || mine.finished_at) return mine;
+      status.textContent = `Running ${mine.day}: ${mine.step} (${mine.percent}%)…`;
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+    return null;
   }
 
   async function load() {
