@@ -415,6 +415,17 @@ impl Objects for PrefixedObjects {
         }
     }
 
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<bytes::Bytes>, ObjectsError> {
+        match self.store.get_range(&self.key(key)?, start, end).await {
+            Ok(data) => Ok(Some(data)),
+            Err(cdlc_storage::StorageError::NotFound(_)) => Ok(None),
+            Err(cdlc_storage::StorageError::BadRange { start, end, size, .. }) => {
+                Err(ObjectsError::BadRange { key: key.to_owned(), start, end, size })
+            }
+            Err(error) => Err(storage_error(error)),
+        }
+    }
+
     async fn download_to(&self, key: &str, path: &std::path::Path) -> Result<Option<u64>, ObjectsError> {
         match self.store.download_to(&self.key(key)?, path).await {
             Ok(size) => Ok(Some(size)),

@@ -28,6 +28,8 @@ pub struct ObjectInfo {
 pub enum ObjectsError {
     #[error("the object key {key:?} {reason}")]
     BadKey { key: String, reason: &'static str },
+    #[error("the range {start}-{end} is outside the {size} bytes of {key}")]
+    BadRange { key: String, start: u64, end: u64, size: u64 },
     #[error("object storage is unavailable: {0}")]
     Unavailable(String),
 }
@@ -56,6 +58,10 @@ pub trait Objects: Send + Sync {
     async fn put_file(&self, key: &str, path: &Path) -> Result<ObjectInfo, ObjectsError>;
     /// The object, or `None` when there is none under `key`.
     async fn get(&self, key: &str) -> Result<Option<Bytes>, ObjectsError>;
+    /// Bytes `start..end` of the object, for a reader that needs only part
+    /// of it (a Parquet footer, one column's pages); `None` when there is
+    /// none under `key`. A range outside the object is an error.
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Bytes>, ObjectsError>;
     /// Writes the object to `path` without holding it in memory; `None`
     /// when there is none under `key`, else its size.
     async fn download_to(&self, key: &str, path: &Path) -> Result<Option<u64>, ObjectsError>;

@@ -172,6 +172,12 @@ impl PluginContext {
         &*self.objects
     }
 
+    /// The same objects as a shared handle, for a library that keeps one
+    /// (the analytics query engine's object store).
+    pub fn shared_objects(&self) -> Arc<dyn Objects> {
+        self.objects.clone()
+    }
+
     /// The `[plugins.{name}]` section as the plugin's settings type; a field
     /// missing from the file takes the type's serde default.
     pub fn config<T: DeserializeOwned>(&self) -> Result<T, PluginError> {

@@ -17,7 +17,7 @@ use cdlc_testkit::seaweed::{SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 use crate::s3::Bucket;
 use crate::server::{objects_named_by_asset, Server, TOKEN};
-use crate::support::{cdlc_bin, decode_all, files_under, Clip};
+use crate::support::{beacon_batch, cdlc_bin, decode_all, files_under, utc_today, Clip};
 
 /// A `cdlc worker` process whose log goes to a file; killed on drop.
 struct Worker {
@@ -309,23 +309,14 @@ fn the_farm_runs_the_analytics_day_and_serve_records_how_it_ended() {
         Server::start(&dir.path().join("serve"), &[("CDLC_QUEUE", nats.url()), ("CDLC_WORKERS", "0")]);
     let worker = Worker::start(&dir.path().join("w1"), nats.url(), &objects, &[]);
 
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
-    let batch = serde_json::json!({
-        "view_id": "farmview0001", "asset_id": "farmasset", "player": "hls.js",
-        "events": [
-            {"seq": 0, "type": "view_start", "t": now - 3000},
-            {"seq": 1, "type": "first_frame", "t": now - 2500, "ms": 450, "rendition": "360p"},
-            {"seq": 2, "type": "watch", "t": now - 1000, "ms": 2000, "rendition": "360p"},
-        ],
-    });
+    let batch = beacon_batch("farmview0001", "farmasset");
     let (status, body) = server.curl(
         &["-X", "POST", "-H", "content-type: application/json", "--data", &batch.to_string()],
         "/api/v1/analytics/beacons",
     );
     assert_eq!(status, 202, "{body}");
 
-    let today = Command::new("date").args(["-u", "+%F"]).output().expect("date");
-    let today = String::from_utf8_lossy(&today.stdout).trim().to_owned();
+    let today = utc_today();
     let auth = format!("authorization: Bearer {TOKEN}");
     let (status, body) = server.curl(
         &[

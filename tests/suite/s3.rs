@@ -10,7 +10,7 @@ use cdlc_storage::{ObjectStore, S3Store};
 use cdlc_testkit::seaweed::{put_presigned_part, SeaweedServer, ACCESS_KEY_ID, SECRET_ACCESS_KEY};
 
 use crate::server::{clip, objects_named_by_asset, Server, TOKEN};
-use crate::support::{decode_all, Clip};
+use crate::support::{beacon_batch, decode_all, utc_today, Clip};
 
 /// `cdlc serve` on `bucket` of the shared SeaweedFS.
 fn serve_on_bucket(data: &Path, bucket: &str) -> Server {
@@ -213,4 +213,30 @@ fn a_wrong_secret_stops_the_server_at_start_with_a_clear_message() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success(), "refused to start: {stderr}");
     assert!(stderr.contains("S3 object store") && stderr.contains("secret"), "says what to check: {stderr}");
+}
+
+#[test]
+fn the_analytics_lake_lives_in_the_bucket_and_admins_query_it_there() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let bucket = Bucket::open("e2e-lake");
+    let server = serve_on_bucket(&dir.path().join("data"), "e2e-lake");
+    let batch = beacon_batch("lakeview0001", "lakeasset");
+    let (status, body) = post_json(&server, "/api/v1/analytics/beacons", &batch);
+    assert_eq!(status, 202, "{body}");
+    let today = utc_today();
+    let (status, report) = post_json(&server, "/api/v1/analytics/runs", &serde_json::json!({ "day": today }));
+    assert_eq!((status, report["validated"].as_u64()), (200, Some(3)), "{report}");
+    let validated = format!("plugins/analytics/lake/validated/day={today}/events.parquet");
+    assert!(bucket.keys("plugins/analytics/lake/").contains(&validated), "the day's lake is in the bucket");
+
+    // The SQL reads the day's Parquet from the bucket by ranges.
+    let sql = "SELECT COUNT(*) AS n, SUM(value_ms) AS ms FROM events WHERE view_id = 'lakeview0001'";
+    let (status, rows) = post_json(
+        &server,
+        "/api/v1/analytics/sql",
+        &serde_json::json!({ "sql": sql, "from": today, "to": today }),
+    );
+    assert_eq!(status, 200, "{rows}");
+    assert_eq!(rows["rows"], serde_json::json!([[3, 2450]]), "{rows}");
+    assert!(!server.data.join("objects").exists(), "nothing is written to the local disk store");
 }

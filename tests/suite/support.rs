@@ -342,3 +342,23 @@ impl Clip {
         (dir, path)
     }
 }
+
+/// A player's beacon batch of one view that has just started: view start,
+/// first frame after 450 ms and 2 s watched, all at 360p (3 events, 2450 ms).
+pub fn beacon_batch(view_id: &str, asset_id: &str) -> serde_json::Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_millis();
+    serde_json::json!({
+        "view_id": view_id, "asset_id": asset_id, "player": "hls.js",
+        "events": [
+            {"seq": 0, "type": "view_start", "t": now - 3000},
+            {"seq": 1, "type": "first_frame", "t": now - 2500, "ms": 450, "rendition": "360p"},
+            {"seq": 2, "type": "watch", "t": now - 1000, "ms": 2000, "rendition": "360p"},
+        ],
+    })
+}
+
+/// Today in UTC as `YYYY-MM-DD`, as the server's day of a beacon.
+pub fn utc_today() -> String {
+    let today = Command::new("date").args(["-u", "+%F"]).output().expect("date");
+    String::from_utf8_lossy(&today.stdout).trim().to_owned()
+}

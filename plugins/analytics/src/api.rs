@@ -295,7 +295,7 @@ async fn sql(
         max_rows: settings.sql_max_rows,
         max_memory: settings.sql_max_memory,
     };
-    query::run_sql(app.ctx.objects(), &body.sql, from, to, bounds).await.map(Json).map_err(lake_error)
+    query::run_sql(app.ctx.shared_objects(), &body.sql, from, to, bounds).await.map(Json).map_err(lake_error)
 }
 
 /// A production table over a range of days (an admin; the dashboards).

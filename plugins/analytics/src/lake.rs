@@ -118,8 +118,11 @@ pub fn refined_sources_key(day: Day) -> String {
     format!("lake/refined/day={day}/_sources.json")
 }
 
+/// Where the validated files are, one a day.
+pub const VALIDATED_PREFIX: &str = "lake/validated/";
+
 pub fn validated_key(day: Day) -> String {
-    format!("lake/validated/day={day}/events.parquet")
+    format!("{VALIDATED_PREFIX}day={day}/events.parquet")
 }
 
 pub fn production_prefix(table: &str) -> String {

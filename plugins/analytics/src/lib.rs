@@ -16,6 +16,7 @@ mod api;
 mod beacons;
 pub mod event;
 pub mod lake;
+pub mod lake_store;
 mod parquet_io;
 pub mod pipeline;
 pub mod query;

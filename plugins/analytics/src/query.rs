@@ -1,6 +1,8 @@
 //! Reading the lake: production tables over a range of days (for the
 //! dashboards and the asset page) and the admins' read-only SQL, both with
-//! DataFusion over the Parquet files of the plugin's object storage.
+//! DataFusion over the Parquet files of the plugin's object storage. The
+//! SQL reads its files by ranges through [`LakeStore`]: a query of one
+//! column fetches the footer and that column's pages, not the whole file.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,14 +12,19 @@ use cdlc_plugin_api::Objects;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::datatypes::{DataType, Float64Type, Int64Type, SchemaRef, UInt64Type};
 use datafusion::arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::common::DataFusionError;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::object_store::ObjectStoreUrl;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 use serde::Serialize;
 
 use crate::lake::{self, Day};
+use crate::lake_store::{objects_error_in, LakeStore, LAKE_URL};
 use crate::pipeline::PRODUCTION;
 use crate::{event, parquet_io, LakeError};
 
@@ -31,23 +38,42 @@ pub struct Rows {
     pub truncated: bool,
 }
 
-/// The table's files of the days `from..=to`, in day order.
+/// The keys of the table's files of the days `from..=to`, in day order.
+async fn production_keys(
+    objects: &dyn Objects,
+    table: &str,
+    from: Day,
+    to: Day,
+) -> Result<Vec<String>, LakeError> {
+    days_of(objects, &lake::production_prefix(table), from, to).await
+}
+
+/// The keys under `prefix` whose `day=` lies in `from..=to`, in key order.
+async fn days_of(objects: &dyn Objects, prefix: &str, from: Day, to: Day) -> Result<Vec<String>, LakeError> {
+    let mut keys: Vec<String> = objects
+        .list(prefix)
+        .await?
+        .into_iter()
+        .filter(|o| o.key.ends_with(".parquet"))
+        .filter(|o| lake::day_of_key(&o.key).is_some_and(|day| day >= from && day <= to))
+        .map(|o| o.key)
+        .collect();
+    keys.sort();
+    Ok(keys)
+}
+
+/// The table's rows of the days `from..=to`, in day order (the dashboards'
+/// tables: one small aggregate file a day, read whole).
 pub async fn production(
     objects: &dyn Objects,
     table: &str,
     from: Day,
     to: Day,
 ) -> Result<(SchemaRef, Vec<RecordBatch>), LakeError> {
-    let mut listed = objects.list(&lake::production_prefix(table)).await?;
-    listed.sort_by(|a, b| a.key.cmp(&b.key));
     let mut schema = None;
     let mut batches = Vec::new();
-    for object in listed {
-        let Some(day) = lake::day_of_key(&object.key) else { continue };
-        if day < from || day > to {
-            continue;
-        }
-        if let Some(data) = objects.get(&object.key).await? {
+    for key in production_keys(objects, table, from, to).await? {
+        if let Some(data) = objects.get(&key).await? {
             let (file_schema, mut read) = parquet_io::read(data)?;
             schema.get_or_insert(file_schema);
             batches.append(&mut read);
@@ -55,14 +81,13 @@ pub async fn production(
     }
     let schema = match schema {
         Some(schema) => schema,
-        None => empty_schema(objects, table).await?,
+        None => empty_schema(table).await?,
     };
     Ok((schema, batches))
 }
 
 /// A table with no file in the range: the schema its SQL gives on no events.
-async fn empty_schema(objects: &dyn Objects, table: &str) -> Result<SchemaRef, LakeError> {
-    let _ = objects;
+async fn empty_schema(table: &str) -> Result<SchemaRef, LakeError> {
     let statement = PRODUCTION
         .iter()
         .find(|(name, _)| *name == table)
@@ -74,6 +99,50 @@ async fn empty_schema(objects: &dyn Objects, table: &str) -> Result<SchemaRef, L
     let frame = ctx.sql(&statement).await.map_err(LakeError::query)?;
     Ok(Arc::new(frame.schema().as_arrow().clone()))
 }
+
+/// Registers `name` as the Parquet files `keys` of the lake, read by ranges
+/// through [`LakeStore`]; with no file, as an empty table of `empty`.
+async fn register_files(
+    ctx: &SessionContext,
+    name: &str,
+    keys: &[String],
+    empty: SchemaRef,
+) -> Result<(), LakeError> {
+    if keys.is_empty() {
+        let table = MemTable::try_new(empty, vec![vec![]]).map_err(LakeError::query)?;
+        ctx.register_table(name, Arc::new(table)).map_err(LakeError::query)?;
+        return Ok(());
+    }
+    let urls = keys
+        .iter()
+        .map(|key| ListingTableUrl::parse(format!("{LAKE_URL}/{key}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(LakeError::query)?;
+    // The first read of a file fetches its last bytes, hoping the footer is
+    // within; the lake's footers are a few KiB, not the default 512 KiB.
+    let format = ParquetFormat::default().with_metadata_size_hint(Some(FOOTER_HINT));
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .infer_schema(&ctx.state())
+        .await
+        .map_err(engine_error)?;
+    let table = ListingTable::try_new(config).map_err(LakeError::query)?;
+    ctx.register_table(name, Arc::new(table)).map_err(LakeError::query)?;
+    Ok(())
+}
+
+/// An engine error: storage that failed under it (the caller answers 503),
+/// else the query's own fault.
+fn engine_error(error: DataFusionError) -> LakeError {
+    match objects_error_in(&error) {
+        Some(objects) => LakeError::Objects(objects),
+        None => LakeError::BadQuery(error.to_string()),
+    }
+}
+
+/// How much of a file's end the first read fetches for its footer.
+const FOOTER_HINT: usize = 64 * 1024;
 
 /// The bounds of an admin's query.
 #[derive(Debug, Clone, Copy)]
@@ -89,7 +158,7 @@ pub struct Bounds {
 /// `from..=to`. DDL, DML and `SET` are refused; the statement runs for at
 /// most `bounds.timeout`; at most `bounds.max_rows` rows come back.
 pub async fn run_sql(
-    objects: &dyn Objects,
+    objects: Arc<dyn Objects>,
     statement: &str,
     from: Day,
     to: Day,
@@ -104,32 +173,23 @@ pub async fn run_sql(
         .build_arc()
         .map_err(LakeError::query)?;
     let ctx = SessionContext::new_with_config_rt(SessionConfig::new().with_target_partitions(2), runtime);
+    let store = ObjectStoreUrl::parse(LAKE_URL).map_err(LakeError::query)?;
+    ctx.register_object_store(store.as_ref(), Arc::new(LakeStore::new(objects.clone())));
     for (table, _) in PRODUCTION {
-        let (schema, batches) = production(objects, table, from, to).await?;
-        let table_data = MemTable::try_new(schema, vec![batches]).map_err(LakeError::query)?;
-        ctx.register_table(*table, Arc::new(table_data)).map_err(LakeError::query)?;
+        let keys = production_keys(&*objects, table, from, to).await?;
+        register_files(&ctx, table, &keys, empty_schema(table).await?).await?;
     }
-    let mut events = Vec::new();
-    let mut day = from;
-    while day <= to {
-        if let Some(data) = objects.get(&lake::validated_key(day)).await? {
-            events.append(&mut parquet_io::read(data)?.1);
-        }
-        day = day.plus(1);
-    }
-    let schema = events.first().map(|b| b.schema()).unwrap_or_else(event::schema);
-    let table_data = MemTable::try_new(schema, vec![events]).map_err(LakeError::query)?;
-    ctx.register_table("events", Arc::new(table_data)).map_err(LakeError::query)?;
+    let keys = days_of(&*objects, lake::VALIDATED_PREFIX, from, to).await?;
+    register_files(&ctx, "events", &keys, event::schema()).await?;
     let options = datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
     let work = async {
-        let frame =
-            ctx.sql_with_options(statement, options).await.map_err(|e| LakeError::BadQuery(e.to_string()))?;
+        let frame = ctx.sql_with_options(statement, options).await.map_err(engine_error)?;
         let frame = frame.limit(0, Some(bounds.max_rows + 1)).map_err(LakeError::query)?;
         let schema: SchemaRef = Arc::new(frame.schema().as_arrow().clone());
-        let batches = frame.collect().await.map_err(|e| LakeError::BadQuery(e.to_string()))?;
+        let batches = frame.collect().await.map_err(engine_error)?;
         Ok::<_, LakeError>((schema, batches))
     };
     let (schema, batches) = tokio::time::timeout(bounds.timeout, work).await.map_err(|_| {

@@ -2,19 +2,23 @@
 //! late and too-late events, malformed lines, events that fail the schema
 //! check, server events): every production table equals the same
 //! aggregate computed here by a plain fold over the same NDJSON (its own
-//! parsing, checks, dedup and nearest-rank percentiles, no DataFusion); a
-//! second run changes no file; deleting refined and validated and running
+//! parsing, checks, dedup and nearest-rank percentiles, no DataFusion); an
+//! admin's SQL over the days gives the fold's numbers while fetching under
+//! a quarter of the validated files' bytes, and storage failing under it
+//! is a storage error; a second run changes no file; deleting refined and validated and running
 //! again rebuilds byte-identical production files from landing.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use cdlc_plugin_analytics::lake::{self, Day, LATE_DAYS, MS_PER_DAY};
 use cdlc_plugin_analytics::pipeline::PRODUCTION;
-use cdlc_plugin_analytics::{query, run_day};
+use cdlc_plugin_analytics::{query, run_day, LakeError};
 use cdlc_plugin_api::host::PrefixedObjects;
-use cdlc_plugin_api::Objects;
+use cdlc_plugin_api::{ObjectInfo, Objects, ObjectsError};
 use serde_json::{json, Value};
 
 const LINES: usize = 1_000_000;
@@ -487,6 +491,96 @@ fn expected(table: &str, day: Day, events: &[Ev]) -> Vec<Vec<Value>> {
     }
 }
 
+/// The plugin's objects, counting the bytes reads fetch (whole or by
+/// range); with `down`, every read fails as storage that is unreachable.
+struct Watched {
+    inner: PrefixedObjects,
+    read: AtomicU64,
+    down: bool,
+}
+
+impl Watched {
+    fn new(store: &Arc<cdlc_storage::LocalStore>, down: bool) -> Watched {
+        Watched { inner: PrefixedObjects::new(store.clone(), "analytics"), read: AtomicU64::new(0), down }
+    }
+
+    fn count(&self, data: Result<Option<Bytes>, ObjectsError>) -> Result<Option<Bytes>, ObjectsError> {
+        if self.down {
+            return Err(ObjectsError::Unavailable("the test's storage is down".into()));
+        }
+        if let Ok(Some(data)) = &data {
+            self.read.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
+        data
+    }
+}
+
+#[async_trait::async_trait]
+impl Objects for Watched {
+    async fn put(&self, key: &str, data: Bytes) -> Result<ObjectInfo, ObjectsError> {
+        self.inner.put(key, data).await
+    }
+    async fn put_file(&self, key: &str, path: &std::path::Path) -> Result<ObjectInfo, ObjectsError> {
+        self.inner.put_file(key, path).await
+    }
+    async fn get(&self, key: &str) -> Result<Option<Bytes>, ObjectsError> {
+        self.count(self.inner.get(key).await)
+    }
+    async fn get_range(&self, key: &str, start: u64, end: u64) -> Result<Option<Bytes>, ObjectsError> {
+        self.count(self.inner.get_range(key, start, end).await)
+    }
+    async fn download_to(&self, key: &str, path: &std::path::Path) -> Result<Option<u64>, ObjectsError> {
+        self.inner.download_to(key, path).await
+    }
+    async fn head(&self, key: &str) -> Result<Option<ObjectInfo>, ObjectsError> {
+        self.inner.head(key).await
+    }
+    async fn delete(&self, key: &str) -> Result<bool, ObjectsError> {
+        self.inner.delete(key).await
+    }
+    async fn list(&self, prefix: &str) -> Result<Vec<ObjectInfo>, ObjectsError> {
+        self.inner.list(prefix).await
+    }
+}
+
+/// An admin's SQL over the validated days gives the fold's numbers while
+/// fetching a small part of the files (the footers and one column's pages),
+/// and storage that fails under it is a storage error, not a bad query.
+async fn sql_reads_by_ranges(
+    store: &Arc<cdlc_storage::LocalStore>,
+    days: &[Day],
+    landed: &BTreeMap<Day, Vec<Vec<Ev>>>,
+) {
+    let (from, to) = (days[0], days[days.len() - 1]);
+    let bounds = query::Bounds { timeout: Duration::from_secs(120), max_rows: 10, max_memory: 256 << 20 };
+    let statement = "SELECT COUNT(*) AS n, SUM(value_ms) AS total FROM events";
+    let events: Vec<Ev> = days.iter().flat_map(|d| events_of(*d, landed)).collect();
+    let total: i64 = events.iter().filter_map(|e| e.num.get("value_ms")).sum();
+
+    let watched = Arc::new(Watched::new(store, false));
+    let rows = query::run_sql(watched.clone(), statement, from, to, bounds).await.unwrap();
+    assert_eq!(rows.rows, vec![vec![json!(events.len()), json!(total)]], "{statement}");
+    let mut validated_bytes = 0;
+    for object in watched.inner.list(lake::VALIDATED_PREFIX).await.unwrap() {
+        validated_bytes += object.size;
+    }
+    let read = watched.read.load(Ordering::Relaxed);
+    eprintln!(
+        "SQL over one column of {} validated days read {read} of {validated_bytes} bytes ({:.1} %)",
+        days.len(),
+        read as f64 * 100.0 / validated_bytes as f64
+    );
+    assert!(read > 0 && read * 4 < validated_bytes, "read {read} of {validated_bytes} bytes");
+
+    let down = Arc::new(Watched::new(store, true));
+    match query::run_sql(down, statement, from, to, bounds).await {
+        Err(LakeError::Objects(ObjectsError::Unavailable(message))) => {
+            assert!(message.contains("storage is down"), "{message}")
+        }
+        other => panic!("storage down gave {other:?}"),
+    }
+}
+
 /// Every object of the lake's zones with its bytes.
 async fn snapshot(objects: &dyn Objects, zone: &str) -> BTreeMap<String, (Bytes, i64)> {
     let mut out = BTreeMap::new();
@@ -501,7 +595,7 @@ async fn snapshot(objects: &dyn Objects, zone: &str) -> BTreeMap<String, (Bytes,
 async fn a_million_landed_lines_become_the_same_aggregates_as_a_plain_fold() {
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(cdlc_storage::LocalStore::open(dir.path()).unwrap());
-    let objects = PrefixedObjects::new(store, "analytics");
+    let objects = PrefixedObjects::new(store.clone(), "analytics");
     let started = std::time::Instant::now();
     let lines = generate();
     assert!(lines.len() >= LINES);
@@ -549,6 +643,8 @@ async fn a_million_landed_lines_become_the_same_aggregates_as_a_plain_fold() {
             }
         }
     }
+
+    sql_reads_by_ranges(&store, &days, &landed).await;
 
     // A second run changes no file.
     let before = snapshot(&objects, "lake/").await;
