@@ -13,7 +13,7 @@ mod track;
 mod write;
 
 pub use parse::{parse, Cue, Format};
-pub use track::{Kind, TrackInfo, MAX_TRACKS};
+pub use track::{language_name, Kind, Origin, TrackInfo, MAX_TRACKS};
 pub use write::{segment, timestamp, write_vtt, TIMESTAMP_MAP};
 
 /// The largest sidecar accepted.

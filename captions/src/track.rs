@@ -7,6 +7,18 @@ use utoipa::ToSchema;
 /// The most text tracks one asset may have.
 pub const MAX_TRACKS: usize = 32;
 
+/// Where a track came from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = CaptionOrigin)]
+pub enum Origin {
+    /// A sidecar sent to the API.
+    #[default]
+    Upload,
+    /// A text stream inside the uploaded file, extracted by the transcode.
+    Source,
+}
+
 /// What a track is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -52,6 +64,8 @@ pub struct TrackInfo {
     pub label: String,
     pub kind: Kind,
     pub cues: usize,
+    #[serde(default)]
+    pub origin: Origin,
 }
 
 impl TrackInfo {
@@ -78,8 +92,65 @@ impl TrackInfo {
             return Err("the label must not hold quotes, <, >, & or control characters".into());
         }
         let id = format!("{language}{}", kind.suffix());
-        Ok(TrackInfo { id, language, label: label.to_owned(), kind, cues })
+        Ok(TrackInfo { id, language, label: label.to_owned(), kind, cues, origin: Origin::Upload })
     }
+
+    /// The `index`-th text stream of the source (from 0), with its language
+    /// and title tags as the file has them: id `src{index}-{language}`
+    /// (which no uploaded track's id can be), `und` for a missing or
+    /// malformed language, the title (cleaned) or the language's name as label.
+    pub fn from_source(index: usize, language: Option<&str>, title: Option<&str>, cues: usize) -> TrackInfo {
+        let language = language
+            .and_then(|l| TrackInfo::new(l, "x", Kind::Subtitles, 0).ok())
+            .map_or_else(|| "und".to_owned(), |t| t.language);
+        let cleaned: String = title
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_control() && !matches!(c, '"' | '<' | '>' | '&'))
+            .take(64)
+            .collect();
+        let label = match cleaned.trim() {
+            "" => match language_name(&language) {
+                Some(name) => name.to_owned(),
+                None => format!("Track {}", index + 1),
+            },
+            title => title.to_owned(),
+        };
+        TrackInfo {
+            id: format!("src{index}-{language}"),
+            language,
+            label,
+            kind: Kind::Subtitles,
+            cues,
+            origin: Origin::Source,
+        }
+    }
+}
+
+/// The English name of a common ISO 639-1/639-2 code, for players that
+/// show NAME as it is (Safari's own menu).
+pub fn language_name(code: &str) -> Option<&'static str> {
+    let primary = code.split('-').next().unwrap_or(code);
+    let name = match primary {
+        "en" | "eng" => "English",
+        "fr" | "fre" | "fra" => "French",
+        "de" | "ger" | "deu" => "German",
+        "es" | "spa" => "Spanish",
+        "it" | "ita" => "Italian",
+        "pt" | "por" => "Portuguese",
+        "nl" | "dut" | "nld" => "Dutch",
+        "ru" | "rus" => "Russian",
+        "ja" | "jpn" => "Japanese",
+        "zh" | "chi" | "zho" => "Chinese",
+        "ko" | "kor" => "Korean",
+        "ar" | "ara" => "Arabic",
+        "hi" | "hin" => "Hindi",
+        "pl" | "pol" => "Polish",
+        "sv" | "swe" => "Swedish",
+        "tr" | "tur" => "Turkish",
+        _ => return None,
+    };
+    Some(name)
 }
 
 #[cfg(test)]
@@ -98,5 +169,15 @@ mod tests {
         assert!(TrackInfo::new("en", "a\"b", Kind::Subtitles, 1).unwrap_err().contains("quotes"));
         assert!(TrackInfo::new("en", &"x".repeat(65), Kind::Subtitles, 1).is_err());
         assert!(Kind::parse("sdh").unwrap_err().contains("subtitles, captions or forced"));
+    }
+
+    #[test]
+    fn source_tracks_have_ids_no_upload_can_take() {
+        let t = TrackInfo::from_source(0, Some("en"), None, 2);
+        assert_eq!((t.id.as_str(), t.label.as_str(), t.origin), ("src0-en", "English", Origin::Source));
+        let t = TrackInfo::from_source(3, Some("not a tag"), Some("  Signs \"&\" songs\n "), 1);
+        assert_eq!((t.id.as_str(), t.label.as_str()), ("src3-und", "Signs  songs"));
+        assert_eq!(TrackInfo::from_source(1, None, None, 1).label, "Track 2");
+        assert!(TrackInfo::new("src0-en", "x", Kind::Subtitles, 1).is_err());
     }
 }

@@ -13,4 +13,4 @@ pub mod tus;
 
 pub use error::IngestError;
 pub use limits::Limits;
-pub use probe::{probe, AudioInfo, MediaInfo, Rotation, VideoInfo};
+pub use probe::{probe, AudioInfo, MediaInfo, Rotation, SubtitleInfo, VideoInfo};

@@ -26,6 +26,10 @@ pub struct MediaInfo {
     pub audio: Vec<AudioInfo>,
     /// How many more video streams the file has; they are not transcoded.
     pub ignored_video_streams: usize,
+    /// Every text stream (SRT, ASS, mov_text…), in the order of the file;
+    /// the transcode child extracts them as WebVTT.
+    #[serde(default)]
+    pub subtitles: Vec<SubtitleInfo>,
 }
 
 /// The picture as it should be shown: stored size, rotation and timing.
@@ -58,6 +62,17 @@ pub struct AudioInfo {
     pub language: Option<String>,
     /// The track's title tag ("Director's commentary"), when it has one.
     #[serde(default)]
+    pub title: Option<String>,
+    pub stream_id: Option<String>,
+}
+
+/// A text stream of the source.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SubtitleInfo {
+    /// As GStreamer names it ("SubRip subtitle format", "Timed Text").
+    pub codec: String,
+    pub language: Option<String>,
+    /// The track's title tag ("English (SDH)"), when it has one.
     pub title: Option<String>,
     pub stream_id: Option<String>,
 }
@@ -204,6 +219,7 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
         video,
         audio,
         ignored_video_streams: videos.len() - 1,
+        subtitles: info.subtitle_streams().iter().map(describe_subtitle).collect(),
     };
     limits.check(&media)?;
     Ok(media)
@@ -280,6 +296,15 @@ fn describe_video(stream: &gst_pbutils::DiscovererVideoInfo) -> VideoInfo {
         interlaced: stream.is_interlaced(),
         bit_depth,
         chroma_format,
+        stream_id: stream.stream_id().map(|s| s.to_string()),
+    }
+}
+
+fn describe_subtitle(stream: &gst_pbutils::DiscovererSubtitleInfo) -> SubtitleInfo {
+    SubtitleInfo {
+        codec: stream.caps().map(|c| describe_caps(&c)).unwrap_or_else(|| "unknown".into()),
+        language: stream.language().map(|s| s.to_string()),
+        title: stream.tags().and_then(|t| t.get::<gst::tags::Title>().map(|v| v.get().to_owned())),
         stream_id: stream.stream_id().map(|s| s.to_string()),
     }
 }

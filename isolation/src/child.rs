@@ -17,7 +17,7 @@ use cdlc_transcoder::{EncoderOptions, LadderOptions, Segment, SegmentSink};
 use rustix::process::{Resource, Rlimit, Signal};
 use tracing::warn;
 
-use crate::wire::{read_frame, write_frame, ChildMessage, JobRequest, Stage};
+use crate::wire::{read_frame, write_frame, ChildMessage, JobRequest, SourceTrack, Stage};
 
 /// CPU seconds allowed between the soft limit (SIGXCPU) and the hard one (SIGKILL).
 const CPU_GRACE_SECONDS: u64 = 5;
@@ -117,6 +117,17 @@ fn run_job(request: &JobRequest, channel: &Arc<Channel>) -> Result<(), Failure> 
         stall_timeout: request.stall_timeout,
         threads: request.threads.max(1),
     };
+    // The source's text streams are read beside the transcode (a demux-only
+    // pass), and only when the probe found some: most sources cost nothing.
+    let texts = (!info.subtitles.is_empty()).then(|| {
+        let (done, texts) = std::sync::mpsc::channel();
+        let source = request.source.clone();
+        let timeout = request.stall_timeout + info.duration;
+        std::thread::spawn(move || {
+            let _ = done.send(cdlc_transcoder::subtitles::extract_text(&source, timeout));
+        });
+        texts
+    });
     let sink = Arc::new(PipeSink { channel: channel.clone() });
     let progress_channel = channel.clone();
     let output = cdlc_transcoder::transcode(&request.source, &plan, &encoder, sink, &mut |progress| {
@@ -127,7 +138,50 @@ fn run_job(request: &JobRequest, channel: &Arc<Channel>) -> Result<(), Failure> 
         let retryable = e.is_retryable();
         failed(Stage::Transcode, e, retryable)
     })?;
+    if let Some(texts) = texts {
+        // The video is what matters: text that fails or is late is left out.
+        match texts.recv_timeout(request.stall_timeout / 2) {
+            Ok(Ok(texts)) => send_texts(channel, &info.subtitles, texts).map_err(gone)?,
+            Ok(Err(error)) => warn!(%error, "the source's text tracks cannot be read; they are left out"),
+            Err(_) => warn!("reading the source's text tracks took too long; they are left out"),
+        }
+    }
     channel.send(&ChildMessage::Done { output }, &[]).map_err(gone)
+}
+
+/// Each text stream as WebVTT, within a sidecar's size (the last cues of
+/// a larger one are left out), tagged as the probe saw it.
+fn send_texts(
+    channel: &Channel,
+    probed: &[cdlc_ingest::SubtitleInfo],
+    texts: Vec<cdlc_transcoder::subtitles::SourceText>,
+) -> io::Result<()> {
+    for text in texts {
+        let index = probed
+            .iter()
+            .position(|s| s.stream_id.as_deref() == Some(text.stream_id.as_str()))
+            .or((text.order < probed.len()).then_some(text.order));
+        let Some(index) = index else {
+            warn!(stream_id = %text.stream_id, "a text stream the probe did not list is left out");
+            continue;
+        };
+        let mut cues = text.cues;
+        let mut vtt = cdlc_captions::write_vtt(&cues);
+        while vtt.len() > cdlc_captions::MAX_FILE_BYTES && !cues.is_empty() {
+            cues.truncate(cues.len() * 9 / 10);
+            vtt = cdlc_captions::write_vtt(&cues);
+        }
+        if cues.is_empty() {
+            continue;
+        }
+        let track = SourceTrack {
+            index,
+            language: text.language.or_else(|| probed[index].language.clone()),
+            title: text.title.or_else(|| probed[index].title.clone()),
+        };
+        channel.send(&ChildMessage::Text { track }, vtt.as_bytes())?;
+    }
+    Ok(())
 }
 
 /// Hands every segment and still to the parent as it is produced.

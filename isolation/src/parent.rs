@@ -14,7 +14,7 @@ use cdlc_transcoder::{LadderPlan, Progress, SegmentSink, TranscodeOutput};
 use rustix::process::{Pid, Signal};
 use tracing::{debug, warn};
 
-use crate::wire::{read_frame, write_frame, ChildMessage, JobRequest};
+use crate::wire::{read_frame, write_frame, ChildMessage, JobRequest, SourceTrack};
 use crate::JobError;
 
 /// How often the watchdog looks at the child.
@@ -92,6 +92,9 @@ pub trait JobObserver {
     fn planned(&mut self, plan: &LadderPlan) -> Result<Arc<dyn SegmentSink>, String>;
     /// About four times a second while transcoding.
     fn progress(&mut self, progress: Progress);
+    /// A text stream of the source as WebVTT, after the last segment. It
+    /// comes from the child: check it (`cdlc_captions::parse`) before use.
+    fn text_track(&mut self, track: &SourceTrack, vtt: &[u8]) -> Result<(), String>;
 }
 
 /// A job that ended well.
@@ -256,6 +259,12 @@ fn converse(
                 }
                 advanced(watched, Some(percent));
                 observer.progress(Progress { percent, encoded, elapsed: started.elapsed() });
+            }
+            ChildMessage::Text { track } => {
+                if let Err(error) = observer.text_track(&track, &payload) {
+                    return Conversation::Failed(JobError::Output(error));
+                }
+                advanced(watched, None);
             }
             ChildMessage::Done { output } => {
                 return match (info.take(), plan.take()) {

@@ -109,6 +109,11 @@ pub enum ChildMessage {
         percent: f64,
         encoded: Duration,
     },
+    /// A text stream of the source as WebVTT (payload), after the last
+    /// segment and before `Done`.
+    Text {
+        track: SourceTrack,
+    },
     /// The transcode ended well; nothing follows.
     Done {
         output: TranscodeOutput,
@@ -119,6 +124,34 @@ pub enum ChildMessage {
         message: String,
         retryable: bool,
     },
+}
+
+/// Which text stream of the source a [`ChildMessage::Text`] is, with its
+/// tags as the probe read them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SourceTrack {
+    /// Its place among the source's text streams, from 0.
+    pub index: usize,
+    pub language: Option<String>,
+    pub title: Option<String>,
+}
+
+impl SourceTrack {
+    /// The track and its cues from the child's WebVTT, checked as an
+    /// uploaded sidecar is (the child read an untrusted file).
+    pub fn checked(&self, vtt: &[u8]) -> Result<(cdlc_captions::TrackInfo, Vec<cdlc_captions::Cue>), String> {
+        if self.index >= cdlc_transcoder::subtitles::MAX_SOURCE_TRACKS {
+            return Err(format!("the child sent text stream {}, past the bound", self.index));
+        }
+        let (_, cues) = cdlc_captions::parse(vtt).map_err(|e| format!("text stream {}: {e}", self.index))?;
+        let track = cdlc_captions::TrackInfo::from_source(
+            self.index,
+            self.language.as_deref(),
+            self.title.as_deref(),
+            cues.len(),
+        );
+        Ok((track, cues))
+    }
 }
 
 /// Writes one frame.

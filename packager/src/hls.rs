@@ -89,35 +89,9 @@ fn audio_name(title: Option<&str>, language: &str, index: usize) -> String {
         (Some(title), _) => title.to_owned(),
         (None, "und") if index == 0 => "Main".to_owned(),
         (None, "und") => format!("Audio {}", index + 1),
-        (None, language) => language_name(language).unwrap_or(language).to_owned(),
+        (None, language) => cdlc_captions::language_name(language).unwrap_or(language).to_owned(),
     };
     name.replace(['"', '\n', '\r'], "'")
-}
-
-/// The English name of a common ISO 639-1/639-2 code, for players that
-/// show NAME as it is (Safari's own menu).
-fn language_name(code: &str) -> Option<&'static str> {
-    let primary = code.split('-').next().unwrap_or(code);
-    let name = match primary {
-        "en" | "eng" => "English",
-        "fr" | "fre" | "fra" => "French",
-        "de" | "ger" | "deu" => "German",
-        "es" | "spa" => "Spanish",
-        "it" | "ita" => "Italian",
-        "pt" | "por" => "Portuguese",
-        "nl" | "dut" | "nld" => "Dutch",
-        "ru" | "rus" => "Russian",
-        "ja" | "jpn" => "Japanese",
-        "zh" | "chi" | "zho" => "Chinese",
-        "ko" | "kor" => "Korean",
-        "ar" | "ara" => "Arabic",
-        "hi" | "hin" => "Hindi",
-        "pl" | "pol" => "Polish",
-        "sv" | "swe" => "Swedish",
-        "tr" | "tur" => "Turkish",
-        _ => return None,
-    };
-    Some(name)
 }
 
 /// NAME must be unique within a group: a repeated one gets its place added.

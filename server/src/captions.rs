@@ -4,14 +4,19 @@
 //! whenever the asset is ready: when its transcode finishes, and each time
 //! a track is added, replaced or removed — without transcoding again.
 //!
+//! Two lists: the uploaded tracks (`captions.json`, written here) and the
+//! tracks the transcode extracted from the source (`source-captions.json`,
+//! written by the worker once per attempt, before it reports ready; here
+//! only when a user removes one).
+//!
 //! The two writers meet without a lock: a track change records the index
 //! before it reads the asset's status, and the report applier records
 //! `ready` before it reads the index, so one of them always sees both.
 
 use bytes::Bytes;
-use cdlc_captions::{Cue, TrackInfo, MAX_TRACKS};
+use cdlc_captions::{Cue, Origin, TrackInfo, MAX_TRACKS};
 use cdlc_metadata::AssetStatus;
-use cdlc_storage::StorageError;
+use cdlc_storage::{ObjectStore, StorageError};
 use cdlc_transcoder::{layout, TranscodeOutput};
 
 use crate::state::{keys, AppState};
@@ -41,14 +46,33 @@ async fn read_json<T: serde::de::DeserializeOwned>(
     }
 }
 
-/// The asset's text tracks, in the order they were added.
+/// The asset's text tracks: the source's own, in its order, then the
+/// uploaded ones in the order they were added.
 pub async fn tracks(state: &AppState, asset_id: &str) -> Result<Vec<TrackInfo>, CaptionsError> {
-    Ok(read_json(state, &keys::captions(asset_id)).await?.unwrap_or_default())
+    let mut all = list(state, &keys::source_captions(asset_id)).await?;
+    all.extend(list(state, &keys::captions(asset_id)).await?);
+    Ok(all)
 }
 
-async fn write_index(state: &AppState, asset_id: &str, tracks: &[TrackInfo]) -> Result<(), CaptionsError> {
+async fn list(state: &AppState, key: &str) -> Result<Vec<TrackInfo>, CaptionsError> {
+    Ok(read_json(state, key).await?.unwrap_or_default())
+}
+
+/// The list a track belongs in.
+fn index_key(asset_id: &str, origin: Origin) -> String {
+    match origin {
+        Origin::Upload => keys::captions(asset_id),
+        Origin::Source => keys::source_captions(asset_id),
+    }
+}
+
+pub async fn write_index(
+    objects: &dyn ObjectStore,
+    key: &str,
+    tracks: &[TrackInfo],
+) -> Result<(), CaptionsError> {
     let body = serde_json::to_vec(tracks).map_err(|e| CaptionsError::Damaged(e.to_string()))?;
-    state.objects.put(&keys::captions(asset_id), Bytes::from(body)).await?;
+    objects.put(key, Bytes::from(body)).await?;
     Ok(())
 }
 
@@ -60,48 +84,44 @@ pub async fn put(
     track: TrackInfo,
     cues: &[Cue],
 ) -> Result<bool, CaptionsError> {
-    let mut all = tracks(state, asset_id).await?;
-    let replaced = all.iter().any(|t| t.id == track.id);
-    if !replaced && all.len() >= MAX_TRACKS {
+    let mut uploaded = list(state, &keys::captions(asset_id)).await?;
+    let replaced = uploaded.iter().any(|t| t.id == track.id);
+    if !replaced && tracks(state, asset_id).await?.len() >= MAX_TRACKS {
         return Err(CaptionsError::TooMany);
     }
     let vtt = cdlc_captions::write_vtt(cues);
     state.objects.put(&keys::caption(asset_id, &track.id), Bytes::from(vtt)).await?;
-    match all.iter_mut().find(|t| t.id == track.id) {
+    match uploaded.iter_mut().find(|t| t.id == track.id) {
         Some(existing) => *existing = track,
-        None => all.push(track),
+        None => uploaded.push(track),
     }
-    write_index(state, asset_id, &all).await?;
-    publish(state, asset_id, &all).await?;
+    write_index(&*state.objects, &keys::captions(asset_id), &uploaded).await?;
+    publish_if_ready(state, asset_id).await?;
     Ok(replaced)
 }
 
-/// Removes a track; false when the asset has none of this id.
+/// Removes a track, uploaded or from the source (until a new transcode
+/// extracts it again); false when the asset has none of this id.
 pub async fn remove(state: &AppState, asset_id: &str, track_id: &str) -> Result<bool, CaptionsError> {
-    let mut all = tracks(state, asset_id).await?;
-    let before = all.len();
-    all.retain(|t| t.id != track_id);
-    if all.len() == before {
+    let Some(track) = tracks(state, asset_id).await?.into_iter().find(|t| t.id == track_id) else {
         return Ok(false);
-    }
-    write_index(state, asset_id, &all).await?;
+    };
+    let key = index_key(asset_id, track.origin);
+    let mut same_origin = list(state, &key).await?;
+    same_origin.retain(|t| t.id != track_id);
+    write_index(&*state.objects, &key, &same_origin).await?;
     state.objects.delete(&keys::caption(asset_id, track_id)).await?;
     let subs = cdlc_packager::text::TEXT_DIR;
     state.objects.delete_prefix(&keys::stream(asset_id, &format!("{subs}/{track_id}/"))).await?;
     state.objects.delete(&keys::stream(asset_id, &cdlc_packager::text::whole_file(track_id))).await?;
-    publish(state, asset_id, &all).await?;
+    publish_if_ready(state, asset_id).await?;
     Ok(true)
 }
 
 /// Writes the text tracks' files and the manifests that name them, when
 /// the asset is ready; a no-op otherwise (the ready report calls this again).
 pub async fn publish_if_ready(state: &AppState, asset_id: &str) -> Result<(), CaptionsError> {
-    let all = tracks(state, asset_id).await?;
-    publish(state, asset_id, &all).await
-}
-
-/// `publish_if_ready` with the track list the caller has just written.
-async fn publish(state: &AppState, asset_id: &str, all: &[TrackInfo]) -> Result<(), CaptionsError> {
+    let all = &tracks(state, asset_id).await?;
     let ready = state.metadata.get_asset(asset_id).await?.is_some_and(|a| a.status == AssetStatus::Ready);
     if !ready {
         return Ok(());

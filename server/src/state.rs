@@ -35,6 +35,12 @@ pub mod keys {
         format!("sources/{asset}/captions.json")
     }
 
+    /// The text tracks the last transcode extracted from the source
+    /// (`Vec<TrackInfo>` as JSON): written only by the worker, once per attempt.
+    pub fn source_captions(asset: &str) -> String {
+        format!("sources/{asset}/source-captions.json")
+    }
+
     /// One text track's cues, as checked WebVTT.
     pub fn caption(asset: &str, track: &str) -> String {
         format!("sources/{asset}/captions/{track}.vtt")

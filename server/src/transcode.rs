@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use std::sync::atomic::AtomicBool;
 
+use cdlc_captions::{Cue, TrackInfo};
 use cdlc_transcoder::{DirectorySink, LadderPlan, RenditionKind, RungSpec, SegmentSink, TranscodeOutput};
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -107,11 +108,19 @@ fn transcode_into(args: &Args, started: Instant) -> anyhow::Result<(TranscodeOut
     let command =
         cdlc_isolation::ChildCommand::this_binary().context("cannot find this program's own path")?;
     let sink = Arc::new(DirectorySink::new(&args.outdir));
-    let mut observer = CliObserver { args, started, sink: sink.clone(), bar: None, info: None };
+    let mut observer =
+        CliObserver { args, started, sink: sink.clone(), bar: None, info: None, texts: Vec::new() };
     let finished =
         cdlc_isolation::run_isolated(&command, &request, &watch, &AtomicBool::new(false), &mut observer);
+    let texts = std::mem::take(&mut observer.texts);
     let packaged = finished.map_err(anyhow::Error::from).and_then(|finished| {
-        cdlc_packager::write_manifests(&finished.output, &[], |path, bytes| sink.write_file(path, bytes))
+        for (track, cues) in &texts {
+            for (path, body) in cdlc_packager::text::track_files(&finished.output, &track.id, cues) {
+                sink.write_file(&path, body.as_bytes()).context("could not write a text track")?;
+            }
+        }
+        let tracks: Vec<TrackInfo> = texts.into_iter().map(|(track, _)| track).collect();
+        cdlc_packager::write_manifests(&finished.output, &tracks, |path, bytes| sink.write_file(path, bytes))
             .context("could not write the manifests")?;
         Ok((finished.output, finished.info.duration))
     });
@@ -140,6 +149,8 @@ struct CliObserver<'a> {
     sink: Arc<DirectorySink>,
     bar: Option<ProgressBar>,
     info: Option<cdlc_ingest::MediaInfo>,
+    /// The source's own text tracks, published with the manifests.
+    texts: Vec<(TrackInfo, Vec<Cue>)>,
 }
 
 impl cdlc_isolation::JobObserver for CliObserver<'_> {
@@ -178,6 +189,15 @@ impl cdlc_isolation::JobObserver for CliObserver<'_> {
             let speed = p.encoded.as_secs_f64() / self.started.elapsed().as_secs_f64().max(0.001);
             bar.set_message(format!("{:.1}s encoded, {speed:.2}x", p.encoded.as_secs_f64()));
         }
+    }
+
+    fn text_track(&mut self, track: &cdlc_isolation::SourceTrack, vtt: &[u8]) -> Result<(), String> {
+        let (track, cues) = track.checked(vtt)?;
+        if !self.args.quiet {
+            eprintln!("text track {} ({}): {} cues", track.id, track.label, cues.len());
+        }
+        self.texts.push((track, cues));
+        Ok(())
     }
 }
 

@@ -14,11 +14,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use cdlc_captions::TrackInfo;
 use cdlc_metadata::RenditionRecord;
 use cdlc_plugin_api::host::PluginJobRunner;
 use cdlc_plugin_api::JobSubject;
 use cdlc_queue::{Delivery, JobKind, JobMessage, JobQueue, Report, ReportMessage, Reporter};
-use cdlc_storage::{Bytes, ObjectStore};
+use cdlc_storage::{Bytes, ObjectStore, StorageError};
 use cdlc_transcoder::{LadderPlan, RenditionKind, RenditionOutput, SegmentSink, TranscodeOutput};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -317,6 +318,7 @@ async fn process(
     let reports = AttemptReporter { reporter: runner.reporter.clone(), job: job.clone(), attempt };
     reports.send(Report::Started).await?;
     runner.objects.delete_prefix(&keys::stream_prefix(asset_id)).await.map_err(JobFailure::retryable)?;
+    forget_source_texts(runner, asset_id).await?;
     let source = SourceFile::fetch(runner, job).await?;
 
     let context = BlockingJob {
@@ -327,10 +329,13 @@ async fn process(
         source: source.path.clone(),
         cancelled,
     };
-    let output = tokio::task::spawn_blocking(move || context.transcode())
+    let (output, texts) = tokio::task::spawn_blocking(move || context.transcode())
         .await
         .map_err(|e| JobFailure::retryable(format!("the transcode task failed: {e}")))??;
     drop(source);
+    crate::captions::write_index(&*runner.objects, &keys::source_captions(asset_id), &texts)
+        .await
+        .map_err(JobFailure::retryable)?;
 
     for rendition in &output.renditions {
         reports.send(Report::Rendition { rendition: rendition_record(asset_id, rendition) }).await?;
@@ -352,6 +357,22 @@ async fn process(
         runner.objects.put(&keys::stream(asset_id, &path), bytes).await.map_err(JobFailure::retryable)?;
     }
     reports.send(Report::Ready).await
+}
+
+/// Removes the text tracks an earlier attempt extracted: this attempt
+/// extracts them again.
+async fn forget_source_texts(runner: &JobRunner, asset_id: &str) -> Result<(), JobFailure> {
+    let key = keys::source_captions(asset_id);
+    let earlier: Vec<TrackInfo> = match runner.objects.get(&key).await {
+        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        Err(StorageError::NotFound(_)) => Vec::new(),
+        Err(error) => return Err(JobFailure::retryable(error)),
+    };
+    for track in earlier {
+        runner.objects.delete(&keys::caption(asset_id, &track.id)).await.map_err(JobFailure::retryable)?;
+    }
+    runner.objects.delete(&key).await.map_err(JobFailure::retryable)?;
+    Ok(())
 }
 
 /// The source of a job as a local file: the object's own file when the
@@ -429,7 +450,9 @@ struct BlockingJob {
 }
 
 impl BlockingJob {
-    fn transcode(self) -> Result<TranscodeOutput, JobFailure> {
+    /// The packaged output and the text tracks extracted from the source
+    /// (their cues already stored).
+    fn transcode(self) -> Result<(TranscodeOutput, Vec<TrackInfo>), JobFailure> {
         let watch = self.settings.watch.clone();
         let mut request = cdlc_isolation::JobRequest::new(self.source.clone(), &watch);
         request.max_source_bytes = self.settings.max_source_bytes;
@@ -437,7 +460,8 @@ impl BlockingJob {
         request.first_segment = Duration::from_secs_f64(self.settings.first_segment_duration);
         request.x264_preset = self.settings.x264_preset.clone();
         let command = self.settings.child.clone();
-        let mut observer = PublishingObserver { job: &self, last_reported: -1.0, sink: None };
+        let mut observer =
+            PublishingObserver { job: &self, last_reported: -1.0, sink: None, texts: Vec::new() };
         let finished =
             cdlc_isolation::run_isolated(&command, &request, &watch, &self.cancelled, &mut observer);
         // Every queued write lands (or the job fails) before the final manifests are written.
@@ -445,7 +469,7 @@ impl BlockingJob {
         let finished =
             finished.map_err(|e| JobFailure { message: e.to_string(), retryable: e.is_retryable() })?;
         published.map_err(JobFailure::retryable)?;
-        Ok(finished.output)
+        Ok((finished.output, observer.texts))
     }
 }
 
@@ -454,6 +478,7 @@ struct PublishingObserver<'a> {
     job: &'a BlockingJob,
     last_reported: f64,
     sink: Option<Arc<PublishingSink>>,
+    texts: Vec<TrackInfo>,
 }
 
 impl cdlc_isolation::JobObserver for PublishingObserver<'_> {
@@ -483,5 +508,14 @@ impl cdlc_isolation::JobObserver for PublishingObserver<'_> {
                 warn!(error = failure.message, "cannot report progress");
             }
         }
+    }
+
+    fn text_track(&mut self, track: &cdlc_isolation::SourceTrack, vtt: &[u8]) -> Result<(), String> {
+        let (track, cues) = track.checked(vtt)?;
+        let key = keys::caption(&self.job.reports.job.asset_id, &track.id);
+        let body = Bytes::from(cdlc_captions::write_vtt(&cues));
+        self.job.handle.block_on(self.job.objects.put(&key, body)).map_err(|e| e.to_string())?;
+        self.texts.push(track);
+        Ok(())
     }
 }

@@ -1,12 +1,14 @@
 //! Subtitles and captions on a real `cdlc serve`: a sidecar added while the
 //! asset transcodes is in its manifests once it is ready; one added, replaced
 //! or removed on a ready asset changes the manifests at once (no new
-//! transcode); bad files get sentences.
+//! transcode); bad files get sentences. Text tracks inside MKV and MP4
+//! sources (SRT, ASS, mov_text) are extracted beside the uploaded ones.
 
 use std::path::Path;
 use std::time::Duration;
 
 use crate::server::{clip, Server, TOKEN};
+use crate::support::{cdlc_transcode, decode_all, stderr, Clip};
 
 const SRT: &str = "1\r\n00:00:00,500 --> 00:00:01,500\r\nHello, \"world\"\r\n\r\n2\r\n00:00:02,900 --> 00:00:03,200\r\nAcross a boundary\r\n";
 const VTT_FR: &str = "WEBVTT\n\n00:00:01.000 --> 00:00:02.000\nBonjour [musique]\n";
@@ -140,4 +142,108 @@ fn text_tracks_reach_the_manifests_before_and_after_ready_and_bad_files_are_refu
     let (status, _) = add(&server, "00000000-0000-0000-0000-000000000000", &fr, &["language=en"]);
     assert_eq!(status, 404);
     assert_eq!(server.get("/healthz").0, 200, "the server is still up");
+}
+
+/// An MKV of 4 s: English and French audio, an English SRT track.
+fn film_with_text(dir: &Path) -> (tempfile::TempDir, std::path::PathBuf) {
+    let srt = write(dir, "embedded.srt", SRT.as_bytes());
+    Clip::video("testsrc2=s=320x240:r=30:d=4")
+        .input("sine=f=440:d=4")
+        .input("sine=f=660:d=4")
+        .args(&["-i", srt.to_str().expect("path")])
+        .args(&["-map", "0:v", "-map", "1:a", "-map", "2:a", "-map", "3:s"])
+        .args(&["-metadata:s:a:0", "language=eng", "-metadata:s:a:1", "language=fre"])
+        .args(&["-metadata:s:s:0", "language=eng", "-c:s", "srt"])
+        .h264()
+        .aac()
+        .write("film.mkv")
+}
+
+#[test]
+fn text_tracks_inside_the_source_are_extracted_beside_uploaded_ones() {
+    let sidecars = tempfile::tempdir().expect("tmp");
+    let (dir, src) = film_with_text(sidecars.path());
+    let server = Server::start(&dir.path().join("data"), &[]);
+    let (status, asset) = server.upload(&src, Some(TOKEN));
+    assert_eq!(status, 201, "{asset}");
+    let id = asset["id"].as_str().expect("id").to_owned();
+    server.wait_for(&id, &["ready"], Duration::from_secs(120));
+    let fr = write(sidecars.path(), "fr.vtt", VTT_FR.as_bytes());
+    let (status, track) = add(&server, &id, &fr, &["language=fr", "label=Français"]);
+    assert_eq!(status, 201, "{track}");
+
+    let list = server.json(&format!("/api/v1/assets/{id}/captions"));
+    let described: Vec<_> = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|t| (t["id"].as_str(), t["label"].as_str(), t["origin"].as_str(), t["cues"].as_u64()))
+        .collect();
+    assert_eq!(
+        described,
+        [
+            (Some("src0-en"), Some("English"), Some("source"), Some(2)),
+            (Some("fr"), Some("Français"), Some("upload"), Some(1))
+        ],
+        "{list}"
+    );
+
+    let master = server.get(&format!("/streams/{id}/master.m3u8")).1;
+    let media = |kind: &str| master.lines().filter(|l| l.starts_with(kind)).count();
+    assert_eq!(media("#EXT-X-MEDIA:TYPE=AUDIO"), 2, "both audio languages: {master}");
+    assert_eq!(media("#EXT-X-MEDIA:TYPE=SUBTITLES"), 2, "the source's track and the sidecar: {master}");
+    assert!(master.contains(r#"NAME="English",LANGUAGE="en""#) && master.contains(r#"LANGUAGE="fr""#));
+    let mpd = server.get(&format!("/streams/{id}/manifest.mpd")).1;
+    assert_eq!(mpd.matches(r#"contentType="text""#).count(), 2, "{mpd}");
+    assert_eq!(mpd.matches(r#"contentType="audio""#).count(), 2, "{mpd}");
+    decode_all(Path::new(&server.url(&format!("/streams/{id}/master.m3u8"))));
+
+    // The cues are at the source's times, a cue across a boundary in both segments.
+    let playlist = server.get(&format!("/streams/{id}/subs/src0-en/playlist.m3u8")).1;
+    let segments: Vec<String> = playlist
+        .lines()
+        .filter(|l| l.ends_with(".vtt"))
+        .map(|name| server.get(&format!("/streams/{id}/subs/src0-en/{name}")).1)
+        .collect();
+    let holding = |cue: &str| segments.iter().filter(|s| s.contains(cue)).count();
+    assert_eq!(holding("00:00:00.500 --> 00:00:01.500\nHello, \"world\""), 1, "{segments:?}");
+    assert!(holding("00:00:02.900 --> 00:00:03.200\nAcross a boundary") >= 1, "{segments:?}");
+
+    // A source track can be removed like an uploaded one.
+    let auth = format!("Authorization: Bearer {TOKEN}");
+    let (status, body) =
+        server.curl(&["-X", "DELETE", "-H", &auth], &format!("/api/v1/assets/{id}/captions/src0-en"));
+    assert_eq!(status, 204, "{body}");
+    let master = server.get(&format!("/streams/{id}/master.m3u8")).1;
+    assert!(!master.contains(r#"TYPE=SUBTITLES,GROUP-ID="subs",NAME="English""#), "{master}");
+    assert_eq!(server.json(&format!("/api/v1/assets/{id}/captions")).as_array().map(|l| l.len()), Some(1));
+}
+
+#[test]
+fn mov_text_in_mp4_and_ass_in_mkv_become_webvtt_tracks_of_the_package() {
+    let sidecars = tempfile::tempdir().expect("tmp");
+    let srt = write(sidecars.path(), "embedded.srt", SRT.as_bytes());
+    let ass = sidecars.path().join("embedded.ass");
+    crate::support::ffmpeg(&["-i", srt.to_str().expect("path"), ass.to_str().expect("path")]);
+    for (name, text, codec) in [("film.mp4", &srt, "mov_text"), ("film.mkv", &ass, "ass")] {
+        let (dir, src) = Clip::video("testsrc2=s=320x240:r=30:d=4")
+            .args(&["-i", text.to_str().expect("path")])
+            .args(&["-map", "0:v", "-map", "1:s", "-c:s", codec, "-metadata:s:s:0", "language=ger"])
+            .h264()
+            .write(name);
+        let out = dir.path().join("out");
+        let output = cdlc_transcode(&src, &out, &[]);
+        assert!(output.status.success(), "{name}: {}", stderr(&output));
+        let master = std::fs::read_to_string(out.join("master.m3u8")).expect("master");
+        assert!(
+            master.contains(r#"TYPE=SUBTITLES,GROUP-ID="subs",NAME="German",LANGUAGE="de""#),
+            "{name}: {master}"
+        );
+        let whole = std::fs::read_to_string(out.join("subs/src0-de.vtt")).expect("the whole track");
+        assert!(
+            whole.contains("00:00:00.500 --> 00:00:01.500\nHello, \"world\"")
+                && whole.contains("00:00:02.900 --> 00:00:03.200\nAcross a boundary"),
+            "{name} ({codec}): {whole}"
+        );
+    }
 }

@@ -437,6 +437,7 @@ mod tests {
             },
             audio: vec![],
             ignored_video_streams: 0,
+            subtitles: Vec::new(),
         }
     }
 

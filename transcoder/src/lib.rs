@@ -11,7 +11,9 @@
 //!    cmafmux produces it, and progress is reported as it goes.
 //! 4. Two light branches of the same pipeline make the [`stills`]: a poster
 //!    early on, a storyboard sprite and its WebVTT index at the end.
-//! 5. [`thumbnail::thumbnail_jpeg`], its own small pipeline, scales an
+//! 5. [`subtitles::extract_text`], a demux-only pass, reads the source's
+//!    own text tracks (SRT, ASS, mov_text) as cues.
+//! 6. [`thumbnail::thumbnail_jpeg`], its own small pipeline, scales an
 //!    uploaded JPEG or PNG (a catalog poster) down to a small JPEG.
 
 pub mod cmaf;
@@ -20,6 +22,7 @@ pub mod ladder;
 pub mod output;
 mod pipeline;
 pub mod stills;
+pub mod subtitles;
 pub mod thumbnail;
 mod timeline;
 

@@ -132,7 +132,7 @@ pub async fn add(
 #[utoipa::path(delete, path = "/api/v1/assets/{id}/captions/{track}", tag = "assets", operation_id = "delete_caption",
     params(
         ("id" = String, Path, description = "The asset's id."),
-        ("track" = String, Path, description = "The track's id: `en`, `en-cc`, `en-forced`."),
+        ("track" = String, Path, description = "The track's id: `en`, `en-cc`, `en-forced`, or `src0-en` for one from the source."),
     ),
     security(("bearer" = ["uploader", "assets:write"]), ("session_cookie" = ["uploader"], "csrf" = [])),
     responses(
