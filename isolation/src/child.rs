@@ -108,6 +108,7 @@ fn run_job(request: &JobRequest, channel: &Arc<Channel>) -> Result<(), Failure> 
         first_segment: request.first_segment,
         rungs: request.rungs.clone(),
         audio_bitrate: request.audio_bitrate,
+        keep_surround: request.keep_surround,
     };
     let plan = cdlc_transcoder::plan(&info, &options).map_err(|e| failed(Stage::Plan, e, false))?;
     channel.send(&ChildMessage::Planned { plan: plan.clone() }, &[]).map_err(gone)?;

@@ -32,6 +32,9 @@ pub struct JobRequest {
     pub rungs: Option<Vec<RungSpec>>,
     /// AAC bitrate in bit/s.
     pub audio_bitrate: u32,
+    /// A 5.1 rendition beside the stereo one of each surround track.
+    #[serde(default)]
+    pub keep_surround: bool,
     pub x264_preset: String,
     /// Encoder threads shared by all rungs.
     pub threads: u32,
@@ -61,6 +64,7 @@ impl JobRequest {
             first_segment: ladder.first_segment,
             rungs: ladder.rungs,
             audio_bitrate: ladder.audio_bitrate,
+            keep_surround: ladder.keep_surround,
             x264_preset: encoder.x264_preset,
             threads: encoder.threads,
             stall_timeout: watch.stall,

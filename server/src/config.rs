@@ -39,6 +39,9 @@ pub struct Config {
     /// a stream becomes playable sooner; 0 makes it as long as the others.
     /// Env: CDLC_FIRST_SEGMENT_DURATION.
     pub first_segment_duration: f64,
+    /// Whether each surround audio track also gets a 5.1 rendition (beside
+    /// its stereo one, which every browser plays). Env: CDLC_KEEP_SURROUND.
+    pub keep_surround: bool,
     /// x264 speed preset. Env: CDLC_X264_PRESET.
     pub x264_preset: String,
     /// Largest resident memory of one transcode's child process, in bytes;
@@ -203,6 +206,7 @@ impl Default for Config {
             max_attempts: 3,
             segment_duration: 2.0,
             first_segment_duration: cdlc_transcoder::ladder::DEFAULT_FIRST_SEGMENT.as_secs_f64(),
+            keep_surround: false,
             x264_preset: cdlc_transcoder::DEFAULT_X264_PRESET.into(),
             transcode_memory_bytes: cdlc_isolation::DEFAULT_MEMORY_BYTES,
             transcode_stall_seconds: cdlc_isolation::DEFAULT_STALL.as_secs(),
@@ -291,6 +295,9 @@ impl Config {
         }
         if let Some(v) = env("CDLC_FIRST_SEGMENT_DURATION") {
             config.first_segment_duration = parse_env("CDLC_FIRST_SEGMENT_DURATION", &v)?;
+        }
+        if let Some(v) = env("CDLC_KEEP_SURROUND") {
+            config.keep_surround = parse_env("CDLC_KEEP_SURROUND", &v)?;
         }
         if let Some(v) = env("CDLC_X264_PRESET") {
             config.x264_preset = v;

@@ -33,6 +33,9 @@ pub struct Args {
     /// AAC bitrate in kbit/s.
     #[arg(long, default_value_t = 128)]
     audio_kbps: u32,
+    /// Keep each surround track as a 5.1 rendition too (beside its stereo one).
+    #[arg(long)]
+    keep_surround: bool,
     /// Print the result as JSON on stdout instead of a table.
     #[arg(long)]
     json: bool,
@@ -101,6 +104,7 @@ fn transcode_into(args: &Args, started: Instant) -> anyhow::Result<(TranscodeOut
     request.segment_duration = Duration::from_secs_f64(args.segment_duration);
     request.rungs = args.ladder.clone();
     request.audio_bitrate = args.audio_kbps * 1000;
+    request.keep_surround = args.keep_surround;
     request.x264_preset = args.preset.clone();
     if let Some(threads) = args.threads {
         request.threads = threads;

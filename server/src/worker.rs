@@ -63,6 +63,7 @@ impl JobFailure {
 pub struct JobSettings {
     pub segment_duration: f64,
     pub first_segment_duration: f64,
+    pub keep_surround: bool,
     pub x264_preset: String,
     /// Largest source accepted by the probe, in bytes.
     pub max_source_bytes: u64,
@@ -85,6 +86,7 @@ impl JobSettings {
         Ok(JobSettings {
             segment_duration: config.segment_duration,
             first_segment_duration: config.first_segment_duration,
+            keep_surround: config.keep_surround,
             x264_preset: config.x264_preset.clone(),
             max_source_bytes: config.max_upload_bytes,
             heartbeat: crate::config::LEASE / 3,
@@ -458,6 +460,7 @@ impl BlockingJob {
         request.max_source_bytes = self.settings.max_source_bytes;
         request.segment_duration = Duration::from_secs_f64(self.settings.segment_duration);
         request.first_segment = Duration::from_secs_f64(self.settings.first_segment_duration);
+        request.keep_surround = self.settings.keep_surround;
         request.x264_preset = self.settings.x264_preset.clone();
         let command = self.settings.child.clone();
         let mut observer =

@@ -1,6 +1,7 @@
 //! Every audio language of a source becomes its own rendition: HLS
 //! `EXT-X-MEDIA TYPE=AUDIO` entries of one group, DASH one audio adaptation
-//! set per language, surround mixed down to stereo. Languages come out as
+//! set per language, surround mixed down to stereo (and kept as 5.1 too with
+//! --keep-surround). Languages come out as
 //! GStreamer reads the tags: ISO 639-1 where one exists (BCP 47, as HLS wants).
 
 use std::path::Path;
@@ -99,4 +100,42 @@ fn every_audio_language_is_a_rendition_in_the_master_playlist_and_the_mpd() {
     let (loud, quiet) =
         (mean_volume(&out.join("audio/playlist.m3u8")), mean_volume(&out.join("audio-2/playlist.m3u8")));
     assert!(loud > quiet + 10.0, "the French rendition is the quiet track: {loud} dB vs {quiet} dB");
+}
+
+#[test]
+fn keep_surround_adds_a_5_1_rendition_beside_the_stereo_one() {
+    let (dir, src) = three_languages();
+    let out = dir.path().join("out");
+    let output = cdlc_transcode(&src, &out, &["--ladder", "240:300", "--keep-surround"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+
+    let master = std::fs::read_to_string(out.join("master.m3u8")).expect("master");
+    let audio: Vec<&str> = master.lines().filter(|l| l.starts_with("#EXT-X-MEDIA:TYPE=AUDIO")).collect();
+    assert_eq!(audio.len(), 4, "the French track twice, stereo and 5.1: {master}");
+    assert!(audio[1].contains("LANGUAGE=\"fr\"") && audio[1].contains("CHANNELS=\"2\""), "{}", audio[1]);
+    assert!(
+        audio[2].contains("LANGUAGE=\"fr\"")
+            && audio[2].contains("CHANNELS=\"6\"")
+            && audio[2].contains("NAME=\"Français 5.1 (2)\"")
+            && audio[2].contains("DEFAULT=NO"),
+        "{}",
+        audio[2]
+    );
+    let mpd = std::fs::read_to_string(out.join("manifest.mpd")).expect("mpd");
+    assert!(mpd.contains("audio_channel_configuration:2011\" value=\"6\""), "{mpd}");
+
+    // The 5.1 rendition has six channels of the French (quiet) track, and plays.
+    let surround = out.join("audio-3/playlist.m3u8");
+    decode_all(&surround);
+    let channels =
+        ffprobe(&["-show_entries", "stream=channels", "-of", "csv=p=0", surround.to_str().expect("path")]);
+    assert_eq!(channels.lines().next().map(str::trim), Some("6"), "{channels}");
+    let (stereo, five_one) = (mean_volume(&out.join("audio-2/playlist.m3u8")), mean_volume(&surround));
+    assert!((stereo - five_one).abs() < 10.0, "both are the quiet track: {stereo} dB and {five_one} dB");
+    let loud = mean_volume(&out.join("audio/playlist.m3u8"));
+    assert!(loud > five_one + 10.0, "{loud} dB vs {five_one} dB");
+    assert!(
+        std::fs::read_to_string(out.join("audio-4/playlist.m3u8")).is_ok(),
+        "the untagged track follows as audio-4"
+    );
 }

@@ -26,6 +26,11 @@ pub const DEFAULT_FRAME_RATE: (i32, i32) = (30, 1);
 pub const MAX_FRAME_RATE: f64 = 60.0;
 /// AAC bitrate of the audio rendition, in bit/s.
 pub const DEFAULT_AUDIO_BITRATE: u32 = 128_000;
+/// Channels of a kept surround rendition (5.1), and its bitrate as a
+/// multiple of the stereo one (384 kb/s by default, what streaming
+/// services give 5.1 AAC).
+pub const SURROUND_CHANNELS: u32 = 6;
+pub const SURROUND_BITRATE_FACTOR: u32 = 3;
 /// A lower rung closer than this fraction to the top rung adds nothing.
 const MIN_RUNG_STEP: f64 = 0.9;
 /// Bitrate factor for sources above 30 fps.
@@ -84,6 +89,9 @@ pub struct LadderOptions {
     /// source are dropped, never upscaled.
     pub rungs: Option<Vec<RungSpec>>,
     pub audio_bitrate: u32,
+    /// Whether a surround track (more than two channels) also gets a 5.1
+    /// rendition after its stereo one.
+    pub keep_surround: bool,
 }
 
 impl Default for LadderOptions {
@@ -93,6 +101,7 @@ impl Default for LadderOptions {
             first_segment: DEFAULT_FIRST_SEGMENT,
             rungs: None,
             audio_bitrate: DEFAULT_AUDIO_BITRATE,
+            keep_surround: false,
         }
     }
 }
@@ -119,6 +128,10 @@ pub struct AudioPlan {
     pub title: Option<String>,
     /// The probe's stream id of the source track; `None`: the first audio.
     pub stream_id: Option<String>,
+    /// The source track's place among the source's audio tracks: a 5.1
+    /// rendition shares it with the track's stereo one.
+    #[serde(default)]
+    pub source_track: usize,
 }
 
 /// The whole plan for one source.
@@ -280,23 +293,40 @@ pub fn plan(source: &MediaInfo, options: &LadderOptions) -> Result<LadderPlan, T
     }
 
     // Every track is kept; surround is mixed down to stereo, which every
-    // browser plays.
-    let audio: Vec<AudioPlan> = source
-        .audio
-        .iter()
-        .enumerate()
-        .map(|(index, track)| AudioPlan {
-            name: audio_rendition_name(index),
+    // browser plays, and also kept as 5.1 when asked.
+    let mut audio: Vec<AudioPlan> = Vec::new();
+    for (index, track) in source.audio.iter().enumerate() {
+        let stereo = AudioPlan {
+            name: audio_rendition_name(audio.len()),
             bitrate: options.audio_bitrate,
             channels: 2,
             sample_rate: 48_000,
             language: language_code(track.language.as_deref()),
             title: track.title.clone().filter(|t| !t.trim().is_empty()),
             stream_id: track.stream_id.clone(),
-        })
-        .collect();
+            source_track: index,
+        };
+        let surround = (options.keep_surround && track.channels > 2).then(|| {
+            let base = stereo.title.clone().unwrap_or_else(|| {
+                cdlc_captions::language_name(&stereo.language).unwrap_or("Main").to_owned()
+            });
+            AudioPlan {
+                name: audio_rendition_name(audio.len() + 1),
+                bitrate: options.audio_bitrate * SURROUND_BITRATE_FACTOR,
+                channels: SURROUND_CHANNELS,
+                title: Some(if base.contains("5.1") { base } else { format!("{base} 5.1") }),
+                ..stereo.clone()
+            }
+        });
+        audio.push(stereo);
+        audio.extend(surround);
+    }
     if source.audio.iter().any(|a| a.channels > 2) {
-        notes.push("surround audio is mixed down to a stereo rendition".into());
+        notes.push(if options.keep_surround {
+            "surround audio is a stereo rendition and a 5.1 one".into()
+        } else {
+            "surround audio is mixed down to a stereo rendition".into()
+        });
     }
     if source.audio.is_empty() {
         notes.push("the source has no audio; the streams are video only".into());
@@ -485,6 +515,36 @@ mod tests {
         let p = plan(&source(640, 360, (120, 1)), &LadderOptions::default()).unwrap();
         assert_eq!(p.frame_rate, (60, 1));
         assert_eq!(p.gop_frames, 120);
+    }
+
+    #[test]
+    fn keep_surround_plans_a_5_1_rendition_after_the_stereo_one_of_its_track() {
+        let track = |channels, language: &str| cdlc_ingest::AudioInfo {
+            codec: "AAC".into(),
+            channels,
+            sample_rate: 48_000,
+            language: Some(language.into()),
+            title: None,
+            stream_id: Some(format!("s-{language}")),
+        };
+        let mut src = source(640, 360, (30, 1));
+        src.audio = vec![track(6, "fr"), track(2, "en")];
+        let described = |p: &LadderPlan| -> Vec<(String, u32, usize, Option<String>)> {
+            p.audio.iter().map(|a| (a.name.clone(), a.channels, a.source_track, a.title.clone())).collect()
+        };
+        let mixed = plan(&src, &LadderOptions::default()).unwrap();
+        assert_eq!(described(&mixed), [("audio".into(), 2, 0, None), ("audio-2".into(), 2, 1, None)]);
+        let kept = plan(&src, &LadderOptions { keep_surround: true, ..Default::default() }).unwrap();
+        assert_eq!(
+            described(&kept),
+            [
+                ("audio".into(), 2, 0, None),
+                ("audio-2".into(), 6, 0, Some("French 5.1".into())),
+                ("audio-3".into(), 2, 1, None)
+            ]
+        );
+        assert_eq!(kept.audio[1].bitrate, DEFAULT_AUDIO_BITRATE * SURROUND_BITRATE_FACTOR);
+        assert_eq!(kept.audio[1].stream_id.as_deref(), Some("s-fr"));
     }
 
     #[test]

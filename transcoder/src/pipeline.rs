@@ -302,25 +302,43 @@ fn build(
     }
     crate::stills::add_branches(&pipeline, &tee, stills, shared)?;
 
-    let mut audio_heads = Vec::with_capacity(plan.audio.len());
+    // One head per source track: its rendition's chain, or a tee into each
+    // of its renditions (stereo and a kept 5.1).
+    let mut audio_heads: Vec<(Option<String>, gst::Element)> = Vec::new();
+    let mut track_tees: Vec<(usize, gst::Element)> = Vec::new();
     for (index, audio) in plan.audio.iter().enumerate() {
-        {
-            let convert = make("audioconvert")?;
-            let resample = make("audioresample")?;
-            let format = capsfilter(
-                gst::Caps::builder("audio/x-raw")
-                    .field("rate", audio.sample_rate as i32)
-                    .field("channels", audio.channels as i32)
-                    .build(),
-            )?;
-            let aac = make("avenc_aac")?;
-            aac.set_property("bitrate", audio.bitrate as i32);
-            let mux = cmafmux(fragment_duration, false)?;
-            let appsink = segment_appsink(shared, plan.rungs.len() + index)?;
-            add_chain(&pipeline, &[&convert, &resample, &format, &aac, &mux, &appsink])?;
-            boundaries.split_audio(&aac);
+        let convert = make("audioconvert")?;
+        let resample = make("audioresample")?;
+        let format = capsfilter(
+            gst::Caps::builder("audio/x-raw")
+                .field("rate", audio.sample_rate as i32)
+                .field("channels", audio.channels as i32)
+                .build(),
+        )?;
+        let aac = make("avenc_aac")?;
+        aac.set_property("bitrate", audio.bitrate as i32);
+        let mux = cmafmux(fragment_duration, false)?;
+        let appsink = segment_appsink(shared, plan.rungs.len() + index)?;
+        add_chain(&pipeline, &[&convert, &resample, &format, &aac, &mux, &appsink])?;
+        boundaries.split_audio(&aac);
+        let shares_track = plan.audio.iter().filter(|a| a.source_track == audio.source_track).count() > 1;
+        if !shares_track {
             audio_heads.push((audio.stream_id.clone(), convert));
+            continue;
         }
+        let tee = match track_tees.iter().find(|(track, _)| *track == audio.source_track) {
+            Some((_, tee)) => tee.clone(),
+            None => {
+                let tee = make("tee")?;
+                pipeline.add(&tee).map_err(build_error)?;
+                track_tees.push((audio.source_track, tee.clone()));
+                audio_heads.push((audio.stream_id.clone(), tee.clone()));
+                tee
+            }
+        };
+        let queue = make("queue")?;
+        pipeline.add(&queue).map_err(build_error)?;
+        gst::Element::link_many([&tee, &queue, &convert]).map_err(build_error)?;
     }
 
     let limit = gst::ClockTime::from_nseconds((plan.source_duration + TIMELINE_MARGIN).as_nanos() as u64);
