@@ -335,9 +335,11 @@ async fn process(
         .await
         .map_err(|e| JobFailure::retryable(format!("the transcode task failed: {e}")))??;
     drop(source);
-    crate::captions::write_index(&*runner.objects, &keys::source_captions(asset_id), &texts)
-        .await
-        .map_err(JobFailure::retryable)?;
+    if !texts.is_empty() {
+        crate::captions::write_index(&*runner.objects, &keys::source_captions(asset_id), &texts)
+            .await
+            .map_err(JobFailure::retryable)?;
+    }
 
     for rendition in &output.renditions {
         reports.send(Report::Rendition { rendition: rendition_record(asset_id, rendition) }).await?;
