@@ -133,6 +133,39 @@ pub fn decode_all(input: &Path) {
     );
 }
 
+/// The MPD at `path` (whose text is `mpd`) as ffmpeg can open it: its text
+/// adaptation sets (a WebVTT file as the BaseURL, which dash.js plays but
+/// ffmpeg's dash demuxer cannot load) left out of a copy beside it, after
+/// checking each one's file is WebVTT. The MPD itself when it has none.
+pub fn mpd_for_ffmpeg(path: &Path, mpd: &str) -> PathBuf {
+    if !mpd.contains(r#"contentType="text""#) {
+        return path.to_owned();
+    }
+    let mut kept = String::new();
+    let mut in_text = false;
+    for line in mpd.lines() {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with("<AdaptationSet") && trimmed.contains(r#"contentType="text""#) {
+            in_text = true;
+        }
+        if in_text {
+            if let Some(url) = trimmed.strip_prefix("<BaseURL>").and_then(|u| u.strip_suffix("</BaseURL>")) {
+                let file = path.parent().expect("the MPD's folder").join(url);
+                let vtt =
+                    std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+                assert!(vtt.starts_with("WEBVTT"), "{} is not WebVTT: {vtt}", file.display());
+            }
+            in_text = !trimmed.starts_with("</AdaptationSet>");
+            continue;
+        }
+        kept.push_str(line);
+        kept.push('\n');
+    }
+    let media_only = path.with_file_name("manifest.media-only.mpd");
+    std::fs::write(&media_only, kept).expect("write the media-only MPD");
+    media_only
+}
+
 /// One media segment read back from disk.
 #[derive(Debug)]
 pub struct SegmentBoxes {

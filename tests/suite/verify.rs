@@ -173,6 +173,7 @@ fn verify_mpd(out: &Path, expect: &Expect, rungs: &[RungSeen], segment_counts: &
             .expect("same rendition in HLS");
         assert_eq!(count as usize, hls.1, "{id}: MPD and HLS list the same segments");
     }
+    let mpd_path = crate::support::mpd_for_ffmpeg(&mpd_path, &text);
     decode_all(&mpd_path);
     for index in 0..rungs.len() {
         let frames = decoded_video_frames(&mpd_path, index);
