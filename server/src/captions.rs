@@ -14,7 +14,7 @@
 //! `ready` before it reads the index, so one of them always sees both.
 
 use bytes::Bytes;
-use cdlc_captions::{Cue, Origin, TrackInfo, MAX_TRACKS};
+use cdlc_captions::{Cue, TrackInfo, MAX_TRACKS};
 use cdlc_metadata::AssetStatus;
 use cdlc_storage::{ObjectStore, StorageError};
 use cdlc_transcoder::{layout, TranscodeOutput};
@@ -34,10 +34,10 @@ pub enum CaptionsError {
 }
 
 async fn read_json<T: serde::de::DeserializeOwned>(
-    state: &AppState,
+    objects: &dyn ObjectStore,
     key: &str,
 ) -> Result<Option<T>, CaptionsError> {
-    match state.objects.get(key).await {
+    match objects.get(key).await {
         Ok(bytes) => {
             serde_json::from_slice(&bytes).map(Some).map_err(|e| CaptionsError::Damaged(e.to_string()))
         }
@@ -49,24 +49,25 @@ async fn read_json<T: serde::de::DeserializeOwned>(
 /// The asset's text tracks: the source's own, in its order, then the
 /// uploaded ones in the order they were added.
 pub async fn tracks(state: &AppState, asset_id: &str) -> Result<Vec<TrackInfo>, CaptionsError> {
-    let mut all = list(state, &keys::source_captions(asset_id)).await?;
-    all.extend(list(state, &keys::captions(asset_id)).await?);
+    let (mut all, uploaded) = lists(state, asset_id).await?;
+    all.extend(uploaded);
     Ok(all)
 }
 
-async fn list(state: &AppState, key: &str) -> Result<Vec<TrackInfo>, CaptionsError> {
-    Ok(read_json(state, key).await?.unwrap_or_default())
+/// The source's tracks and the uploaded ones, each list as stored.
+async fn lists(state: &AppState, asset_id: &str) -> Result<(Vec<TrackInfo>, Vec<TrackInfo>), CaptionsError> {
+    let objects = &*state.objects;
+    Ok((
+        list(objects, &keys::source_captions(asset_id)).await?,
+        list(objects, &keys::captions(asset_id)).await?,
+    ))
 }
 
-/// The list a track belongs in.
-fn index_key(asset_id: &str, origin: Origin) -> String {
-    match origin {
-        Origin::Upload => keys::captions(asset_id),
-        Origin::Source => keys::source_captions(asset_id),
-    }
+async fn list(objects: &dyn ObjectStore, key: &str) -> Result<Vec<TrackInfo>, CaptionsError> {
+    Ok(read_json(objects, key).await?.unwrap_or_default())
 }
 
-pub async fn write_index(
+async fn write_index(
     objects: &dyn ObjectStore,
     key: &str,
     tracks: &[TrackInfo],
@@ -84,9 +85,9 @@ pub async fn put(
     track: TrackInfo,
     cues: &[Cue],
 ) -> Result<bool, CaptionsError> {
-    let mut uploaded = list(state, &keys::captions(asset_id)).await?;
+    let (from_source, mut uploaded) = lists(state, asset_id).await?;
     let replaced = uploaded.iter().any(|t| t.id == track.id);
-    if !replaced && tracks(state, asset_id).await?.len() >= MAX_TRACKS {
+    if !replaced && from_source.len() + uploaded.len() >= MAX_TRACKS {
         return Err(CaptionsError::TooMany);
     }
     let vtt = cdlc_captions::write_vtt(cues);
@@ -103,11 +104,14 @@ pub async fn put(
 /// Removes a track, uploaded or from the source (until a new transcode
 /// extracts it again); false when the asset has none of this id.
 pub async fn remove(state: &AppState, asset_id: &str, track_id: &str) -> Result<bool, CaptionsError> {
-    let Some(track) = tracks(state, asset_id).await?.into_iter().find(|t| t.id == track_id) else {
+    let (from_source, uploaded) = lists(state, asset_id).await?;
+    let (key, mut same_origin) = if from_source.iter().any(|t| t.id == track_id) {
+        (keys::source_captions(asset_id), from_source)
+    } else if uploaded.iter().any(|t| t.id == track_id) {
+        (keys::captions(asset_id), uploaded)
+    } else {
         return Ok(false);
     };
-    let key = index_key(asset_id, track.origin);
-    let mut same_origin = list(state, &key).await?;
     same_origin.retain(|t| t.id != track_id);
     write_index(&*state.objects, &key, &same_origin).await?;
     state.objects.delete(&keys::caption(asset_id, track_id)).await?;
@@ -118,6 +122,35 @@ pub async fn remove(state: &AppState, asset_id: &str, track_id: &str) -> Result<
     Ok(true)
 }
 
+/// The worker's side, at the start of an attempt: removes the tracks an
+/// earlier attempt extracted from the source (this one extracts them again).
+/// A damaged list is dropped with them.
+pub async fn forget_source_tracks(objects: &dyn ObjectStore, asset_id: &str) -> Result<(), CaptionsError> {
+    let key = keys::source_captions(asset_id);
+    let earlier = match list(objects, &key).await {
+        Err(CaptionsError::Damaged(_)) => Vec::new(),
+        other => other?,
+    };
+    for track in earlier {
+        objects.delete(&keys::caption(asset_id, &track.id)).await?;
+    }
+    objects.delete(&key).await?;
+    Ok(())
+}
+
+/// The worker's side, before it reports ready: the list of the tracks it
+/// extracted (their cues already stored); nothing when there are none.
+pub async fn record_source_tracks(
+    objects: &dyn ObjectStore,
+    asset_id: &str,
+    tracks: &[TrackInfo],
+) -> Result<(), CaptionsError> {
+    if tracks.is_empty() {
+        return Ok(());
+    }
+    write_index(objects, &keys::source_captions(asset_id), tracks).await
+}
+
 /// Writes the text tracks' files and the manifests that name them, when
 /// the asset is ready; a no-op otherwise (the ready report calls this again).
 pub async fn publish_if_ready(state: &AppState, asset_id: &str) -> Result<(), CaptionsError> {
@@ -126,7 +159,7 @@ pub async fn publish_if_ready(state: &AppState, asset_id: &str) -> Result<(), Ca
     if !ready {
         return Ok(());
     }
-    let Some(output) = read_json::<TranscodeOutput>(state, &keys::package(asset_id)).await? else {
+    let Some(output) = read_json::<TranscodeOutput>(&*state.objects, &keys::package(asset_id)).await? else {
         // Packaged before cdlc kept the package: no manifest to rewrite.
         tracing::warn!(asset_id, "no package.json: the text tracks wait for a new transcode");
         return Ok(());

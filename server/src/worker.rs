@@ -19,7 +19,7 @@ use cdlc_metadata::RenditionRecord;
 use cdlc_plugin_api::host::PluginJobRunner;
 use cdlc_plugin_api::JobSubject;
 use cdlc_queue::{Delivery, JobKind, JobMessage, JobQueue, Report, ReportMessage, Reporter};
-use cdlc_storage::{Bytes, ObjectStore, StorageError};
+use cdlc_storage::{Bytes, ObjectStore};
 use cdlc_transcoder::{LadderPlan, RenditionKind, RenditionOutput, SegmentSink, TranscodeOutput};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -320,7 +320,7 @@ async fn process(
     let reports = AttemptReporter { reporter: runner.reporter.clone(), job: job.clone(), attempt };
     reports.send(Report::Started).await?;
     runner.objects.delete_prefix(&keys::stream_prefix(asset_id)).await.map_err(JobFailure::retryable)?;
-    forget_source_texts(runner, asset_id).await?;
+    crate::captions::forget_source_tracks(&*runner.objects, asset_id).await.map_err(JobFailure::retryable)?;
     let source = SourceFile::fetch(runner, job).await?;
 
     let context = BlockingJob {
@@ -335,11 +335,9 @@ async fn process(
         .await
         .map_err(|e| JobFailure::retryable(format!("the transcode task failed: {e}")))??;
     drop(source);
-    if !texts.is_empty() {
-        crate::captions::write_index(&*runner.objects, &keys::source_captions(asset_id), &texts)
-            .await
-            .map_err(JobFailure::retryable)?;
-    }
+    crate::captions::record_source_tracks(&*runner.objects, asset_id, &texts)
+        .await
+        .map_err(JobFailure::retryable)?;
 
     for rendition in &output.renditions {
         reports.send(Report::Rendition { rendition: rendition_record(asset_id, rendition) }).await?;
@@ -361,22 +359,6 @@ async fn process(
         runner.objects.put(&keys::stream(asset_id, &path), bytes).await.map_err(JobFailure::retryable)?;
     }
     reports.send(Report::Ready).await
-}
-
-/// Removes the text tracks an earlier attempt extracted: this attempt
-/// extracts them again.
-async fn forget_source_texts(runner: &JobRunner, asset_id: &str) -> Result<(), JobFailure> {
-    let key = keys::source_captions(asset_id);
-    let earlier: Vec<TrackInfo> = match runner.objects.get(&key).await {
-        Ok(bytes) => serde_json::from_slice(&bytes).unwrap_or_default(),
-        Err(StorageError::NotFound(_)) => Vec::new(),
-        Err(error) => return Err(JobFailure::retryable(error)),
-    };
-    for track in earlier {
-        runner.objects.delete(&keys::caption(asset_id, &track.id)).await.map_err(JobFailure::retryable)?;
-    }
-    runner.objects.delete(&key).await.map_err(JobFailure::retryable)?;
-    Ok(())
 }
 
 /// The source of a job as a local file: the object's own file when the

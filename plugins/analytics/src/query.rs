@@ -86,8 +86,12 @@ pub async fn production(
     Ok((schema, batches))
 }
 
-/// A table with no file in the range: the schema its SQL gives on no events.
+/// A table with no file in the range: the events' own schema, or for a
+/// production table the schema its SQL gives on no events.
 async fn empty_schema(table: &str) -> Result<SchemaRef, LakeError> {
+    if table == "events" {
+        return Ok(event::schema());
+    }
     let statement = PRODUCTION
         .iter()
         .find(|(name, _)| *name == table)
@@ -101,15 +105,10 @@ async fn empty_schema(table: &str) -> Result<SchemaRef, LakeError> {
 }
 
 /// Registers `name` as the Parquet files `keys` of the lake, read by ranges
-/// through [`LakeStore`]; with no file, as an empty table of `empty`.
-async fn register_files(
-    ctx: &SessionContext,
-    name: &str,
-    keys: &[String],
-    empty: SchemaRef,
-) -> Result<(), LakeError> {
+/// through [`LakeStore`]; with no file, as an empty table.
+async fn register_files(ctx: &SessionContext, name: &str, keys: &[String]) -> Result<(), LakeError> {
     if keys.is_empty() {
-        let table = MemTable::try_new(empty, vec![vec![]]).map_err(LakeError::query)?;
+        let table = MemTable::try_new(empty_schema(name).await?, vec![vec![]]).map_err(LakeError::query)?;
         ctx.register_table(name, Arc::new(table)).map_err(LakeError::query)?;
         return Ok(());
     }
@@ -177,10 +176,10 @@ pub async fn run_sql(
     ctx.register_object_store(store.as_ref(), Arc::new(LakeStore::new(objects.clone())));
     for (table, _) in PRODUCTION {
         let keys = production_keys(&*objects, table, from, to).await?;
-        register_files(&ctx, table, &keys, empty_schema(table).await?).await?;
+        register_files(&ctx, table, &keys).await?;
     }
     let keys = days_of(&*objects, lake::VALIDATED_PREFIX, from, to).await?;
-    register_files(&ctx, "events", &keys, event::schema()).await?;
+    register_files(&ctx, "events", &keys).await?;
     let options = datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
