@@ -161,6 +161,34 @@ pub fn with_aes128_keys(playlist: &str, key_uri: &str) -> String {
     out
 }
 
+/// The key system format of W3C ClearKey in `EXT-X-KEY` (as hls.js and
+/// Shaka read it).
+pub const CLEARKEY_KEYFORMAT: &str = "org.w3.clearkey";
+
+/// A media playlist of CMAF segments protected with CENC (`cenc`, AES-128-CTR
+/// by sample, ISO/IEC 23001-7), the same bytes as the DASH ones: one
+/// `EXT-X-KEY` with METHOD=SAMPLE-AES-CTR, KEYFORMAT ClearKey and the key id
+/// `kid` before the `EXT-X-MAP`, so it covers the initialization section
+/// (whose `tenc` and `pssh` name the same key id) and every segment. The
+/// key's URI is `key_uri` (the raw content key: Shaka fetches it, hls.js
+/// takes it as the key's name and asks its configured licence server).
+/// A playlist without an initialization section (WebVTT, the master) is
+/// left as it is.
+pub fn with_cenc_key(playlist: &str, kid: &[u8; 16], key_uri: &str) -> String {
+    let Some(map) = playlist.find("#EXT-X-MAP") else {
+        return playlist.to_owned();
+    };
+    let kid: String = kid.iter().map(|b| format!("{b:02x}")).collect();
+    let mut out = String::with_capacity(playlist.len() + 160);
+    out.push_str(&playlist[..map]);
+    let _ = writeln!(
+        out,
+        "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"{key_uri}\",KEYID=0x{kid},KEYFORMAT=\"{CLEARKEY_KEYFORMAT}\",KEYFORMATVERSIONS=\"1\""
+    );
+    out.push_str(&playlist[map..]);
+    out
+}
+
 /// A media playlist kept as text while its rendition grows: each segment
 /// appends its own entry, so publishing after every segment formats only
 /// the new one instead of the whole list again.
@@ -246,5 +274,30 @@ mod tests {
         assert_eq!(with_aes128_keys(subtitles, "../content.key"), subtitles, "WebVTT stays clear");
         let master = master_playlist(&output, &[]);
         assert_eq!(with_aes128_keys(&master, "k"), master);
+    }
+
+    #[test]
+    fn cenc_puts_one_clearkey_key_above_the_map_of_a_media_playlist() {
+        let output = crate::three_segments();
+        let plain = media_playlist(&output.renditions[0], Completeness::Complete, None);
+        let kid = [0xab; 16];
+        let text = with_cenc_key(&plain, &kid, "../../content.key");
+        assert_eq!(text.matches("#EXT-X-KEY").count(), 1, "{text}");
+        let key = text.find("#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"../../content.key\",KEYID=0xabababababababababababababababab,KEYFORMAT=\"org.w3.clearkey\",KEYFORMATVERSIONS=\"1\"\n").expect(&text);
+        assert!(key < text.find("#EXT-X-MAP").expect("a map"), "the key covers the init section: {text}");
+        assert_eq!(
+            text.replace(&text[key..text.find("#EXT-X-MAP").unwrap_or(key)], ""),
+            plain,
+            "nothing else changes"
+        );
+        let Ok(m3u8_rs::Playlist::MediaPlaylist(playlist)) = m3u8_rs::parse_playlist_res(text.as_bytes())
+        else {
+            panic!("not a media playlist: {text}");
+        };
+        assert_eq!(playlist.segments.len(), 3, "{text}");
+        let subtitles = "#EXTM3U\n#EXT-X-TARGETDURATION:2\n#EXTINF:2.000,\n00001.vtt\n#EXT-X-ENDLIST\n";
+        assert_eq!(with_cenc_key(subtitles, &kid, "k"), subtitles, "WebVTT stays clear");
+        let master = master_playlist(&output, &[]);
+        assert_eq!(with_cenc_key(&master, &kid, "k"), master);
     }
 }

@@ -9,8 +9,9 @@
 //! encrypted (IV: its number), [`KEY_FILE`] answers the content key. DASH:
 //! the MPD gains `ContentProtection` and points at `cenc/{rendition}/…`,
 //! the same stored segments encrypted with CENC (`cdlc_packager::cenc`), and
-//! [`LICENSE_FILE`] answers the ClearKey licence. Neither key is ever
-//! cached; the edge caches only ciphertext.
+//! [`LICENSE_FILE`] answers the ClearKey licence. The same CENC segments
+//! play as HLS from [`CENC_MASTER`] (SAMPLE-AES-CTR, ClearKey). Neither key
+//! is ever cached; the edge caches only ciphertext.
 
 use std::sync::Arc;
 
@@ -31,6 +32,10 @@ use crate::state::keys;
 pub const KEY_FILE: &str = "content.key";
 /// The key URI in a media playlist, which sits one folder down.
 const KEY_URI: &str = "../content.key";
+/// The HLS master playlist of the CENC set, whose media playlists sit one
+/// folder further down.
+pub const CENC_MASTER: &str = "cenc/master.m3u8";
+const CENC_KEY_URI: &str = "../../content.key";
 /// Where an encrypted asset's ClearKey licence is served, beside its MPD:
 /// `/streams/{id}/~{token}/clearkey.json` (GET: every key; POST with a W3C
 /// ClearKey licence request: the keys asked for, see `cdlc_edge::clearkey`).
@@ -98,7 +103,7 @@ impl Origin for ServerOrigin {
         if let Some(content_key) = content_key {
             // The rendition's clear init segment says how its samples are laid out.
             let init = match cenc_path.and_then(|p| p.split_once('/')) {
-                Some((rendition, file)) if file != INIT_SEGMENT => {
+                Some((rendition, file)) if layout::media_segment_number(file).is_some() => {
                     let init_key = keys::stream(asset_id, &layout::init_segment(rendition));
                     Some(
                         read_object(&*self.objects, &init_key, asset_id, path, self.max_object_bytes)
@@ -138,38 +143,43 @@ impl Origin for ServerOrigin {
 
 /// Object `path` of an encrypted asset as viewers get it: HLS media
 /// playlists with their keys, media segments AES-128-CBC encrypted; the MPD
-/// protected and pointing at `cenc/`, and under `cenc/` the init and media
-/// segments with CENC (`init`: the rendition's clear init segment, for a
-/// media segment); the rest (master playlist, WebVTT, stills) as stored.
+/// protected and pointing at `cenc/`. Under `cenc/`, the one CENC set for
+/// both protocols: the init and media segments with CENC (`init`: the
+/// rendition's clear init segment, for a media segment), and the HLS
+/// playlists that name them (`cenc/master.m3u8` as stored, its media
+/// playlists with a SAMPLE-AES-CTR ClearKey key). The rest (the stored
+/// master, WebVTT, stills) as stored.
 fn encrypted(
     key: &ContentKey,
     path: &str,
     body: Bytes,
     init: Option<Bytes>,
 ) -> Result<Bytes, cdlc_packager::cenc::CencError> {
-    use cdlc_packager::cenc;
+    use cdlc_packager::{cenc, hls};
     let file = path.rsplit('/').next().unwrap_or(path);
-    if path.ends_with(".m3u8") {
-        let text = String::from_utf8_lossy(&body);
-        return Ok(Bytes::from(cdlc_packager::hls::with_aes128_keys(&text, KEY_URI)));
-    }
+    let text = || String::from_utf8_lossy(&body).into_owned();
     let cenc_key = key.cenc();
-    if path == layout::DASH_MANIFEST {
-        let text = String::from_utf8_lossy(&body);
-        return Ok(Bytes::from(cdlc_packager::dash::with_cenc(&text, &cenc_key.kid, LICENSE_FILE)));
-    }
     if let Some(stored) = path.strip_prefix(cdlc_packager::dash::CENC_DIR) {
+        if path.ends_with(".m3u8") {
+            return Ok(Bytes::from(hls::with_cenc_key(&text(), &cenc_key.kid, CENC_KEY_URI)));
+        }
         let rendition = stored.split('/').next().unwrap_or_default();
         return match (init, layout::media_segment_number(file)) {
-            (None, _) => Ok(Bytes::from(cenc::protect_init(&body, &cenc_key.kid)?.0)),
             (Some(init), Some(number)) => {
                 let (_, tracks) = cenc::protect_init(&init, &cenc_key.kid)?;
                 let place = cenc::SegmentPlace { rendition, number };
                 Ok(Bytes::from(cenc::encrypt_segment(&body, &tracks, &cenc_key, &place)?))
             }
-            // Only init and media segments live in a rendition's folder.
-            (Some(_), None) => Ok(body),
+            _ if file == INIT_SEGMENT => Ok(Bytes::from(cenc::protect_init(&body, &cenc_key.kid)?.0)),
+            // WebVTT and the rest stay clear under cenc/ too.
+            _ => Ok(body),
         };
+    }
+    if path.ends_with(".m3u8") {
+        return Ok(Bytes::from(hls::with_aes128_keys(&text(), KEY_URI)));
+    }
+    if path == layout::DASH_MANIFEST {
+        return Ok(Bytes::from(cdlc_packager::dash::with_cenc(&text(), &cenc_key.kid, LICENSE_FILE)));
     }
     Ok(match layout::media_segment_number(file) {
         Some(number) => Bytes::from(key.encrypt_segment(u64::from(number), &body)),

@@ -212,7 +212,8 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     assert!(other.json()["error"]["message"].as_str().unwrap_or_default().contains("does not match"));
     let tampered = token.replacen('.', ".1", 1);
     assert_eq!(fetch(&server.url(&format!("/streams/{id}/~{tampered}/content.key")), &[]).status, 403);
-    let licence_request = cenc_dash(&server, &id, &prefix, &key.body, dir.path());
+    let (licence_request, kid) = cenc_dash(&server, &id, &prefix, &key.body, dir.path());
+    cenc_hls(&server, &view, &id, &prefix, (&key.body, &kid), dir.path());
 
     // A standalone edge in front keeps neither the key nor an unsigned path open.
     let signing = std::fs::read_to_string(server.data.join("signing-keys")).expect("signing keys");
@@ -248,6 +249,10 @@ fn an_encrypted_asset_plays_only_with_its_key_which_only_its_signed_urls_get() {
     assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/content.key")), &[]).status, 404);
     assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/clearkey.json")), &[]).status, 404);
     assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/cenc/360p/init.mp4")), &[]).status, 404);
+    assert_eq!(fetch(&server.url(&format!("/streams/{plain_id}/cenc/master.m3u8")), &[]).status, 404);
+    assert!(
+        plain_view["playback"].get("hls_cenc").is_none() && plain_view["playback"].get("clearkey").is_none()
+    );
     let plain_mpd = fetch(&server.url(&plain_dash), &[]);
     assert!(!String::from_utf8_lossy(&plain_mpd.body).contains("ContentProtection"));
     decode_all(Path::new(&server.url(&plain_dash)));
@@ -332,16 +337,25 @@ fn be32(data: &[u8], at: usize) -> u32 {
     u32::from_be_bytes(data[at..at + 4].try_into().expect("4 bytes"))
 }
 
-/// ffmpeg's framemd5 of the first stream of `file`, decrypted with `key`
-/// (hex) when given; `None` when ffmpeg reports any error.
+/// The frames of fragmented MP4 `file` (framemd5 of its first stream),
+/// decrypted with `key` if given; None if ffmpeg reports any error. The
+/// file is read as a stream, in order, the way a player reads segments:
+/// given a seekable file, ffmpeg 5.1 indexes all its fragments up front and
+/// then pairs samples with another fragment's `senc` entries.
 fn frame_digests(file: &Path, key: Option<&str>) -> Option<Vec<String>> {
     let mut command = Command::new("ffmpeg");
     command.args(["-hide_banner", "-nostdin", "-v", "error"]);
     if let Some(key) = key {
         command.args(["-decryption_key", key]);
     }
-    let output =
-        command.arg("-i").arg(file).args(["-map", "0:0", "-f", "framemd5", "-"]).output().expect("ffmpeg");
+    let output = command
+        .args(["-f", "mp4", "-i", "pipe:0", "-map", "0:0", "-f", "framemd5", "-"])
+        .stdin(std::fs::File::open(file).expect("open"))
+        .output()
+        .expect("ffmpeg");
+    if !output.status.success() || !output.stderr.is_empty() {
+        eprintln!("ffmpeg on {}: {}", file.display(), String::from_utf8_lossy(&output.stderr));
+    }
     (output.status.success() && output.stderr.is_empty()).then(|| {
         String::from_utf8_lossy(&output.stdout)
             .lines()
@@ -354,8 +368,8 @@ fn frame_digests(file: &Path, key: Option<&str>) -> Option<Vec<String>> {
 /// DASH of the encrypted asset: a protected MPD, CENC segments that only
 /// the key opens (to the very frames of the clear ones), a ClearKey
 /// licence on the signed URL only, and the same bytes on every fetch.
-/// Returns a licence request for the asset's key id.
-fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) -> String {
+/// Returns a licence request for the asset's key id, and the key id.
+fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) -> (String, Vec<u8>) {
     use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     use base64::Engine;
     let auth = format!("Authorization: Bearer {TOKEN}");
@@ -496,5 +510,73 @@ fn cenc_dash(server: &Server, id: &str, prefix: &str, key: &[u8], dir: &Path) ->
         assert_eq!(again.header("cdlc-cache"), Some("miss"), "purged: encrypted again");
         assert_eq!(again.body, segment.body, "the same segment, the same bytes (IVs are derived, not drawn)");
     }
-    request
+    (request, kid)
+}
+
+/// HLS over the DASH CENC set: `playback.hls_cenc` is the stored master
+/// under `cenc/`, whose media playlists carry one SAMPLE-AES-CTR ClearKey
+/// key with the MPD's key id and name the very CENC segments of the MPD;
+/// the whole rendition, as a player assembles it from the playlist, opens
+/// with the key to the frames of the clear one.
+fn cenc_hls(
+    server: &Server,
+    view: &serde_json::Value,
+    id: &str,
+    prefix: &str,
+    (key, kid): (&[u8], &[u8]),
+    dir: &Path,
+) {
+    let master_url = format!("{prefix}/cenc/master.m3u8");
+    assert_eq!(view["playback"]["hls_cenc"].as_str(), Some(master_url.as_str()), "{view}");
+    assert_eq!(
+        view["playback"]["clearkey"].as_str(),
+        Some(format!("{prefix}/clearkey.json").as_str()),
+        "{view}"
+    );
+    let stored =
+        |name: &str| std::fs::read(server.data.join(format!("objects/streams/{id}/{name}"))).expect("stored");
+    let master = fetch(&server.url(&master_url), &[]);
+    assert_eq!(master.status, 200);
+    assert_eq!(master.body, stored("master.m3u8"), "the master as stored: its URIs resolve under cenc/");
+    let key_line = format!(
+        "#EXT-X-KEY:METHOD=SAMPLE-AES-CTR,URI=\"../../content.key\",KEYID=0x{},KEYFORMAT=\"org.w3.clearkey\",KEYFORMATVERSIONS=\"1\"",
+        hex::encode(kid)
+    );
+    for rendition in ["360p", "audio"] {
+        let media = fetch(&server.url(&format!("{prefix}/cenc/{rendition}/playlist.m3u8")), &[]);
+        assert_eq!(media.status, 200, "{rendition}");
+        let text = String::from_utf8_lossy(&media.body).into_owned();
+        assert_eq!(text.matches("#EXT-X-KEY").count(), 1, "{text}");
+        let at = text.find(&key_line).unwrap_or_else(|| panic!("{key_line} in {text}"));
+        assert!(at < text.find("#EXT-X-MAP").expect("a map"), "the key covers the init section: {text}");
+        let Ok(m3u8_rs::Playlist::MediaPlaylist(playlist)) = m3u8_rs::parse_playlist_res(text.as_bytes())
+        else {
+            panic!("not a media playlist: {text}");
+        };
+        // What a player fetches for it: the init section, then every segment.
+        let map = playlist.segments[0].map.as_ref().expect("EXT-X-MAP").uri.clone();
+        let get = |uri: &str| {
+            let got = fetch(&server.url(&format!("{prefix}/cenc/{rendition}/{uri}")), &[]);
+            assert_eq!(got.status, 200, "{rendition}/{uri}");
+            got.body
+        };
+        let mut locked = get(&map);
+        let mut clear = stored(&format!("{rendition}/init.mp4"));
+        assert_ne!(locked, clear, "the init section is the protected one (encv/enca, tenc, pssh)");
+        for segment in &playlist.segments {
+            let body = get(&segment.uri);
+            let plain = stored(&format!("{rendition}/{}", segment.uri));
+            assert_ne!(body, plain, "{}: not the clear segment", segment.uri);
+            locked.extend(body);
+            clear.extend(plain);
+        }
+        let (locked_file, clear_file) =
+            (dir.join(format!("hls-cenc-{rendition}.mp4")), dir.join(format!("hls-clear-{rendition}.mp4")));
+        std::fs::write(&locked_file, &locked).expect("write");
+        std::fs::write(&clear_file, &clear).expect("write");
+        let expected = frame_digests(&clear_file, None).expect("the clear rendition decodes");
+        assert!(expected.len() >= 80, "{rendition}: 3 s of frames, got {}", expected.len());
+        let opened = frame_digests(&locked_file, Some(&hex::encode(key))).expect("the key opens it");
+        assert_eq!(opened, expected, "{rendition}: the very frames of the clear rendition");
+    }
 }

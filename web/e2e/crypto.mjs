@@ -1,7 +1,8 @@
 // Encryption in the browser: a file uploaded through the page with
 // "Encrypted" checked plays in hls.js (HLS AES-128: hls.js fetches the key on
 // the signed URL and decrypts every segment) and in dash.js (DASH CENC:
-// Chromium's ClearKey CDM, its licence posted to the signed URL).
+// Chromium's ClearKey CDM, its licence posted to the signed URL), and the
+// same CENC segments as HLS in hls.js (SAMPLE-AES-CTR, ClearKey).
 import assert from 'node:assert/strict';
 import path from 'node:path';
 import { inflateSync } from 'node:zlib';
@@ -139,11 +140,33 @@ export function cryptoTests(ctx) {
     assert.ok(segments.every((url) => url.includes('/cenc/')), `every DASH segment is a CENC one: ${JSON.stringify(segments)}`);
     const unsigned = await fetch(`${ctx.server.url}/streams/${id}/clearkey.json`, { method: 'POST', body: '{"kids":["AA"]}' });
     assert.equal(unsigned.status, 403, 'unsigned, the licence is refused');
+  }
+
+  async function playsInHlsJsWithClearKey() {
+    assert.ok(id, 'the hls.js test uploaded the asset');
+    const before = requests.length;
+    await openWith('hls-cenc');
+    assert.equal(await page.locator('.url-row[data-kind="hls-cenc"]').count(), 1, 'an HLS CENC URL');
+    await ctx.waitForPlayback(2);
+    const width = await page.evaluate(() => document.querySelector('#player-video').videoWidth);
+    const green = await screenGreen();
+    assert.ok(width === 320 && green > 40, `decrypted frames are on screen: ${JSON.stringify({ width, green })}`);
+
+    const streams = requests.slice(before).filter((url) => url.includes(`/streams/${id}/`));
+    assert.ok(streams.some((url) => url.endsWith('/cenc/master.m3u8')), `the CENC master: ${JSON.stringify(streams)}`);
+    const licences = streams.filter((url) => url.endsWith('/clearkey.json'));
+    assert.ok(licences.length >= 1, `hls.js asked for the ClearKey licence: ${JSON.stringify(streams)}`);
+    assert.ok(licences.every((url) => url.includes(`/streams/${id}/~`)), `the licence only on signed URLs: ${JSON.stringify(licences)}`);
+    assert.ok(!streams.some((url) => url.endsWith('/content.key')), 'hls.js over CENC never fetches the raw key');
+    const segments = streams.filter((url) => url.endsWith('.m4s'));
+    assert.ok(segments.length >= 2, `segments were played: ${JSON.stringify(streams)}`);
+    assert.ok(segments.every((url) => url.includes('/cenc/')), `every segment is a CENC one, the DASH ones: ${JSON.stringify(segments)}`);
     await page.evaluate(() => localStorage.removeItem('cdlc.engine'));
   }
 
   return [
     ['encryption: an upload marked Encrypted plays in hls.js, its key fetched on the signed URL', playsInHlsJs],
     ['encryption: the same asset plays in dash.js with ClearKey (CENC), its licence posted to the signed URL', playsInDashJsWithClearKey],
+    ['encryption: the same CENC segments play as HLS in hls.js with ClearKey, its licence posted to the signed URL', playsInHlsJsWithClearKey],
   ];
 }

@@ -89,7 +89,7 @@ export function mountAsset(root, id) {
     title.textContent = assetTitle(asset);
     root.dataset.status = asset.status;
     clear(badges, statusBadge(asset), asset.private ? h('span.badge.private', {}, 'Private') : null,
-      asset.encrypted ? h('span.badge.encrypted', { title: 'HLS AES-128 and DASH CENC (ClearKey): the keys are served on signed URLs only' }, 'Encrypted') : null);
+      asset.encrypted ? h('span.badge.encrypted', { title: 'HLS AES-128, and CENC (ClearKey) for DASH and HLS: the keys are served on signed URLs only' }, 'Encrypted') : null);
     const details = [`Uploaded ${formatWhen(asset.created_at)}`];
     const seconds = sourceSeconds(asset);
     if (Number.isFinite(seconds)) details.push(formatDuration(seconds));
@@ -126,6 +126,8 @@ export function mountAsset(root, id) {
     clear(urls, h('h2', {}, 'Playback URLs'),
       asset.playback
         ? [row('HLS', asset.playback.hls, 'hls'), asset.playback.dash ? row('DASH', asset.playback.dash, 'dash') : null,
+          asset.playback.hls_cenc ? row('HLS CENC', asset.playback.hls_cenc, 'hls-cenc') : null,
+          asset.playback.clearkey ? row('ClearKey licence', asset.playback.clearkey, 'clearkey') : null,
           privacyNote()]
         : h('p.muted', {}, 'They appear once the first segments are published.'));
   }

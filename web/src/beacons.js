@@ -120,7 +120,7 @@ export class ViewBeacons {
   /** The engine playing: hls.js, dash.js or native. */
   engine(name) {
     this.takeWatch();
-    this.player = name === 'hls' ? 'hls.js' : name === 'dash' ? 'dash.js' : 'native';
+    this.player = name === 'hls' || name === 'hls-cenc' ? 'hls.js' : name === 'dash' ? 'dash.js' : 'native';
     this.lastTime = null;
   }
 

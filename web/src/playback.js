@@ -3,7 +3,7 @@
 // rendition, audio and subtitle pickers, and the resume offer. It follows the
 // asset it is given with `show(asset)`; the page decides where it comes from.
 import { session } from './api.js';
-import { availableEngines, defaultEngine, attachEngine, ENGINE_LABELS } from './player.js';
+import { availableEngines, defaultEngine, attachEngine, offers, ENGINE_LABELS } from './player.js';
 import { createPlayerView } from './controls.js';
 import { loadStoryboard } from './storyboard.js';
 import { trackProgress } from './resume.js';
@@ -99,10 +99,10 @@ export function createPlayback(root) {
       return;
     }
     toolbar.hidden = false;
-    // Every asset has a DASH manifest today (an encrypted one's is CENC);
-    // the tab still follows the view.
-    engineTabs.querySelector('[data-engine="dash"]')?.toggleAttribute('hidden', !asset.playback.dash);
-    if (engine === 'dash' && !asset.playback.dash) engine = engines.find((name) => name !== 'dash') ?? engine;
+    // The tabs follow the view: every asset has a DASH manifest today (an
+    // encrypted one's is CENC), only an encrypted one a CENC HLS.
+    engineTabs.querySelectorAll('button').forEach((b) => b.toggleAttribute('hidden', !offers(asset.playback, b.dataset.engine)));
+    if (!offers(asset.playback, engine)) engine = engines.find((name) => offers(asset.playback, name)) ?? engine;
     if (view.element.parentNode !== stage) {
       stage.replaceChildren(view.element);
       if (poster) video.poster = poster;

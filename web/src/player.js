@@ -1,13 +1,15 @@
 // Playback engines behind one small interface: hls.js (the default where
-// Media Source Extensions exist), dash.js (loaded on demand), and the
+// Media Source Extensions exist), hls.js over an encrypted asset's CENC set
+// with the browser's ClearKey CDM, dash.js (loaded on demand), and the
 // browser's own HLS (Safari, iOS, and Chromium builds that have it).
 import Hls from 'hls.js';
 
-export const ENGINE_LABELS = { hls: 'hls.js', dash: 'dash.js', native: 'Native HLS' };
+export const ENGINE_LABELS = { hls: 'hls.js', 'hls-cenc': 'hls.js CENC', dash: 'dash.js', native: 'Native HLS' };
 
 export function availableEngines(video) {
   const engines = [];
   if (Hls.isSupported()) engines.push('hls');
+  if (Hls.isSupported() && navigator.requestMediaKeySystemAccess) engines.push('hls-cenc');
   if (window.MediaSource || window.ManagedMediaSource) engines.push('dash');
   if (video.canPlayType('application/vnd.apple.mpegurl')) engines.push('native');
   return engines;
@@ -17,8 +19,16 @@ export function defaultEngine(video) {
   return availableEngines(video)[0] ?? 'native';
 }
 
+/** Whether `playback` ({hls, dash, hls_cenc}) has a stream for `engine`. */
+export function offers(playback, engine) {
+  if (engine === 'dash') return Boolean(playback.dash);
+  if (engine === 'hls-cenc') return Boolean(playback.hls_cenc && playback.clearkey);
+  return Boolean(playback.hls);
+}
+
 /**
- * Attaches `engine` to `video` for `playback` ({hls, dash} URLs).
+ * Attaches `engine` to `video` for `playback` ({hls, dash} URLs, and for an
+ * encrypted asset {hls_cenc, clearkey}: its CENC HLS and ClearKey licence).
  * `events.onLevels()` fires when the renditions are known, `events.onLevel()`
  * after each switch, `events.onTexts()` when the text tracks are known,
  * `events.onAudios()` when the audio tracks are known or one was switched,
@@ -31,14 +41,23 @@ export function defaultEngine(video) {
  */
 export async function attachEngine(engine, video, playback, events) {
   if (engine === 'hls') return attachHls(video, playback.hls, events);
+  if (engine === 'hls-cenc') return attachHls(video, playback.hls_cenc, events, playback.clearkey);
   if (engine === 'dash') return attachDash(video, playback.dash, events);
   return attachNative(video, playback.hls, events);
 }
 
-function attachHls(video, url, events) {
+/** hls.js; with `clearkey` (a licence URL), over CENC with EME ClearKey. */
+function attachHls(video, url, events, clearkey) {
   // A stream still transcoding is an EVENT playlist: start at its beginning,
   // as a film should, rather than at the live edge.
-  const hls = new Hls({ startPosition: 0, capLevelToPlayerSize: false, backBufferLength: 30 });
+  const config = { startPosition: 0, capLevelToPlayerSize: false, backBufferLength: 30 };
+  if (clearkey) {
+    // The playlists' KEYFORMAT is org.w3.clearkey; hls.js posts the CDM's
+    // licence request to this URL (signed, like the playlists).
+    config.emeEnabled = true;
+    config.drmSystems = { 'org.w3.clearkey': { licenseUrl: new URL(clearkey, window.location.href).href } };
+  }
+  const hls = new Hls(config);
   let auto = true;
   let mediaRecoveries = 0;
   hls.on(Hls.Events.MANIFEST_PARSED, () => events.onLevels());
@@ -65,7 +84,7 @@ function attachHls(video, url, events) {
   hls.loadSource(url);
   hls.attachMedia(video);
   return {
-    engine: 'hls',
+    engine: clearkey ? 'hls-cenc' : 'hls',
     levels: () => hls.levels.map((level, index) => ({
       id: String(index), width: level.width, height: level.height, bitrate: level.bitrate,
     })),

@@ -43,6 +43,15 @@ struct Playback {
     /// The DASH manifest (an encrypted asset's is CENC with ClearKey, its
     /// licence `clearkey.json` beside it).
     dash: String,
+    /// An encrypted asset's HLS over the same CENC segments as its DASH
+    /// (METHOD=SAMPLE-AES-CTR, KEYFORMAT org.w3.clearkey), for players with
+    /// EME ClearKey; `hls` (AES-128) plays everywhere else.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    hls_cenc: Option<String>,
+    /// An encrypted asset's W3C ClearKey licence URL (POST a licence
+    /// request, or GET the key set), for `hls_cenc` and `dash`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    clearkey: Option<String>,
     /// For a private asset shown to the admin: the URLs are signed and
     /// valid until this time (Unix seconds).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,7 +80,13 @@ pub(super) async fn view(state: &SharedState, asset: Asset, sign: bool) -> Resul
         None => (format!("/streams/{}", asset.id), None),
     };
     let url = |name: &str| format!("{prefix}/{name}");
-    let playback = master.then(|| Playback { hls: url(HLS_MASTER), dash: url(DASH_MANIFEST), expires });
+    let playback = master.then(|| Playback {
+        hls: url(HLS_MASTER),
+        dash: url(DASH_MANIFEST),
+        hls_cenc: encrypted.then(|| url(crate::edge_origin::CENC_MASTER)),
+        clearkey: encrypted.then(|| url(crate::edge_origin::LICENSE_FILE)),
+        expires,
+    });
     let (poster, storyboard) = (poster.then(|| url(POSTER)), storyboard.then(|| url(STORYBOARD_INDEX)));
     Ok(AssetView { asset, encrypted, renditions, playback, poster, storyboard })
 }
