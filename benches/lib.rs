@@ -44,3 +44,50 @@ pub fn generate_1080p(path: &Path, seconds: u32, crf: u32) {
         .expect("ffmpeg");
     assert!(status.success(), "ffmpeg could not generate {}", path.display());
 }
+
+/// PSNR (average over Y, U, V) of `rendition` scaled back to 1080p against
+/// the source, frame by frame in order (the n-th frame against the n-th), so
+/// it measures the pictures; [`timing_holes`] checks their timestamps.
+pub fn psnr(rendition: &Path, source: &Path) -> f64 {
+    let output = Command::new("ffmpeg")
+        .args(["-v", "info", "-nostats", "-i"])
+        .arg(rendition)
+        .arg("-i")
+        .arg(source)
+        .args([
+            "-lavfi",
+            "[0:v]setpts=N/FRAME_RATE/TB,scale=1920:1080:flags=bicubic[a];[1:v]setpts=N/FRAME_RATE/TB[b];[a][b]psnr",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg psnr");
+    let log = String::from_utf8_lossy(&output.stderr);
+    log.lines()
+        .filter_map(|l| l.split("average:").nth(1))
+        .filter_map(|s| s.split_whitespace().next())
+        .filter_map(|s| s.parse().ok())
+        .next_back()
+        .unwrap_or_else(|| panic!("no PSNR in ffmpeg output: {log}"))
+}
+
+/// How many times the presentation times of `rendition`'s video, in order,
+/// jump by more than one and a half frames (a frame slot no frame fills);
+/// a frame lasts the median step.
+pub fn timing_holes(rendition: &Path) -> usize {
+    let output = Command::new("ffprobe")
+        .args(["-v", "error", "-select_streams", "v:0", "-show_entries", "frame=pts_time", "-of", "csv=p=0"])
+        .arg(rendition)
+        .output()
+        .expect("ffprobe");
+    let times: Vec<f64> =
+        String::from_utf8_lossy(&output.stdout).lines().filter_map(|l| l.trim().parse().ok()).collect();
+    let mut steps: Vec<f64> = times.windows(2).map(|pair| pair[1] - pair[0]).collect();
+    let steps_in_order = steps.clone();
+    steps.sort_by(f64::total_cmp);
+    let Some(frame) = steps.get(steps.len() / 2).copied() else {
+        return 0;
+    };
+    steps_in_order.iter().filter(|step| **step > 1.5 * frame).count()
+}

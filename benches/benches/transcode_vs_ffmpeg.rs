@@ -78,31 +78,6 @@ fn ffmpeg_command(source: &Path, out: &Path, preset: &str) -> Command {
     command
 }
 
-/// PSNR (average over Y, U, V) of `rendition` scaled back to 1080p against the source.
-fn psnr(rendition: &Path, source: &Path) -> f64 {
-    let output = Command::new("ffmpeg")
-        .args(["-v", "info", "-nostats", "-i"])
-        .arg(rendition)
-        .arg("-i")
-        .arg(source)
-        .args([
-            "-lavfi",
-            "[0:v]setpts=PTS-STARTPTS,scale=1920:1080:flags=bicubic[a];[1:v]setpts=PTS-STARTPTS[b];[a][b]psnr",
-            "-f",
-            "null",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg psnr");
-    let log = String::from_utf8_lossy(&output.stderr);
-    log.lines()
-        .filter_map(|l| l.split("average:").nth(1))
-        .filter_map(|s| s.split_whitespace().next())
-        .filter_map(|s| s.parse().ok())
-        .next_back()
-        .unwrap_or_else(|| panic!("no PSNR in ffmpeg output: {log}"))
-}
-
 fn bitrate_kbps(path: &Path, seconds: f64) -> f64 {
     let bytes: u64 = if path.is_dir() {
         std::fs::read_dir(path)
@@ -191,7 +166,7 @@ fn main() {
     for (_, h, _) in RUNGS {
         let ours = cdlc_out.join(format!("{h}p/playlist.m3u8"));
         let theirs = ffmpeg_out.join(format!("{h}p.mp4"));
-        let (a, b) = (psnr(&ours, &source), psnr(&theirs, &source));
+        let (a, b) = (cdlc_benches::psnr(&ours, &source), cdlc_benches::psnr(&theirs, &source));
         println!(
             "{:<6} {a:>11.2} {b:>11.2} {:>+8.2} {:>12.0} {:>12.0}",
             format!("{h}p"),
