@@ -219,7 +219,13 @@ pub fn probe(path: &Path, limits: &Limits) -> Result<MediaInfo, IngestError> {
         video,
         audio,
         ignored_video_streams: videos.len() - 1,
-        subtitles: info.subtitle_streams().iter().map(describe_subtitle).collect(),
+        subtitles: info
+            .subtitle_streams()
+            .iter()
+            .filter(|s| !unknown_subtitle(s))
+            .map(describe_subtitle)
+            .chain(matroska_webvtt(path))
+            .collect(),
     };
     limits.check(&media)?;
     Ok(media)
@@ -298,6 +304,33 @@ fn describe_video(stream: &gst_pbutils::DiscovererVideoInfo) -> VideoInfo {
         chroma_format,
         stream_id: stream.stream_id().map(|s| s.to_string()),
     }
+}
+
+/// A text stream whose codec matroskademux does not know (WebVTT among
+/// them, listed by [`matroska_webvtt`] instead): nothing can read it.
+fn unknown_subtitle(stream: &gst_pbutils::DiscovererSubtitleInfo) -> bool {
+    stream.caps().and_then(|c| c.structure(0).map(|s| s.name() == "application/x-subtitle-unknown"))
+        == Some(true)
+}
+
+/// The WebVTT tracks of a Matroska source, which the Discoverer does not
+/// list (GStreamer 1.22's matroskademux has no WebVTT); a file whose headers
+/// cannot be read for them has none.
+fn matroska_webvtt(path: &Path) -> Vec<SubtitleInfo> {
+    crate::matroska::webvtt_tracks(path)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|track| SubtitleInfo {
+            codec: "WebVTT".into(),
+            stream_id: Some(track.stream_id()),
+            // As matroskademux gives other tracks' languages: ISO 639-1 where one exists.
+            language: track.language.map(|code| {
+                gst_tag::language_codes::language_code_iso_639_1(&code)
+                    .map_or(code, |short| short.to_string())
+            }),
+            title: track.title,
+        })
+        .collect()
 }
 
 fn describe_subtitle(stream: &gst_pbutils::DiscovererSubtitleInfo) -> SubtitleInfo {

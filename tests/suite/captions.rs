@@ -220,12 +220,17 @@ fn text_tracks_inside_the_source_are_extracted_beside_uploaded_ones() {
 }
 
 #[test]
-fn mov_text_in_mp4_and_ass_in_mkv_become_webvtt_tracks_of_the_package() {
+fn mov_text_in_mp4_and_ass_and_webvtt_in_mkv_become_webvtt_tracks_of_the_package() {
     let sidecars = tempfile::tempdir().expect("tmp");
     let srt = write(sidecars.path(), "embedded.srt", SRT.as_bytes());
-    let ass = sidecars.path().join("embedded.ass");
+    let (ass, vtt) = (sidecars.path().join("embedded.ass"), sidecars.path().join("embedded.vtt"));
     crate::support::ffmpeg(&["-i", srt.to_str().expect("path"), ass.to_str().expect("path")]);
-    for (name, text, codec) in [("film.mp4", &srt, "mov_text"), ("film.mkv", &ass, "ass")] {
+    crate::support::ffmpeg(&["-i", srt.to_str().expect("path"), vtt.to_str().expect("path")]);
+    // WebVTT in Matroska (ffmpeg writes D_WEBVTT/SUBTITLES) is read by
+    // cdlc_ingest::matroska: GStreamer 1.22's matroskademux does not expose it.
+    for (name, text, codec) in
+        [("film.mp4", &srt, "mov_text"), ("film.mkv", &ass, "ass"), ("film-webvtt.mkv", &vtt, "webvtt")]
+    {
         let (dir, src) = Clip::video("testsrc2=s=320x240:r=30:d=4")
             .args(&["-i", text.to_str().expect("path")])
             .args(&["-map", "0:v", "-map", "1:s", "-c:s", codec, "-metadata:s:s:0", "language=ger"])

@@ -1,5 +1,7 @@
 //! The text tracks inside a source (SRT, SSA/ASS and mov_text in MKV and
-//! MP4) as cues, in one demux-only pass beside the transcode:
+//! MP4) as cues, in one demux-only pass beside the transcode, and the WebVTT
+//! tracks of Matroska files, which parsebin does not see, read by
+//! `cdlc_ingest::matroska` after it:
 //!
 //! ```text
 //! filesrc ! parsebin ─ text pad ─ queue ! [ssaparse !] appsink   (each text stream)
@@ -92,7 +94,7 @@ pub fn extract_text(source: &Path, timeout: Duration) -> Result<Vec<SourceText>,
     let mut tracks = std::mem::take(&mut *lock(&found.tracks));
     let order = std::mem::take(&mut *lock(&found.order));
     let mut tags = std::mem::take(&mut *lock(&found.tags));
-    Ok(order
+    let mut texts: Vec<SourceText> = order
         .into_iter()
         .enumerate()
         .filter_map(|(order, stream_id)| {
@@ -111,7 +113,59 @@ pub fn extract_text(source: &Path, timeout: Duration) -> Result<Vec<SourceText>,
             let (language, title) = tags.remove(&stream_id).unwrap_or_default();
             (!cues.is_empty()).then_some(SourceText { stream_id, order, language, title, cues })
         })
-        .collect())
+        .collect();
+    let first = texts.len();
+    texts.extend(matroska_webvtt(source, start_ms, first));
+    Ok(texts)
+}
+
+/// The WebVTT tracks of a Matroska source, which parsebin does not expose
+/// (`cdlc_ingest::matroska` reads them), on the same media clock and within
+/// the same bounds as the others; `video_start_ms`: the first video frame as
+/// parsebin saw it, if the file's own blocks do not say.
+fn matroska_webvtt(source: &Path, video_start_ms: u64, first_order: usize) -> Vec<SourceText> {
+    let read = match cdlc_ingest::matroska::webvtt_cues(source) {
+        Ok(read) => read,
+        Err(error) => {
+            tracing::warn!(%error, "the source's WebVTT tracks cannot be read");
+            return Vec::new();
+        }
+    };
+    let start_ms = read.first_video_ns.map_or(video_start_ms, |ns| ns / 1_000_000);
+    let room = MAX_SOURCE_TRACKS.saturating_sub(first_order);
+    read.tracks
+        .into_iter()
+        .take(room)
+        .enumerate()
+        .filter_map(|(index, (track, blocks))| {
+            let mut bytes = 0;
+            let mut cues: Vec<Cue> = Vec::new();
+            for block in blocks {
+                let text = plain_text(&block.text, true);
+                let start = block.start_ns / 1_000_000;
+                let end = start
+                    + block.duration_ns.map(|d| d / 1_000_000).filter(|d| *d > 0).unwrap_or(DEFAULT_CUE_MS);
+                if text.is_empty() || end <= start_ms || end > MAX_TIME_MS {
+                    continue;
+                }
+                bytes += text.len();
+                if cues.len() >= MAX_CUES || bytes > MAX_FILE_BYTES {
+                    break;
+                }
+                let (start_ms, end_ms) = (start.saturating_sub(start_ms), end - start_ms);
+                cues.push(Cue { start_ms, end_ms, settings: String::new(), text });
+            }
+            cues.sort_by_key(|c| (c.start_ms, c.end_ms));
+            // The probe listed the track with its tags (its language as ISO 639-1).
+            (!cues.is_empty()).then(|| SourceText {
+                stream_id: track.stream_id(),
+                order: first_order + index,
+                language: None,
+                title: None,
+                cues,
+            })
+        })
+        .collect()
 }
 
 /// What a pad of parsebin carries, if it is text: whether it needs ssaparse.
