@@ -54,6 +54,7 @@ struct Catalog {
     app: Router,
     bus: Arc<InProcessBus>,
     dir: tempfile::TempDir,
+    stores: Stores,
 }
 
 async fn start(config: &str) -> Catalog {
@@ -62,9 +63,22 @@ async fn start(config: &str) -> Catalog {
 }
 
 async fn start_in(dir: tempfile::TempDir, config: &str) -> Catalog {
+    let stores = Stores::sqlite(&dir.path().join("stores"));
+    start_on(dir, stores, config).await
+}
+
+/// The catalog on MySQL: fresh databases on the real MariaDB that
+/// `cdlc_testkit::mariadb` starts for this test binary (or `CDLC_TEST_MYSQL`).
+async fn start_on_mysql() -> Catalog {
+    let mariadb = cdlc_testkit::mariadb::MariaDbServer::shared();
+    let stores = Stores::open(&mariadb.url(&mariadb.fresh_prefix())).expect("MySQL stores");
+    start_on(tempfile::tempdir().unwrap(), stores, "").await
+}
+
+async fn start_on(dir: tempfile::TempDir, stores: Stores, config: &str) -> Catalog {
     let bus = Arc::new(InProcessBus::new());
     let services = HostServices {
-        stores: Stores::sqlite(&dir.path().join("stores")),
+        stores: stores.clone(),
         bus: bus.clone(),
         assets: Arc::new(FixedAssets(HashMap::from([("asset1".to_owned(), AssetState::Ready)]))),
         objects: Arc::new(cdlc_storage::LocalStore::open(dir.path().join("objects")).expect("object store")),
@@ -77,7 +91,7 @@ async fn start_in(dir: tempfile::TempDir, config: &str) -> Catalog {
         .await
         .expect("the catalog starts");
     let app = host.router();
-    Catalog { host, app, bus, dir }
+    Catalog { host, app, bus, dir, stores }
 }
 
 fn user(id: &str, role: Role, credential: Credential) -> Principal {
@@ -199,8 +213,8 @@ fn total_written(report: &Value) -> u64 {
 }
 
 /// The catalog's store, opened beside the running plugin.
-async fn catalog_store(dir: &Path) -> cdlc_plugin_api::Db {
-    Stores::sqlite(&dir.join("stores")).db("catalog").await.expect("the catalog's store")
+async fn catalog_store(catalog: &Catalog) -> cdlc_plugin_api::Db {
+    catalog.stores.db("catalog").await.expect("the catalog's store")
 }
 
 /// Every secondary index of the schema is in the store (an import into
@@ -220,11 +234,21 @@ fn sample_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test]
 async fn an_import_reads_back_exactly_and_a_second_run_writes_nothing() {
-    let catalog = start("").await;
+    import_reads_back_exactly_and_again_writes_nothing(start("").await).await;
+}
+
+/// The same import on MySQL (MariaDB): the deferred indexes, the batched
+/// upserts and the re-import's comparisons in the portable SQL of both.
+#[tokio::test]
+async fn on_mysql_an_import_reads_back_exactly_and_a_second_run_writes_nothing() {
+    import_reads_back_exactly_and_again_writes_nothing(start_on_mysql().await).await;
+}
+
+async fn import_reads_back_exactly_and_again_writes_nothing(catalog: Catalog) {
     let app = &catalog.app;
     let files = sample_files(catalog.dir.path());
     let report = import(app, &files, "").await;
-    let db = catalog_store(catalog.dir.path()).await;
+    let db = catalog_store(&catalog).await;
     assert_every_index_is_built(&db).await;
 
     let basics = file_report(&report, "title.basics");
@@ -974,7 +998,7 @@ async fn routes_are_described_in_openapi() {
 #[tokio::test]
 async fn indexes_a_stopped_import_left_dropped_are_built_at_start() {
     let catalog = start("").await;
-    let db = catalog_store(catalog.dir.path()).await;
+    let db = catalog_store(&catalog).await;
     db.drop_index("credits", "credits_by_person").await.unwrap();
     db.drop_index("titles", "titles_by_popularity").await.unwrap();
     catalog.host.stop().await;
