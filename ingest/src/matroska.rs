@@ -102,9 +102,10 @@ pub fn webvtt_tracks(path: &Path) -> io::Result<Vec<WebVttTrack>> {
     Ok(reader.webvtt_tracks())
 }
 
-/// Every cue of every WebVTT track of Matroska file `path`.
+/// Every cue of every WebVTT track of Matroska file `path`. The headers are
+/// read first, so a file without WebVTT tracks costs no pass over its blocks.
 pub fn webvtt_cues(path: &Path) -> io::Result<WebVttCues> {
-    if !is_matroska(path) {
+    if webvtt_tracks(path)?.is_empty() {
         return Ok(WebVttCues::default());
     }
     let mut reader = Reader::open(path)?;
