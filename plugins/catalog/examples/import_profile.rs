@@ -65,6 +65,7 @@ fn import(input: &std::path::Path, data: &std::path::Path) -> anyhow::Result<()>
         let report = imdb::import(&db, Some(&index), &files, &ImportOptions::default(), &progress).await?;
         let last = last.lock().unwrap();
         eprintln!("{:<28} {:>7.1} s (then the search index)", last.0, last.1.elapsed().as_secs_f64());
+        eprintln!("  of which deferred indexes {:.1} s, search index {:.1} s", report.index_seconds, report.search_seconds);
         let rows: u64 = report.files.iter().map(|f| f.rows_read).sum();
         let seconds = started.elapsed().as_secs_f64();
         for f in &report.files {

@@ -25,6 +25,12 @@ pub enum IndexError {
     Join(String),
 }
 
+/// The ids of `chunk` that have no document among `found`.
+fn missing<'a>(chunk: &[String], found: impl Iterator<Item = &'a str>) -> Vec<String> {
+    let found: std::collections::HashSet<&str> = found.collect();
+    chunk.iter().filter(|id| !found.contains(id.as_str())).cloned().collect()
+}
+
 /// The index, shared by handlers and imports.
 #[derive(Clone, Debug)]
 pub struct Index(pub Arc<SearchIndex>);
@@ -95,8 +101,7 @@ impl Index {
                     id,
                 });
             }
-            let missing: Vec<String> =
-                chunk.iter().filter(|id| !docs.iter().any(|d| &d.id == *id)).cloned().collect();
+            let missing = missing(chunk, docs.iter().map(|d| d.id.as_str()));
             self.blocking(move |index| {
                 for id in &missing {
                     index.delete(id)?;
@@ -149,8 +154,7 @@ impl Index {
                         .sum(),
                 });
             }
-            let missing: Vec<String> =
-                chunk.iter().filter(|id| !docs.iter().any(|d| &d.id == *id)).cloned().collect();
+            let missing = missing(chunk, docs.iter().map(|d| d.id.as_str()));
             self.blocking(move |index| {
                 for id in &missing {
                     index.delete(id)?;

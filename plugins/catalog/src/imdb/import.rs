@@ -147,7 +147,14 @@ pub struct Report {
     pub files: Vec<FileReport>,
     pub titles_indexed: u64,
     pub people_indexed: u64,
+    /// Seconds of the whole import.
     pub seconds: f64,
+    /// Of which building the deferred table indexes again, after the files.
+    #[serde(default)]
+    pub index_seconds: f64,
+    /// Of which updating the search index, last.
+    #[serde(default)]
+    pub search_seconds: f64,
 }
 
 impl Report {
@@ -339,25 +346,42 @@ pub async fn import(
     }
 
     // The indexes are built again however the passes end (a stopped
-    // import, or one that could not drop them all, is healed at start too).
-    let passes = match defer_indexes(db).await {
-        Ok(deferred) => run_passes(db, &planned, options, progress, total).await.map(|p| (p, deferred)),
+    // import, or one that could not drop them all, is healed at start too),
+    // while the search index takes in the people (the titles' documents
+    // were sent to it while the later files were read).
+    let mut passes = match defer_indexes(db).await {
+        Ok(deferred) => {
+            run_passes(db, index, &planned, options, progress, total).await.map(|p| (p, deferred))
+        }
         Err(error) => Err(error.into()),
     };
-    let rebuilt = restore_indexes(db).await;
-    let (Passes { mut report, touched_titles, touched_people }, deferred) = passes?;
+    let rebuild = async {
+        let started = Instant::now();
+        (restore_indexes(db).await, started.elapsed().as_secs_f64())
+    };
+    let search = async {
+        let (Ok((passes, _)), Some(index)) = (&mut passes, index) else { return Ok(None) };
+        let started = Instant::now();
+        let titles = match passes.titles_indexing.take() {
+            Some(task) => task.finish().await?,
+            None => 0,
+        };
+        let people: Vec<String> = passes.touched_people.iter().map(|n| format_id("nm", *n)).collect();
+        index.people(db, &people).await?;
+        index.commit().await?;
+        Ok::<_, ImportError>(Some((titles, people.len() as u64, started.elapsed().as_secs_f64())))
+    };
+    let ((rebuilt, index_seconds), searched) = tokio::join!(rebuild, search);
+    let (Passes { mut report, .. }, deferred) = passes?;
     rebuilt?;
+    report.index_seconds = index_seconds;
     if !deferred.is_empty() {
         tracing::info!(plugin = "catalog", indexes = %deferred.join(", "), "secondary indexes built after the import");
     }
-    if let Some(index) = index {
-        let titles: Vec<String> = touched_titles.iter().map(|n| format_id("tt", *n)).collect();
-        let people: Vec<String> = touched_people.iter().map(|n| format_id("nm", *n)).collect();
-        index.titles(db, &titles).await?;
-        index.people(db, &people).await?;
-        index.commit().await?;
-        report.titles_indexed = titles.len() as u64;
-        report.people_indexed = people.len() as u64;
+    if let Some((titles, people, seconds)) = searched? {
+        report.titles_indexed = titles;
+        report.people_indexed = people;
+        report.search_seconds = seconds;
     }
     report.seconds = started.elapsed().as_secs_f64();
     Ok(report)
@@ -411,13 +435,42 @@ pub async fn restore_indexes(db: &Db) -> Result<(), StoreError> {
 /// What the passes did, and what the search index must take in.
 struct Passes {
     report: Report,
-    touched_titles: HashSet<u32>,
+    /// The titles' documents, being sent to the search index.
+    titles_indexing: Option<Background>,
     touched_people: HashSet<u32>,
+}
+
+/// Search documents of the touched titles, sent to the index while the
+/// files that do not change them (crew, principals, names) are read; aborted
+/// if dropped unfinished (the import failed).
+struct Background(tokio::task::JoinHandle<Result<u64, IndexError>>);
+
+impl Background {
+    fn titles(index: &Index, db: &Db, touched: &HashSet<u32>) -> Background {
+        let (index, db) = (index.clone(), db.clone());
+        let ids: Vec<String> = touched.iter().map(|n| format_id("tt", *n)).collect();
+        Background(tokio::spawn(async move {
+            index.titles(&db, &ids).await?;
+            Ok(ids.len() as u64)
+        }))
+    }
+
+    /// The number of titles indexed.
+    async fn finish(mut self) -> Result<u64, IndexError> {
+        (&mut self.0).await.map_err(|e| IndexError::Join(e.to_string()))?
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Reads and writes every planned file, in order.
 async fn run_passes(
     db: &Db,
+    index: Option<&Index>,
     planned: &[(Dataset, ImportFile, u64)],
     options: &ImportOptions,
     progress: &(dyn Fn(&Progress) + Send + Sync),
@@ -439,7 +492,11 @@ async fn run_passes(
         ratings_with_titles: 0,
     };
     let mut report = Report::default();
-    for (dataset, file, _) in planned {
+    let mut titles_indexing = None;
+    // The last file that changes what a title's document holds.
+    let last_for_titles =
+        planned.iter().rposition(|(d, _, _)| matches!(d, Dataset::Ratings | Dataset::Basics | Dataset::Akas));
+    for (at, (dataset, file, _)) in planned.iter().enumerate() {
         let mut file_report =
             FileReport { file: file.name.clone(), dataset: dataset.name().into(), ..FileReport::default() };
         match dataset {
@@ -460,8 +517,11 @@ async fn run_passes(
         if titles_done && has(Dataset::Ratings) {
             run.write_ratings(&mut report.files[0]).await?;
         }
+        if Some(at) == last_for_titles {
+            titles_indexing = index.map(|index| Background::titles(index, db, &run.touched_titles));
+        }
     }
-    Ok(Passes { report, touched_titles: run.touched_titles, touched_people: run.touched_people })
+    Ok(Passes { report, titles_indexing, touched_people: run.touched_people })
 }
 
 struct Run<'a> {
