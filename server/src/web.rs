@@ -50,7 +50,12 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
         .route("/check-in", get(page))
         .route("/titles", get(page))
         .route("/titles/{id}", get(page))
+        .route("/titles/{id}/edit", get(page))
         .route("/people/{id}", get(page))
+        .route("/people/{id}/edit", get(page))
+        .route("/catalog/titles/new", get(page))
+        .route("/catalog/people/new", get(page))
+        .route("/catalog/import", get(page))
         .route("/u/{handle}", get(page))
         .route("/lists/{id}", get(page))
         .route("/static/{*path}", get(static_file))
@@ -164,6 +169,30 @@ mod tests {
             let response = static_file(Path(bundle.to_owned()), gzip).await.expect(bundle);
             assert_eq!(response.headers()[header::CONTENT_ENCODING], "gzip");
             assert_eq!(&body(response).await[..2], &[0x1f, 0x8b], "gzip magic");
+        }
+    }
+
+    /// Every page the UI routes to (`web/src/main.js`) is served by the
+    /// server too, so that a reload or a shared link of it opens the page.
+    #[tokio::test]
+    async fn every_page_of_the_ui_is_served() {
+        use tower::ServiceExt;
+        let routes = include_str!("../../web/src/main.js");
+        let paths: Vec<String> = routes
+            .split("pattern: /^")
+            .skip(1)
+            .filter_map(|rest| rest.split("$/").next())
+            .map(|pattern| pattern.trim_end_matches("\\/?").replace("([^/]+)", "x1").replace("\\/", "/"))
+            .collect();
+        assert!(paths.len() >= 20 && paths.contains(&"/titles/x1/edit".to_owned()), "{paths:?}");
+        for path in paths {
+            let request = axum::http::Request::get(&path).body(axum::body::Body::empty()).expect("request");
+            let response = router::<()>().oneshot(request).await.expect("infallible");
+            assert_ne!(
+                response.status(),
+                StatusCode::NOT_FOUND,
+                "{path} is a page of the UI the server does not serve"
+            );
         }
     }
 
