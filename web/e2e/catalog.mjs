@@ -3,8 +3,9 @@
 // its series and to its neighbours; a title whose only link is a trailer
 // plays that trailer from its page. An admin makes a title through its form
 // (with a poster) and finds it in the header's search, makes and edits a
-// person (with a photo), links an asset to a title
-// from the asset page and unlinks it, and runs an IMDb import from the
+// person (with a photo), gives the title other names, a backdrop and credits
+// from its form (the title page then shows them, the cast with photos),
+// links an asset to a title from the asset page and unlinks it, and runs an IMDb import from the
 // import page, which shows 100 % and the report.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -192,6 +193,7 @@ export function catalogTests({ page, server, token, work, uploadThroughPage, fra
       await page.setInputFiles('#person-photo-file', photo);
       await page.click('#person-form-save');
       await page.waitForSelector('#person-name:has-text("Ondine Vasquez-Lhomme")');
+      ids.person = decodeURIComponent(new URL(page.url()).pathname.split('/').pop());
       assert.match(await page.textContent('#app'), /Director, Writer · 1961–/);
       await page.waitForFunction(() => document.querySelector('img.title-page-poster')?.naturalWidth === 240);
       await page.click('#person-edit');
@@ -205,6 +207,78 @@ export function catalogTests({ page, server, token, work, uploadThroughPage, fra
       await page.fill('#person-bio-input', 'Films salt flats at dawn.');
       await page.click('#person-form-save');
       await page.waitForSelector('#person-bio:has-text("at dawn")');
+    }],
+
+    ['catalog admin: a title\'s form gives it other names, a backdrop and credits; its page shows them, the cast with photos', async () => {
+      assert.ok(ids.made && ids.person, 'the tests before made a title and a person');
+      const backdrop = path.join(work, 'backdrop.jpg');
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=960x410', '-frames:v', '1', backdrop]);
+      await page.goto(`${server.url}/titles/${ids.made}/edit`);
+      await page.waitForSelector('#credits-editor');
+      assert.match(await page.textContent('#credit-list'), /No cast or crew yet/);
+
+      // Two other names; a third added and removed again is not saved.
+      await page.click('#aka-add');
+      await page.fill('#akas-editor li:nth-child(1) [data-aka="title"]', 'Zéphyrine sur les salines');
+      await page.fill('#akas-editor li:nth-child(1) [data-aka="region"]', 'FR');
+      await page.fill('#akas-editor li:nth-child(1) [data-aka="language"]', 'fr');
+      await page.click('#aka-add');
+      await page.fill('#akas-editor li:nth-child(2) [data-aka="title"]', 'Zephyrine über den Salzseen');
+      await page.fill('#akas-editor li:nth-child(2) [data-aka="region"]', 'DE');
+      await page.click('#aka-add');
+      await page.fill('#akas-editor li:nth-child(3) [data-aka="title"]', 'A name dropped again');
+      await page.click('#akas-editor li:nth-child(3) [data-aka-remove]');
+
+      // Credits apply at once: a director, then the person again as herself, billed first; the director removed.
+      await page.fill('#credit-person-query', 'ondine vasq');
+      await page.waitForSelector(`#credit-person option[value="${ids.person}"]`, { state: 'attached' });
+      await page.selectOption('#credit-person', ids.person);
+      await page.selectOption('#credit-category', 'director');
+      await page.click('#credit-add');
+      await page.waitForSelector(`#credit-list li[data-person-id="${ids.person}"][data-category="director"]`);
+      await page.selectOption('#credit-category', 'self');
+      await page.fill('#credit-characters', 'Herself, The Wind');
+      await page.fill('#credit-billing', '1');
+      await page.click('#credit-add');
+      await page.waitForSelector('#credit-list li[data-category="self"]');
+      // A refused credit is the server's sentence.
+      await page.fill('#credit-billing', '-4');
+      await page.click('#credit-add');
+      await page.waitForSelector('#credit-error:not([hidden])');
+      assert.match(await page.textContent('#credit-error'), /billing must be 0 to 1000000/);
+      await page.click('#credit-list li[data-category="director"] [data-remove-credit]');
+      await page.waitForSelector('#credit-list li[data-category="director"]', { state: 'detached' });
+      const credits = await api(server, token, 'GET', `/api/v1/catalog/titles/${ids.made}/credits`);
+      assert.deepEqual(credits.items.map((c) => [c.person_id, c.category, c.characters, c.billing]),
+        [[ids.person, 'self', ['Herself', 'The Wind'], 1]]);
+
+      await page.setInputFiles('#title-backdrop-file', backdrop);
+      await page.click('#title-form-save');
+      await page.waitForSelector('#title-name:has-text("Zephyrine Over the Salt Flats")');
+      // The backdrop is the full upload; the poster is kept.
+      await page.waitForFunction(() => document.querySelector('#title-backdrop')?.naturalWidth === 960);
+      await page.waitForFunction(() => document.querySelector('img.title-page-poster')?.naturalWidth === 300);
+      await page.click('#title-akas summary');
+      assert.deepEqual(await texts('#title-akas li'), ['Zéphyrine sur les salines · FR · fr', 'Zephyrine über den Salzseen · DE']);
+      // The cast shows her photo's thumbnail and her part.
+      const member = `#cast li[data-credit="${credits.items[0].id}"]`;
+      await page.waitForFunction((selector) => document.querySelector(`${selector} img.cast-photo`)?.naturalWidth === 185, member);
+      assert.match(await page.getAttribute(`${member} img.cast-photo`, 'src'), /\/photo\?size=thumb$/);
+      assert.match(await page.textContent(member), /Ondine Vasquez-Lhomme as Herself, The Wind/);
+      await shoot(page, 'title-credits');
+
+      // The other names are searched: the French one finds the title, accents folded.
+      const found = await api(server, token, 'GET', '/api/v1/catalog/search?q=salines&target=titles');
+      assert.deepEqual(found.items.map((hit) => hit.id), [ids.made]);
+      // A second save that leaves the names alone keeps them as they are.
+      await page.click('#title-edit');
+      await page.waitForSelector('#akas-editor li');
+      assert.equal(await page.inputValue('#akas-editor li:nth-child(1) [data-aka="title"]'), 'Zéphyrine sur les salines');
+      await page.click('#title-form-save');
+      await page.waitForSelector('#title-akas');
+      const title = await api(server, token, 'GET', `/api/v1/catalog/titles/${ids.made}`);
+      assert.deepEqual(title.akas.map((a) => [a.title, a.region, a.language]),
+        [['Zéphyrine sur les salines', 'FR', 'fr'], ['Zephyrine über den Salzseen', 'DE', null]]);
     }],
 
     ['catalog admin: an import of a generated title.basics.tsv.gz from the import page reaches 100 % and shows its report', async () => {

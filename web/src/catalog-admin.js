@@ -1,7 +1,9 @@
 // The catalog's admin pages, through its REST API only (the server checks
 // the role on every write; the pages only hide what a viewer cannot do):
-// a title's form (/catalog/titles/new, /titles/{id}/edit) and a person's
-// (/catalog/people/new, /people/{id}/edit), each with its image; the links
+// a title's form (/catalog/titles/new, /titles/{id}/edit: its fields, other
+// names (akas), poster and backdrop, and on an existing title its credits,
+// added and removed at once) and a person's (/catalog/people/new,
+// /people/{id}/edit) with a photo; the links
 // of an asset to titles on the asset page; an IMDb import (/catalog/import):
 // the .tsv.gz files are uploaded, its percent followed, then its report shown.
 import { request, session, ApiError } from './api.js';
@@ -11,6 +13,9 @@ import { h, clear, progressBar, setProgress } from './util.js';
 const API = '/api/v1/catalog';
 const KINDS = ['movie', 'series', 'season', 'episode', 'short', 'documentary'];
 const ROLES = ['feature', 'trailer', 'extra'];
+/** A credit's categories, as the API takes them (the catalog's CATEGORIES). */
+const CATEGORIES = ['actor', 'actress', 'self', 'director', 'writer', 'producer', 'executive', 'composer',
+  'cinematographer', 'editor', 'production_designer', 'casting_director', 'archive_footage', 'archive_sound', 'stunts', 'other'];
 const enc = encodeURIComponent;
 
 /** Whether the viewer may change the catalog (the server decides in any case). */
@@ -46,11 +51,11 @@ async function sendImage(input, path) {
 
 /**
  * Creates (`record.id` null: the empty fields left out) or patches (`null`
- * clears a field) a title or person, then sends its image; answers its
- * page's URL. A new record keeps its id in `record`, so that saving again
- * after a refused image patches it instead of making it twice.
+ * clears a field) a title or person, then sends its images (`[input, slot]`
+ * pairs); answers its page's URL. A new record keeps its id in `record`, so
+ * that saving again after a refused image patches it instead of making it twice.
  */
-async function saveRecord(collection, record, body, imageInput, slot) {
+async function saveRecord(collection, record, body, images) {
   let saved;
   if (record.id) {
     saved = await request(`${API}/${collection}/${enc(record.id)}`, { method: 'PATCH', json: body });
@@ -59,10 +64,12 @@ async function saveRecord(collection, record, body, imageInput, slot) {
     saved = await request(`${API}/${collection}`, { method: 'POST', json: given });
     record.id = saved.id;
   }
-  try {
-    await sendImage(imageInput, `${API}/${collection}/${enc(saved.id)}/${slot}`);
-  } catch (error) {
-    throw new ApiError(error.status, error.code, `Saved, but the ${slot} was refused: ${error.message}`);
+  for (const [input, slot] of images) {
+    try {
+      await sendImage(input, `${API}/${collection}/${enc(saved.id)}/${slot}`);
+    } catch (error) {
+      throw new ApiError(error.status, error.code, `Saved, but the ${slot} was refused: ${error.message}`);
+    }
   }
   return `/${collection}/${enc(saved.id)}`;
 }
@@ -123,6 +130,8 @@ export function mountTitleEditor(root, id) {
     const season = number('title-season', t.season_number, { min: '0' });
     const episode = number('title-episode', t.episode_number, { min: '0' });
     const poster = h('input', { type: 'file', id: 'title-poster-file', accept: 'image/jpeg,image/png' });
+    const backdrop = h('input', { type: 'file', id: 'title-backdrop-file', accept: 'image/jpeg,image/png' });
+    const akas = akasEditor(t.akas ?? []);
     const episodeFields = h('div.row', {}, field('Series', series), field('Season', season), field('Episode', episode));
     const showEpisodeFields = () => (episodeFields.hidden = !['episode', 'season'].includes(kind.value));
     kind.addEventListener('change', showEpisodeFields);
@@ -136,7 +145,9 @@ export function mountTitleEditor(root, id) {
         h('div.row', {}, field('Year', start), field('Last year', end), field('Runtime (minutes)', runtime)),
         episodeFields,
         field('Genres (comma-separated)', genres), field('Synopsis', synopsis), field('Certificate', certificate),
+        akas.element,
         field(t.poster_url ? 'Replace the poster (JPEG or PNG)' : 'Poster (JPEG or PNG)', poster),
+        field(t.backdrop_url ? 'Replace the backdrop (a wide JPEG or PNG)' : 'Backdrop (a wide JPEG or PNG)', backdrop),
       ],
       async save() {
         const episodic = ['episode', 'season'].includes(kind.value);
@@ -155,10 +166,155 @@ export function mountTitleEditor(root, id) {
           episode_number: episodic ? optionalInt(episode, 'The episode') : null,
         };
         if (!body.primary_title) throw new ApiError(0, 'bad_input', 'Give the title a name.');
-        return saveRecord('titles', record, body, poster, 'poster');
+        // Sent only when changed: the API replaces every aka, and imported ones carry IMDb's types.
+        if (!record.id || akas.changed()) body.akas = akas.value();
+        return saveRecord('titles', record, body, [[poster, 'poster'], [backdrop, 'backdrop']]);
       },
     });
+    if (id) root.append(creditsEditor(id, t.credits ?? [], t.credits_next_cursor ?? null));
+    else root.append(h('p.muted', { id: 'credits-after-save' }, 'Save the title first, then add its cast and crew here.'));
   })();
+}
+
+/**
+ * A title's other names: a row (name, region, language) per aka, rows added
+ * and removed; `value()` answers them as the API takes them, `changed()`
+ * whether they differ from the title's.
+ */
+function akasEditor(akas) {
+  const rows = h('ul.aka-rows', { id: 'akas-editor' });
+  const read = () => [...rows.children]
+    .map((row) => ['title', 'region', 'language'].map((part) => row.querySelector(`[data-aka="${part}"]`).value.trim() || null))
+    .filter(([title]) => title);
+  const addRow = (aka = {}) => {
+    const input = (part, value, attributes) => h('input', { type: 'text', value: value ?? '', dataset: { aka: part }, ...attributes });
+    const row = h('li.row.aka-row', {},
+      input('title', aka.title, { 'aria-label': 'Name', maxLength: 1000, placeholder: 'Le titre' }),
+      input('region', aka.region, { 'aria-label': 'Region', maxLength: 8, placeholder: 'FR', class: 'short' }),
+      input('language', aka.language, { 'aria-label': 'Language', maxLength: 8, placeholder: 'fr', class: 'short' }),
+      h('button.button.ghost.small', { type: 'button', dataset: { akaRemove: '' }, onclick: () => row.remove() }, 'Remove'));
+    rows.append(row);
+    return row;
+  };
+  akas.forEach(addRow);
+  const initial = JSON.stringify(read());
+  const add = h('button.button.ghost.small', { type: 'button', id: 'aka-add', onclick: () => addRow().querySelector('input').focus() }, 'Add a name');
+  return {
+    element: h('fieldset.stack', { id: 'akas-field' }, h('legend', {}, 'Other names (region such as FR, language such as fr)'), rows, add),
+    changed: () => JSON.stringify(read()) !== initial,
+    value: () => read().map(([title, region, language]) => ({ title, region, language })),
+  };
+}
+
+/**
+ * A search box and the select of what it finds: typing searches the catalog
+ * (`target` titles or people), `describe` names each hit in the select.
+ */
+function finder(ids, placeholder, target, describe) {
+  const query = h('input', { type: 'search', id: ids.query, placeholder, autocomplete: 'off', 'aria-label': placeholder });
+  const hits = h('select', { id: ids.select, 'aria-label': target === 'people' ? 'Person' : 'Title' },
+    h('option', { value: '' }, `(find ${target === 'people' ? 'a person' : 'a title'} first)`));
+  let searching = null;
+  query.addEventListener('input', () => {
+    clearTimeout(searching);
+    searching = setTimeout(async () => {
+      const q = query.value.trim();
+      if (!q) return;
+      const page = await catalog.search(q, { target, limit: 10 }).catch(() => ({ items: [] }));
+      const found = page.items.map((hit) => hit.title ?? hit.person).filter(Boolean);
+      clear(hits, found.length
+        ? found.map((record) => h('option', { value: record.id }, describe(record)))
+        : h('option', { value: '' }, 'Nothing matches'));
+    }, 150);
+  });
+  return { query, hits };
+}
+
+/**
+ * An existing title's credits on its edit page: each with a remove button,
+ * and a form that finds a person and adds a credit. Each change is sent at
+ * once (a credit is a resource of its own), then the list is read again.
+ */
+function creditsEditor(titleId, first, firstCursor) {
+  const rows = h('ul.credit-rows', { id: 'credit-list' });
+  const error = h('p.form-error', { id: 'credit-error', role: 'alert', hidden: true });
+  const show = (problem) => {
+    error.textContent = problem instanceof ApiError ? problem.message : String(problem);
+    error.hidden = false;
+  };
+  let credits = first;
+  let cursor = firstCursor;
+  const more = h('button.button.ghost.small', { type: 'button', id: 'credit-more', onclick: async () => {
+    try {
+      const page = await catalog.credits(titleId, cursor);
+      credits = credits.concat(page.items);
+      cursor = page.next_cursor;
+      render();
+    } catch (problem) {
+      show(problem);
+    }
+  } }, 'More credits');
+
+  async function reload() {
+    const page = await request(`${API}/titles/${enc(titleId)}/credits?limit=100`);
+    credits = page.items;
+    cursor = page.next_cursor;
+    render();
+  }
+
+  function render() {
+    clear(rows, credits.length ? credits.map((c) => h('li.row', { dataset: { credit: c.id, personId: c.person_id, category: c.category } },
+      h('strong', {}, c.person_name ?? c.person_id),
+      h('span.badge', {}, c.category.replace(/_/g, ' ')),
+      c.job ? h('span.muted', {}, c.job) : null,
+      c.characters.length ? h('span.muted', {}, `as ${c.characters.join(', ')}`) : null,
+      h('button.button.ghost.small', { type: 'button', dataset: { removeCredit: c.id }, onclick: async (event) => {
+        event.currentTarget.disabled = true;
+        error.hidden = true;
+        try {
+          await request(`${API}/credits/${enc(c.id)}`, { method: 'DELETE' });
+          await reload();
+        } catch (problem) {
+          show(problem);
+        }
+      } }, 'Remove')))
+      : h('li.muted', {}, 'No cast or crew yet.'));
+    more.hidden = !cursor;
+  }
+
+  const person = finder({ query: 'credit-person-query', select: 'credit-person' }, 'Find a person by name', 'people',
+    (p) => `${p.name}${p.birth_year ? ` (${p.birth_year})` : ''}`);
+  const category = h('select', { id: 'credit-category', 'aria-label': 'Category' },
+    CATEGORIES.map((c) => h('option', { value: c }, c.replace(/_/g, ' '))));
+  const job = text('credit-job', '', { placeholder: 'Job (optional)', maxLength: 500, 'aria-label': 'Job' });
+  const characters = text('credit-characters', '', { placeholder: 'Characters, comma-separated', 'aria-label': 'Characters' });
+  const billing = number('credit-billing', '', { min: '0', placeholder: 'Billing', 'aria-label': 'Billing order' });
+  const add = h('button.button', { type: 'submit', id: 'credit-add' }, 'Add');
+  const form = h('form.row.wrap', { id: 'credit-form', novalidate: true, onsubmit: async (event) => {
+    event.preventDefault();
+    error.hidden = true;
+    if (!person.hits.value) return show('Find the person first (they must be in the catalog: make them with New person).');
+    add.disabled = true;
+    try {
+      await request(`${API}/titles/${enc(titleId)}/credits`, { method: 'POST', json: {
+        person_id: person.hits.value,
+        category: category.value,
+        job: optionalText(job),
+        characters: list(characters.value),
+        billing: optionalInt(billing, 'The billing order'),
+      } });
+      job.value = '';
+      characters.value = '';
+      billing.value = '';
+      await reload();
+    } catch (problem) {
+      show(problem);
+    } finally {
+      add.disabled = false;
+    }
+  } }, person.query, person.hits, category, job, characters, billing, add);
+  render();
+  return h('section.card-section.narrow', { id: 'credits-editor' }, h('h2', {}, 'Cast and crew'), rows, more, form, error);
 }
 
 /** Create (`id` null) or edit a person. */
@@ -194,7 +350,7 @@ export function mountPersonEditor(root, id) {
           bio: optionalText(bio),
         };
         if (!body.name) throw new ApiError(0, 'bad_input', 'Give the person a name.');
-        return saveRecord('people', record, body, photo, 'photo');
+        return saveRecord('people', record, body, [[photo, 'photo']]);
       },
     });
   })();
@@ -234,22 +390,9 @@ export function assetTitles(assetId) {
     }
   }
 
-  const query = h('input', { type: 'search', id: 'link-title-query', placeholder: 'Find a title by name', autocomplete: 'off' });
-  const hits = h('select', { id: 'link-title', 'aria-label': 'Title' }, h('option', { value: '' }, '(find a title first)'));
+  const { query, hits } = finder({ query: 'link-title-query', select: 'link-title' }, 'Find a title by name', 'titles',
+    (t) => `${t.primary_title}${t.start_year ? ` (${t.start_year})` : ''} · ${t.kind}`);
   const role = h('select', { id: 'link-role', 'aria-label': 'Role' }, ROLES.map((r) => h('option', { value: r }, r)));
-  let searching = null;
-  query.addEventListener('input', () => {
-    clearTimeout(searching);
-    searching = setTimeout(async () => {
-      const q = query.value.trim();
-      if (!q) return;
-      const page = await catalog.search(q, { target: 'titles', limit: 10 }).catch(() => ({ items: [] }));
-      const titles = page.items.map((hit) => hit.title).filter(Boolean);
-      clear(hits, titles.length
-        ? titles.map((t) => h('option', { value: t.id }, `${t.primary_title}${t.start_year ? ` (${t.start_year})` : ''} · ${t.kind}`))
-        : h('option', { value: '' }, 'No title matches'));
-    }, 150);
-  });
   const form = h('form.row', { id: 'link-form', onsubmit: async (event) => {
     event.preventDefault();
     error.hidden = true;

@@ -1,9 +1,9 @@
-// The title page (/titles/{id}): poster, names, facts, genres, synopsis, the
-// feature (else a trailer) in the shared player card, the credits linking to
-// the people, a link to its showtimes when booking has any, and the social
+// The title page (/titles/{id}): backdrop, poster, names (and its other
+// names, akas), facts, genres, synopsis, the feature (else a trailer) in the
+// shared player card, the credits (the cast with photos) linking to the people, a link to its showtimes when booking has any, and the social
 // panel. The person page (/people/{id}): biography and filmography.
 import { getAsset, request, watchAsset, FINAL_STATUSES, ApiError } from './api.js';
-import { catalog, titleFacts, titleCard } from './catalog.js';
+import { catalog, titleFacts, titleCard, thumbUrl } from './catalog.js';
 import { createPlayback } from './playback.js';
 import { mountTitleSocial } from './social.js';
 import { seriesSeasons, episodeNav } from './series.js';
@@ -30,6 +30,22 @@ async function readDetail(root, what, read, signal) {
 function personLink(credit) {
   return h('a.person-link', { href: `/people/${encodeURIComponent(credit.person_id)}`, dataset: { link: '', personId: credit.person_id } },
     credit.person_name ?? credit.person_id);
+}
+
+/** A cast member's photo (its thumbnail), else their initial. */
+function castPhoto(credit) {
+  return credit.person_photo_url
+    ? h('img.cast-photo', { src: thumbUrl(credit.person_photo_url), alt: '', loading: 'lazy', decoding: 'async' })
+    : h('span.cast-photo.poster-placeholder', { 'aria-hidden': 'true' }, (credit.person_name ?? '?').slice(0, 1));
+}
+
+/** "Also known as": the title's other names with their region and language (none when it has no other). */
+function otherNames(detail) {
+  const akas = detail.akas.filter((a) => a.title !== detail.primary_title);
+  if (!akas.length) return null;
+  return h('details', { id: 'title-akas' }, h('summary.muted', {}, `Also known as (${akas.length})`),
+    h('ul.akas', {}, akas.map((a) => h('li', { dataset: { region: a.region ?? '', language: a.language ?? '' } }, a.title,
+      a.region || a.language ? h('span.muted', {}, ` · ${[a.region, a.language].filter(Boolean).join(' · ')}`) : null))));
 }
 
 function label(category) {
@@ -66,6 +82,7 @@ export function mountTitle(root, id) {
     const rating = detail.rating ? `★ ${detail.rating.toFixed(1)} / 10 · ${detail.votes.toLocaleString()} votes` : null;
     clear(root,
       h('a.back', { href: '/titles', dataset: { link: '' } }, '← Titles'),
+      detail.backdrop_url ? h('div.title-backdrop', {}, h('img', { id: 'title-backdrop', src: detail.backdrop_url, alt: '' })) : null,
       h('div.title-head', {},
         poster,
         h('div.stack', {},
@@ -73,6 +90,7 @@ export function mountTitle(root, id) {
           h('h1', { id: 'title-name' }, detail.primary_title),
           detail.original_title && detail.original_title !== detail.primary_title
             ? h('p.muted', { id: 'title-original' }, `Original title: ${detail.original_title}`) : null,
+          otherNames(detail),
           h('p.muted', { id: 'title-facts' }, [detail.kind !== 'movie' ? label(detail.kind) : null, titleFacts(detail)].filter(Boolean).join(' · ')),
           detail.genres.length
             ? h('div.chips', { id: 'title-genres' }, detail.genres.map((g) =>
@@ -99,8 +117,8 @@ export function mountTitle(root, id) {
   function renderCredits() {
     const people = credits.filter((c) => CAST.has(c.category));
     clear(cast, people.length
-      ? people.map((c) => h('li', { dataset: { credit: c.id } }, personLink(c),
-        c.characters.length ? h('span.muted', {}, ` as ${c.characters.join(', ')}`) : null))
+      ? people.map((c) => h('li.cast-member', { dataset: { credit: c.id } }, castPhoto(c), h('span', {}, personLink(c),
+        c.characters.length ? h('span.muted', {}, ` as ${c.characters.join(', ')}`) : null)))
       : h('li.muted', {}, 'No cast is listed.'));
     const byCategory = new Map();
     for (const c of credits.filter((c) => !CAST.has(c.category))) {
