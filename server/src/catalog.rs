@@ -81,7 +81,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
             let bar = bar.clone();
             move |p: &imdb::Progress| {
                 bar.set_position(p.percent() as u64);
-                bar.set_message(format!("{} ({} rows)", p.file, p.rows));
+                bar.set_message(match p.phase {
+                    imdb::Phase::Reading => format!("{} ({} rows)", p.file, p.rows),
+                    imdb::Phase::Indexing => format!("{} ({} rows read)", p.phase.describe(), p.rows),
+                });
             }
         };
         let report = imdb::import(&db, Some(&index), &files, &options, &progress).await;

@@ -455,6 +455,7 @@ export function mountImport(root) {
           label.textContent = `${Math.floor(percent)} %`;
           status.dataset.state = view.state;
           if (view.state === 'running') {
+            state.textContent = view.phase === 'indexing' ? 'Every file read: building the indexes' : 'Reading the files';
             timer = setTimeout(poll, 300);
             return;
           }

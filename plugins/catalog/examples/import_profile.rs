@@ -1,14 +1,15 @@
 //! Times each pass of an IMDb import in process, for profiling (`perf
 //! record` this example, not the whole server):
 //! `cargo run --release -p cdlc-plugin-catalog --example import_profile -- generate DIR TITLES PEOPLE PRINCIPALS`
-//! writes a generated catalog; `… -- import DIR DATA` imports it into a
+//! writes a generated catalog; `… -- search DATA [QUERIES]` times search on
+//! an imported one (against SQLite's LIKE); `… -- import DIR DATA` imports it into a
 //! fresh store under DATA and prints the seconds each file took, the search
 //! indexing after the last file, the report and the peak resident memory.
 
 use std::sync::Mutex;
 use std::time::Instant;
 
-use cdlc_plugin_api::Plugin;
+use cdlc_plugin_api::{Plugin, Sql};
 use cdlc_plugin_catalog::imdb::{self, sample, ImportOptions};
 
 /// A field of /proc/self/status in MiB: VmHWM (peak resident), RssAnon
@@ -36,7 +37,12 @@ fn main() -> anyhow::Result<()> {
             Ok(())
         }
         Some("import") => import(std::path::Path::new(&args[1]), std::path::Path::new(&args[2])),
-        _ => anyhow::bail!("usage: generate DIR TITLES PEOPLE PRINCIPALS | import DIR DATA"),
+        Some("search") => {
+            search(std::path::Path::new(&args[1]), args.get(2).map_or(Ok(1000), |n| n.parse())?)
+        }
+        _ => anyhow::bail!(
+            "usage: generate DIR TITLES PEOPLE PRINCIPALS | import DIR DATA | search DATA [QUERIES]"
+        ),
     }
 }
 
@@ -80,6 +86,92 @@ fn import(input: &std::path::Path, data: &std::path::Path) -> anyhow::Result<()>
             status_mib("VmHWM"),
             status_mib("RssAnon"),
             status_mib("RssFile")
+        );
+        Ok(())
+    })
+}
+
+/// Search latency on an imported catalog (`DATA` of an `import`): QUERIES
+/// names of its titles, spread over the table, a third typed whole, a third
+/// with one letter changed, a third cut as if still being typed, against the
+/// search index (20 hits) and, for every tenth, SQLite's `LIKE '%q%'` over
+/// the same titles ordered by popularity (the plain-SQL peer).
+fn search(data: &std::path::Path, queries: usize) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    runtime.block_on(async {
+        let stores = cdlc_plugin_store::Stores::sqlite(&data.join("stores"));
+        let catalog = cdlc_plugin_catalog::Catalog::new();
+        let db = stores.db(catalog.name()).await?;
+        let (index, _) = cdlc_plugin_catalog::open_index(Some(&data.join("plugins").join(catalog.name())))
+            .map_err(anyhow::Error::msg)?;
+        let count: i64 = db.query("SELECT COUNT(*) AS n FROM titles", &[]).await?[0].get("n")?;
+        let step = (count as usize / queries.max(1)).max(1);
+        let rows = db
+            .query(
+                "SELECT id, primary_title FROM titles ORDER BY id LIMIT ?",
+                cdlc_plugin_api::params![(step * queries) as i64],
+            )
+            .await?;
+        let mut cases = Vec::new();
+        for (n, row) in rows.iter().step_by(step).enumerate() {
+            let id: String = row.get("id")?;
+            let name: String = row.get("primary_title")?;
+            let text = match n % 3 {
+                0 => name.clone(),
+                1 => name
+                    .char_indices()
+                    .map(|(i, c)| if i == name.len() / 2 && c.is_alphabetic() { 'q' } else { c })
+                    .collect(),
+                _ => name.chars().take((name.chars().count() * 3 / 5).max(3)).collect(),
+            };
+            cases.push((id, text));
+        }
+        let mut times = Vec::new();
+        let mut found = [0usize; 3];
+        for (n, (id, text)) in cases.iter().enumerate() {
+            let query = cdlc_search::SearchQuery {
+                text: text.clone(),
+                target: cdlc_search::Target::Titles,
+                limit: 20,
+                ..Default::default()
+            };
+            let started = Instant::now();
+            let page = index.search(query, cdlc_search::Sort::Relevance).await?;
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+            found[n % 3] += usize::from(page.hits.iter().any(|h| &h.id == id) || page.total > 20 && {
+                // A name many titles share: found when every hit is a title of that name.
+                page.hits.iter().all(|h| h.name.eq_ignore_ascii_case(text))
+            });
+        }
+        let mut peer = Vec::new();
+        for (_, text) in cases.iter().step_by(10) {
+            let started = Instant::now();
+            db.query(
+                "SELECT id FROM titles WHERE primary_title LIKE ? ORDER BY popularity DESC LIMIT 20",
+                cdlc_plugin_api::params![format!("%{text}%")],
+            )
+            .await?;
+            peer.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+        let at = |v: &mut Vec<f64>, q: f64| {
+            v.sort_by(f64::total_cmp);
+            v[((v.len() as f64 * q) as usize).min(v.len() - 1)]
+        };
+        println!(
+            "{} queries on {count} titles: search p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms; the title (or 20 of its name) in the first 20: whole {:.0} %, one typo {:.0} %, cut {:.0} %",
+            times.len(),
+            at(&mut times, 0.5),
+            at(&mut times, 0.99),
+            at(&mut times, 1.0),
+            found[0] as f64 * 300.0 / cases.len() as f64,
+            found[1] as f64 * 300.0 / cases.len() as f64,
+            found[2] as f64 * 300.0 / cases.len() as f64,
+        );
+        println!(
+            "{} of them as LIKE '%q%': p50 {:.1} ms, p99 {:.1} ms",
+            peer.len(),
+            at(&mut peer, 0.5),
+            at(&mut peer, 0.99)
         );
         Ok(())
     })

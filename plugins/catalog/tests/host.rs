@@ -1010,3 +1010,29 @@ async fn indexes_a_stopped_import_left_dropped_are_built_at_start() {
     assert_every_index_is_built(&db).await;
     again.host.stop().await;
 }
+
+/// The progress an import reports: it reads the files (the percent from
+/// their bytes, never going back, never 100), then says it is building the
+/// indexes once every file is read; 100 is only the finished import's.
+#[tokio::test]
+async fn the_progress_reads_the_files_then_says_the_indexes_are_built() {
+    use cdlc_plugin_catalog::imdb::{self, ImportOptions, Phase, Progress};
+    let catalog = start("").await;
+    let db = catalog_store(&catalog).await;
+    let input = catalog.dir.path().join("progress");
+    std::fs::create_dir_all(&input).unwrap();
+    let files = imdb::files_from_paths(&sample::write_small(&input).unwrap()).unwrap();
+    let seen = std::sync::Mutex::new(Vec::<Progress>::new());
+    let record = |p: &Progress| seen.lock().unwrap().push(p.clone());
+    let report = imdb::import(&db, None, &files, &ImportOptions::default(), &record).await.unwrap();
+    let seen = seen.into_inner().unwrap();
+    let (last, reading) = seen.split_last().expect("progress was reported");
+    assert!(!reading.is_empty() && reading.iter().all(|p| p.phase == Phase::Reading), "{seen:#?}");
+    assert!(reading.windows(2).all(|w| w[0].percent() <= w[1].percent()), "{seen:#?}");
+    assert!(seen.iter().all(|p| p.percent() < 100.0), "{seen:#?}");
+    assert_eq!(last.phase, Phase::Indexing, "{seen:#?}");
+    assert_eq!(last.bytes_done, last.bytes_total);
+    assert_eq!(last.rows, report.files.iter().map(|f| f.rows_read).sum::<u64>());
+    assert_eq!(last.phase.describe(), "building the indexes");
+    catalog.host.stop().await;
+}

@@ -38,8 +38,11 @@ pub struct ImportView {
     /// The files, as uploaded.
     pub files: Vec<String>,
     pub options: ImportOptions,
-    /// 0–100, from the compressed bytes read.
+    /// 0–100: up to 99 from the compressed bytes read, 100 once done.
     pub percent: f64,
+    /// While running: `reading` the files, then `indexing` (the deferred
+    /// indexes built again and the search index committed, after the last file).
+    pub phase: Option<imdb::Phase>,
     /// Rows read, written, unchanged, skipped and rejected per file (when done).
     pub report: Option<Report>,
     /// Why it failed.
@@ -64,6 +67,7 @@ impl FromRow for ImportView {
             files: json_column(row, "files")?.unwrap_or_default(),
             options: json_column(row, "options")?.unwrap_or_default(),
             percent: row.get("percent")?,
+            phase: None,
             report: json_column(row, "report")?,
             error: row.get("error")?,
             created_at: row.get("created_at")?,
@@ -288,6 +292,7 @@ async fn view(shared: &Shared, id: &str) -> Result<ImportView, ApiError> {
         if let Some((running_id, progress)) = &*running {
             if running_id == id {
                 view.percent = progress.percent();
+                view.phase = Some(progress.phase);
             }
         }
     }

@@ -87,9 +87,31 @@ impl ImportOptions {
     }
 }
 
+/// What an import is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Reading the files and writing their rows.
+    #[default]
+    Reading,
+    /// Every file read: building the deferred indexes and committing the search index.
+    Indexing,
+}
+
+impl Phase {
+    /// How a person reads it: "reading the files", "building the indexes".
+    pub fn describe(self) -> &'static str {
+        match self {
+            Phase::Reading => "reading the files",
+            Phase::Indexing => "building the indexes",
+        }
+    }
+}
+
 /// Where an import is.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Progress {
+    pub phase: Phase,
     pub file: String,
     /// Compressed bytes read, of every file so far.
     pub bytes_done: u64,
@@ -99,11 +121,13 @@ pub struct Progress {
 }
 
 impl Progress {
+    /// 0–99 from the compressed bytes read: 100 is only for a finished
+    /// import, so the last file read still leaves the index builds to wait for.
     pub fn percent(&self) -> f64 {
         if self.bytes_total == 0 {
             return 0.0;
         }
-        (self.bytes_done as f64 * 100.0 / self.bytes_total as f64).min(100.0)
+        (self.bytes_done as f64 * 100.0 / self.bytes_total as f64).min(99.0)
     }
 }
 
@@ -355,6 +379,15 @@ pub async fn import(
         }
         Err(error) => Err(error.into()),
     };
+    if let Ok((passes, _)) = &passes {
+        progress(&Progress {
+            phase: Phase::Indexing,
+            file: String::new(),
+            bytes_done: total,
+            bytes_total: total,
+            rows: passes.report.files.iter().map(|f| f.rows_read).sum(),
+        });
+    }
     let rebuild = async {
         let started = Instant::now();
         (restore_indexes(db).await, started.elapsed().as_secs_f64())
@@ -547,6 +580,7 @@ struct Run<'a> {
 impl Run<'_> {
     fn report_progress(&self, file: &str, bytes: &AtomicU64) {
         (self.progress)(&Progress {
+            phase: Phase::Reading,
             file: file.to_owned(),
             bytes_done: self.done + bytes.load(Ordering::Relaxed),
             bytes_total: self.total,

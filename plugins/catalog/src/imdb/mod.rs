@@ -14,5 +14,5 @@ pub mod tsv;
 pub use datasets::Dataset;
 pub use import::{
     check_files, files_from_paths, import, restore_indexes, FileReport, ImportError, ImportFile,
-    ImportOptions, Progress, Rejection, Report,
+    ImportOptions, Phase, Progress, Rejection, Report,
 };
