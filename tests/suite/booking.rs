@@ -493,42 +493,50 @@ fn booking_survives_a_kill_mid_checkout() {
     // A delivery the killed server had claimed stays with it until the claim
     // lapses (30 s, so that of several servers only one delivers): then the
     // restarted one takes it over.
-    let deadline = Instant::now() + Duration::from_secs(50);
-    while count("SELECT COUNT(*) FROM deliveries WHERE status <> 'delivered'") > 0 {
-        if Instant::now() > deadline {
-            let db = rusqlite::Connection::open(data.join("stores/booking.db")).expect("booking.db");
-            let mut rows = db
-                .prepare("SELECT order_id, status, attempts, last_error, claimed_until FROM deliveries WHERE status <> 'delivered'")
-                .expect("select");
-            let left: Vec<String> = rows
-                .query_map([], |r| {
-                    Ok(format!(
-                        "{} {} attempts={} error={:?} claimed_until={}",
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                        r.get::<_, Option<String>>(3)?,
-                        r.get::<_, i64>(4)?
-                    ))
-                })
-                .expect("rows")
-                .collect::<Result<_, _>>()
-                .expect("rows");
-            panic!("the ticket deliveries never finished: {left:#?}");
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    eventually_or(
+        50,
+        || count("SELECT COUNT(*) FROM deliveries WHERE status <> 'delivered'") == 0,
+        || format!("the ticket deliveries never finished: {:#?}", undelivered(&data)),
+    );
     let paid = count("SELECT COUNT(*) FROM orders WHERE status = 'paid'");
     eprintln!("booking: after the restart {paid} of 30 orders are paid");
 }
 
 /// Waits until `check` holds, polling; panics with `what` after `seconds`.
-fn eventually(seconds: u64, what: &str, mut check: impl FnMut() -> bool) {
+fn eventually(seconds: u64, what: &str, check: impl FnMut() -> bool) {
+    eventually_or(seconds, check, || what.to_owned());
+}
+
+/// Waits for `check`, failing after `seconds` with what `explain` says then.
+fn eventually_or(seconds: u64, mut check: impl FnMut() -> bool, explain: impl FnOnce() -> String) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     while !check() {
-        assert!(Instant::now() < deadline, "{what}");
+        if Instant::now() >= deadline {
+            panic!("{}", explain());
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// The ticket deliveries not yet delivered, one line each.
+fn undelivered(data: &Path) -> Vec<String> {
+    let db = rusqlite::Connection::open(data.join("stores/booking.db")).expect("booking.db");
+    let mut rows = db
+        .prepare("SELECT order_id, status, attempts, last_error, claimed_until FROM deliveries WHERE status <> 'delivered'")
+        .expect("select");
+    rows.query_map([], |r| {
+        Ok(format!(
+            "{} {} attempts={} error={:?} claimed_until={}",
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, Option<String>>(3)?,
+            r.get::<_, i64>(4)?
+        ))
+    })
+    .expect("rows")
+    .collect::<Result<_, _>>()
+    .expect("rows")
 }
 
 fn subscribe(server: &Server, who: &str, plan: &str, card: &str, key: &str) -> Answer {

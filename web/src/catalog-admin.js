@@ -7,7 +7,7 @@
 // of an asset to titles on the asset page; an IMDb import (/catalog/import):
 // the .tsv.gz files are uploaded, its percent followed, then its report shown.
 import { request, session, ApiError } from './api.js';
-import { catalog } from './catalog.js';
+import { catalog, creditPages } from './catalog.js';
 import { h, clear, progressBar, setProgress } from './util.js';
 
 const API = '/api/v1/catalog';
@@ -242,13 +242,10 @@ function creditsEditor(titleId, first, firstCursor) {
     error.textContent = problem instanceof ApiError ? problem.message : String(problem);
     error.hidden = false;
   };
-  let credits = first;
-  let cursor = firstCursor;
+  const credits = creditPages((cursor) => catalog.credits(titleId, cursor), first, firstCursor);
   const more = h('button.button.ghost.small', { type: 'button', id: 'credit-more', onclick: async () => {
     try {
-      const page = await catalog.credits(titleId, cursor);
-      credits = credits.concat(page.items);
-      cursor = page.next_cursor;
+      await credits.next();
       render();
     } catch (problem) {
       show(problem);
@@ -256,14 +253,12 @@ function creditsEditor(titleId, first, firstCursor) {
   } }, 'More credits');
 
   async function reload() {
-    const page = await request(`${API}/titles/${enc(titleId)}/credits?limit=100`);
-    credits = page.items;
-    cursor = page.next_cursor;
+    await credits.reload();
     render();
   }
 
   function render() {
-    clear(rows, credits.length ? credits.map((c) => h('li.row', { dataset: { credit: c.id, personId: c.person_id, category: c.category } },
+    clear(rows, credits.items.length ? credits.items.map((c) => h('li.row', { dataset: { credit: c.id, personId: c.person_id, category: c.category } },
       h('strong', {}, c.person_name ?? c.person_id),
       h('span.badge', {}, c.category.replace(/_/g, ' ')),
       c.job ? h('span.muted', {}, c.job) : null,
@@ -279,7 +274,7 @@ function creditsEditor(titleId, first, firstCursor) {
         }
       } }, 'Remove')))
       : h('li.muted', {}, 'No cast or crew yet.'));
-    more.hidden = !cursor;
+    more.hidden = !credits.more;
   }
 
   const person = finder({ query: 'credit-person-query', select: 'credit-person' }, 'Find a person by name', 'people',

@@ -5,10 +5,12 @@ import { h } from './util.js';
 
 const API = '/api/v1/catalog';
 const id = (value) => encodeURIComponent(value);
+const pageQuery = (cursor) => new URLSearchParams(cursor ? { limit: '100', cursor } : { limit: '100' });
 
 export const catalog = {
   title: (titleId, options) => request(`${API}/titles/${id(titleId)}`, options),
-  credits: (titleId, cursor) => request(`${API}/titles/${id(titleId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
+  /** A page of a title's credits, 100 at a time (the first without a cursor). */
+  credits: (titleId, cursor) => request(`${API}/titles/${id(titleId)}/credits?${pageQuery(cursor)}`),
   /** A page of a season's episodes (`season` a number or `none`), 100 at a time. */
   episodes(seriesId, season, { cursor, signal } = {}) {
     const query = new URLSearchParams({ limit: '100' });
@@ -16,7 +18,7 @@ export const catalog = {
     return request(`${API}/titles/${id(seriesId)}/seasons/${id(season)}/episodes?${query}`, { signal });
   },
   person: (personId, options) => request(`${API}/people/${id(personId)}`, options),
-  personCredits: (personId, cursor) => request(`${API}/people/${id(personId)}/credits?limit=100&cursor=${encodeURIComponent(cursor)}`),
+  personCredits: (personId, cursor) => request(`${API}/people/${id(personId)}/credits?${pageQuery(cursor)}`),
   /** A page of titles: `{genre, sort, kind, ids, limit, cursor}` as the browse API takes them. */
   browse(filters = {}, options) {
     const query = new URLSearchParams();
@@ -29,6 +31,31 @@ export const catalog = {
     return request(`${API}/search?${query}`, { signal });
   },
 };
+
+/**
+ * Credits read a page at a time (a title's or a person's: `read(cursor)`
+ * answers a page), starting from the ones a detail carried: `items` so far,
+ * `more` whether a page is left, `next()` appends it, `reload()` reads them
+ * again from the first page.
+ */
+export function creditPages(read, items = [], cursor = null) {
+  const pages = {
+    items,
+    cursor,
+    get more() { return Boolean(pages.cursor); },
+    async next() {
+      const page = await read(pages.cursor);
+      pages.items = pages.items.concat(page.items);
+      pages.cursor = page.next_cursor;
+    },
+    async reload() {
+      const page = await read(null);
+      pages.items = page.items;
+      pages.cursor = page.next_cursor;
+    },
+  };
+  return pages;
+}
 
 /** The small JPEG of a poster or photo (the catalog makes one per upload), for cards and lists. */
 export const thumbUrl = (url) => (url ? `${url}${url.includes('?') ? '&' : '?'}size=thumb` : null);

@@ -1,9 +1,10 @@
 // The title page (/titles/{id}): backdrop, poster, names (and its other
 // names, akas), facts, genres, synopsis, the feature (else a trailer) in the
-// shared player card, the credits (the cast with photos) linking to the people, a link to its showtimes when booking has any, and the social
+// shared player card, the credits (the cast with photos) linking to the
+// people, a link to its showtimes when booking has any, and the social
 // panel. The person page (/people/{id}): biography and filmography.
 import { getAsset, request, watchAsset, FINAL_STATUSES, ApiError } from './api.js';
-import { catalog, titleFacts, titleCard, thumbUrl } from './catalog.js';
+import { catalog, creditPages, titleFacts, titleCard, thumbUrl } from './catalog.js';
 import { createPlayback } from './playback.js';
 import { mountTitleSocial } from './social.js';
 import { seriesSeasons, episodeNav } from './series.js';
@@ -67,8 +68,8 @@ export function mountTitle(root, id) {
   const stage = h('div', { id: 'title-player' });
   const showtimes = h('div', { id: 'title-showtimes' });
   const socialPanel = h('section.card-section', { id: 'title-social' });
-  let credits = [];
-  let cursor = null;
+  const readCredits = (cursor) => catalog.credits(id, cursor);
+  let credits = creditPages(readCredits);
 
   async function load() {
     const detail = await readDetail(root, 'title', (options) => catalog.title(id, options), abort.signal);
@@ -106,8 +107,7 @@ export function mountTitle(root, id) {
       socialPanel,
       h('section.card-section', {}, h('h2', {}, 'Cast'), cast, h('h2', {}, 'Crew'), crew, more),
     );
-    credits = detail.credits;
-    cursor = detail.credits_next_cursor;
+    credits = creditPages(readCredits, detail.credits, detail.credits_next_cursor);
     renderCredits();
     playLinked(detail.links);
     offSocial = mountTitleSocial(socialPanel, detail);
@@ -115,13 +115,13 @@ export function mountTitle(root, id) {
   }
 
   function renderCredits() {
-    const people = credits.filter((c) => CAST.has(c.category));
+    const people = credits.items.filter((c) => CAST.has(c.category));
     clear(cast, people.length
       ? people.map((c) => h('li.cast-member', { dataset: { credit: c.id } }, castPhoto(c), h('span', {}, personLink(c),
         c.characters.length ? h('span.muted', {}, ` as ${c.characters.join(', ')}`) : null)))
       : h('li.muted', {}, 'No cast is listed.'));
     const byCategory = new Map();
-    for (const c of credits.filter((c) => !CAST.has(c.category))) {
+    for (const c of credits.items.filter((c) => !CAST.has(c.category))) {
       if (!byCategory.has(c.category)) byCategory.set(c.category, []);
       byCategory.get(c.category).push(c);
     }
@@ -130,15 +130,13 @@ export function mountTitle(root, id) {
         h('dt', {}, label(category)),
         h('dd', {}, list.map((c, i) => [i ? ', ' : '', personLink(c), c.job ? h('span.muted', {}, ` (${c.job})`) : null]))])
       : h('dd.muted', {}, 'No crew is listed.'));
-    more.hidden = !cursor;
+    more.hidden = !credits.more;
   }
 
   async function loadMoreCredits() {
     more.disabled = true;
     try {
-      const page = await catalog.credits(id, cursor);
-      credits = credits.concat(page.items);
-      cursor = page.next_cursor;
+      await credits.next();
       renderCredits();
     } catch (error) {
       more.replaceWith(h('p.form-error', {}, error.message));
@@ -215,33 +213,30 @@ export function mountPerson(root, id) {
           person.bio ? h('p.synopsis', { id: 'person-bio' }, person.bio) : h('p.muted', {}, 'No biography yet.'),
           canEditCatalog() ? h('a.button.ghost.small', { id: 'person-edit', href: `/people/${encodeURIComponent(person.id)}/edit`, dataset: { link: '' } }, 'Edit') : null)),
       h('section.card-section', {}, h('h2', {}, 'Filmography'), filmography));
-    let credits = detail.credits;
-    let cursor = detail.credits_next_cursor;
+    const credits = creditPages((cursor) => catalog.personCredits(id, cursor), detail.credits, detail.credits_next_cursor);
     // Posters and years of the credited titles: one batch read per hundred.
     const titles = new Map();
     async function render() {
-      const missing = [...new Set(credits.map((c) => c.title_id))].filter((t) => !titles.has(t)).slice(0, 100);
+      const missing = [...new Set(credits.items.map((c) => c.title_id))].filter((t) => !titles.has(t)).slice(0, 100);
       if (missing.length) {
         const page = await catalog.browse({ ids: missing.join(','), limit: 100 }).catch(() => ({ items: [] }));
         for (const t of page.items) titles.set(t.id, t);
       }
       const byCategory = new Map();
-      for (const c of credits) {
+      for (const c of credits.items) {
         const key = CAST.has(c.category) ? 'acting' : c.category;
         if (!byCategory.has(key)) byCategory.set(key, []);
         byCategory.get(key).push(c);
       }
-      clear(filmography, credits.length ? [...byCategory].map(([category, list]) => h('section.title-row', { dataset: { category } },
+      clear(filmography, credits.items.length ? [...byCategory].map(([category, list]) => h('section.title-row', { dataset: { category } },
         h('h3', {}, label(category)),
         h('div.title-strip', {}, list.map((c) => {
           const note = c.characters.length ? `as ${c.characters.join(', ')}` : c.job;
           const title = titles.get(c.title_id) ?? { id: c.title_id, primary_title: c.title ?? c.title_id, kind: 'movie' };
           return titleCard(title, note ? h('span.muted.title-card-meta', {}, note) : null);
         })))) : h('p.muted', {}, 'No credits yet.'),
-      cursor ? h('button.button.ghost.small', { type: 'button', onclick: async () => {
-        const page = await catalog.personCredits(id, cursor);
-        credits = credits.concat(page.items);
-        cursor = page.next_cursor;
+      credits.more ? h('button.button.ghost.small', { type: 'button', onclick: async () => {
+        await credits.next();
         render();
       } }, 'More') : null);
     }
