@@ -43,6 +43,14 @@ pub(crate) trait MigrationLock: Send {
 pub(crate) trait TxBackend: Send {
     async fn execute(&mut self, sql: String, params: Vec<Value>) -> Result<u64, StoreError>;
     async fn query(&mut self, sql: String, params: Vec<Value>) -> Result<Vec<Row>, StoreError>;
+    /// Runs each statement in order; the rows changed in all.
+    async fn execute_all(&mut self, statements: crate::Planned) -> Result<u64, StoreError> {
+        let mut changed = 0;
+        for (sql, params) in statements.iter() {
+            changed += self.execute(sql.clone(), params.clone()).await?;
+        }
+        Ok(changed)
+    }
     async fn commit(self: Box<Self>) -> Result<(), StoreError>;
     async fn rollback(self: Box<Self>) -> Result<(), StoreError>;
 }

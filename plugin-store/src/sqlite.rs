@@ -255,6 +255,13 @@ impl TxBackend for SqliteTx {
         self.run(move |c| run_query(c, &sql, &params)).await
     }
 
+    async fn execute_all(&mut self, statements: crate::Planned) -> Result<u64, StoreError> {
+        self.run(move |c| {
+            statements.iter().try_fold(0, |changed, (sql, params)| Ok(changed + run_execute(c, sql, params)?))
+        })
+        .await
+    }
+
     async fn commit(mut self: Box<Self>) -> Result<(), StoreError> {
         self.run(|c| c.execute_batch("COMMIT")).await
     }

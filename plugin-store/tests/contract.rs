@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use cdlc_plugin_store::{params, Engine, FromRow, Migration, Row, Sql, StoreError, Stores};
+use cdlc_plugin_store::{params, Engine, FromRow, Migration, Planned, Row, Sql, StoreError, Stores};
 use cdlc_testkit::mariadb::MariaDbServer;
 
 /// A fresh SQLite directory; the TempDir lives as long as the test.
@@ -65,6 +65,7 @@ contract!(
     sql_outside_the_portable_subset_is_refused,
     each_name_is_a_store_of_its_own,
     an_index_dropped_and_created_again_serves_the_same_rows,
+    planned_statements_run_in_order_and_one_failing_undoes_them_all,
 );
 
 mod behaviour {
@@ -452,6 +453,74 @@ mod behaviour {
         let late =
             tx.execute("INSERT INTO counters (id, n) VALUES (?, ?)", params!["late", 1]).await.unwrap_err();
         assert!(matches!(late, StoreError::TxEnded), "{late}");
+    }
+
+    /// Runs `statements` with `Tx::execute_all` in one transaction.
+    async fn run_planned(
+        db: &cdlc_plugin_store::Db,
+        statements: &[(&str, &[cdlc_plugin_store::Value])],
+    ) -> Result<u64, StoreError> {
+        let planned: Planned =
+            Arc::new(statements.iter().map(|(sql, params)| (sql.to_string(), params.to_vec())).collect());
+        db.transaction(|tx| {
+            let planned = planned.clone();
+            async move { tx.execute_all(&planned).await }
+        })
+        .await
+    }
+
+    pub async fn planned_statements_run_in_order_and_one_failing_undoes_them_all(stores: Stores) {
+        let db = stores.db("films").await.expect("open");
+        db.migrate(&[MOVIES]).await.expect("migrate");
+        let insert = "INSERT INTO movies (id, title, public) VALUES (?, ?, ?)";
+        let changed = run_planned(
+            &db,
+            &[
+                (
+                    "INSERT INTO movies (id, title, public) VALUES (?, ?, ?), (?, ?, ?)",
+                    params!["m1", "Stalker", true, "m2", "Solaris", false],
+                ),
+                ("UPDATE movies SET year = ? WHERE id = ?", params![1979, "m1"]),
+                ("DELETE FROM movies WHERE id = ?", params!["m2"]),
+            ],
+        )
+        .await
+        .expect("run");
+        assert_eq!(changed, 4, "two inserted, one updated, one deleted");
+        let movies: Vec<Movie> = db.query_as("SELECT * FROM movies", params![]).await.expect("read");
+        assert_eq!(movies.len(), 1);
+        assert_eq!((movies[0].id.as_str(), movies[0].year), ("m1", Some(1979)));
+
+        // The second statement conflicts: the first one's row is undone with it.
+        let error = run_planned(
+            &db,
+            &[(insert, params!["m3", "Mirror", true]), (insert, params!["m1", "Again", true])],
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, StoreError::Conflict(_)), "{error}");
+        let ids: Vec<String> = db
+            .query("SELECT id FROM movies ORDER BY id", params![])
+            .await
+            .expect("read")
+            .iter()
+            .map(|r| r.get("id").expect("id"))
+            .collect();
+        assert_eq!(ids, ["m1"]);
+
+        // A statement outside the portable subset is refused before any runs.
+        let error = run_planned(
+            &db,
+            &[
+                (insert, params!["m4", "Nostalghia", true]),
+                ("INSERT OR IGNORE INTO movies (id, title, public) VALUES ('m5', 'x', 1)", params![]),
+            ],
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(error, StoreError::NotPortable { .. }), "{error}");
+        let count: Row = db.query_opt("SELECT COUNT(*) AS n FROM movies", params![]).await.unwrap().unwrap();
+        assert_eq!(count.get::<i64>("n").unwrap(), 1);
     }
 
     pub async fn sql_outside_the_portable_subset_is_refused(stores: Stores) {

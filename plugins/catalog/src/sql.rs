@@ -3,11 +3,18 @@
 //! lists. A statement binds at most `MAX_PARAMS` values, well under both
 //! SQLite's and MySQL's limits.
 
-use cdlc_plugin_api::store::Value;
+use cdlc_plugin_api::store::{Planned, Value};
 use cdlc_plugin_api::{Sql, StoreError};
 
 /// The most values one statement binds.
 pub const MAX_PARAMS: usize = 2000;
+
+/// The most rows one UPDATE sets. Each row's `CASE id WHEN ? …` finds its
+/// value by comparing the id with the WHENs one after another, so a long
+/// CASE costs rows² comparisons: 666 rows a statement updated 300 000
+/// titles 2.7x slower than 64 (SQLite, measured); fewer than ~64 only adds
+/// statements.
+pub const UPDATE_ROWS: usize = 64;
 
 /// A statement and its values, planned before a transaction runs it (so a
 /// transaction that has to run again runs the same statements).
@@ -54,7 +61,7 @@ pub fn update(
     if rows.is_empty() {
         return;
     }
-    let per_statement = (MAX_PARAMS / (2 * columns.len() + 1)).max(1);
+    let per_statement = (MAX_PARAMS / (2 * columns.len() + 1)).clamp(1, UPDATE_ROWS);
     let mut rows = rows.into_iter().peekable();
     while rows.peek().is_some() {
         let chunk: Vec<(String, Vec<Value>)> = rows.by_ref().take(per_statement).collect();
@@ -107,16 +114,10 @@ pub async fn run(db: &cdlc_plugin_api::Db, statements: Vec<Statement>) -> Result
     if statements.is_empty() {
         return Ok(0);
     }
-    let statements = std::sync::Arc::new(statements);
+    let statements: Planned = std::sync::Arc::new(statements);
     db.transaction(|tx| {
         let statements = statements.clone();
-        async move {
-            let mut changed = 0;
-            for (sql, params) in statements.iter() {
-                changed += tx.execute(sql, params).await?;
-            }
-            Ok::<_, StoreError>(changed)
-        }
+        async move { tx.execute_all(&statements).await }
     })
     .await
 }
@@ -154,5 +155,9 @@ mod tests {
             "UPDATE t SET a = CASE id WHEN ? THEN ? END, b = CASE id WHEN ? THEN ? END WHERE id IN (?)"
         );
         cdlc_plugin_api::store::portable::check(&out[0].0).unwrap();
+        let mut out = Vec::new();
+        let rows = (0..200).map(|i| (format!("t{i}"), vec![Value::Int(i)])).collect();
+        update("t", "id", &["a"], rows, &mut out);
+        assert_eq!(out.iter().map(|(_, p)| p.len() / 3).collect::<Vec<_>>(), [64, 64, 64, 8]);
     }
 }
