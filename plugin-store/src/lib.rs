@@ -400,9 +400,12 @@ impl std::fmt::Debug for Tx {
     }
 }
 
-/// Statements planned before a transaction runs them (each its SQL and
-/// values), shared so that a transaction run again runs the same ones.
-pub type Planned = Arc<Vec<(String, Vec<Value>)>>;
+/// A statement's SQL and its values, planned before a transaction runs it.
+pub type Statement = (String, Vec<Value>);
+
+/// Statements planned before a transaction runs them, shared so that a
+/// transaction run again runs the same ones.
+pub type Planned = Arc<Vec<Statement>>;
 
 impl Tx {
     /// Runs `statements` in order; the rows they changed. SQLite runs them
@@ -411,13 +414,30 @@ impl Tx {
     /// loop of `execute`: the same statements, without a round trip and a
     /// copy of the values each.
     pub async fn execute_all(&self, statements: &Planned) -> Result<u64, StoreError> {
-        for (sql, _) in statements.iter() {
+        let sqls = statements.iter().map(|(sql, _)| sql.as_str());
+        let statements = statements.clone();
+        self.on_backend(sqls, move |inner| inner.execute_all(statements)).await
+    }
+
+    /// Checks `sqls` are portable, counts them, and runs `work` on the open
+    /// transaction (noting a retryable error for `transaction`).
+    async fn on_backend<'s, T>(
+        &self,
+        sqls: impl IntoIterator<Item = &'s str>,
+        work: impl for<'b> FnOnce(
+            &'b mut Box<dyn TxBackend>,
+        )
+            -> std::pin::Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'b>>,
+    ) -> Result<T, StoreError> {
+        let mut count = 0;
+        for sql in sqls {
             portable::check(sql)?;
+            count += 1;
         }
-        self.state.statements.fetch_add(statements.len() as u64, Ordering::Relaxed);
+        self.state.statements.fetch_add(count, Ordering::Relaxed);
         let mut inner = self.state.inner.lock().await;
         let inner = inner.as_mut().ok_or(StoreError::TxEnded)?;
-        inner.execute_all(statements.clone()).await.map_err(|e| self.note(e))
+        work(inner).await.map_err(|e| self.note(e))
     }
 
     fn note(&self, error: StoreError) -> StoreError {
@@ -431,18 +451,12 @@ impl Tx {
 #[async_trait]
 impl Sql for Tx {
     async fn execute(&self, sql: &str, params: &[Value]) -> Result<u64, StoreError> {
-        portable::check(sql)?;
-        self.state.statements.fetch_add(1, Ordering::Relaxed);
-        let mut inner = self.state.inner.lock().await;
-        let inner = inner.as_mut().ok_or(StoreError::TxEnded)?;
-        inner.execute(sql.to_owned(), params.to_vec()).await.map_err(|e| self.note(e))
+        let (owned, params) = (sql.to_owned(), params.to_vec());
+        self.on_backend([sql], move |inner| inner.execute(owned, params)).await
     }
 
     async fn query(&self, sql: &str, params: &[Value]) -> Result<Vec<Row>, StoreError> {
-        portable::check(sql)?;
-        self.state.statements.fetch_add(1, Ordering::Relaxed);
-        let mut inner = self.state.inner.lock().await;
-        let inner = inner.as_mut().ok_or(StoreError::TxEnded)?;
-        inner.query(sql.to_owned(), params.to_vec()).await.map_err(|e| self.note(e))
+        let (owned, params) = (sql.to_owned(), params.to_vec());
+        self.on_backend([sql], move |inner| inner.query(owned, params)).await
     }
 }

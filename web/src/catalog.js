@@ -13,9 +13,7 @@ export const catalog = {
   credits: (titleId, cursor) => request(`${API}/titles/${id(titleId)}/credits?${pageQuery(cursor)}`),
   /** A page of a season's episodes (`season` a number or `none`), 100 at a time. */
   episodes(seriesId, season, { cursor, signal } = {}) {
-    const query = new URLSearchParams({ limit: '100' });
-    if (cursor) query.set('cursor', cursor);
-    return request(`${API}/titles/${id(seriesId)}/seasons/${id(season)}/episodes?${query}`, { signal });
+    return request(`${API}/titles/${id(seriesId)}/seasons/${id(season)}/episodes?${pageQuery(cursor)}`, { signal });
   },
   person: (personId, options) => request(`${API}/people/${id(personId)}`, options),
   personCredits: (personId, cursor) => request(`${API}/people/${id(personId)}/credits?${pageQuery(cursor)}`),

@@ -18,7 +18,7 @@ pub const UPDATE_ROWS: usize = 64;
 
 /// A statement and its values, planned before a transaction runs it (so a
 /// transaction that has to run again runs the same statements).
-pub type Statement = (String, Vec<Value>);
+pub use cdlc_plugin_api::store::Statement;
 
 fn marks(n: usize) -> String {
     let mut out = String::with_capacity(n * 3);
