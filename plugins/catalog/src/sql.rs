@@ -45,7 +45,12 @@ pub fn insert(table: &str, columns: &[&str], rows: Vec<Vec<Value>>, out: &mut Ve
             }
             sql.push_str(&row_marks);
         }
-        out.push((sql, chunk.into_iter().flatten().collect()));
+        // Sized at once: collecting a flatten grows the list step by step.
+        let mut params = Vec::with_capacity(chunk.len() * columns.len());
+        for row in chunk {
+            params.extend(row);
+        }
+        out.push((sql, params));
     }
 }
 

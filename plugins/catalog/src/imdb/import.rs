@@ -11,7 +11,6 @@
 //! ratings, episodes, akas, crew, principals; people last, so that with a
 //! filter only the people credited in the kept titles are written.
 
-use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -23,12 +22,19 @@ use cdlc_plugin_api::{Db, Sql, StoreError};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::datasets::{format_id, parse, Dataset, Record};
+use super::datasets::{format_id, parse, parse_id, Dataset, Record};
+use super::known::{Known, Stored};
 use super::tsv::{open_gzip, Line};
 use crate::index::{Index, IndexError};
 use crate::model::{clip, kind_of_imdb, now_ms, sort_key, Kind, IMDB_TYPES};
 use crate::schema::secondary_indexes;
 use crate::sql::{self, query_ids, Statement};
+
+/// Maps and sets keyed by an id's number: foldhash (seeded per process)
+/// hashes a number several times faster than the standard SipHash, and
+/// the import looks one up for nearly every row.
+type IdMap<V> = foldhash::HashMap<u32, V>;
+type IdSet = foldhash::HashSet<u32>;
 
 /// Rejections kept per file as examples (all are counted).
 pub const SAMPLED_REJECTIONS: usize = 20;
@@ -198,6 +204,9 @@ pub enum ImportError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A batch's write stopped without an answer (its task panicked or was cancelled).
+    #[error("a write of the import failed: {0}")]
+    Write(String),
 }
 
 fn file_error(file: &str, message: impl Into<String>) -> ImportError {
@@ -399,7 +408,7 @@ pub async fn import(
             Some(task) => task.finish().await?,
             None => 0,
         };
-        let people: Vec<String> = passes.touched_people.iter().map(|n| format_id("nm", *n)).collect();
+        let people = in_order("nm", &passes.touched_people);
         index.people(db, &people).await?;
         index.commit().await?;
         Ok::<_, ImportError>(Some((titles, people.len() as u64, started.elapsed().as_secs_f64())))
@@ -470,7 +479,7 @@ struct Passes {
     report: Report,
     /// The titles' documents, being sent to the search index.
     titles_indexing: Option<Background>,
-    touched_people: HashSet<u32>,
+    touched_people: IdSet,
 }
 
 /// Search documents of the touched titles, sent to the index while the
@@ -479,9 +488,9 @@ struct Passes {
 struct Background(tokio::task::JoinHandle<Result<u64, IndexError>>);
 
 impl Background {
-    fn titles(index: &Index, db: &Db, touched: &HashSet<u32>) -> Background {
+    fn titles(index: &Index, db: &Db, touched: &IdSet) -> Background {
         let (index, db) = (index.clone(), db.clone());
-        let ids: Vec<String> = touched.iter().map(|n| format_id("tt", *n)).collect();
+        let ids = in_order("tt", touched);
         Background(tokio::spawn(async move {
             index.titles(&db, &ids).await?;
             Ok(ids.len() as u64)
@@ -498,6 +507,14 @@ impl Drop for Background {
     fn drop(&mut self) {
         self.0.abort();
     }
+}
+
+/// The ids of `numbers` in order: the documents are read a chunk of
+/// neighbouring rows at a time, not scattered over the table.
+fn in_order(prefix: &str, numbers: &IdSet) -> Vec<String> {
+    let mut sorted: Vec<u32> = numbers.iter().copied().collect();
+    sorted.sort_unstable();
+    sorted.into_iter().map(|n| format_id(prefix, n)).collect()
 }
 
 /// Reads and writes every planned file, in order.
@@ -517,12 +534,15 @@ async fn run_passes(
         done: 0,
         total,
         rows: 0,
-        ratings: HashMap::new(),
+        ratings: IdMap::default(),
         kept: None,
-        people: options.filtering().then(HashSet::new),
-        touched_titles: HashSet::new(),
-        touched_people: HashSet::new(),
+        people: options.filtering().then(IdSet::default),
+        touched_titles: IdSet::default(),
+        touched_people: IdSet::default(),
         ratings_with_titles: 0,
+        known_titles: Known::new(Table::Titles.fresh(db).await?),
+        known_people: Known::new(Table::People.fresh(db).await?),
+        in_flight: None,
     };
     let mut report = Report::default();
     let mut titles_indexing = None;
@@ -566,18 +586,116 @@ struct Run<'a> {
     total: u64,
     rows: u64,
     /// title.ratings, until written: average, votes, hash of the line.
-    ratings: HashMap<u32, (f64, u64, u64)>,
+    ratings: IdMap<(f64, u64, u64)>,
     /// With `top`: the titles to keep.
-    kept: Option<HashSet<u32>>,
+    kept: Option<IdSet>,
     /// With a filter: the people credited in the kept titles.
-    people: Option<HashSet<u32>>,
-    touched_titles: HashSet<u32>,
-    touched_people: HashSet<u32>,
+    people: Option<IdSet>,
+    touched_titles: IdSet,
+    touched_people: IdSet,
     /// Ratings written with their new titles (counted in the ratings' report).
     ratings_with_titles: u64,
+    known_titles: Known,
+    known_people: Known,
+    /// The batch being written while the next one is planned.
+    in_flight: Option<tokio::task::JoinHandle<Result<u64, StoreError>>>,
+}
+
+/// A table an import writes rows of, and reads stored hashes from.
+#[derive(Debug, Clone, Copy)]
+enum Table {
+    Titles,
+    People,
+}
+
+impl Table {
+    fn name(self) -> &'static str {
+        match self {
+            Table::Titles => "titles",
+            Table::People => "people",
+        }
+    }
+
+    /// The prefix of its IMDb ids.
+    fn prefix(self) -> &'static str {
+        match self {
+            Table::Titles => "tt",
+            Table::People => "nm",
+        }
+    }
+
+    /// Whether the table holds no imported row (ids with the IMDb prefix;
+    /// those the API creates are UUIDs).
+    async fn fresh(self, db: &Db) -> Result<bool, StoreError> {
+        let prefix = self.prefix();
+        let next = format!("{}{}", &prefix[..1], (prefix.as_bytes()[1] + 1) as char);
+        let sql = format!("SELECT id FROM {} WHERE id >= ? AND id < ? LIMIT 1", self.name());
+        Ok(db.query(&sql, cdlc_plugin_api::params![prefix, next]).await?.is_empty())
+    }
 }
 
 impl Run<'_> {
+    /// The stored hash `column` of each of `numbers` that has a row in
+    /// `table` (`Some(None)`: the row has no hash yet). Only the ids the
+    /// import cannot answer for are read (see `known`), once the batch in
+    /// flight is written. `set_on_insert`: the column is written with a new row.
+    async fn stored_hashes(
+        &mut self,
+        table: Table,
+        column: &str,
+        numbers: &[u32],
+        set_on_insert: bool,
+    ) -> Result<IdMap<Option<i64>>, ImportError> {
+        let known = match table {
+            Table::Titles => &self.known_titles,
+            Table::People => &self.known_people,
+        };
+        let mut out = IdMap::with_capacity_and_hasher(numbers.len(), Default::default());
+        let mut ask = Vec::new();
+        for &number in numbers {
+            match known.stored(number, set_on_insert) {
+                Stored::Absent => {}
+                Stored::NoHash => {
+                    out.insert(number, None);
+                }
+                Stored::Unknown => ask.push(format_id(table.prefix(), number)),
+            }
+        }
+        if ask.is_empty() {
+            return Ok(out);
+        }
+        self.settle().await?;
+        let sql = format!("SELECT id, {column} AS h FROM {} WHERE id IN ({{ids}})", table.name());
+        for row in query_ids(self.db, &sql, &ask).await? {
+            let id: String = row.get("id")?;
+            if let Ok(number) = parse_id(&id, table.prefix()) {
+                out.insert(number, row.get("h")?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Writes a batch's statements in one transaction, in the background:
+    /// the next batch is planned meanwhile. Batches are written one at a
+    /// time, in order; a failed one fails the import at the next write.
+    async fn write(&mut self, statements: Vec<Statement>) -> Result<(), ImportError> {
+        self.settle().await?;
+        if statements.is_empty() {
+            return Ok(());
+        }
+        let db = self.db.clone();
+        self.in_flight = Some(tokio::spawn(async move { sql::run(&db, statements).await }));
+        Ok(())
+    }
+
+    /// Waits for the batch in flight to be written.
+    async fn settle(&mut self) -> Result<(), ImportError> {
+        if let Some(write) = self.in_flight.take() {
+            write.await.map_err(|e| ImportError::Write(e.to_string()))??;
+        }
+        Ok(())
+    }
+
     fn report_progress(&self, file: &str, bytes: &AtomicU64) {
         (self.progress)(&Progress {
             phase: Phase::Reading,
@@ -596,6 +714,8 @@ impl Run<'_> {
         report: &mut FileReport,
         mut apply: impl AsyncBatch,
     ) -> Result<(), ImportError> {
+        self.known_titles.next_pass();
+        self.known_people.next_pass();
         let bytes = Arc::new(AtomicU64::new(0));
         let mut batches = spawn_reader(file.clone(), dataset, bytes.clone());
         while let Some(batch) = batches.recv().await {
@@ -609,6 +729,7 @@ impl Run<'_> {
             self.report_progress(&file.name, &bytes);
         }
         apply.apply(self, Vec::new(), report, true).await?;
+        self.settle().await?;
         self.done += bytes.load(Ordering::Relaxed);
         self.report_progress(&file.name, &AtomicU64::new(0));
         Ok(())
@@ -647,15 +768,16 @@ impl Run<'_> {
         let mut entries: Vec<(u32, (f64, u64, u64))> = self.ratings.drain().collect();
         entries.sort_unstable_by_key(|(id, _)| *id);
         for chunk in entries.chunks(20_000) {
-            let ids: Vec<String> = chunk.iter().map(|(id, _)| format_id("tt", *id)).collect();
-            let stored = stored_hashes(self.db, "titles", "ratings_hash", &ids).await?;
+            let numbers: Vec<u32> = chunk.iter().map(|(id, _)| *id).collect();
+            let stored = self.stored_hashes(Table::Titles, "ratings_hash", &numbers, true).await?;
             let mut updates = Vec::new();
             let mut changed = Vec::new();
-            for ((number, (average, votes, line_hash)), id) in chunk.iter().zip(ids) {
-                match stored.get(&id) {
+            for (number, (average, votes, line_hash)) in chunk {
+                match stored.get(number) {
                     None => report.rows_skipped += 1,
                     Some(Some(h)) if *h == *line_hash as i64 => report.rows_unchanged += 1,
                     Some(_) => {
+                        let id = format_id("tt", *number);
                         updates.push((
                             id.clone(),
                             vec![
@@ -683,19 +805,6 @@ impl Run<'_> {
         }
         Ok(())
     }
-}
-
-/// The stored hash column of each of `ids` that exists (`Some(None)`: it
-/// exists and has no hash yet).
-async fn stored_hashes(
-    db: &Db,
-    table: &str,
-    column: &str,
-    ids: &[String],
-) -> Result<HashMap<String, Option<i64>>, StoreError> {
-    let rows =
-        query_ids(db, &format!("SELECT id, {column} AS h FROM {table} WHERE id IN ({{ids}})"), ids).await?;
-    rows.iter().map(|r| Ok((r.get("id")?, r.get("h")?))).collect()
 }
 
 /// Something done with each batch of a file (`last`: the end, flush).
@@ -808,8 +917,7 @@ impl AsyncBatch for Writer {
                 Dataset::Names => names(run, rows, report).await?,
                 Dataset::Ratings => Vec::new(),
             };
-            sql::run(run.db, statements).await?;
-            Ok(())
+            run.write(statements).await
         })
     }
 }
@@ -820,7 +928,8 @@ fn first_of_each(
     report: &mut FileReport,
     key: impl Fn(&Record) -> (u32, i64),
 ) -> Vec<Parsed> {
-    let mut seen: HashMap<(u32, i64), u64> = HashMap::with_capacity(rows.len());
+    let mut seen: foldhash::HashMap<(u32, i64), u64> =
+        foldhash::HashMap::with_capacity_and_hasher(rows.len(), Default::default());
     let mut out = Vec::with_capacity(rows.len());
     for row in rows {
         let k = key(&row.2);
@@ -867,13 +976,14 @@ async fn basics(
         }
         kept.push((line_hash, kind, b));
     }
-    let ids: Vec<String> = kept.iter().map(|(_, _, b)| format_id("tt", b.id)).collect();
-    let stored = stored_hashes(run.db, "titles", "basics_hash", &ids).await?;
+    let numbers: Vec<u32> = kept.iter().map(|(_, _, b)| b.id).collect();
+    let stored = run.stored_hashes(Table::Titles, "basics_hash", &numbers, true).await?;
     let now = now_ms();
     let (mut inserts, mut updates, mut genres, mut replaced) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for ((line_hash, kind, b), id) in kept.into_iter().zip(ids) {
-        let existing = stored.get(&id);
+    for (line_hash, kind, b) in kept {
+        let id = format_id("tt", b.id);
+        let existing = stored.get(&b.id);
         if matches!(existing, Some(Some(h)) if *h == line_hash as i64) {
             report.rows_unchanged += 1;
             continue;
@@ -908,6 +1018,7 @@ async fn basics(
             replaced.push(id.clone());
             updates.push((id, common));
         } else {
+            run.known_titles.inserted(b.id);
             let (average, votes, rating_hash) = match run.ratings.remove(&b.id) {
                 Some((average, votes, h)) => {
                     run.ratings_with_titles += 1;
@@ -916,7 +1027,8 @@ async fn basics(
                 None => (Value::Null, 0, Value::Null),
             };
             let rating = if votes > 0 { average.clone() } else { Value::Null };
-            let mut row = vec![Value::Text(id.clone()), Value::Text(id)];
+            let mut row = Vec::with_capacity(2 + common.len() + 6);
+            row.extend([Value::Text(id.clone()), Value::Text(id)]);
             row.extend(common);
             row.extend([average, Value::Int(votes), rating, Value::Int(votes), rating_hash, Value::Int(now)]);
             inserts.push(row);
@@ -961,18 +1073,19 @@ async fn episodes(
     report: &mut FileReport,
 ) -> Result<Vec<Statement>, ImportError> {
     let rows = first_of_each(rows, report, |r| (r.key(), 0));
-    let ids: Vec<String> = rows.iter().map(|(_, _, r)| format_id("tt", r.key())).collect();
-    let stored = stored_hashes(run.db, "titles", "episode_hash", &ids).await?;
+    let numbers: Vec<u32> = rows.iter().map(|(_, _, r)| r.key()).collect();
+    let stored = run.stored_hashes(Table::Titles, "episode_hash", &numbers, false).await?;
     let mut updates = Vec::new();
-    for ((_, line_hash, record), id) in rows.into_iter().zip(ids) {
+    for (_, line_hash, record) in rows {
         let Record::Episode(e) = record else { continue };
-        match stored.get(&id) {
+        match stored.get(&e.id) {
             None => report.rows_skipped += 1,
             Some(Some(h)) if *h == line_hash as i64 => report.rows_unchanged += 1,
             Some(_) => {
                 report.rows_written += 1;
+                run.known_titles.written(e.id);
                 updates.push((
-                    id,
+                    format_id("tt", e.id),
                     vec![
                         Value::Text(format_id("tt", e.series)),
                         opt_i(e.season),
@@ -1025,19 +1138,22 @@ async fn changed_groups(
     column: &str,
 ) -> Result<(Vec<ChangedGroup>, Vec<Vec<Parsed>>), ImportError> {
     let groups = groups(rows);
-    let ids: Vec<String> = groups.iter().map(|(k, _, _)| format_id("tt", *k)).collect();
-    let stored = stored_hashes(run.db, "titles", column, &ids).await?;
+    let numbers: Vec<u32> = groups.iter().map(|(k, _, _)| *k).collect();
+    let stored = run.stored_hashes(Table::Titles, column, &numbers, false).await?;
     let mut changed = Vec::new();
     let mut unchanged = Vec::new();
-    for ((_, group_hash, members), id) in groups.into_iter().zip(ids) {
+    for (number, group_hash, members) in groups {
         let n = members.len() as u64;
-        match stored.get(&id) {
+        match stored.get(&number) {
             None => report.rows_skipped += n,
             Some(Some(h)) if *h == group_hash as i64 => {
                 report.rows_unchanged += n;
                 unchanged.push(members);
             }
-            Some(stored) => changed.push((id, group_hash, stored.is_some(), members)),
+            Some(stored) => {
+                run.known_titles.written(number);
+                changed.push((format_id("tt", number), group_hash, stored.is_some(), members));
+            }
         }
     }
     Ok((changed, unchanged))
@@ -1123,12 +1239,13 @@ async fn crew(
     report: &mut FileReport,
 ) -> Result<Vec<Statement>, ImportError> {
     let rows = first_of_each(rows, report, |r| (r.key(), 0));
-    let ids: Vec<String> = rows.iter().map(|(_, _, r)| format_id("tt", r.key())).collect();
-    let stored = stored_hashes(run.db, "titles", "crew_hash", &ids).await?;
+    let numbers: Vec<u32> = rows.iter().map(|(_, _, r)| r.key()).collect();
+    let stored = run.stored_hashes(Table::Titles, "crew_hash", &numbers, false).await?;
     let (mut inserts, mut hashes, mut replaced) = (Vec::new(), Vec::new(), Vec::new());
-    for ((_, line_hash, record), id) in rows.into_iter().zip(ids) {
+    for (_, line_hash, record) in rows {
         let Record::Crew(c) = record else { continue };
-        let exists = stored.get(&id);
+        let id = format_id("tt", c.id);
+        let exists = stored.get(&c.id);
         if exists.is_some() {
             if let Some(people) = &mut run.people {
                 people.extend(c.directors.iter().chain(&c.writers).copied());
@@ -1139,6 +1256,7 @@ async fn crew(
             Some(Some(h)) if *h == line_hash as i64 => report.rows_unchanged += 1,
             Some(stored) => {
                 report.rows_written += 1;
+                run.known_titles.written(c.id);
                 if stored.is_some() {
                     replaced.push(id.clone());
                 }
@@ -1225,13 +1343,14 @@ async fn names(
             report.rows_skipped += 1;
         }
     }
-    let ids: Vec<String> = kept.iter().map(|(_, _, r)| format_id("nm", r.key())).collect();
-    let stored = stored_hashes(run.db, "people", "import_hash", &ids).await?;
+    let numbers: Vec<u32> = kept.iter().map(|(_, _, r)| r.key()).collect();
+    let stored = run.stored_hashes(Table::People, "import_hash", &numbers, true).await?;
     let now = now_ms();
     let (mut inserts, mut updates) = (Vec::new(), Vec::new());
-    for ((_, line_hash, record), id) in kept.into_iter().zip(ids) {
+    for (_, line_hash, record) in kept {
         let Record::Name(n) = record else { continue };
-        let existing = stored.get(&id);
+        let id = format_id("nm", n.id);
+        let existing = stored.get(&n.id);
         if matches!(existing, Some(Some(h)) if *h == line_hash as i64) {
             report.rows_unchanged += 1;
             continue;
@@ -1252,7 +1371,9 @@ async fn names(
         if existing.is_some() {
             updates.push((id, values));
         } else {
-            let mut row = vec![Value::Text(id.clone()), Value::Text(id)];
+            run.known_people.inserted(n.id);
+            let mut row = Vec::with_capacity(2 + values.len() + 1);
+            row.extend([Value::Text(id.clone()), Value::Text(id)]);
             row.extend(values);
             row.push(Value::Int(now));
             inserts.push(row);

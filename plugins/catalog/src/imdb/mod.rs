@@ -5,9 +5,11 @@
 //! - `datasets`: the seven files' headers and rows.
 //! - `import`: the passes over the files, the filters, the batched writes
 //!   and the report.
+//! - `known`: what an import knows of a table without reading it back.
 
 pub mod datasets;
 pub mod import;
+mod known;
 pub mod sample;
 pub mod tsv;
 
