@@ -10,10 +10,42 @@ use std::sync::Arc;
 use cdlc_plugin_api::{Db, StoreError};
 use cdlc_search::{PersonDoc, SearchIndex, TitleDoc};
 
+use crate::imdb::datasets::parse_id;
 use crate::sql::query_ids;
 
 /// Ids reindexed per read of the tables (one `IN` list each).
 const CHUNK: usize = crate::sql::MAX_PARAMS;
+
+/// Above this many people, `people` reads the votes of every title that
+/// has some once, in id order, instead of looking up each chunk's
+/// known-for titles: those are all over the table, a page read each, and
+/// the lookups took half of indexing a million people (4.2 of 8.7 s).
+const VOTES_READ_ONCE_ABOVE: usize = 50_000;
+
+/// The popularity of every imported title that has any (an import's
+/// known-for lists name IMDb titles only), by the number of its id: one
+/// keyset scan of the table in id order.
+async fn title_votes(db: &Db) -> Result<foldhash::HashMap<u32, i64>, StoreError> {
+    let mut votes = foldhash::HashMap::default();
+    let mut after = String::new();
+    loop {
+        let rows = cdlc_plugin_api::Sql::query(
+            db,
+            "SELECT id, popularity FROM titles WHERE id > ? ORDER BY id LIMIT ?",
+            cdlc_plugin_api::params![after.clone(), 5000],
+        )
+        .await?;
+        let Some(last) = rows.last() else { return Ok(votes) };
+        after = last.get("id")?;
+        for row in &rows {
+            let popularity: i64 = row.get("popularity")?;
+            let id: String = row.get("id")?;
+            if let (true, Ok(number)) = (popularity > 0, parse_id(&id, "tt")) {
+                votes.insert(number, popularity);
+            }
+        }
+    }
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum IndexError {
@@ -29,6 +61,29 @@ pub enum IndexError {
 fn missing<'a>(chunk: &[String], found: impl Iterator<Item = &'a str>) -> Vec<String> {
     let found: std::collections::HashSet<&str> = found.collect();
     chunk.iter().filter(|id| !found.contains(id.as_str())).cloned().collect()
+}
+
+/// The popularity of each title of `known` that has a row: from `all`
+/// (`title_votes`) when given, else read.
+async fn known_votes(
+    db: &Db,
+    known: Vec<String>,
+    all: Option<&foldhash::HashMap<u32, i64>>,
+) -> Result<HashMap<String, i64>, StoreError> {
+    let Some(all) = all else {
+        return query_ids(db, "SELECT id, popularity FROM titles WHERE id IN ({ids})", &known)
+            .await?
+            .iter()
+            .map(|r| Ok((r.get("id")?, r.get("popularity")?)))
+            .collect();
+    };
+    Ok(known
+        .into_iter()
+        .filter_map(|id| {
+            let votes = *all.get(&parse_id(&id, "tt").ok()?)?;
+            Some((id, votes))
+        })
+        .collect())
 }
 
 /// The index, shared by handlers and imports.
@@ -115,6 +170,10 @@ impl Index {
 
     /// As `titles`, for people.
     pub async fn people(&self, db: &Db, ids: &[String]) -> Result<(), IndexError> {
+        let all_votes = match ids.len() > VOTES_READ_ONCE_ABOVE {
+            true => Some(title_votes(db).await?),
+            false => None,
+        };
         for chunk in ids.chunks(CHUNK) {
             let rows = query_ids(
                 db,
@@ -129,12 +188,7 @@ impl Index {
             }
             known.sort();
             known.dedup();
-            let votes: HashMap<String, i64> =
-                query_ids(db, "SELECT id, popularity FROM titles WHERE id IN ({ids})", &known)
-                    .await?
-                    .iter()
-                    .map(|r| Ok((r.get("id")?, r.get("popularity")?)))
-                    .collect::<Result<_, StoreError>>()?;
+            let votes = known_votes(db, known, all_votes.as_ref()).await?;
             let mut docs = Vec::with_capacity(rows.len());
             for row in &rows {
                 let list: String = row.get("known_for")?;
@@ -194,5 +248,43 @@ impl Index {
                 self.people(db, &ids).await?;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cdlc_plugin_api::{params, Plugin, Sql};
+
+    /// Both ways of finding the votes of the titles people are known for
+    /// give the same answer: a title without votes counts as none, a title
+    /// not in the catalog is left out.
+    #[tokio::test]
+    async fn votes_read_at_once_are_those_looked_up() {
+        let dir = tempfile::tempdir().unwrap();
+        let stores = cdlc_plugin_store::Stores::sqlite(dir.path());
+        let catalog = crate::Catalog::new();
+        let db = stores.db(catalog.name()).await.unwrap();
+        db.migrate(catalog.migrations()).await.unwrap();
+        for (id, popularity) in [("tt0000001", 10), ("tt0000002", 0), ("tt0000003", 5), ("0190a1b2-uuid", 7)]
+        {
+            db.execute(
+                "INSERT INTO titles (id, kind, primary_title, sort_title, popularity, created_at, updated_at) \
+                 VALUES (?, 'movie', 'T', 't', ?, 0, 0)",
+                params![id, popularity],
+            )
+            .await
+            .unwrap();
+        }
+        let all = title_votes(&db).await.unwrap();
+        assert_eq!(all.len(), 2, "{all:?}");
+        let known: Vec<String> =
+            ["tt0000001", "tt0000002", "tt0000003", "tt0000009"].map(String::from).into();
+        let looked_up = known_votes(&db, known.clone(), None).await.unwrap();
+        let at_once = known_votes(&db, known, Some(&all)).await.unwrap();
+        let sum = |votes: &HashMap<String, i64>| votes.values().map(|v| (*v).max(0)).sum::<i64>();
+        assert_eq!((sum(&looked_up), sum(&at_once)), (15, 15));
+        assert_eq!(at_once.get("tt0000003"), Some(&5));
+        assert!(!looked_up.contains_key("tt0000009") && !at_once.contains_key("tt0000009"));
     }
 }
