@@ -184,7 +184,11 @@ async fn post_import(app: &Router, principal: Principal, files: &[(String, Vec<u
 async fn import(app: &Router, files: &[(String, Vec<u8>)], query: &str) -> Value {
     let answer = post_import(app, admin(), files, query).await;
     assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
-    let id = answer.json()["id"].as_str().unwrap().to_owned();
+    wait_for_import(app, answer.json()["id"].as_str().unwrap()).await
+}
+
+/// The report of the import `id`, once it is done.
+async fn wait_for_import(app: &Router, id: &str) -> Value {
     for _ in 0..600 {
         let status = call(app, admin(), "GET", &format!("/imports/{id}"), None).await.json();
         match status["state"].as_str().unwrap() {
@@ -454,7 +458,8 @@ async fn import_reads_back_exactly_and_again_writes_nothing(catalog: Catalog) {
 /// a file out of order is where it could go wrong: a title that comes
 /// again after more than a batch of lines, and a title's cast split in
 /// two. They must end as they would in a loaded catalog: the later row
-/// wins, and the later cast replaces the earlier one.
+/// wins, and the later cast replaces the earlier one. Meanwhile the API
+/// refuses to create or delete a title under an IMDb id.
 #[tokio::test]
 async fn a_first_load_of_files_out_of_order_ends_as_the_later_rows_say() {
     let catalog = start("").await;
@@ -476,8 +481,29 @@ async fn a_first_load_of_files_out_of_order_ends_as_the_later_rows_say() {
         sample::write_gz(&input, Dataset::Principals, &lines(&principals)).unwrap(),
         sample::write_gz(&input, Dataset::Names, &lines(&names)).unwrap(),
     ]);
-    let report = import(&catalog.app, &files, "").await;
+    let answer = post_import(&catalog.app, admin(), &files, "").await;
+    assert_eq!(answer.status, StatusCode::ACCEPTED, "{}", answer.text());
+    // While it runs, the API creates and deletes no row under an IMDb id
+    // (the import does not read its rows back); other writes go on.
+    let with_imdb_id = json!({"kind": "movie", "primary_title": "Mine", "imdb_id": "tt0000002"});
+    let refused = call(&catalog.app, admin(), "POST", "/titles", Some(with_imdb_id.clone())).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
+    assert!(refused.text().contains("is running"), "{}", refused.text());
+    let refused = call(&catalog.app, admin(), "DELETE", "/titles/tt0000001", None).await;
+    assert_eq!(refused.status, StatusCode::CONFLICT, "{}", refused.text());
+    let own = call(
+        &catalog.app,
+        admin(),
+        "POST",
+        "/titles",
+        Some(json!({"kind": "movie", "primary_title": "Ours"})),
+    )
+    .await;
+    assert_eq!(own.status, StatusCode::CREATED, "{}", own.text());
+    let report = wait_for_import(&catalog.app, answer.json()["id"].as_str().unwrap()).await;
     assert_eq!(file_report(&report, "title.basics")["rows_written"], filler + 2, "{report:#}");
+    let after = call(&catalog.app, admin(), "POST", "/titles", Some(with_imdb_id)).await;
+    assert_eq!(after.status, StatusCode::CREATED, "{}", after.text());
     assert_eq!(file_report(&report, "title.principals")["rows_rejected"], 0, "{report:#}");
 
     let first = get(&catalog.app, "/titles/tt0000001").await;

@@ -40,6 +40,18 @@ pub(crate) fn router(shared: Arc<Shared>) -> ApiRouter {
 }
 
 /// Change the catalog: an admin, and an API key needs `catalog:write`.
+/// A first load writes the rows of IMDb ids without reading them back
+/// (`imdb::known`), so while an import runs the API neither creates a title
+/// or person under an IMDb id nor deletes one: the error says to wait.
+pub(crate) fn refuse_while_importing(shared: &Shared, what: &str) -> Result<(), ApiError> {
+    match &*shared.running_import.lock().unwrap_or_else(|e| e.into_inner()) {
+        Some((import, _)) => {
+            Err(ApiError::conflict(format!("the import {import} is running: {what} once it is done")))
+        }
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn require_write(principal: &Principal) -> Result<&Identity, ApiError> {
     let write = Scope::new("catalog:write").map_err(ApiError::internal)?;
     principal.require(Role::Admin, &write)

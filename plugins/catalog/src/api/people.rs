@@ -207,7 +207,7 @@ fn check_person(p: &PersonInput) -> Result<(), ApiError> {
 #[utoipa::path(operation_id = "create_people", post, path = "/people", request_body = PersonInput, responses(
     (status = 201, body = PersonView),
     (status = 400, description = "a field is not valid", body = ApiError),
-    (status = 409, description = "the IMDb id is taken", body = ApiError),
+    (status = 409, description = "the IMDb id is taken, or an import is running", body = ApiError),
 ))]
 async fn create(
     State(shared): State<Shared_>,
@@ -219,6 +219,7 @@ async fn create(
     let id = match &input.imdb_id {
         Some(imdb) => {
             crate::imdb::datasets::parse_id(imdb, "nm").map_err(ApiError::bad_request)?;
+            super::refuse_while_importing(&shared, "create a person with an IMDb id")?;
             imdb.clone()
         }
         None => uuid::Uuid::now_v7().to_string(),
@@ -300,6 +301,7 @@ async fn patch_person(
 #[utoipa::path(delete, path = "/people/{id}", params(("id" = String, Path)), responses(
     (status = 204, description = "deleted"),
     (status = 404, description = "no such person", body = ApiError),
+    (status = 409, description = "an imported person while an import runs", body = ApiError),
 ))]
 async fn delete_person(
     State(shared): State<Shared_>,
@@ -308,6 +310,9 @@ async fn delete_person(
 ) -> Result<StatusCode, ApiError> {
     require_write(&principal)?;
     check_id(&id, "person")?;
+    if crate::imdb::datasets::parse_id(&id, "nm").is_ok() {
+        super::refuse_while_importing(&shared, "delete an imported person")?;
+    }
     let db = shared.ctx.db();
     let person = views::person(db, &id).await?.ok_or_else(|| no_person(&id))?;
     db.transaction(|tx| {

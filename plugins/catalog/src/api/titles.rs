@@ -720,7 +720,7 @@ async fn write_akas(tx: &Tx, id: &str, akas: &[AkaInput]) -> Result<(), StoreErr
 #[utoipa::path(operation_id = "create_titles", post, path = "/titles", request_body = TitleInput, responses(
     (status = 201, body = TitleView),
     (status = 400, description = "a field is not valid", body = ApiError),
-    (status = 409, description = "the IMDb id is taken", body = ApiError),
+    (status = 409, description = "the IMDb id is taken, or an import is running", body = ApiError),
 ))]
 async fn create(
     State(shared): State<Shared_>,
@@ -733,6 +733,7 @@ async fn create(
     let id = match &input.imdb_id {
         Some(imdb) => {
             crate::imdb::datasets::parse_id(imdb, "tt").map_err(ApiError::bad_request)?;
+            super::refuse_while_importing(&shared, "create a title with an IMDb id")?;
             imdb.clone()
         }
         None => uuid::Uuid::now_v7().to_string(),
@@ -821,7 +822,7 @@ async fn has_episodes(db: &impl Sql, id: &str) -> Result<bool, StoreError> {
 #[utoipa::path(delete, path = "/titles/{id}", params(("id" = String, Path)), responses(
     (status = 204, description = "deleted"),
     (status = 404, description = "no such title", body = ApiError),
-    (status = 409, description = "a series that still has episodes or seasons", body = ApiError),
+    (status = 409, description = "a series that still has episodes or seasons, or an imported title while an import runs", body = ApiError),
 ))]
 async fn delete_title(
     State(shared): State<Shared_>,
@@ -830,6 +831,9 @@ async fn delete_title(
 ) -> Result<StatusCode, ApiError> {
     require_write(&principal)?;
     check_id(&id, "title")?;
+    if crate::imdb::datasets::parse_id(&id, "tt").is_ok() {
+        super::refuse_while_importing(&shared, "delete an imported title")?;
+    }
     let db = shared.ctx.db();
     views::title(db, &id).await?.ok_or_else(|| no_title(&id))?;
     if has_episodes(db, &id).await? {

@@ -549,32 +549,45 @@ async fn run_passes(
     // The last file that changes what a title's document holds.
     let last_for_titles =
         planned.iter().rposition(|(d, _, _)| matches!(d, Dataset::Ratings | Dataset::Basics | Dataset::Akas));
-    for (at, (dataset, file, _)) in planned.iter().enumerate() {
-        let mut file_report =
-            FileReport { file: file.name.clone(), dataset: dataset.name().into(), ..FileReport::default() };
-        match dataset {
-            Dataset::Ratings => run.read_ratings(file, &mut file_report).await?,
-            Dataset::Basics => {
-                if let Some(top) = options.top {
-                    run.select_top(file, top).await?;
+    // However the passes end, the batch in flight is written (or has
+    // failed) before the import says it has ended: the indexes are built
+    // and another import may begin only after it.
+    let passes = async {
+        for (at, (dataset, file, _)) in planned.iter().enumerate() {
+            let mut file_report = FileReport {
+                file: file.name.clone(),
+                dataset: dataset.name().into(),
+                ..FileReport::default()
+            };
+            match dataset {
+                Dataset::Ratings => run.read_ratings(file, &mut file_report).await?,
+                Dataset::Basics => {
+                    if let Some(top) = options.top {
+                        run.select_top(file, top).await?;
+                    }
+                    run.pass(file, *dataset, &mut file_report).await?;
                 }
-                run.pass(file, *dataset, &mut file_report).await?;
+                _ => run.pass(file, *dataset, &mut file_report).await?,
             }
-            _ => run.pass(file, *dataset, &mut file_report).await?,
+            report.files.push(file_report);
+            // Ratings are written once the titles they belong to are (they
+            // were read first for the filters); new titles took theirs already.
+            let titles_done =
+                *dataset == Dataset::Basics || (*dataset == Dataset::Ratings && !has(Dataset::Basics));
+            if titles_done && has(Dataset::Ratings) {
+                run.write_ratings(&mut report.files[0]).await?;
+            }
+            if Some(at) == last_for_titles {
+                titles_indexing = index.map(|index| Background::titles(index, db, &run.touched_titles));
+            }
         }
-        report.files.push(file_report);
-        // Ratings are written once the titles they belong to are (they
-        // were read first for the filters); new titles took theirs already.
-        let titles_done =
-            *dataset == Dataset::Basics || (*dataset == Dataset::Ratings && !has(Dataset::Basics));
-        if titles_done && has(Dataset::Ratings) {
-            run.write_ratings(&mut report.files[0]).await?;
-        }
-        if Some(at) == last_for_titles {
-            titles_indexing = index.map(|index| Background::titles(index, db, &run.touched_titles));
-        }
+        Ok::<_, ImportError>(())
     }
-    Ok(Passes { report, titles_indexing, touched_people: run.touched_people })
+    .await;
+    let settled = run.settle().await;
+    passes?;
+    settled?;
+    Ok(Passes { report, titles_indexing, touched_people: std::mem::take(&mut run.touched_people) })
 }
 
 struct Run<'a> {
@@ -599,6 +612,16 @@ struct Run<'a> {
     known_people: Known,
     /// The batch being written while the next one is planned.
     in_flight: Option<tokio::task::JoinHandle<Result<u64, StoreError>>>,
+}
+
+impl Drop for Run<'_> {
+    /// An import dropped unfinished (its caller went away) leaves no write
+    /// running on its own.
+    fn drop(&mut self) {
+        if let Some(write) = self.in_flight.take() {
+            write.abort();
+        }
+    }
 }
 
 /// A table an import writes rows of, and reads stored hashes from.

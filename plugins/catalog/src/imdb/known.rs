@@ -26,8 +26,10 @@ impl IdBits {
         }
         let word = (id / 64) as usize;
         if word >= self.words.len() {
-            // Grow by half again at least, so n inserts in order cost O(n).
-            let len = (word + 1).max(self.words.len() * 3 / 2);
+            // Grow by half again at least, so n inserts in order cost O(n),
+            // but never past the words of `MAX_KNOWN_ID`.
+            let most = (MAX_KNOWN_ID / 64) as usize + 1;
+            let len = (word + 1).max(self.words.len() * 3 / 2).min(most);
             self.words.resize(len, 0);
         }
         self.words[word] |= 1 << (id % 64);
