@@ -22,21 +22,35 @@ impl NatsServer {
     /// cannot run without it.
     pub fn start(store: impl Into<PathBuf>) -> NatsServer {
         let store = store.into();
-        let port = crate::free_port();
-        let child = Command::new("nats-server")
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(&store)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("nats-server is installed (make test installs the Debian package nats-server)");
-        let server = NatsServer { child, url: format!("nats://127.0.0.1:{port}"), store };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "nats-server did not listen on {port}");
-            std::thread::sleep(Duration::from_millis(50));
+        // A port another process took between our check and nats-server's
+        // bind makes nats-server exit while the probe reaches that other
+        // listener: so the probe wants NATS's greeting from a server that
+        // still runs, and a new port is tried when ours exited.
+        for _ in 0..5 {
+            let port = crate::free_port();
+            let mut child = Command::new("nats-server")
+                .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
+                .arg(&store)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("nats-server is installed (make test installs the Debian package nats-server)");
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if child.try_wait().ok().flatten().is_some() {
+                    break; // it exited: the port was taken
+                }
+                if greets(port) && child.try_wait().ok().flatten().is_none() {
+                    return NatsServer { child, url: format!("nats://127.0.0.1:{port}"), store };
+                }
+                if Instant::now() > deadline {
+                    let _ = child.kill();
+                    panic!("nats-server did not listen on {port}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
         }
-        server
+        panic!("nats-server exited at start five times (its ports taken?)");
     }
 
     /// `nats://127.0.0.1:PORT`.
@@ -54,4 +68,13 @@ impl Drop for NatsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Whether a NATS server answers on `port`: it greets with `INFO {…}`.
+fn greets(port: u16) -> bool {
+    use std::io::Read;
+    let Ok(mut stream) = std::net::TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut greeting = [0u8; 5];
+    stream.read_exact(&mut greeting).is_ok() && &greeting == b"INFO "
 }
