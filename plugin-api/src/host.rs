@@ -184,7 +184,7 @@ impl PluginHost {
                 tracing::info!(plugin = name, "disabled by config");
                 continue;
             };
-            let db = services.stores.db(name).await?;
+            let db = services.stores.db_for(name, plugin.workload()).await?;
             db.migrate(plugin.migrations()).await?;
             let objects: Arc<dyn Objects> = Arc::new(PrefixedObjects::new(services.objects.clone(), name));
             let mut ctx =

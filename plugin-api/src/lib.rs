@@ -26,7 +26,7 @@ mod principal;
 
 pub use assets::{AssetInfo, AssetState, Assets, AssetsError, Playback};
 pub use cdlc_plugin_store as store;
-pub use cdlc_plugin_store::{params, Db, FromRow, Migration, Row, Sql, StoreError, Tx};
+pub use cdlc_plugin_store::{params, Db, FromRow, Migration, Row, Sql, StoreError, Tx, Workload};
 pub use error::ApiError;
 pub use events::{BusError, Event, EventBus, InProcessBus, Subscription};
 pub use images::{Images, ImagesError};

@@ -3,7 +3,7 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use cdlc_plugin_store::{Db, Migration, StoreError};
+use cdlc_plugin_store::{Db, Migration, StoreError, Workload};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
@@ -299,6 +299,13 @@ pub trait Plugin: Send + Sync + 'static {
     /// own store (each once; see `cdlc_plugin_store::Migration`).
     fn migrations(&self) -> &'static [Migration] {
         &[]
+    }
+
+    /// Read when the host first opens the plugin's store: how the plugin
+    /// mostly writes it (see `Workload`), which lays out a new SQLite file.
+    /// Many small transactions unless the plugin says otherwise.
+    fn workload(&self) -> Workload {
+        Workload::Transactions
     }
 
     /// Runs once at start-up, after the migrations and before any request

@@ -43,6 +43,8 @@
 //! - **DDL** runs one statement per entry of a `Migration`, because MySQL
 //!   commits DDL implicitly: a migration should be safe to finish by hand if
 //!   it stops half-way. `CREATE INDEX` without `IF NOT EXISTS` (MySQL 8 lacks it).
+//!   `DROP INDEX i ON t` is MySQL's form, which the SQLite backend runs as
+//!   its own `DROP INDEX i`.
 //! - **Locking**: no `SELECT … FOR UPDATE` (SQLite has none). Inside a
 //!   transaction, make read-then-write safe with a conditional write
 //!   (`UPDATE … WHERE version = ?` and check the count), which is correct on
@@ -56,6 +58,7 @@ pub mod portable;
 mod row;
 mod sqlite;
 mod value;
+mod workload;
 
 use std::future::Future;
 use std::path::{Path, PathBuf};
@@ -73,6 +76,7 @@ pub use mysql::{MAX_PREFIX, MYSQL_CONNECTIONS};
 pub use row::{FromRow, Row};
 pub use sqlite::{DEFAULT_BUSY_TIMEOUT, DEFAULT_CONNECTIONS};
 pub use value::{FromValue, Value};
+pub use workload::Workload;
 
 /// How many times `transaction` runs its closure when the database stays busy.
 pub const TRANSACTION_ATTEMPTS: u32 = 6;
@@ -145,10 +149,16 @@ impl Stores {
     /// Opens (creating if needed) the store of `name`: lower-case letters,
     /// digits and `_`, starting with a letter, at most 40 characters.
     pub async fn db(&self, name: &str) -> Result<Db, StoreError> {
+        self.db_for(name, Workload::default()).await
+    }
+
+    /// `db`, for a store mostly used as `workload` says (which lays out a
+    /// new SQLite file for it).
+    pub async fn db_for(&self, name: &str, workload: Workload) -> Result<Db, StoreError> {
         check_name(name)?;
         match &self.location {
             Location::SqliteDir(dir) => {
-                Db::sqlite(name, &dir.join(format!("{name}.db")), self.busy_timeout).await
+                Db::sqlite(name, &dir.join(format!("{name}.db")), self.busy_timeout, workload).await
             }
             Location::MySql(location) => {
                 let backend =
@@ -248,13 +258,18 @@ impl Db {
     /// goes through `Stores`.
     pub async fn open_sqlite(name: &str, path: &Path) -> Result<Db, StoreError> {
         check_name(name)?;
-        Db::sqlite(name, path, DEFAULT_BUSY_TIMEOUT).await
+        Db::sqlite(name, path, DEFAULT_BUSY_TIMEOUT, Workload::default()).await
     }
 
-    async fn sqlite(name: &str, path: &Path, busy_timeout: Duration) -> Result<Db, StoreError> {
+    async fn sqlite(
+        name: &str,
+        path: &Path,
+        busy_timeout: Duration,
+        workload: Workload,
+    ) -> Result<Db, StoreError> {
         let path = path.to_owned();
         let backend = tokio::task::spawn_blocking(move || {
-            sqlite::SqliteBackend::open(&path, busy_timeout, DEFAULT_CONNECTIONS)
+            sqlite::SqliteBackend::open(&path, busy_timeout, DEFAULT_CONNECTIONS, workload)
         })
         .await
         .map_err(|e| StoreError::Open(format!("opening the store panicked: {e}")))??;

@@ -12,7 +12,7 @@ use rusqlite::{Connection, ErrorCode, ToSql};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::backend::{Backend, TxBackend};
-use crate::{Row, StoreError, Value};
+use crate::{Row, StoreError, Value, Workload};
 
 /// How long a statement waits for another connection's lock before it
 /// reports `Busy` (and `transaction` retries).
@@ -28,6 +28,7 @@ pub(crate) struct SqliteBackend {
 struct Pool {
     path: PathBuf,
     busy_timeout: Duration,
+    workload: Workload,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
 }
@@ -98,7 +99,20 @@ fn cell(value: ValueRef<'_>) -> Value {
     }
 }
 
+/// The portable `DROP INDEX i ON t` (MySQL's form) as SQLite writes it,
+/// `DROP INDEX i`; every other statement as it is.
+fn sqlite_form(sql: &str) -> std::borrow::Cow<'_, str> {
+    let words: Vec<&str> = sql.split_whitespace().collect();
+    match words.as_slice() {
+        ["DROP", "INDEX", name, "ON", _table] => format!("DROP INDEX {name}").into(),
+        _ => sql.into(),
+    }
+}
+
 fn run_execute(connection: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<u64> {
+    if sql.starts_with("DROP INDEX ") {
+        return Ok(connection.execute(&sqlite_form(sql), rusqlite::params_from_iter(params.iter()))? as u64);
+    }
     let mut statement = connection.prepare_cached(sql)?;
     Ok(statement.execute(rusqlite::params_from_iter(params.iter()))? as u64)
 }
@@ -120,6 +134,9 @@ impl Pool {
         let open = || -> rusqlite::Result<Connection> {
             let connection = Connection::open(&self.path)?;
             connection.busy_timeout(self.busy_timeout)?;
+            // Takes effect only while the file is new, before WAL mode
+            // fixes the page size.
+            connection.pragma_update(None, "page_size", self.workload.sqlite_page_size())?;
             connection.pragma_update(None, "journal_mode", "WAL")?;
             connection.pragma_update(None, "synchronous", "NORMAL")?;
             connection.pragma_update(None, "foreign_keys", "ON")?;
@@ -172,6 +189,7 @@ impl SqliteBackend {
         path: &Path,
         busy_timeout: Duration,
         connections: usize,
+        workload: Workload,
     ) -> Result<SqliteBackend, StoreError> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)
@@ -180,6 +198,7 @@ impl SqliteBackend {
         let pool = Arc::new(Pool {
             path: path.to_owned(),
             busy_timeout,
+            workload,
             idle: Mutex::new(Vec::new()),
             permits: Arc::new(Semaphore::new(connections.max(1))),
         });

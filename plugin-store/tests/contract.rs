@@ -65,6 +65,7 @@ contract!(
     sql_outside_the_portable_subset_is_refused,
     each_name_is_a_store_of_its_own,
     an_index_dropped_and_created_again_serves_the_same_rows,
+    a_migration_drops_an_index_in_the_portable_form,
     planned_statements_run_in_order_and_one_failing_undoes_them_all,
 );
 
@@ -587,4 +588,46 @@ mod behaviour {
         assert!(matches!(error, StoreError::BadName(_)), "{error}");
         assert_eq!(db.indexes("movies").await.unwrap().len(), 2);
     }
+
+    /// `DROP INDEX i ON t` in a migration drops the index on every backend.
+    pub async fn a_migration_drops_an_index_in_the_portable_form(stores: Stores) {
+        let db = stores.db("films").await.expect("open");
+        const DROP_TITLES: Migration =
+            Migration { name: "0002_no_title_index", statements: &["DROP INDEX movies_by_title ON movies"] };
+        db.migrate(&[MOVIES]).await.expect("migrates");
+        assert_eq!(db.indexes("movies").await.unwrap(), vec!["movies_by_title"]);
+        db.migrate(&[MOVIES, DROP_TITLES]).await.expect("the drop migrates");
+        assert!(db.indexes("movies").await.unwrap().is_empty());
+        for id in ["a", "b"] {
+            db.execute("INSERT INTO movies (id, title, public) VALUES (?, ?, ?)", params![id, "Cube", true])
+                .await
+                .expect("a title twice, now that nothing keeps it unique");
+        }
+    }
+}
+
+/// SQLite only: a store opened for bulk loads is a file of 16 KiB pages,
+/// one for transactions of 4 KiB pages, and a file that exists keeps the
+/// pages it was made with whatever the later opening says.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bulk_loaded_sqlite_store_has_large_pages_and_a_file_keeps_its_own() {
+    use cdlc_plugin_store::Workload;
+    let (dir, stores) = sqlite_stores();
+    let page_size = |name: &str| -> i64 {
+        let connection = rusqlite::Connection::open(dir.path().join(format!("{name}.db"))).expect("open");
+        connection.query_row("PRAGMA page_size", [], |row| row.get(0)).expect("page_size")
+    };
+    let table = "CREATE TABLE t (id VARCHAR(36) PRIMARY KEY)";
+    let bulk = stores.db_for("bulk", Workload::BulkLoads).await.expect("bulk store");
+    bulk.execute(table, params![]).await.expect("create");
+    let small = stores.db("small").await.expect("default store");
+    small.execute(table, params![]).await.expect("create");
+    drop((bulk, small));
+    assert_eq!(page_size("bulk"), 16384);
+    assert_eq!(page_size("small"), 4096);
+
+    let again = stores.db_for("small", Workload::BulkLoads).await.expect("reopened");
+    again.execute("INSERT INTO t (id) VALUES (?)", params!["a"]).await.expect("insert");
+    drop(again);
+    assert_eq!(page_size("small"), 4096, "an existing file keeps its page size");
 }

@@ -64,7 +64,10 @@ pub fn run(args: Args) -> anyhow::Result<()> {
         let stores = cdlc_plugin_store::Stores::open(&config.stores_url())
             .context("cannot open the stores (setting stores, CDLC_STORES)")?;
         let catalog = cdlc_plugin_catalog::Catalog::new();
-        let db = stores.db(catalog.name()).await.context("cannot open the catalog's store")?;
+        let db = stores
+            .db_for(catalog.name(), catalog.workload())
+            .await
+            .context("cannot open the catalog's store")?;
         db.migrate(catalog.migrations()).await.context("cannot migrate the catalog's store")?;
         let dir = config.data_dir.join("plugins").join(catalog.name());
         std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;

@@ -51,7 +51,7 @@ fn import(input: &std::path::Path, data: &std::path::Path) -> anyhow::Result<()>
     runtime.block_on(async {
         let stores = cdlc_plugin_store::Stores::sqlite(&data.join("stores"));
         let catalog = cdlc_plugin_catalog::Catalog::new();
-        let db = stores.db(catalog.name()).await?;
+        let db = stores.db_for(catalog.name(), catalog.workload()).await?;
         db.migrate(catalog.migrations()).await?;
         let dir = data.join("plugins").join(catalog.name());
         std::fs::create_dir_all(&dir)?;
@@ -101,7 +101,7 @@ fn search(data: &std::path::Path, queries: usize) -> anyhow::Result<()> {
     runtime.block_on(async {
         let stores = cdlc_plugin_store::Stores::sqlite(&data.join("stores"));
         let catalog = cdlc_plugin_catalog::Catalog::new();
-        let db = stores.db(catalog.name()).await?;
+        let db = stores.db_for(catalog.name(), catalog.workload()).await?;
         let (index, _) = cdlc_plugin_catalog::open_index(Some(&data.join("plugins").join(catalog.name())))
             .map_err(anyhow::Error::msg)?;
         let count: i64 = db.query("SELECT COUNT(*) AS n FROM titles", &[]).await?[0].get("n")?;

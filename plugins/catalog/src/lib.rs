@@ -23,7 +23,7 @@ use std::sync::{Arc, OnceLock};
 
 use cdlc_plugin_api::{
     async_trait, params, ApiRouter, DeletedUser, Event, Health, Migration, Plugin, PluginContext,
-    PluginError, Sql,
+    PluginError, Sql, Workload,
 };
 use serde::Deserialize;
 
@@ -158,6 +158,11 @@ impl Plugin for Catalog {
 
     fn migrations(&self) -> &'static [Migration] {
         schema::MIGRATIONS
+    }
+
+    /// The IMDb import loads millions of rows.
+    fn workload(&self) -> Workload {
+        Workload::BulkLoads
     }
 
     async fn start(&self, ctx: &PluginContext) -> Result<(), PluginError> {
