@@ -87,10 +87,9 @@ fn sqlite_schema_share(db: &Path, input: &Path) -> Duration {
     connection.pragma_update(None, "synchronous", "NORMAL").unwrap();
     let deferred = cdlc_plugin_catalog::schema::secondary_indexes();
     for statement in cdlc_plugin_catalog::schema::MIGRATIONS.iter().flat_map(|m| m.statements.iter()) {
-        if let Some(rest) = statement.strip_prefix("DROP INDEX ") {
+        if let Some((index, _table)) = cdlc_plugin_store::portable::dropped_index(statement) {
             // The portable `DROP INDEX i ON t`, as SQLite writes it.
-            let name = rest.split_whitespace().next().expect("an index name");
-            connection.execute_batch(&format!("DROP INDEX {name}")).expect("the catalog's schema");
+            connection.execute_batch(&format!("DROP INDEX {index}")).expect("the catalog's schema");
         } else if !deferred.iter().any(|d| d.create == *statement) {
             connection.execute_batch(statement).expect("the catalog's schema");
         }

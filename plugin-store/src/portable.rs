@@ -129,6 +129,17 @@ fn refuse(construct: impl Into<String>, hint: &'static str) -> StoreError {
     StoreError::NotPortable { construct: construct.into(), hint }
 }
 
+/// The index and table of a portable `DROP INDEX i ON t` (MySQL's form,
+/// which the SQLite backend runs as its own `DROP INDEX i`); `None` for any
+/// other statement.
+pub fn dropped_index(sql: &str) -> Option<(&str, &str)> {
+    let mut words = sql.strip_prefix("DROP INDEX ")?.split_whitespace();
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some(index), Some("ON"), Some(table), None) => Some((index, table)),
+        _ => None,
+    }
+}
+
 /// Checks one statement; `Ok` means nothing non-portable was found.
 pub fn check(sql: &str) -> Result<(), StoreError> {
     let mut words: Vec<String> = Vec::new();

@@ -99,19 +99,15 @@ fn cell(value: ValueRef<'_>) -> Value {
     }
 }
 
-/// The portable `DROP INDEX i ON t` (MySQL's form) as SQLite writes it,
-/// `DROP INDEX i`; every other statement as it is.
-fn sqlite_form(sql: &str) -> std::borrow::Cow<'_, str> {
-    let words: Vec<&str> = sql.split_whitespace().collect();
-    match words.as_slice() {
-        ["DROP", "INDEX", name, "ON", _table] => format!("DROP INDEX {name}").into(),
-        _ => sql.into(),
-    }
+/// SQLite's `DROP INDEX`, which names no table.
+fn drop_index_statement(name: &str) -> String {
+    format!("DROP INDEX {name}")
 }
 
 fn run_execute(connection: &Connection, sql: &str, params: &[Value]) -> rusqlite::Result<u64> {
-    if sql.starts_with("DROP INDEX ") {
-        return Ok(connection.execute(&sqlite_form(sql), rusqlite::params_from_iter(params.iter()))? as u64);
+    if let Some((index, _table)) = crate::portable::dropped_index(sql) {
+        let sql = drop_index_statement(index);
+        return Ok(connection.execute(&sql, rusqlite::params_from_iter(params.iter()))? as u64);
     }
     let mut statement = connection.prepare_cached(sql)?;
     Ok(statement.execute(rusqlite::params_from_iter(params.iter()))? as u64)
@@ -238,7 +234,7 @@ impl Backend for SqliteBackend {
     }
 
     fn drop_index_sql(&self, _table: &str, name: &str) -> String {
-        format!("DROP INDEX {name}")
+        drop_index_statement(name)
     }
 
     fn describe(&self) -> &str {

@@ -15,6 +15,7 @@
 //! our users' ratings), `rating` (the average of both, NULL without votes),
 //! `sort_year` (0 without a year) and `sort_title` (folded, cut to 200).
 
+use cdlc_plugin_api::store::portable;
 use cdlc_plugin_api::Migration;
 
 pub const MIGRATIONS: &[Migration] = &[
@@ -165,7 +166,8 @@ pub struct SecondaryIndex {
 pub fn secondary_indexes() -> Vec<SecondaryIndex> {
     let statements = || MIGRATIONS.iter().flat_map(|m| m.statements.iter());
     let dropped: Vec<&str> = statements()
-        .filter_map(|statement| statement.strip_prefix("DROP INDEX ")?.split_whitespace().next())
+        .filter_map(|statement| portable::dropped_index(statement))
+        .map(|(index, _)| index)
         .collect();
     statements()
         .filter_map(|statement| {
